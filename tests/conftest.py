@@ -24,15 +24,15 @@ from services.common.temporal_client import register_search_attributes
 PG_URL = os.environ.get("HELPDESK_TEST_DATABASE_URL", "")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def nats_server() -> Iterator[EmbeddedProcess]:
-    """A nats-server with JetStream (memory storage) on a free port."""
+    """A nats-server with JetStream (memory storage) on a free port, one per test."""
     server = start_nats(None)
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def nats_url(nats_server: EmbeddedProcess) -> str:
     return nats_server.addresses["nats"]
 
@@ -59,7 +59,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=binary("temporal-test-server")
     )
     try:
-        await register_search_attributes(env.client)
+        # The test server cannot list search attributes, but it can add them.
+        await register_search_attributes(env.client, assume_none=True)
         yield env
     finally:
         await env.shutdown()

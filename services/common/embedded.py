@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,9 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.1)
+    # Nobody holds a handle to a server that failed to start: do not leave it running.
+    proc.kill()
+    proc.wait()
     raise TimeoutError(f"{proc.args[0]} did not listen on {host}:{port} within {timeout}s")
 
 
@@ -60,6 +64,8 @@ class EmbeddedProcess:
     name: str
     proc: subprocess.Popen[bytes]
     addresses: dict[str, str] = field(default_factory=dict)
+    # A temporary directory owned by this process, removed on stop.
+    scratch: Path | None = None
 
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is None:
@@ -69,19 +75,24 @@ class EmbeddedProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def start_nats(data_dir: Path | None, port: int = 0, log_path: Path | None = None) -> EmbeddedProcess:
-    """nats-server with JetStream; file storage under ``data_dir`` (memory if None)."""
+    """nats-server with JetStream; file storage under ``data_dir``, or under a fresh
+    temporary directory removed on stop when None (nats-server's own default is shared)."""
     port = free_port(port)
-    args = [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js"]
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        args += ["-sd", str(data_dir)]
+    scratch = None
+    if data_dir is None:
+        scratch = Path(tempfile.mkdtemp(prefix="helpdesk-nats-"))
+        data_dir = scratch
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(data_dir)]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port("127.0.0.1", port, 30, proc)
-    return EmbeddedProcess("nats", proc, {"nats": f"nats://127.0.0.1:{port}"})
+    return EmbeddedProcess("nats", proc, {"nats": f"nats://127.0.0.1:{port}"}, scratch)
 
 
 def start_temporal(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -57,7 +57,12 @@ def require_id(field: str, value: int) -> int:
     return value
 
 
-def rpc_method[S, Req, Resp](
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def rpc_method(
     fn: Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]:
     """Turn an ``RpcError`` raised by a servicer method into its gRPC status."""

@@ -1,0 +1,176 @@
+"""Activities the tickets service hosts on ``TICKETS_TASK_QUEUE`` for the ticket workflow."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from services.common.events import EventPublisher, ticket_subject
+from services.common.ticket_events import (
+    CommentPayload,
+    PersonPayload,
+    TicketEventPayload,
+    TicketPayload,
+)
+from services.tickets import models as m
+from services.tickets.readmodel import actor_name
+from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
+
+log = logging.getLogger(__name__)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def apply_state(row: m.Ticket, s: TicketState) -> None:
+    """Copy the workflow-owned fields of a snapshot onto the ticket row."""
+    row.status = s.status
+    row.priority = s.priority
+    row.assignee_id = s.assignee_id or None
+    row.taken_in_charge_at = s.taken_in_charge_at
+    row.first_feedback_at = s.first_feedback_at
+    row.solved_at = s.solved_at
+    row.closed_at = s.closed_at
+    row.close_reason = s.close_reason
+    row.taken_in_charge_due = s.taken_in_charge_due
+    row.first_feedback_due = s.first_feedback_due
+    row.breaches = [
+        {"target": b.target, "due_at": b.due_at.isoformat(),
+         "recorded_at": b.recorded_at.isoformat()}
+        for b in s.breaches
+    ]
+    row.sla_breached = bool(s.breaches)
+    row.auto_close_at = s.auto_close_at
+    row.reopen_count = s.reopen_count
+    row.event_seq = s.event_seq
+    row.workflow_started = True
+    row.updated_at = datetime.now(UTC)
+
+
+class TicketActivities:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], publisher: EventPublisher
+    ) -> None:
+        self.sessions = sessions
+        self.publisher = publisher
+
+    @activity.defn(name=RECORD_TICKET_CHANGE)
+    async def record_ticket_change(self, rec: ChangeRecord) -> None:
+        """Write one ticket event to the read model and publish it, both exactly once.
+
+        The database step is skipped when the event ID is already stored (a
+        retry); the publish carries the event ID as ``Nats-Msg-Id``, so a
+        retried publish is dropped by JetStream.
+        """
+        async with self.sessions() as session, session.begin():
+            if await session.get(m.TicketEvent, rec.event_id) is None:
+                await self._write(session, rec)
+        payload = await self._payload(rec)
+        fresh = await self.publisher.publish(ticket_subject(rec.event_type), rec.event_id, payload)
+        if not fresh:
+            log.info("event %s was already published", rec.event_id)
+
+    async def _write(self, session: AsyncSession, rec: ChangeRecord) -> None:
+        s = rec.state
+        row = await session.get(m.Ticket, s.ticket_id, with_for_update=True)
+        if row is None:
+            raise RuntimeError(f"ticket {s.ticket_id} is not in the store")
+        # Snapshots are applied in order; an older one never overwrites a newer one.
+        if s.event_seq > row.event_seq:
+            apply_state(row, s)
+        c = rec.comment
+        if c is not None and await session.get(m.Comment, c.id) is None:
+            session.add(
+                m.Comment(
+                    id=c.id,
+                    ticket_id=s.ticket_id,
+                    visibility=c.visibility,
+                    author_kind=c.author.kind,
+                    author_id=c.author.id,
+                    body=c.body,
+                    created_at=rec.occurred_at,
+                )
+            )
+        session.add(self._event_row(rec, s.ticket_id, rec.event_id))
+        if rec.event_type == "follow_up_opened" and s.follow_up_of:
+            origin = self._event_row(rec, s.follow_up_of, f"{rec.event_id}-origin")
+            origin.type = "follow_up_opened"
+            origin.from_status = origin.to_status = "CLOSED"
+            origin.detail = f"follow-up #{s.ticket_id} opened"
+            if await session.get(m.TicketEvent, origin.id) is None:
+                session.add(origin)
+
+    @staticmethod
+    def _event_row(rec: ChangeRecord, ticket_id: int, event_id: str) -> m.TicketEvent:
+        return m.TicketEvent(
+            id=event_id,
+            ticket_id=ticket_id,
+            seq=rec.state.event_seq,
+            type=rec.event_type,
+            actor_kind=rec.actor.kind,
+            actor_id=rec.actor.id,
+            from_status=rec.from_status,
+            to_status=rec.to_status,
+            detail=rec.detail,
+            occurred_at=rec.occurred_at,
+        )
+
+    async def _payload(self, rec: ChangeRecord) -> TicketEventPayload:
+        s = rec.state
+        async with self.sessions() as session:
+            row = await session.get(m.Ticket, s.ticket_id)
+            assert row is not None
+            requester = await session.get(m.Contact, s.requester_id)
+            assert requester is not None
+            assignee = await session.get(m.Agent, s.assignee_id) if s.assignee_id else None
+            name = await actor_name(session, rec.actor.kind, rec.actor.id)
+            comment: CommentPayload | None = None
+            if rec.comment is not None:
+                c = rec.comment
+                comment = CommentPayload(
+                    id=c.id, visibility=c.visibility, author_kind=c.author.kind,
+                    author_id=c.author.id,
+                    author_name=await actor_name(session, c.author.kind, c.author.id),
+                    body=c.body,
+                )
+        ticket = TicketPayload(
+            id=s.ticket_id,
+            display_id=f"#{s.ticket_id}",
+            subject=s.subject,
+            status=s.status,
+            priority=s.priority,
+            channel=row.channel,
+            organization_id=s.organization_id,
+            organization_name=s.organization_name,
+            requester=PersonPayload(
+                id=requester.id, name=requester.name, email=requester.email,
+                locale=requester.locale,
+            ),
+            assignee=(
+                PersonPayload(id=assignee.id, name=assignee.name, email=assignee.email,
+                              locale="it")
+                if assignee else None
+            ),
+            follow_up_of=s.follow_up_of,
+            close_reason=s.close_reason,
+            auto_close_at=_iso(s.auto_close_at),
+            auto_close_after_seconds=s.auto_close_after_seconds,
+        )
+        return TicketEventPayload(
+            event_id=rec.event_id,
+            type=rec.event_type,
+            ticket_id=s.ticket_id,
+            occurred_at=rec.occurred_at.isoformat(),
+            actor_kind=rec.actor.kind,
+            actor_id=rec.actor.id,
+            actor_name=name,
+            from_status=rec.from_status,
+            to_status=rec.to_status,
+            detail=rec.detail,
+            ticket=ticket,
+            comment=comment,
+        )

@@ -1,0 +1,208 @@
+"""Creating tickets: validate, store once per request ID, start the workflow; and the
+reconciler that starts any workflow a crash left unstarted."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from helpdesk.v1 import common_pb2 as pb
+from services.common.rpc_errors import invalid, not_found, optional_text, require_text
+from services.tickets import models as m
+from services.tickets.readmodel import state_from_row
+from services.tickets.sla import due_times
+from services.tickets.workflow_calls import start_ticket_workflow
+from workflows.contracts import TicketWorkflowInput
+
+log = logging.getLogger(__name__)
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENTS_TOTAL = 25 * 1024 * 1024
+MAX_ATTACHMENTS = 20
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\]+")
+
+
+@dataclass
+class NewTicket:
+    """A validated request for a ticket."""
+
+    subject: str
+    description: str
+    requester_id: int
+    channel: str
+    priority: str
+    request_id: str | None = None
+    kind: str = ""
+    product: str = ""
+    version: str = ""
+    os: str = ""
+    criticality: str = ""
+    phone: str = ""
+    callback_number: str = ""
+    attachments_requested_by_email: bool = False
+    follow_up_of: int | None = None
+    attachments: list[pb.Attachment] = field(default_factory=list)
+
+
+def validate_attachments(items: list[pb.Attachment]) -> None:
+    if len(items) > MAX_ATTACHMENTS:
+        invalid("attachments", f"at most {MAX_ATTACHMENTS} files")
+    total = 0
+    for i, a in enumerate(items):
+        require_text(f"attachments[{i}].filename", a.filename, 255)
+        if len(a.content) > MAX_ATTACHMENT_BYTES:
+            invalid(f"attachments[{i}].content", f"larger than {MAX_ATTACHMENT_BYTES} bytes")
+        optional_text(f"attachments[{i}].content_type", a.content_type, 100)
+        total += len(a.content)
+    if total > MAX_ATTACHMENTS_TOTAL:
+        invalid("attachments", f"more than {MAX_ATTACHMENTS_TOTAL} bytes in all")
+
+
+def attachment_rows(
+    items: list[pb.Attachment], ticket_id: int, comment_id: str | None, now: datetime
+) -> list[m.Attachment]:
+    """Stored under generated IDs; the original name is kept only as a label."""
+    rows = []
+    for a in items:
+        name = _UNSAFE_NAME.sub("_", a.filename.strip()).strip(". ") or "attachment"
+        rows.append(
+            m.Attachment(
+                id=uuid.uuid4().hex,
+                ticket_id=ticket_id,
+                comment_id=comment_id,
+                filename=name[:255],
+                content_type=a.content_type.strip() or "application/octet-stream",
+                size=len(a.content),
+                sha256=hashlib.sha256(a.content).hexdigest(),
+                content=a.content,
+                created_at=now,
+            )
+        )
+    return rows
+
+
+class TicketCreator:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: Client,
+        auto_close_after_seconds: int,
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.auto_close_after_seconds = auto_close_after_seconds
+
+    async def create(self, new: NewTicket) -> tuple[m.Ticket, bool]:
+        """Store the ticket (or find the one this request ID made) and make sure its workflow
+        runs. Returns (ticket, created by this call)."""
+        validate_attachments(new.attachments)
+        async with self.sessions() as session:
+            if new.request_id:
+                existing = await self._by_request_id(session, new.request_id)
+                if existing is not None:
+                    await self.ensure_workflow(existing)
+                    return existing, False
+            requester = await session.get(m.Contact, new.requester_id)
+            if requester is None:
+                not_found(f"contact {new.requester_id}")
+            now = datetime.now(UTC)
+            tic_due, ff_due = due_times(new.priority, now)
+            row = m.Ticket(
+                request_id=new.request_id,
+                subject=new.subject,
+                description=new.description,
+                organization_id=requester.organization_id,
+                requester_id=requester.id,
+                channel=new.channel,
+                kind=new.kind,
+                product=new.product,
+                version=new.version,
+                os=new.os,
+                criticality=new.criticality,
+                priority=new.priority,
+                level="L1",
+                phone=new.phone or requester.phone,
+                callback_number=new.callback_number,
+                attachments_requested_by_email=new.attachments_requested_by_email,
+                follow_up_of=new.follow_up_of,
+                status="NEW",
+                received_at=now,
+                taken_in_charge_due=tic_due,
+                first_feedback_due=ff_due,
+                breaches=[],
+                event_seq=0,
+                workflow_started=False,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                await session.flush()
+                session.add_all(attachment_rows(new.attachments, row.id, None, now))
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                if not new.request_id:
+                    raise
+                existing = await self._by_request_id(session, new.request_id)
+                if existing is None:
+                    raise
+                await self.ensure_workflow(existing)
+                return existing, False
+        await self.ensure_workflow(row)
+        return row, True
+
+    @staticmethod
+    async def _by_request_id(session: AsyncSession, request_id: str) -> m.Ticket | None:
+        return (
+            await session.scalars(select(m.Ticket).where(m.Ticket.request_id == request_id))
+        ).first()
+
+    async def ensure_workflow(self, row: m.Ticket) -> None:
+        """Start the ticket's workflow if it was never started (idempotent)."""
+        if row.workflow_started:
+            return
+        async with self.sessions() as session:
+            org = await session.get(m.Organization, row.organization_id)
+            assert org is not None
+            state = state_from_row(row, org, self.auto_close_after_seconds)
+            start = "follow_up_opened" if row.follow_up_of else "created"
+            await start_ticket_workflow(
+                self.client, TicketWorkflowInput(state=state, start=start), row.subject
+            )
+            fresh = await session.get(m.Ticket, row.id)
+            if fresh is not None and not fresh.workflow_started:
+                fresh.workflow_started = True
+                await session.commit()
+        row.workflow_started = True
+
+    async def reconcile(self) -> int:
+        """Start the workflows a crash left unstarted; returns how many."""
+        async with self.sessions() as session:
+            rows = list(
+                (await session.scalars(
+                    select(m.Ticket).where(m.Ticket.workflow_started.is_(False)).limit(500)
+                )).all()
+            )
+        for row in rows:
+            await self.ensure_workflow(row)
+        if rows:
+            log.info("started %d ticket workflows left unstarted", len(rows))
+        return len(rows)
+
+    async def reconcile_forever(self, every: float = 30.0) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciler pass failed; retrying")
+            await asyncio.sleep(every)

@@ -1,0 +1,305 @@
+"""``DirectoryService``: organisations, their contacts, and the help desk's agents."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import directory_pb2 as dpb
+from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from services.common.rpc_errors import (
+    already_exists,
+    invalid,
+    not_found,
+    optional_text,
+    require_id,
+    require_text,
+    rpc_method,
+)
+from services.tickets import models as m
+from services.tickets import paging
+from services.tickets.convert import name_of, optional_name, required_name, value_of
+
+LOCALES = ("it", "en")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,253}$")
+
+
+def normalize_email(field: str, value: str) -> str:
+    """A syntactically sane address (``INVALID_ARGUMENT`` naming ``field`` otherwise)."""
+    email = require_text(field, value, 320)
+    if not _EMAIL.match(email) or not _DOMAIN.match(email.rsplit("@", 1)[1].lower()):
+        invalid(field, f"{email!r} is not an email address")
+    return email
+
+
+def locale_of(field: str, value: str, default: str) -> str:
+    locale = value.strip().lower() or default
+    if locale not in LOCALES:
+        invalid(field, f"must be one of {', '.join(LOCALES)}")
+    return locale
+
+
+def org_pb(org: m.Organization) -> dpb.Organization:
+    return dpb.Organization(
+        id=org.id,
+        name=org.name,
+        email_domains=list(org.email_domains),
+        closed_ticket_policy=value_of(pb.ClosedTicketPolicy, org.closed_ticket_policy),
+        locale=org.locale,
+    )
+
+
+def contact_pb(contact: m.Contact, org_name: str = "") -> dpb.Contact:
+    return dpb.Contact(
+        id=contact.id,
+        organization_id=contact.organization_id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        role=value_of(pb.ContactRole, contact.role),
+        locale=contact.locale,
+        organization_name=org_name,
+    )
+
+
+def agent_pb(agent: m.Agent) -> dpb.Agent:
+    return dpb.Agent(
+        id=agent.id, name=agent.name, email=agent.email, role=value_of(pb.AgentRole, agent.role)
+    )
+
+
+async def find_contact_by_email(session: AsyncSession, email: str) -> m.Contact | None:
+    return (
+        await session.scalars(select(m.Contact).where(m.Contact.email_key == email.lower()))
+    ).first()
+
+
+async def add_contact(
+    session: AsyncSession,
+    org: m.Organization,
+    name: str,
+    email: str,
+    phone: str = "",
+    role: str = "USER",
+    locale: str = "",
+) -> m.Contact:
+    """Insert a contact (caller commits); ``ALREADY_EXISTS`` when the email is taken."""
+    if await find_contact_by_email(session, email) is not None:
+        already_exists(f"a contact with email {email} already exists")
+    contact = m.Contact(
+        organization_id=org.id,
+        name=name,
+        email=email,
+        email_key=email.lower(),
+        phone=phone,
+        role=role or "USER",
+        locale=locale or org.locale,
+        created_at=datetime.now(UTC),
+    )
+    session.add(contact)
+    await session.flush()
+    return contact
+
+
+class DirectoryServicer(dgrpc.DirectoryServiceServicer):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @rpc_method
+    async def CreateOrganization(
+        self, request: dpb.CreateOrganizationRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Organization:
+        name = require_text("name", request.name, 200)
+        domains: list[str] = []
+        for raw in request.email_domains:
+            domain = raw.strip().lower().lstrip("@")
+            if not _DOMAIN.match(domain):
+                invalid("email_domains", f"{raw!r} is not a domain")
+            if domain not in domains:
+                domains.append(domain)
+        policy = optional_name(pb.ClosedTicketPolicy, request.closed_ticket_policy,
+                               "closed_ticket_policy") or "FOLLOW_UP"
+        locale = locale_of("locale", request.locale, "it")
+        async with self.sessions() as session:
+            org = m.Organization(
+                name=name,
+                name_key=name.casefold(),
+                email_domains=domains,
+                closed_ticket_policy=policy,
+                locale=locale,
+                created_at=datetime.now(UTC),
+            )
+            session.add(org)
+            try:
+                await session.commit()
+            except IntegrityError:
+                already_exists(f"an organization named {name!r} already exists")
+            return org_pb(org)
+
+    @rpc_method
+    async def GetOrganization(
+        self, request: dpb.GetOrganizationRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Organization:
+        async with self.sessions() as session:
+            org = await session.get(m.Organization, require_id("id", request.id))
+            if org is None:
+                not_found(f"organization {request.id}")
+            return org_pb(org)
+
+    @rpc_method
+    async def ListOrganizations(
+        self, request: dpb.ListOrganizationsRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.ListOrganizationsResponse:
+        size = paging.page_size(request.page_size)
+        after = paging.decode(request.page_token)
+        query = select(m.Organization).order_by(m.Organization.id).limit(size + 1)
+        if after is not None:
+            query = query.where(m.Organization.id > after)
+        async with self.sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        more = len(rows) > size
+        rows = rows[:size]
+        return dpb.ListOrganizationsResponse(
+            organizations=[org_pb(o) for o in rows],
+            next_page_token=paging.encode(rows[-1].id) if more else "",
+        )
+
+    @rpc_method
+    async def AddContact(
+        self, request: dpb.AddContactRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Contact:
+        org_id = require_id("organization_id", request.organization_id)
+        name = require_text("name", request.name, 200)
+        email = normalize_email("email", request.email)
+        phone = optional_text("phone", request.phone, 50)
+        role = optional_name(pb.ContactRole, request.role, "role") or "USER"
+        async with self.sessions() as session:
+            org = await session.get(m.Organization, org_id)
+            if org is None:
+                not_found(f"organization {org_id}")
+            locale = locale_of("locale", request.locale, org.locale)
+            contact = await add_contact(session, org, name, email, phone, role, locale)
+            try:
+                await session.commit()
+            except IntegrityError:
+                already_exists(f"a contact with email {email} already exists")
+            return contact_pb(contact, org.name)
+
+    async def _contact(self, contact: m.Contact | None, what: str) -> dpb.Contact:
+        if contact is None:
+            not_found(what)
+        async with self.sessions() as session:
+            org = await session.get(m.Organization, contact.organization_id)
+        return contact_pb(contact, org.name if org else "")
+
+    @rpc_method
+    async def GetContact(
+        self, request: dpb.GetContactRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Contact:
+        async with self.sessions() as session:
+            contact = await session.get(m.Contact, require_id("id", request.id))
+        return await self._contact(contact, f"contact {request.id}")
+
+    @rpc_method
+    async def GetContactByEmail(
+        self, request: dpb.GetContactByEmailRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Contact:
+        email = require_text("email", request.email, 320)
+        async with self.sessions() as session:
+            contact = await find_contact_by_email(session, email)
+        return await self._contact(contact, f"contact with email {email}")
+
+    @rpc_method
+    async def ListContacts(
+        self, request: dpb.ListContactsRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.ListContactsResponse:
+        size = paging.page_size(request.page_size)
+        after = paging.decode(request.page_token)
+        query = (
+            select(m.Contact, m.Organization.name)
+            .join(m.Organization, m.Organization.id == m.Contact.organization_id)
+            .order_by(m.Contact.id)
+            .limit(size + 1)
+        )
+        if request.organization_id:
+            query = query.where(m.Contact.organization_id == request.organization_id)
+        if after is not None:
+            query = query.where(m.Contact.id > after)
+        async with self.sessions() as session:
+            rows = list((await session.execute(query)).all())
+        more = len(rows) > size
+        rows = rows[:size]
+        return dpb.ListContactsResponse(
+            contacts=[contact_pb(c, org_name) for c, org_name in rows],
+            next_page_token=paging.encode(rows[-1][0].id) if more else "",
+        )
+
+    @rpc_method
+    async def CreateAgent(
+        self, request: dpb.CreateAgentRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Agent:
+        name = require_text("name", request.name, 200)
+        email = normalize_email("email", request.email)
+        role = required_name(pb.AgentRole, request.role, "role")
+        async with self.sessions() as session:
+            agent = m.Agent(
+                name=name, email=email, email_key=email.lower(), role=role,
+                created_at=datetime.now(UTC),
+            )
+            session.add(agent)
+            try:
+                await session.commit()
+            except IntegrityError:
+                already_exists(f"an agent with email {email} already exists")
+            return agent_pb(agent)
+
+    @rpc_method
+    async def GetAgent(
+        self, request: dpb.GetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Agent:
+        async with self.sessions() as session:
+            agent = await session.get(m.Agent, require_id("id", request.id))
+        if agent is None:
+            not_found(f"agent {request.id}")
+        return agent_pb(agent)
+
+    @rpc_method
+    async def GetAgentByEmail(
+        self, request: dpb.GetAgentByEmailRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.Agent:
+        email = require_text("email", request.email, 320)
+        async with self.sessions() as session:
+            agent = (
+                await session.scalars(select(m.Agent).where(m.Agent.email_key == email.lower()))
+            ).first()
+        if agent is None:
+            not_found(f"agent with email {email}")
+        return agent_pb(agent)
+
+    @rpc_method
+    async def ListAgents(
+        self, request: dpb.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> dpb.ListAgentsResponse:
+        size = paging.page_size(request.page_size)
+        after = paging.decode(request.page_token)
+        query = select(m.Agent).order_by(m.Agent.id).limit(size + 1)
+        if after is not None:
+            query = query.where(m.Agent.id > after)
+        async with self.sessions() as session:
+            rows = list((await session.scalars(query)).all())
+        more = len(rows) > size
+        rows = rows[:size]
+        return dpb.ListAgentsResponse(
+            agents=[agent_pb(a) for a in rows],
+            next_page_token=paging.encode(rows[-1].id) if more else "",
+        )
+
+
+__all__ = ["DirectoryServicer", "add_contact", "find_contact_by_email", "name_of"]

@@ -1,0 +1,176 @@
+"""The tickets service's tables: directory (organisations, contacts, agents) and tickets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite has no 64-bit autoincrement for BIGINT; INTEGER is 64-bit there anyway.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    closed_ticket_policy: Mapped[str] = mapped_column(String(20), default="FOLLOW_UP")
+    locale: Mapped[str] = mapped_column(String(5), default="it")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    role: Mapped[str] = mapped_column(String(20), default="USER")
+    locale: Mapped[str] = mapped_column(String(5), default="it")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_org_status", "organization_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    product: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[str] = mapped_column(String(100), default="")
+    os: Mapped[str] = mapped_column(String(100), default="")
+    criticality: Mapped[str] = mapped_column(String(20), default="")
+    priority: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(5), default="L1")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    callback_number: Mapped[str] = mapped_column(String(50), default="")
+    attachments_requested_by_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Owned by the workflow: written only through record_ticket_change.
+    status: Mapped[str] = mapped_column(String(20))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    taken_in_charge_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_feedback_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    solved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    close_reason: Mapped[str] = mapped_column(String(20), default="")
+    taken_in_charge_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_feedback_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # [{"target": ..., "due_at": iso, "recorded_at": iso}]
+    breaches: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_close_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # False until the ticket's workflow is known to be started (the reconciler's work list).
+    workflow_started: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Comment(Base):
+    __tablename__ = "ticket_comments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    visibility: Mapped[str] = mapped_column(String(20))
+    author_kind: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[int] = mapped_column(BigId, default=0)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Attachment(Base):
+    __tablename__ = "ticket_attachments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    comment_id: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket", "ticket_id", "occurred_at"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    type: Mapped[str] = mapped_column(String(40))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int] = mapped_column(BigId, default=0)
+    from_status: Mapped[str] = mapped_column(String(20), default="")
+    to_status: Mapped[str] = mapped_column(String(20), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)

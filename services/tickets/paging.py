@@ -1,0 +1,34 @@
+"""Opaque, stable page tokens over integer keys."""
+
+from __future__ import annotations
+
+import base64
+
+from services.common.rpc_errors import invalid
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        invalid("page_size", "must not be negative")
+    return min(requested or DEFAULT_PAGE, MAX_PAGE)
+
+
+def encode(last_key: int) -> str:
+    return base64.urlsafe_b64encode(f"k:{last_key}".encode()).decode().rstrip("=")
+
+
+def decode(token: str) -> int | None:
+    """The key after which the page starts, or None for the first page."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, _, number = raw.partition(":")
+        if prefix != "k":
+            raise ValueError(raw)
+        return int(number)
+    except (ValueError, UnicodeDecodeError):
+        invalid("page_token", "is not a token this service issued")

@@ -1,0 +1,180 @@
+"""Reading tickets: rows to protobuf, and the snapshot the workflow starts from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.v1 import common_pb2 as pb
+from services.tickets import models as m
+from services.tickets.convert import display_id, ts, value_of
+from services.tickets.sla import targets_for
+from workflows.contracts import SlaBreach, TicketState, ticket_workflow_id
+
+
+def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: int) -> TicketState:
+    """The workflow's view of a stored ticket (a new ticket's start, or a reactivation)."""
+    return TicketState(
+        ticket_id=t.id,
+        subject=t.subject,
+        organization_id=t.organization_id,
+        organization_name=org.name,
+        requester_id=t.requester_id,
+        priority=t.priority,
+        status=t.status,
+        received_at=t.received_at,
+        sla=targets_for(t.priority),
+        auto_close_after_seconds=auto_close_after_seconds,
+        assignee_id=t.assignee_id or 0,
+        taken_in_charge_at=t.taken_in_charge_at,
+        first_feedback_at=t.first_feedback_at,
+        solved_at=t.solved_at,
+        closed_at=t.closed_at,
+        close_reason=t.close_reason,
+        taken_in_charge_due=t.taken_in_charge_due,
+        first_feedback_due=t.first_feedback_due,
+        breaches=[
+            SlaBreach(
+                target=b["target"],
+                due_at=datetime.fromisoformat(b["due_at"]),
+                recorded_at=datetime.fromisoformat(b["recorded_at"]),
+            )
+            for b in t.breaches
+        ],
+        auto_close_at=t.auto_close_at,
+        reopen_count=t.reopen_count,
+        follow_up_of=t.follow_up_of or 0,
+        event_seq=t.event_seq,
+    )
+
+
+def _clock(
+    target: str, due: datetime | None, met_at: datetime | None, breached: set[str], status: str
+) -> pb.SlaClock:
+    now = datetime.now(UTC)
+    clock = pb.SlaClock(target=value_of(pb.SlaTarget, target), due_at=ts(due))
+    if due is None:
+        clock.state = pb.SLA_STATE_UNSPECIFIED
+    elif met_at is not None:
+        late = (met_at - due).total_seconds()
+        clock.state = pb.SLA_STATE_BREACHED if late > 0 else pb.SLA_STATE_MET
+        clock.breached_by_seconds = max(0, int(late))
+    elif target in breached:
+        clock.state = pb.SLA_STATE_BREACHED
+        clock.breached_by_seconds = max(0, int((now - due).total_seconds()))
+    elif status in ("SOLVED", "CLOSED"):
+        clock.state = pb.SLA_STATE_PAUSED
+    else:
+        clock.state = pb.SLA_STATE_RUNNING
+    return clock
+
+
+async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
+    org = await session.get(m.Organization, t.organization_id)
+    requester = await session.get(m.Contact, t.requester_id)
+    assignee = await session.get(m.Agent, t.assignee_id) if t.assignee_id else None
+    follow_ups = (
+        await session.scalars(
+            select(m.Ticket.id).where(m.Ticket.follow_up_of == t.id).order_by(m.Ticket.id)
+        )
+    ).all()
+    attachments = (
+        await session.execute(
+            select(
+                m.Attachment.id, m.Attachment.filename, m.Attachment.content_type,
+                m.Attachment.size, m.Attachment.sha256,
+            ).where(m.Attachment.ticket_id == t.id).order_by(m.Attachment.created_at)
+        )
+    ).all()
+    breached = {b["target"] for b in t.breaches}
+    return pb.Ticket(
+        id=t.id,
+        display_id=display_id(t.id),
+        subject=t.subject,
+        description=t.description,
+        organization_id=t.organization_id,
+        organization_name=org.name if org else "",
+        requester_id=t.requester_id,
+        requester_email=requester.email if requester else "",
+        requester_name=requester.name if requester else "",
+        channel=value_of(pb.Channel, t.channel),
+        kind=value_of(pb.TicketKind, t.kind),
+        product=t.product,
+        version=t.version,
+        os=t.os,
+        criticality=value_of(pb.Criticality, t.criticality),
+        priority=value_of(pb.Priority, t.priority),
+        level=value_of(pb.SupportLevel, t.level),
+        assignee_id=t.assignee_id or 0,
+        assignee_name=assignee.name if assignee else "",
+        status=value_of(pb.TicketStatus, t.status),
+        milestones=pb.Milestones(
+            received_at=ts(t.received_at),
+            taken_in_charge_at=ts(t.taken_in_charge_at),
+            first_feedback_at=ts(t.first_feedback_at),
+            solved_at=ts(t.solved_at),
+            closed_at=ts(t.closed_at),
+        ),
+        sla=[
+            _clock("TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at, breached,
+                   t.status),
+            _clock("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at, breached,
+                   t.status),
+        ],
+        sla_breached=t.sla_breached,
+        follow_up_of=t.follow_up_of or 0,
+        follow_ups=list(follow_ups),
+        close_reason=value_of(pb.CloseReason, t.close_reason),
+        auto_close_at=ts(t.auto_close_at),
+        phone=t.phone,
+        callback_number=t.callback_number,
+        attachments_requested_by_email=t.attachments_requested_by_email,
+        attachments=[
+            pb.Attachment(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size,
+                          sha256=a.sha256)
+            for a in attachments
+        ],
+        reopen_count=t.reopen_count,
+        updated_at=ts(t.updated_at),
+        workflow_id=ticket_workflow_id(t.id),
+    )
+
+
+async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
+    name = "system"
+    if c.author_kind == "CONTACT":
+        contact = await session.get(m.Contact, c.author_id)
+        name = contact.name if contact else ""
+    elif c.author_kind == "AGENT":
+        agent = await session.get(m.Agent, c.author_id)
+        name = agent.name if agent else ""
+    attachments = (
+        await session.scalars(select(m.Attachment).where(m.Attachment.comment_id == c.id))
+    ).all()
+    return pb.Comment(
+        id=c.id,
+        ticket_id=c.ticket_id,
+        visibility=value_of(pb.CommentVisibility, c.visibility),
+        author_kind=value_of(pb.AuthorKind, c.author_kind),
+        author_id=c.author_id,
+        author_name=name,
+        body=c.body,
+        created_at=ts(c.created_at),
+        attachments=[
+            pb.Attachment(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size,
+                          sha256=a.sha256)
+            for a in attachments
+        ],
+    )
+
+
+async def actor_name(session: AsyncSession, kind: str, actor_id: int) -> str:
+    if kind == "CONTACT" and actor_id:
+        contact = await session.get(m.Contact, actor_id)
+        return contact.name if contact else ""
+    if kind == "AGENT" and actor_id:
+        agent = await session.get(m.Agent, actor_id)
+        return agent.name if agent else ""
+    return "system"

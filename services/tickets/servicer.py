@@ -1,0 +1,424 @@
+"""``TicketService``: the RPCs validate input, hand every change to the ticket's workflow
+as an update, and answer from the read model the workflow keeps current."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import tickets_pb2 as tpb
+from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common.rpc_errors import (
+    RpcError,
+    invalid,
+    not_found,
+    optional_text,
+    precondition,
+    require_id,
+    require_text,
+    rpc_method,
+)
+from services.tickets import models as m
+from services.tickets import paging
+from services.tickets.convert import (
+    name_of,
+    optional_name,
+    priority_for,
+    required_name,
+)
+from services.tickets.creation import NewTicket, TicketCreator, attachment_rows
+from services.tickets.readmodel import actor_name, comment_pb, state_from_row, ticket_pb
+from services.tickets.workflow_calls import (
+    WorkflowGone,
+    execute_update,
+    execute_update_with_start,
+)
+from workflows.contracts import (
+    UPDATE_ADD_COMMENT,
+    UPDATE_ASSIGN,
+    UPDATE_CHANGE_STATUS,
+    UPDATE_CONFIRM,
+    UPDATE_REOPEN,
+    ActorRef,
+    AssignInput,
+    CommentData,
+    CommentInput,
+    CommentResult,
+    CustomerAnswerInput,
+    StatusInput,
+    TicketState,
+    TicketWorkflowInput,
+)
+
+MAX_SUBJECT = 300
+MAX_BODY = 100_000
+COMMENT_NS = uuid.UUID("6f1c1a52-4d59-4b8e-9a55-0d0c2a7c6c11")
+
+
+class TicketServicer(tgrpc.TicketServiceServicer):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: Client,
+        creator: TicketCreator,
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.creator = creator
+
+    # -- helpers ---------------------------------------------------------------
+
+    async def _ticket(self, ticket_id: int) -> pb.Ticket:
+        async with self.sessions() as session:
+            row = await session.get(m.Ticket, ticket_id)
+            if row is None:
+                not_found(f"ticket {ticket_id}")
+            return await ticket_pb(session, row)
+
+    async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket:
+        row = await session.get(m.Ticket, require_id("ticket_id", ticket_id))
+        if row is None:
+            not_found(f"ticket {ticket_id}")
+        return row
+
+    async def _actor(
+        self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]
+    ) -> ActorRef:
+        kind = optional_name(pb.AuthorKind, actor.kind, f"{field}.kind")
+        if kind not in want:
+            invalid(f"{field}.kind", f"must be one of {', '.join(want)}")
+        if kind == "SYSTEM":
+            return ActorRef("SYSTEM", 0)
+        require_id(f"{field}.id", actor.id)
+        model = m.Contact if kind == "CONTACT" else m.Agent
+        if await session.get(model, actor.id) is None:
+            not_found(f"{kind.lower()} {actor.id}")
+        return ActorRef(kind, actor.id)
+
+    async def _requester_or_org_contact(
+        self, session: AsyncSession, row: m.Ticket, actor: ActorRef
+    ) -> None:
+        """A customer acts only on their own organisation's tickets."""
+        if actor.kind == "CONTACT":
+            contact = await session.get(m.Contact, actor.id)
+            if contact is None or contact.organization_id != row.organization_id:
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"contact {actor.id} is not of ticket #{row.id}'s organization",
+                )
+
+    async def _update(
+        self, ticket_id: int, update: str, arg: object, result_type: type, update_id: str = ""
+    ) -> object:
+        try:
+            return await execute_update(
+                self.client, ticket_id, update, arg, result_type, update_id or uuid.uuid4().hex
+            )
+        except WorkflowGone:
+            async with self.sessions() as session:
+                row = await self._row(session, ticket_id)
+            if not row.workflow_started:
+                await self.creator.ensure_workflow(row)
+                return await execute_update(
+                    self.client, ticket_id, update, arg, result_type,
+                    update_id or uuid.uuid4().hex,
+                )
+            precondition(f"#{ticket_id}: ticket is {row.status}; its life is over")
+
+    # -- creation and reads --------------------------------------------------------
+
+    @rpc_method
+    async def CreateTicket(
+        self, request: tpb.CreateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        criticality = optional_name(pb.Criticality, request.criticality, "criticality")
+        new = NewTicket(
+            request_id=optional_text("request_id", request.request_id, 200) or None,
+            subject=require_text("subject", request.subject, MAX_SUBJECT),
+            description=optional_text("description", request.description, MAX_BODY),
+            requester_id=require_id("requester_id", request.requester_id),
+            channel=optional_name(pb.Channel, request.channel, "channel") or "API",
+            kind=optional_name(pb.TicketKind, request.kind, "kind"),
+            product=optional_text("product", request.product, 200),
+            version=optional_text("version", request.version, 100),
+            os=optional_text("os", request.os, 100),
+            criticality=criticality,
+            priority=priority_for(
+                criticality, optional_name(pb.Priority, request.priority, "priority")
+            ),
+            phone=optional_text("phone", request.phone, 50),
+            callback_number=optional_text("callback_number", request.callback_number, 50),
+            attachments_requested_by_email=request.attachments_requested_by_email,
+            follow_up_of=request.follow_up_of or None,
+            attachments=list(request.attachments),
+        )
+        if new.follow_up_of is not None:
+            async with self.sessions() as session:
+                await self._row(session, new.follow_up_of)
+        row, _ = await self.creator.create(new)
+        return await self._ticket(row.id)
+
+    @rpc_method
+    async def GetTicket(
+        self, request: tpb.GetTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        return await self._ticket(require_id("id", request.id))
+
+    @rpc_method
+    async def ListTickets(
+        self, request: tpb.ListTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.ListTicketsResponse:
+        size = paging.page_size(request.page_size)
+        before = paging.decode(request.page_token)
+        query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(size + 1)
+        if request.organization_id:
+            query = query.where(m.Ticket.organization_id == request.organization_id)
+        if request.requester_email:
+            query = query.join(m.Contact, m.Contact.id == m.Ticket.requester_id).where(
+                m.Contact.email_key == request.requester_email.strip().lower()
+            )
+        if request.statuses:
+            query = query.where(
+                m.Ticket.status.in_(
+                    [required_name(pb.TicketStatus, s, "statuses") for s in request.statuses]
+                )
+            )
+        if request.priorities:
+            query = query.where(
+                m.Ticket.priority.in_(
+                    [required_name(pb.Priority, p, "priorities") for p in request.priorities]
+                )
+            )
+        if request.assignee_id:
+            query = query.where(m.Ticket.assignee_id == request.assignee_id)
+        if before is not None:
+            query = query.where(m.Ticket.id < before)
+        async with self.sessions() as session:
+            rows = list((await session.scalars(query)).all())
+            more = len(rows) > size
+            rows = rows[:size]
+            tickets = [await ticket_pb(session, r) for r in rows]
+        return tpb.ListTicketsResponse(
+            tickets=tickets, next_page_token=paging.encode(rows[-1].id) if more else ""
+        )
+
+    @rpc_method
+    async def ListComments(
+        self, request: tpb.ListCommentsRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.ListCommentsResponse:
+        async with self.sessions() as session:
+            await self._row(session, request.ticket_id)
+            query = (
+                select(m.Comment)
+                .where(m.Comment.ticket_id == request.ticket_id)
+                .order_by(m.Comment.created_at, m.Comment.id)
+            )
+            if not request.include_internal:
+                query = query.where(m.Comment.visibility == "PUBLIC")
+            rows = (await session.scalars(query)).all()
+            return tpb.ListCommentsResponse(comments=[await comment_pb(session, c) for c in rows])
+
+    @rpc_method
+    async def GetTicketHistory(
+        self, request: tpb.GetTicketHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.GetTicketHistoryResponse:
+        async with self.sessions() as session:
+            await self._row(session, request.ticket_id)
+            rows = (
+                await session.scalars(
+                    select(m.TicketEvent)
+                    .where(m.TicketEvent.ticket_id == request.ticket_id)
+                    .order_by(m.TicketEvent.occurred_at, m.TicketEvent.seq, m.TicketEvent.id)
+                )
+            ).all()
+            events = []
+            for e in rows:
+                stamp = pb.TicketEvent(
+                    id=e.id, ticket_id=e.ticket_id, type=e.type,
+                    actor_kind=pb.AuthorKind.Value(f"AUTHOR_KIND_{e.actor_kind}"),
+                    actor_id=e.actor_id,
+                    actor_name=await actor_name(session, e.actor_kind, e.actor_id),
+                    from_status=pb.TicketStatus.Value(f"TICKET_STATUS_{e.from_status}")
+                    if e.from_status else 0,
+                    to_status=pb.TicketStatus.Value(f"TICKET_STATUS_{e.to_status}")
+                    if e.to_status else 0,
+                    detail=e.detail,
+                )
+                stamp.occurred_at.FromDatetime(e.occurred_at)
+                events.append(stamp)
+        return tpb.GetTicketHistoryResponse(events=events)
+
+    # -- changes: every one goes through the workflow --------------------------------
+
+    @rpc_method
+    async def AssignTicket(
+        self, request: tpb.AssignTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        async with self.sessions() as session:
+            await self._row(session, request.ticket_id)
+            assignee = await session.get(m.Agent, require_id("assignee_id", request.assignee_id))
+            if assignee is None:
+                not_found(f"agent {request.assignee_id}")
+            actor = (
+                await self._actor(session, request.actor, "actor", ("AGENT",))
+                if request.HasField("actor") else ActorRef("AGENT", assignee.id)
+            )
+        await self._update(
+            request.ticket_id, UPDATE_ASSIGN, AssignInput(assignee.id, actor), TicketState
+        )
+        return await self._ticket(request.ticket_id)
+
+    @rpc_method
+    async def ChangeStatus(
+        self, request: tpb.ChangeStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        target = required_name(pb.TicketStatus, request.status, "status")
+        if target == "NEW":
+            invalid("status", "an agent cannot set NEW")
+        reason = optional_text("reason", request.reason, 2000)
+        async with self.sessions() as session:
+            await self._row(session, request.ticket_id)
+            actor = await self._actor(session, request.actor, "actor", ("AGENT",))
+        await self._update(
+            request.ticket_id, UPDATE_CHANGE_STATUS, StatusInput(target, actor, reason),
+            TicketState,
+        )
+        return await self._ticket(request.ticket_id)
+
+    @rpc_method
+    async def ReopenTicket(
+        self, request: tpb.ReopenTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        reason = optional_text("reason", request.reason, 2000)
+        async with self.sessions() as session:
+            row = await self._row(session, request.ticket_id)
+            actor = await self._actor(session, request.actor, "actor", ("CONTACT",))
+            await self._requester_or_org_contact(session, row, actor)
+        await self._update(
+            request.ticket_id, UPDATE_REOPEN, CustomerAnswerInput(actor, reason), TicketState
+        )
+        return await self._ticket(request.ticket_id)
+
+    @rpc_method
+    async def ConfirmSolution(
+        self, request: tpb.ConfirmSolutionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Ticket:
+        async with self.sessions() as session:
+            row = await self._row(session, request.ticket_id)
+            actor = await self._actor(session, request.actor, "actor", ("CONTACT",))
+            await self._requester_or_org_contact(session, row, actor)
+        await self._update(
+            request.ticket_id, UPDATE_CONFIRM, CustomerAnswerInput(actor), TicketState
+        )
+        return await self._ticket(request.ticket_id)
+
+    @rpc_method
+    async def AddComment(
+        self, request: tpb.AddCommentRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.AddCommentResponse:
+        body = require_text("body", request.body, MAX_BODY)
+        request_id = optional_text("request_id", request.request_id, 200)
+        visibility = optional_name(pb.CommentVisibility, request.visibility, "visibility") or "PUBLIC"
+        async with self.sessions() as session:
+            row = await self._row(session, request.ticket_id)
+            author = await self._actor(session, request.author, "author", ("CONTACT", "AGENT"))
+            await self._requester_or_org_contact(session, row, author)
+            if author.kind == "CONTACT" and visibility != "PUBLIC":
+                invalid("visibility", "a customer's comment is always public")
+            comment_id = (
+                uuid.uuid5(COMMENT_NS, f"{row.id}:{request_id}").hex if request_id
+                else uuid.uuid4().hex
+            )
+            existing = await session.get(m.Comment, comment_id)
+            if existing is not None:  # a retry of a comment already recorded
+                return tpb.AddCommentResponse(
+                    comment=await comment_pb(session, existing), ticket=await ticket_pb(session, row)
+                )
+            org = await session.get(m.Organization, row.organization_id)
+            assert org is not None
+            if request.attachments:
+                from services.tickets.creation import validate_attachments
+
+                validate_attachments(list(request.attachments))
+                session.add_all(
+                    attachment_rows(list(request.attachments), row.id, comment_id,
+                                    datetime.now(UTC))
+                )
+                await session.commit()
+            status, policy = row.status, org.closed_ticket_policy
+        data = CommentData(id=comment_id, visibility=visibility, author=author, body=body)
+        if status == "CLOSED" and author.kind == "CONTACT":
+            if policy == "REOPEN":
+                return await self._reactivate(row, org, data)
+            return await self._follow_up(row, data, request_id or comment_id)
+        result = await self._update(
+            row.id, UPDATE_ADD_COMMENT, CommentInput(comment=data), CommentResult,
+            update_id=f"comment-{comment_id}",
+        )
+        assert isinstance(result, CommentResult)
+        return await self._comment_response(row.id, comment_id, reopened=result.reopened)
+
+    async def _comment_response(
+        self, ticket_id: int, comment_id: str, reopened: bool = False, follow_up: bool = False
+    ) -> tpb.AddCommentResponse:
+        async with self.sessions() as session:
+            row = await self._row(session, ticket_id)
+            comment = await session.get(m.Comment, comment_id)
+            return tpb.AddCommentResponse(
+                comment=await comment_pb(session, comment) if comment else None,
+                ticket=await ticket_pb(session, row),
+                reopened=reopened,
+                follow_up_created=follow_up,
+            )
+
+    async def _reactivate(
+        self, row: m.Ticket, org: m.Organization, data: CommentData
+    ) -> tpb.AddCommentResponse:
+        """REOPEN policy (seed 004): the closed ticket's workflow runs again, opened by this
+        comment."""
+        state = state_from_row(row, org, self.creator.auto_close_after_seconds)
+        result = await execute_update_with_start(
+            self.client,
+            TicketWorkflowInput(state=state, start="reactivated"),
+            row.subject,
+            UPDATE_ADD_COMMENT,
+            CommentInput(comment=data, reactivate=True),
+            CommentResult,
+            update_id=f"comment-{data.id}",
+        )
+        assert isinstance(result, CommentResult)
+        return await self._comment_response(row.id, data.id, reopened=result.reopened)
+
+    async def _follow_up(
+        self, row: m.Ticket, data: CommentData, key: str
+    ) -> tpb.AddCommentResponse:
+        """FOLLOW_UP policy (seed 003, the default): a new ticket linked to the closed one."""
+        subject = row.subject if row.subject.lower().startswith("follow-up") else (
+            f"Follow-up #{row.id}: {row.subject}"
+        )
+        new, created = await self.creator.create(
+            NewTicket(
+                request_id=f"follow-up:{row.id}:{key}",
+                subject=subject[:MAX_SUBJECT],
+                description=data.body,
+                requester_id=data.author.id,
+                channel=row.channel,
+                priority=row.priority,
+                kind=row.kind,
+                product=row.product,
+                version=row.version,
+                os=row.os,
+                criticality=row.criticality,
+                follow_up_of=row.id,
+            )
+        )
+        return await self._comment_response(new.id, data.id, follow_up=True)
+
+
+__all__ = ["TicketServicer", "name_of"]

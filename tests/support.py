@@ -1,0 +1,133 @@
+"""Helpers shared by tests: an in-process tickets stack on real servers, event readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from services.common import db
+from services.common.events import EventPublisher, ensure_stream
+from services.common.settings import async_database_url
+from services.tickets import models as m
+from services.tickets.activities import TicketActivities
+from services.tickets.app import MIGRATIONS, VERSION_TABLE
+from services.tickets.creation import NewTicket, TicketCreator
+from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
+from workflows.ticket import TicketWorkflow
+
+
+@dataclass
+class TicketsStack:
+    sessions: async_sessionmaker[AsyncSession]
+    creator: TicketCreator
+    client: Client
+    org_id: int
+    contact_id: int
+    agent_id: int
+
+    async def new_ticket(self, subject: str = "Stampa fattura non funziona") -> int:
+        row, _ = await self.creator.create(
+            NewTicket(
+                request_id=uuid.uuid4().hex, subject=subject, description="Errore 42",
+                requester_id=self.contact_id, channel="PORTAL", priority="NORMAL",
+            )
+        )
+        return row.id
+
+    async def ticket(self, ticket_id: int) -> m.Ticket:
+        async with self.sessions() as session:
+            row = await session.get(m.Ticket, ticket_id)
+            assert row is not None
+            return row
+
+
+@asynccontextmanager
+async def tickets_stack(
+    client: Client, database_url: str, nats_url: str, auto_close_after_seconds: int = 14 * 86400
+) -> AsyncIterator[TicketsStack]:
+    """Migrated store with one organisation, contact and agent; the ticket workflow and the
+    tickets activities running in this process against ``client``'s server."""
+    url = async_database_url(database_url)
+    await db.upgrade(MIGRATIONS, url, VERSION_TABLE)
+    engine = db.make_engine(url)
+    sessions = db.make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        org = m.Organization(name=f"Rossi Srl {uuid.uuid4().hex[:6]}", name_key=uuid.uuid4().hex,
+                             email_domains=["rossi.it"], closed_ticket_policy="FOLLOW_UP",
+                             locale="it", created_at=now)
+        session.add(org)
+        await session.flush()
+        contact = m.Contact(organization_id=org.id, name="Mario Rossi",
+                            email=f"mario.{uuid.uuid4().hex[:6]}@rossi.it",
+                            email_key=uuid.uuid4().hex, phone="", role="USER", locale="it",
+                            created_at=now)
+        agent = m.Agent(name="Anna Agente", email=f"anna.{uuid.uuid4().hex[:6]}@desk.it",
+                        email_key=uuid.uuid4().hex, role="AGENT", created_at=now)
+        session.add_all([contact, agent])
+        await session.commit()
+        ids = (org.id, contact.id, agent.id)
+    publisher = EventPublisher(nats_url, "test-tickets")
+    activities = TicketActivities(sessions, publisher)
+    creator = TicketCreator(sessions, client, auto_close_after_seconds)
+    async with (
+        Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=[TicketWorkflow]),
+        Worker(client, task_queue=TICKETS_TASK_QUEUE,
+               activities=[activities.record_ticket_change]),
+    ):
+        yield TicketsStack(sessions, creator, client, *ids)
+    await publisher.close()
+    await engine.dispose()
+
+
+async def ticket_events(nats_url: str, ticket_id: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """Every event of one ticket now in the HELPDESK stream, in order."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js)
+        sub = await js.subscribe("helpdesk.ticket.>", ordered_consumer=True)
+        found: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            body = json.loads(msg.data)
+            if body["ticket_id"] == ticket_id:
+                found.append(body)
+        await sub.unsubscribe()
+        return found
+    finally:
+        await nc.close()
+
+
+async def eventually(check: Any, timeout: float = 20, every: float = 0.2) -> Any:
+    """Poll ``check`` (sync or async, returning truthy) until it holds or time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        await asyncio.sleep(every)
+
+
+ROOT = Path(__file__).resolve().parent.parent
