@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.common.embedded import EmbeddedProcess, binary, start_nats, start_temporal
 from services.common.settings import async_database_url
-from services.common.temporal_client import register_search_attributes
+from services.common.temporal_client import connect, register_search_attributes
 
 PG_URL = os.environ.get("HELPDESK_TEST_DATABASE_URL", "")
 
@@ -37,9 +37,10 @@ def nats_url(nats_server: EmbeddedProcess) -> str:
     return nats_server.addresses["nats"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def temporal_dev_server() -> Iterator[EmbeddedProcess]:
-    """The Temporal dev server (in memory, headless) on free ports."""
+    """The Temporal dev server (in memory, headless) on free ports, one per test: ticket IDs
+    restart with each test's database, and so would their workflow IDs."""
     server = start_temporal(None, ui=False)
     yield server
     server.stop()
@@ -47,7 +48,7 @@ def temporal_dev_server() -> Iterator[EmbeddedProcess]:
 
 @pytest.fixture
 async def temporal_client(temporal_dev_server: EmbeddedProcess) -> AsyncIterator[Client]:
-    client = await Client.connect(temporal_dev_server.addresses["temporal"])
+    client = await connect(temporal_dev_server.addresses["temporal"])
     await register_search_attributes(client)
     yield client
 

@@ -76,17 +76,18 @@ def _illegal(err: IllegalTransition | ValueError) -> ApplicationError:
 
 @workflow.defn(name=TICKET_WORKFLOW)
 class TicketWorkflow:
-    def __init__(self) -> None:
-        self.s: TicketState | None = None
+    @workflow.init
+    def __init__(self, inp: TicketWorkflowInput) -> None:
+        # Set before any handler runs: an update-with-start is validated before run() starts.
+        self.s: TicketState = inp.state
         self._lock = asyncio.Lock()
         self._wake = False
-        self._allow_reactivation = False
+        self._allow_reactivation = inp.start == "reactivated"
 
     # -- state helpers ---------------------------------------------------
 
     @property
     def state(self) -> TicketState:
-        assert self.s is not None
         return self.s
 
     @property
@@ -226,8 +227,6 @@ class TicketWorkflow:
 
     @workflow.run
     async def run(self, inp: TicketWorkflowInput) -> TicketState:
-        self.s = inp.state
-        self._allow_reactivation = inp.start == "reactivated"
         if inp.start in ("created", "follow_up_opened"):
             async with self._lock:
                 await self._record(

@@ -85,7 +85,9 @@ def map_failure(err: BaseException, ticket_id: int) -> RpcError | WorkflowGone:
                 return RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"#{ticket_id}: {cause.message}")
             if cause.type == ERR_INVALID:
                 return RpcError(grpc.StatusCode.INVALID_ARGUMENT, cause.message)
-        return RpcError(grpc.StatusCode.INTERNAL, f"#{ticket_id}: update failed: {err}")
+        return RpcError(
+            grpc.StatusCode.INTERNAL, f"#{ticket_id}: update failed: {cause or err}"
+        )
     if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
         return WorkflowGone(str(err))
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):

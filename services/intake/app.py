@@ -1,0 +1,62 @@
+"""The intake process: ``IntakeService`` over gRPC; channels in."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import grpc
+from sqlalchemy import text
+
+from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from helpdesk.v1 import intake_pb2
+from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common import db
+from services.common.grpc_server import ServiceServer, run_until_signal
+from services.common.settings import Settings
+from services.intake.servicer import IntakeServicer
+
+log = logging.getLogger("helpdesk.intake")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_intake"
+
+
+async def migrate(settings: Settings) -> None:
+    await db.upgrade(MIGRATIONS, settings.database_url_for("intake"), VERSION_TABLE)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM."""
+    await migrate(settings)
+    engine = db.make_engine(settings.database_url_for("intake"))
+    sessions = db.make_sessionmaker(engine)
+    channel = grpc.aio.insecure_channel(settings.tickets_addr)
+    servicer = IntakeServicer(
+        sessions,
+        tgrpc.TicketServiceStub(channel),  # type: ignore[no-untyped-call]
+        dgrpc.DirectoryServiceStub(channel),  # type: ignore[no-untyped-call]
+        settings.service_token,
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        igrpc.add_IntakeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+
+    server = ServiceServer(
+        settings,
+        settings.intake_addr,
+        [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name],
+        register,
+    )
+    await server.start()
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    await server.set_serving(True)
+    log.info("intake listening on %s", settings.intake_addr)
+    try:
+        await run_until_signal()
+    finally:
+        await server.stop(5)
+        await channel.close()
+        await engine.dispose()

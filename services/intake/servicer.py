@@ -1,0 +1,207 @@
+"""``IntakeService``: requests from the web portal and phone calls logged by the front desk.
+
+Each accepted request is first recorded in intake's own store under its
+idempotency key, then handed to the tickets service, which creates the
+ticket once per key. A retry (or a crash between the two steps) therefore
+ends with exactly one ticket.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import directory_pb2 as dpb
+from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import tickets_pb2 as tpb
+from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common.auth import bearer_metadata
+from services.common.rpc_errors import (
+    RpcError,
+    invalid,
+    optional_text,
+    require_id,
+    require_text,
+    rpc_method,
+)
+from services.intake.models import IntakeRequest
+
+MAX_DESCRIPTION = 100_000
+
+
+class IntakeServicer(igrpc.IntakeServiceServicer):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tickets: tgrpc.TicketServiceStub,
+        directory: dgrpc.DirectoryServiceStub,
+        service_token: str,
+    ) -> None:
+        self.sessions = sessions
+        self.tickets = tickets
+        self.directory = directory
+        self.metadata = bearer_metadata(service_token)
+
+    async def _call(self, rpc: Any, request: Any) -> Any:
+        """Call another service, passing its failure on with the same status."""
+        try:
+            return await rpc(request, metadata=self.metadata, timeout=90)
+        except grpc.aio.AioRpcError as err:
+            raise RpcError(err.code(), err.details() or "") from None
+
+    async def _record(self, request_id: str, channel: str, payload: dict[str, Any]) -> IntakeRequest:
+        """The request, durably stored before any ticket is made (the existing one on retry)."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            row = await session.get(IntakeRequest, request_id)
+            if row is None:
+                row = IntakeRequest(
+                    request_id=request_id, channel=channel, payload=payload, ticket_id=0,
+                    status="RECEIVED", received_at=now, updated_at=now,
+                )
+                session.add(row)
+                await session.commit()
+            return row
+
+    async def _finish(self, request_id: str, ticket_id: int) -> None:
+        async with self.sessions() as session:
+            row = await session.get(IntakeRequest, request_id)
+            if row is not None and row.ticket_id != ticket_id:
+                row.ticket_id = ticket_id
+                row.status = "TICKET_CREATED"
+                row.updated_at = datetime.now(UTC)
+                await session.commit()
+
+    async def _create(
+        self, request_id: str, channel: str, payload: dict[str, Any], ticket: tpb.CreateTicketRequest
+    ) -> ipb.SubmitResponse:
+        row = await self._record(request_id, channel, payload)
+        if row.ticket_id:
+            existing = await self._call(self.tickets.GetTicket, tpb.GetTicketRequest(id=row.ticket_id))
+            return ipb.SubmitResponse(
+                ticket_id=existing.id, display_id=existing.display_id, ticket=existing,
+                created=False,
+            )
+        ticket.request_id = f"intake:{request_id}"
+        created: pb.Ticket = await self._call(self.tickets.CreateTicket, ticket)
+        await self._finish(request_id, created.id)
+        return ipb.SubmitResponse(
+            ticket_id=created.id, display_id=created.display_id, ticket=created, created=True
+        )
+
+    @rpc_method
+    async def SubmitWebRequest(
+        self, request: ipb.SubmitWebRequestRequest, context: grpc.aio.ServicerContext
+    ) -> ipb.SubmitResponse:
+        request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
+        email = require_text("requester_email", request.requester_email, 320)
+        subject = require_text("subject", request.subject, 300)
+        description = require_text("description", request.description, MAX_DESCRIPTION)
+        for field in ("product", "version", "os", "phone"):
+            optional_text(field, getattr(request, field), 200)
+        if request.criticality not in pb.Criticality.values():
+            invalid("criticality", f"unknown value {request.criticality}")
+        contact: dpb.Contact = await self._call(
+            self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
+        )
+        payload = json_format.MessageToDict(request)
+        payload.pop("attachments", None)  # contents go to the ticket store, not here
+        return await self._create(
+            request_id,
+            "PORTAL",
+            payload,
+            tpb.CreateTicketRequest(
+                subject=subject,
+                description=description,
+                requester_id=contact.id,
+                channel=pb.CHANNEL_PORTAL,
+                kind=request.kind,
+                product=request.product.strip(),
+                version=request.version.strip(),
+                os=request.os.strip(),
+                criticality=request.criticality,
+                phone=request.phone.strip(),
+                attachments=list(request.attachments),
+            ),
+        )
+
+    @rpc_method
+    async def LogPhoneCall(
+        self, request: ipb.LogPhoneCallRequest, context: grpc.aio.ServicerContext
+    ) -> ipb.SubmitResponse:
+        request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
+        org_id = require_id("organization_id", request.organization_id)
+        caller_name = require_text("caller_name", request.caller_name, 200)
+        caller_email = require_text("caller_email", request.caller_email, 320)
+        caller_phone = optional_text("caller_phone", request.caller_phone, 50)
+        nature = require_text("nature", request.nature, 300)
+        description = optional_text("description", request.description, MAX_DESCRIPTION)
+        callback = optional_text("callback_number", request.callback_number, 50)
+        if request.criticality not in pb.Criticality.values():
+            invalid("criticality", f"unknown value {request.criticality}")
+        org: dpb.Organization = await self._call(
+            self.directory.GetOrganization, dpb.GetOrganizationRequest(id=org_id)
+        )
+        contact = await self._caller(org, caller_name, caller_email, caller_phone)
+        lines = [description] if description else []
+        lines.append(f"Telefonata di {caller_name} ({caller_phone or 'nessun numero'}).")
+        if callback:
+            lines.append(f"Richiamare al numero {callback}.")
+        if request.attachments_requested_by_email:
+            lines.append("Al cliente è stato chiesto di inviare gli allegati per email.")
+        return await self._create(
+            request_id,
+            "PHONE",
+            json_format.MessageToDict(request),
+            tpb.CreateTicketRequest(
+                subject=nature,
+                description="\n\n".join(lines),
+                requester_id=contact.id,
+                channel=pb.CHANNEL_PHONE,
+                kind=request.kind,
+                criticality=request.criticality,
+                phone=caller_phone,
+                callback_number=callback,
+                attachments_requested_by_email=request.attachments_requested_by_email,
+            ),
+        )
+
+    async def _caller(
+        self, org: dpb.Organization, name: str, email: str, phone: str
+    ) -> dpb.Contact:
+        """The caller's contact record, created in the organisation when not yet known
+        (seed 000: the operator asks for what is not already on file)."""
+        try:
+            contact: dpb.Contact = await self.directory.GetContactByEmail(
+                dpb.GetContactByEmailRequest(email=email), metadata=self.metadata, timeout=30
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise RpcError(err.code(), err.details() or "") from None
+        else:
+            if contact.organization_id != org.id:
+                invalid(
+                    "caller_email",
+                    f"{email} is a contact of organization {contact.organization_id}, "
+                    f"not {org.id}",
+                )
+            return contact
+        try:
+            return await self._call(
+                self.directory.AddContact,
+                dpb.AddContactRequest(organization_id=org.id, name=name, email=email, phone=phone),
+            )
+        except RpcError as err:
+            if err.code != grpc.StatusCode.ALREADY_EXISTS:  # a concurrent retry added it
+                raise
+            return await self._call(
+                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
+            )

@@ -1,0 +1,1 @@
+"""Notify: consumes ticket events from JetStream and emails the customer, exactly once."""

@@ -1,0 +1,188 @@
+"""The JetStream side: durable pull consumer ``notify`` on ``helpdesk.ticket.>``.
+
+Explicit acks: a message is acked only when every email it calls for is
+recorded as SENT or FAILED; otherwise it is nak'ed with a delay and comes
+back. A body that is not a ticket event is terminated (never redelivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, cast
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+
+from services.common.events import STREAM, connect, ensure_stream
+from services.common.ticket_events import TicketEventPayload
+from services.notify.notifier import Notifier, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DURABLE = "notify"
+FILTER_SUBJECT = "helpdesk.ticket.>"
+ACK_WAIT_SECONDS = 30.0
+FETCH_BATCH = 10
+FETCH_TIMEOUT_SECONDS = 5.0
+
+
+def parse_event(data: bytes) -> TicketEventPayload:
+    """Decode a message body; ``ValueError`` naming what is missing when it is not an event."""
+    try:
+        raw: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    for key, kind in (("event_id", str), ("type", str), ("ticket_id", int), ("ticket", dict)):
+        if not isinstance(raw.get(key), kind) or (kind is str and not raw[key]):
+            raise ValueError(f"{key}: missing or not a {kind.__name__}")
+    ticket = raw["ticket"]
+    for key, kind in (("subject", str), ("requester", dict)):
+        if not isinstance(ticket.get(key), kind):
+            raise ValueError(f"ticket.{key}: missing or not a {kind.__name__}")
+    comment = raw.get("comment")
+    if comment is not None and not isinstance(comment, dict):
+        raise ValueError("comment: not an object")
+    if raw["type"] == "comment_added" and comment is None:
+        raise ValueError("comment: required for comment_added")
+    return cast(TicketEventPayload, raw)
+
+
+def consumer_config(durable: str, deliver_policy: DeliverPolicy) -> ConsumerConfig:
+    """The durable pull consumer's settings."""
+    return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        description="notify: emails for ticket events",
+        deliver_policy=deliver_policy,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_deliver=-1,  # the delivery log decides when to give up
+        filter_subject=FILTER_SUBJECT,
+        max_ack_pending=1000,
+    )
+
+
+class EventConsumer:
+    """Pulls ticket events and hands them to the notifier, one at a time, in stream order."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        notifier: Notifier,
+        *,
+        durable: str = DURABLE,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._url = nats_url
+        self._notifier = notifier
+        self.durable = durable
+        self._deliver_policy = deliver_policy
+        self._retry = retry or RetryPolicy()
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._stopping = False
+        self._busy = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the NATS connection is up."""
+        return self._nc is not None and self._nc.is_connected
+
+    @property
+    def busy(self) -> bool:
+        """Whether a message is being handled right now (do not cancel)."""
+        return self._busy
+
+    async def start(self) -> None:
+        """Connect, make sure the stream and the durable consumer exist, and bind to it."""
+        self._nc = await connect(self._url, "notify")
+        self._js = self._nc.jetstream()
+        await ensure_stream(self._js)
+        config = consumer_config(self.durable, self._deliver_policy)
+        try:
+            await self._js.add_consumer(STREAM, config)
+        except BadRequestError as err:
+            # An existing consumer whose settings cannot be changed in place: keep it.
+            log.warning("consumer %s exists with other settings, using it as is: %s",
+                        self.durable, err)
+        self._sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=STREAM)
+        log.info("consuming %s on stream %s as %s", FILTER_SUBJECT, STREAM, self.durable)
+
+    async def run(self) -> None:
+        """Fetch and handle messages until ``request_stop`` (or cancellation while idle)."""
+        if self._sub is None:
+            raise RuntimeError("EventConsumer.start() first")
+        while not self._stopping:
+            try:
+                msgs = await self._sub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
+            except NatsTimeoutError:
+                continue
+            except Exception as err:
+                if self._stopping:
+                    break
+                log.warning("fetch from %s failed, retrying: %s", self.durable, err)
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                if self._stopping:
+                    break  # not acked: redelivered after ack_wait
+                self._busy = True
+                try:
+                    await self.handle(msg)
+                finally:
+                    self._busy = False
+
+    async def handle(self, msg: Msg) -> None:
+        """Handle one message and ack, nak (with a delay) or terminate it."""
+        try:
+            event = parse_event(msg.data)
+        except ValueError as err:
+            log.error("dropping message %s on %s: %s", _seq(msg), msg.subject, err)
+            await msg.term()
+            return
+        try:
+            retry_after = await self._notifier.handle(event, progress=msg.in_progress)
+        except Exception:
+            delivered = msg.metadata.num_delivered or 1
+            delay = self._retry.delay(delivered)
+            log.exception(
+                "event %s (%s): failed, redelivery in %.1fs", event["event_id"], event["type"],
+                delay,
+            )
+            await msg.nak(delay=delay)
+            return
+        if retry_after is None:
+            await msg.ack()
+        else:
+            await msg.nak(delay=retry_after)
+
+    def request_stop(self) -> None:
+        """Finish the message in hand, then leave ``run``."""
+        self._stopping = True
+
+    async def close(self) -> None:
+        """Drop the subscription and the connection."""
+        nc, self._nc, self._sub, self._js = self._nc, None, None, None
+        if nc is not None and not nc.is_closed:
+            try:
+                await nc.drain()
+            except Exception as err:  # closing anyway
+                log.debug("drain failed: %s", err)
+                await nc.close()
+
+
+def _seq(msg: Msg) -> str:
+    try:
+        return str(msg.metadata.sequence.stream)
+    except Exception:
+        return "?"

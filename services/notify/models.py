@@ -1,0 +1,78 @@
+"""The notify store: one row per outbound message, the delivery log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the notify tables (and only them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one outbound message stands."""
+
+    PENDING = "PENDING"  # recorded, not yet accepted by the relay / spool
+    SENT = "SENT"
+    FAILED = "FAILED"  # given up: permanent refusal or too many attempts
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+# An integer primary key that autoincrements on both SQLite (rowid) and PostgreSQL.
+_BIGINT_PK = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Delivery(Base):
+    """One message to one recipient for one event; unique per (event, template, recipient)."""
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "template", "recipient"),
+        CheckConstraint("status IN ('PENDING', 'SENT', 'FAILED')", name="status"),
+        Index("ix_notify_deliveries_ticket_id_id", "ticket_id", "id"),
+        Index("ix_notify_deliveries_recipient_id", "recipient", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    error: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -1,0 +1,95 @@
+"""Subject and plain-text body of each email, from Jinja2 templates per locale.
+
+Templates live in ``templates/<locale>/<name>.subject.j2`` and
+``templates/<locale>/<name>.body.j2``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from services.common.ticket_events import TicketEventPayload
+from services.notify.rules import PlannedEmail
+from workflows.domain.durations import format_duration
+
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A subject (one line) and a plain-text body."""
+
+    subject: str
+    body: str
+
+
+def in_the_last(delta: timedelta, locale: str) -> str:
+    """``negli ultimi 14 giorni`` / ``in the last 14 days``, with Italian agreement."""
+    words = format_duration(delta, locale)
+    if locale == "en":
+        if words.startswith("1 ") and " and " not in words:
+            return f"in the last {words[2:]}"
+        return f"in the last {words}"
+    first = words.split(" e ")[0]
+    count, _, unit = first.partition(" ")
+    feminine = unit in ("ora", "ore")
+    if count == "1":
+        if " e " in words:
+            return f"nell'arco di {words}"
+        return f"nell'ultim{'a' if feminine else 'o'} {unit}"
+    return f"nelle ultime {words}" if feminine else f"negli ultimi {words}"
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace so that the text fits in a header."""
+    return _SPACES.sub(" ", text).strip()
+
+
+class Renderer:
+    """Renders a planned email for an event."""
+
+    def __init__(self, default_auto_close: timedelta = timedelta(days=14)) -> None:
+        self._default_auto_close = default_auto_close
+        self._env = Environment(
+            loader=PackageLoader("services.notify", "templates"),
+            autoescape=False,  # plain text, never HTML
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def context(self, event: TicketEventPayload, email: PlannedEmail) -> dict[str, Any]:
+        """The variables every template may use."""
+        ticket = event["ticket"]
+        seconds = ticket.get("auto_close_after_seconds") or 0
+        auto_close = timedelta(seconds=seconds) if seconds > 0 else self._default_auto_close
+        comment = event.get("comment")
+        follow_up_of = ticket.get("follow_up_of") or 0
+        return {
+            "event": event,
+            "ticket": ticket,
+            "display_id": ticket.get("display_id") or f"#{ticket['id']}",
+            "subject": one_line(ticket["subject"]),
+            "name": email.recipient_name,
+            "comment": comment,
+            "comment_body": (comment["body"].strip() if comment else ""),
+            "author_name": (comment["author_name"].strip() if comment else "")
+            or event.get("actor_name", ""),
+            "previous_display_id": f"#{follow_up_of}" if follow_up_of else "",
+            "auto_close_in": format_duration(auto_close, email.locale),
+            "auto_close_window": in_the_last(auto_close, email.locale),
+        }
+
+    def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:
+        """Subject and body of ``email`` in its locale."""
+        ctx = self.context(event, email)
+        base = f"{email.locale}/{email.template}"
+        subject = self._env.get_template(f"{base}.subject.j2").render(ctx)
+        body = self._env.get_template(f"{base}.body.j2").render(ctx)
+        return RenderedEmail(subject=one_line(subject), body=body.strip() + "\n")

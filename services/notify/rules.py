@@ -1,0 +1,77 @@
+"""Which emails a ticket event produces, for whom, in which language."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from services.common.ticket_events import TicketEventPayload
+
+log = logging.getLogger(__name__)
+
+LOCALES = ("it", "en")
+DEFAULT_LOCALE = "it"
+
+# Template of the closed email, by ``ticket.close_reason``.
+CLOSED_TEMPLATES = {
+    "CONFIRMED": "closed_confirmed",
+    "VERIFIED": "closed_verified",
+    "AUTO_CLOSED": "closed_auto",
+}
+
+
+@dataclass(frozen=True)
+class PlannedEmail:
+    """One email to render and send."""
+
+    template: str
+    recipient: str  # normalised address (lower case)
+    recipient_name: str
+    locale: str
+
+
+def locale_of(requested: str) -> str:
+    """``en`` for English contacts, Italian for everyone else."""
+    return requested if requested in LOCALES else DEFAULT_LOCALE
+
+
+def template_for(event: TicketEventPayload) -> str | None:
+    """The template an event calls for, or None when it sends nothing."""
+    kind = event["type"]
+    if kind in ("created", "follow_up_opened", "solved"):
+        return kind
+    if kind == "comment_added":
+        comment = event.get("comment")
+        if (
+            comment is not None
+            and comment["visibility"] == "PUBLIC"
+            and comment["author_kind"] == "AGENT"
+        ):
+            return "agent_reply"
+        return None
+    if kind == "closed":
+        return CLOSED_TEMPLATES.get(event["ticket"]["close_reason"], "closed")
+    return None
+
+
+def plan(event: TicketEventPayload) -> list[PlannedEmail]:
+    """The emails ``event`` produces: today at most one, to the requester."""
+    template = template_for(event)
+    if template is None:
+        return []
+    requester = event["ticket"]["requester"]
+    address = (requester.get("email") or "").strip().lower()
+    if "@" not in address:
+        log.warning(
+            "event %s (%s) of ticket %s: requester has no email address, nothing sent",
+            event["event_id"], event["type"], event["ticket_id"],
+        )
+        return []
+    return [
+        PlannedEmail(
+            template=template,
+            recipient=address,
+            recipient_name=(requester.get("name") or "").strip(),
+            locale=locale_of(requester.get("locale") or ""),
+        )
+    ]

@@ -1,0 +1,134 @@
+"""Reading and writing the delivery log; every write commits before the caller acts on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notify.models import Delivery, DeliveryStatus, utcnow
+
+
+@dataclass(frozen=True)
+class DeliveryDraft:
+    """What a delivery row is created with, before anything is sent."""
+
+    event_id: str
+    event_type: str
+    ticket_id: int
+    recipient: str
+    subject: str
+    template: str
+    locale: str
+    message_id: str
+    channel: str = "email"
+
+
+class DeliveryStore:
+    """The ``notify_deliveries`` table behind a session factory."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        async with self._sessions() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def claim(self, draft: DeliveryDraft) -> Delivery:
+        """The row for (event, template, recipient): inserted as PENDING and committed when new.
+
+        A row that already exists (a redelivered event) is returned as it is,
+        whatever its status, so the caller can skip what was already sent.
+        """
+        key = (
+            Delivery.event_id == draft.event_id,
+            Delivery.template == draft.template,
+            Delivery.recipient == draft.recipient,
+        )
+        async with self._sessions() as session:
+            existing = await session.scalar(select(Delivery).where(*key))
+            if existing is not None:
+                return existing
+            row = Delivery(
+                event_id=draft.event_id,
+                event_type=draft.event_type,
+                ticket_id=draft.ticket_id,
+                channel=draft.channel,
+                recipient=draft.recipient,
+                subject=draft.subject,
+                template=draft.template,
+                locale=draft.locale,
+                status=DeliveryStatus.PENDING.value,
+                error="",
+                message_id=draft.message_id,
+                attempts=0,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Another consumer inserted it between our SELECT and INSERT.
+                await session.rollback()
+                raced = await session.scalar(select(Delivery).where(*key))
+                if raced is None:
+                    raise
+                return raced
+            return row
+
+    async def start_attempt(self, delivery_id: int) -> int:
+        """Count one more send attempt (committed before sending); returns the new count."""
+        async with self._sessions() as session:
+            attempts = await session.scalar(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(attempts=Delivery.attempts + 1)
+                .returning(Delivery.attempts)
+            )
+            await session.commit()
+        if attempts is None:
+            raise LookupError(f"delivery {delivery_id} vanished")
+        return int(attempts)
+
+    async def mark_sent(self, delivery_id: int) -> None:
+        """Record that the relay (or the spool) accepted the message."""
+        await self._set(
+            delivery_id, status=DeliveryStatus.SENT.value, error="", sent_at=utcnow()
+        )
+
+    async def record_error(self, delivery_id: int, error: str) -> None:
+        """Keep the last error of an attempt that will be retried (the row stays PENDING)."""
+        await self._set(delivery_id, error=error[:2000])
+
+    async def mark_failed(self, delivery_id: int, error: str) -> None:
+        """Give up on a message: it will not be sent again."""
+        await self._set(delivery_id, status=DeliveryStatus.FAILED.value, error=error[:2000])
+
+    async def _set(self, delivery_id: int, **values: object) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                update(Delivery).where(Delivery.id == delivery_id).values(**values)
+            )
+            await session.commit()
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        """One row by its ID."""
+        async with self._sessions() as session:
+            return await session.get(Delivery, delivery_id)
+
+    async def list_page(
+        self, *, ticket_id: int, recipient: str, after_id: int, limit: int
+    ) -> Sequence[Delivery]:
+        """Up to ``limit`` rows with ``id > after_id``, oldest first, optionally filtered."""
+        query = select(Delivery).where(Delivery.id > after_id)
+        if ticket_id:
+            query = query.where(Delivery.ticket_id == ticket_id)
+        if recipient:
+            query = query.where(Delivery.recipient == recipient)
+        query = query.order_by(Delivery.id).limit(limit)
+        async with self._sessions() as session:
+            return (await session.scalars(query)).all()

@@ -1,0 +1,725 @@
+"""Notify against real servers: nats-server (JetStream), an SMTP relay on loopback, the database.
+
+Each in-process test runs the whole notify service (``NotifyApp``) with its
+own durable consumer that starts at new messages, its own database and its
+own relay, so tests never see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+from aiosmtpd.controller import Controller
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from nats.js.api import DeliverPolicy
+
+from helpdesk.v1 import notify_pb2, notify_pb2_grpc
+from services.common.auth import bearer_metadata
+from services.common.embedded import free_port, start_nats
+from services.common.events import STREAM, EventPublisher, connect, ticket_subject
+from services.common.settings import Settings
+from services.common.ticket_events import CommentPayload, TicketEventPayload
+from services.notify.app import NotifyApp
+from services.notify.consumer import parse_event
+from services.notify.mailer import make_message_id
+from services.notify.models import DeliveryStatus
+from services.notify.notifier import RetryPolicy
+from services.notify.render import in_the_last
+from services.notify.rules import plan, template_for
+from services.notify.server import decode_page_token, encode_page_token
+from services.notify.store import DeliveryDraft
+
+ADMIN_TOKEN = "test-admin-token"
+SERVICE_TOKEN = "test-service-token"
+MAIL_FROM = "assistenza@helpdesk.test"
+FAST_RETRY = RetryPolicy(base_delay=0.1, max_delay=0.5, max_permanent_attempts=2)
+DEADLINE = 15.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+# Every test here is quick; a hang fails fast instead of waiting for the global timeout.
+pytestmark = pytest.mark.timeout(60)
+
+
+# -- events --------------------------------------------------------------------
+
+
+def make_event(
+    kind: str,
+    *,
+    ticket_id: int = 42,
+    event_id: str | None = None,
+    locale: str = "it",
+    email_address: str = "mario.rossi@acme.test",
+    subject: str = "La stampante in rete non stampa",
+    close_reason: str = "",
+    follow_up_of: int = 0,
+    comment: CommentPayload | None = None,
+) -> TicketEventPayload:
+    """A ticket event as the tickets service publishes it."""
+    return {
+        "event_id": event_id or f"ticket-{ticket_id}-ev-{uuid.uuid4().hex[:8]}",
+        "type": kind,
+        "ticket_id": ticket_id,
+        "occurred_at": "2026-03-02T09:15:00+00:00",
+        "actor_kind": "SYSTEM",
+        "actor_id": 0,
+        "actor_name": "",
+        "from_status": "",
+        "to_status": "",
+        "detail": "",
+        "ticket": {
+            "id": ticket_id,
+            "display_id": f"#{ticket_id}",
+            "subject": subject,
+            "status": "NEW",
+            "priority": "NORMAL",
+            "channel": "EMAIL",
+            "organization_id": 1,
+            "organization_name": "ACME S.r.l.",
+            "requester": {
+                "id": 7,
+                "name": "Mario Rossi" if locale == "it" else "John Smith",
+                "email": email_address,
+                "locale": locale,
+            },
+            "assignee": None,
+            "follow_up_of": follow_up_of,
+            "close_reason": close_reason,
+            "auto_close_at": None,
+            "auto_close_after_seconds": 14 * 86400,
+        },
+        "comment": comment,
+    }
+
+
+def make_comment(visibility: str, author_kind: str, body: str) -> CommentPayload:
+    return {
+        "id": uuid.uuid4().hex,
+        "visibility": visibility,
+        "author_kind": author_kind,
+        "author_id": 3,
+        "author_name": "Laura Bianchi" if author_kind == "AGENT" else "Mario Rossi",
+        "body": body,
+    }
+
+
+# -- SMTP relay ------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class CollectingHandler:
+    """An aiosmtpd handler that keeps every message; ``refusals`` scripts RCPT replies."""
+
+    received: list[Received] = field(default_factory=list)
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        scripted = self.refusals.get(address)
+        if scripted:
+            return scripted.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        message = email.message_from_bytes(raw, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        self.received.append(Received(list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def subjects(self) -> list[str]:
+        return [str(r.message["Subject"]) for r in self.received]
+
+
+@dataclass
+class Relay:
+    handler: CollectingHandler
+    address: str
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    """A real SMTP server on a free loopback port that collects what it receives."""
+    handler = CollectingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield Relay(handler, f"127.0.0.1:{port}")
+    finally:
+        controller.stop()
+
+
+def make_settings(
+    data_dir: Path, database_url: str, nats_url: str, smtp_relay: str = ""
+) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address="127.0.0.1:7233",
+        temporal_namespace="default",
+        nats_url=nats_url,
+        intake_addr="127.0.0.1:0",
+        tickets_addr="127.0.0.1:0",
+        dev_escalation_addr="127.0.0.1:0",
+        notify_addr="127.0.0.1:0",
+        smtp_listen="127.0.0.1:0",
+        smtp_relay=smtp_relay,
+        mail_from=MAIL_FROM,
+        webhook_listen="127.0.0.1:0",
+        admin_token=ADMIN_TOKEN,
+        service_token=SERVICE_TOKEN,
+        auto_close_after=timedelta(days=14),
+    )
+
+
+async def _delete_consumer(nats_url: str, durable: str) -> None:
+    nc = await connect(nats_url, "test-cleanup")
+    try:
+        await nc.jetstream().delete_consumer(STREAM, durable)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def start_notify(nats_url: str) -> AsyncIterator[Callable[[Settings], Any]]:
+    """Starts NotifyApp in-process with a private durable consumer; stops it afterwards."""
+    started: list[NotifyApp] = []
+
+    async def start(settings: Settings) -> NotifyApp:
+        app = NotifyApp(
+            settings,
+            durable=f"notify-test-{uuid.uuid4().hex[:10]}",
+            deliver_policy=DeliverPolicy.NEW,
+            retry=FAST_RETRY,
+        )
+        started.append(app)
+        await asyncio.wait_for(app.start(), DEADLINE)
+        return app
+
+    yield start
+    for app in started:
+        durable = app._durable
+        await asyncio.wait_for(app.stop(), DEADLINE)
+        await _delete_consumer(nats_url, durable)
+
+
+@pytest.fixture
+async def notify(
+    start_notify: Callable[[Settings], Any],
+    tmp_path: Path,
+    database_url: str,
+    nats_url: str,
+    relay: Relay,
+) -> NotifyApp:
+    """Notify sending through the test relay."""
+    app: NotifyApp = await start_notify(
+        make_settings(tmp_path, database_url, nats_url, relay.address)
+    )
+    return app
+
+
+@pytest.fixture
+async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
+    pub = EventPublisher(nats_url, "test-tickets")
+    yield pub
+    await pub.close()
+
+
+async def publish(
+    pub: EventPublisher, event: TicketEventPayload, msg_id: str | None = None
+) -> None:
+    await pub.publish(
+        ticket_subject(event["type"]), msg_id or event["event_id"], dict(event)
+    )
+
+
+async def eventually(probe: Callable[[], T | None], what: str, within: float = DEADLINE) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out after {within}s waiting for {what}")
+
+
+async def wait_for_mail(relay: Relay, count: int) -> list[Received]:
+    await eventually(lambda: len(relay.handler.received) >= count, f"{count} email(s)")
+    return relay.handler.received
+
+
+async def sent_rows(app: NotifyApp, count: int) -> list[Any]:
+    """The first ``count`` rows of the log once they are all SENT (marked just after sending)."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        rows = list(await app.store.list_page(ticket_id=0, recipient="", after_id=0, limit=100))
+        if len(rows) >= count and all(r.status == DeliveryStatus.SENT for r in rows[:count]):
+            return rows
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {count} SENT deliveries")
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+async def list_notifications(
+    port: int, request: notify_pb2.ListNotificationsRequest, token: str | None = ADMIN_TOKEN
+) -> notify_pb2.ListNotificationsResponse:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = notify_pb2_grpc.NotifyServiceStub(channel)
+        metadata = bearer_metadata(token) if token else None
+        return await stub.ListNotifications(request, metadata=metadata, timeout=10)
+
+
+# -- pure logic --------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_which_events_send_which_template() -> None:
+    agent_public = make_comment("PUBLIC", "AGENT", "Risposta")
+    assert template_for(make_event("created")) == "created"
+    assert template_for(make_event("follow_up_opened", follow_up_of=41)) == "follow_up_opened"
+    assert template_for(make_event("comment_added", comment=agent_public)) == "agent_reply"
+    for visibility, author in (("INTERNAL", "AGENT"), ("PUBLIC", "CONTACT"), ("PUBLIC", "SYSTEM")):
+        event = make_event("comment_added", comment=make_comment(visibility, author, "x"))
+        assert template_for(event) is None
+    assert template_for(make_event("solved")) == "solved"
+    assert template_for(make_event("closed", close_reason="AUTO_CLOSED")) == "closed_auto"
+    assert template_for(make_event("closed", close_reason="CONFIRMED")) == "closed_confirmed"
+    assert template_for(make_event("closed", close_reason="VERIFIED")) == "closed_verified"
+    for kind in ("assigned", "status_changed", "reopened", "reactivated", "sla_breached"):
+        assert template_for(make_event(kind)) is None
+    assert plan(make_event("created", email_address="")) == []
+    [planned] = plan(make_event("created", locale="fr", email_address="Mario@ACME.test"))
+    assert (planned.recipient, planned.locale) == ("mario@acme.test", "it")
+
+
+@pytest.mark.unit
+def test_event_bodies_that_are_not_events_are_rejected() -> None:
+    assert parse_event(json.dumps(make_event("created")).encode())["ticket_id"] == 42
+    for bad in (b"not json", b"[]", b'{"type": "created"}', b'{"event_id": "e", "type": "x"}'):
+        with pytest.raises(ValueError):
+            parse_event(bad)
+
+
+@pytest.mark.unit
+def test_durations_read_naturally() -> None:
+    assert in_the_last(timedelta(days=14), "it") == "negli ultimi 14 giorni"
+    assert in_the_last(timedelta(hours=12), "it") == "nelle ultime 12 ore"
+    assert in_the_last(timedelta(days=1), "it") == "nell'ultimo giorno"
+    assert in_the_last(timedelta(hours=1), "it") == "nell'ultima ora"
+    assert in_the_last(timedelta(days=14), "en") == "in the last 14 days"
+    assert in_the_last(timedelta(days=1), "en") == "in the last day"
+
+
+@pytest.mark.unit
+def test_page_tokens_and_message_ids_are_stable() -> None:
+    token = encode_page_token(17, 42, "")
+    assert decode_page_token(token, 42, "") == 17
+    assert make_message_id("ev-1", "created", "x.test") == make_message_id(
+        "ev-1", "created", "x.test"
+    )
+    assert make_message_id("ev-1", "created", "x.test") != make_message_id(
+        "ev-1", "solved", "x.test"
+    )
+
+
+# -- the service against real servers ----------------------------------------------
+
+
+@pytest.mark.db
+async def test_created_email_in_italian_reaches_the_relay(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    event = make_event("created")
+    await publish(publisher, event)
+
+    [got] = await wait_for_mail(relay, 1)
+    msg = got.message
+    assert got.rcpt_tos == ["mario.rossi@acme.test"]
+    assert "[#42]" in msg["Subject"]
+    assert "La stampante in rete non stampa" in msg["Subject"]
+    body = body_of(msg)
+    assert "Gentile Mario Rossi" in body
+    assert "abbiamo registrato la tua richiesta" in body
+    assert "#42" in body and "citare" in body
+    assert msg["From"] == MAIL_FROM
+    assert msg["Reply-To"] == MAIL_FROM
+    assert "mario.rossi@acme.test" in msg["To"]
+    assert msg["Date"]
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["X-Helpdesk-Ticket"] == "42"
+    assert msg["Message-ID"] == make_message_id(event["event_id"], "created", "helpdesk.test")
+
+    rows = await sent_rows(notify, 1)
+    assert rows[0].status == DeliveryStatus.SENT and rows[0].attempts == 1
+
+
+@pytest.mark.db
+async def test_created_email_in_english_for_an_english_contact(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    await publish(publisher, make_event("created", locale="en", email_address="john@acme.test"))
+
+    [got] = await wait_for_mail(relay, 1)
+    assert got.message["Subject"].startswith("[#42] Request received")
+    body = body_of(got.message)
+    assert "Dear John Smith" in body
+    assert "we have registered your support request with the number #42" in body
+    assert got.message["Content-Language"] == "en"
+
+
+@pytest.mark.db
+async def test_follow_up_email_names_the_closed_ticket(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    await publish(publisher, make_event("follow_up_opened", ticket_id=43, follow_up_of=42))
+
+    [got] = await wait_for_mail(relay, 1)
+    assert "[#43]" in got.message["Subject"]
+    body = body_of(got.message)
+    assert "la richiesta #42 è chiusa" in body
+    assert "#43" in body
+    assert got.message["X-Helpdesk-Ticket"] == "43"
+
+
+@pytest.mark.db
+async def test_only_public_agent_comments_are_copied_to_the_requester(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    internal = make_comment("INTERNAL", "AGENT", "Nota interna: chiedere al reparto reti")
+    customer = make_comment("PUBLIC", "CONTACT", "Ancora non funziona")
+    answer = make_comment("PUBLIC", "AGENT", "Abbiamo aggiornato il driver: provi ora.")
+    await publish(publisher, make_event("comment_added", comment=internal))
+    await publish(publisher, make_event("comment_added", comment=customer))
+    await publish(publisher, make_event("assigned"))
+    await publish(publisher, make_event("comment_added", comment=answer))
+    # A marker: events are handled in stream order, so once it arrives the rest is done.
+    await publish(publisher, make_event("created", ticket_id=99))
+
+    received = await wait_for_mail(relay, 2)
+    assert len(received) == 2, relay.handler.subjects()
+    reply, marker = received
+    assert reply.message["Subject"].startswith("[#42]")
+    assert "Laura Bianchi ha risposto" in body_of(reply.message)
+    assert "Abbiamo aggiornato il driver: provi ora." in body_of(reply.message)
+    assert "Nota interna" not in body_of(reply.message)
+    assert "[#99]" in marker.message["Subject"]
+
+
+@pytest.mark.db
+async def test_solved_email_offers_reopening_and_announces_the_auto_close(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    await publish(publisher, make_event("solved"))
+
+    [got] = await wait_for_mail(relay, 1)
+    assert "[#42]" in got.message["Subject"]
+    body = body_of(got.message)
+    assert "la richiesta (#42) è stata risolta. Per riaprirla, rispondi a questo messaggio" in body
+    assert "chiusa automaticamente tra 14 giorni" in body
+
+
+@pytest.mark.db
+async def test_closed_emails_say_why(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    await publish(publisher, make_event("closed", close_reason="AUTO_CLOSED"))
+    await publish(publisher, make_event("closed", ticket_id=50, close_reason="CONFIRMED"))
+    await publish(
+        publisher, make_event("closed", ticket_id=51, close_reason="VERIFIED", locale="en")
+    )
+
+    auto, confirmed, verified = await wait_for_mail(relay, 3)
+    auto_body = body_of(auto.message)
+    assert "[#42]" in auto.message["Subject"]
+    assert "risulta chiusa" in auto_body
+    assert "non abbiamo ricevuto risposta alla richiesta di conferma" in auto_body
+    assert "negli ultimi 14 giorni" in auto_body
+    assert "aprire una nuova richiesta" in auto_body
+    assert "grazie per aver confermato" in body_of(confirmed.message)
+    assert "we have verified that the problem is solved" in body_of(verified.message)
+
+
+@pytest.mark.db
+async def test_the_same_event_twice_sends_one_email(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    event = make_event("solved", event_id="ticket-42-ev-7")
+    await publish(publisher, event)
+    # The same event again under another Nats-Msg-Id: JetStream cannot drop it, notify must.
+    await publish(publisher, event, msg_id="ticket-42-ev-7-retry")
+    await publish(publisher, make_event("created", ticket_id=99))
+
+    received = await wait_for_mail(relay, 2)
+    assert len(received) == 2, relay.handler.subjects()
+    assert "[#42]" in received[0].message["Subject"]
+    assert "[#99]" in received[1].message["Subject"]
+    rows = await sent_rows(notify, 2)
+    assert len(rows) == 2
+    assert rows[0].event_id == "ticket-42-ev-7" and rows[1].ticket_id == 99
+
+
+@pytest.mark.db
+async def test_a_pending_delivery_is_sent_again_with_the_same_message_id(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    event = make_event("created", event_id="ticket-42-ev-1")
+    message_id = make_message_id(event["event_id"], "created", "helpdesk.test")
+    # As if a previous run crashed after recording the delivery and before marking it sent.
+    row = await notify.store.claim(
+        DeliveryDraft(
+            event_id=event["event_id"],
+            event_type="created",
+            ticket_id=42,
+            recipient="mario.rossi@acme.test",
+            subject="[#42] Richiesta registrata: La stampante in rete non stampa",
+            template="created",
+            locale="it",
+            message_id=message_id,
+        )
+    )
+    await notify.store.start_attempt(row.id)
+    await publish(publisher, event)
+
+    [got] = await wait_for_mail(relay, 1)
+    assert got.message["Message-ID"] == message_id
+    [sent] = await sent_rows(notify, 1)
+    assert (sent.id, sent.attempts) == (row.id, 2)
+
+
+@pytest.mark.db
+async def test_a_temporary_refusal_is_retried(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    relay.handler.refusals["mario.rossi@acme.test"] = ["451 4.3.0 Try again later"]
+    await publish(publisher, make_event("created"))
+
+    [got] = await wait_for_mail(relay, 1)
+    assert "[#42]" in got.message["Subject"]
+    [sent] = await sent_rows(notify, 1)
+    assert sent.attempts == 2
+
+
+@pytest.mark.db
+async def test_a_permanent_refusal_ends_failed_with_the_error(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    relay.handler.refusals["nobody@acme.test"] = ["550 5.1.1 No such user"] * 10
+    await publish(publisher, make_event("created", email_address="nobody@acme.test"))
+    await publish(publisher, make_event("created", ticket_id=99))
+
+    [marker] = await wait_for_mail(relay, 1)
+    assert "[#99]" in marker.message["Subject"]
+
+    async def failed_row() -> Any:
+        rows = await notify.store.list_page(ticket_id=42, recipient="", after_id=0, limit=10)
+        return rows[0] if rows and rows[0].status == DeliveryStatus.FAILED else None
+
+    deadline = time.monotonic() + DEADLINE
+    failed = None
+    while failed is None and time.monotonic() < deadline:
+        failed = await failed_row()
+        await asyncio.sleep(0.05)
+    assert failed is not None, "the refused delivery never ended FAILED"
+    assert failed.attempts == FAST_RETRY.max_permanent_attempts
+    assert "550" in failed.error and "No such user" in failed.error
+
+
+@pytest.mark.db
+async def test_list_notifications_over_grpc(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    await publish(publisher, make_event("created", ticket_id=42))
+    await publish(publisher, make_event("solved", ticket_id=42))
+    await publish(publisher, make_event("created", ticket_id=43, email_address="anna@acme.test"))
+    await wait_for_mail(relay, 3)
+    await sent_rows(notify, 3)
+    port = notify.port
+
+    everything = await list_notifications(port, notify_pb2.ListNotificationsRequest())
+    assert [n.template for n in everything.notifications] == ["created", "solved", "created"]
+    assert everything.next_page_token == ""
+    first = everything.notifications[0]
+    assert first.ticket_id == 42 and first.channel == "email"
+    assert first.recipient == "mario.rossi@acme.test"
+    assert first.status == notify_pb2.DELIVERY_STATUS_SENT
+    assert "[#42]" in first.subject and first.locale == "it" and first.attempts == 1
+    assert first.message_id.endswith("@helpdesk.test>")
+    assert first.created_at.seconds > 0
+
+    by_ticket = await list_notifications(port, notify_pb2.ListNotificationsRequest(ticket_id=42))
+    assert [n.event_type for n in by_ticket.notifications] == ["created", "solved"]
+    by_recipient = await list_notifications(
+        port, notify_pb2.ListNotificationsRequest(recipient="Anna@ACME.test")
+    )
+    assert [n.ticket_id for n in by_recipient.notifications] == [43]
+
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await list_notifications(
+            port, notify_pb2.ListNotificationsRequest(page_size=2, page_token=token)
+        )
+        assert len(page.notifications) <= 2
+        seen += [n.id for n in page.notifications]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [n.id for n in everything.notifications]
+
+    with pytest.raises(grpc.aio.AioRpcError) as bad_token:
+        await list_notifications(port, notify_pb2.ListNotificationsRequest(page_token="%%%"))
+    assert bad_token.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token" in (bad_token.value.details() or "")
+
+    first_page = await list_notifications(port, notify_pb2.ListNotificationsRequest(page_size=1))
+    with pytest.raises(grpc.aio.AioRpcError) as other_filters:
+        await list_notifications(
+            port,
+            notify_pb2.ListNotificationsRequest(
+                ticket_id=43, page_token=first_page.next_page_token
+            ),
+        )
+    assert other_filters.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    with pytest.raises(grpc.aio.AioRpcError) as no_token:
+        await list_notifications(port, notify_pb2.ListNotificationsRequest(), token=None)
+    assert no_token.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as wrong_token:
+        await list_notifications(port, notify_pb2.ListNotificationsRequest(), token="nope")
+    assert wrong_token.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    service = await list_notifications(
+        port, notify_pb2.ListNotificationsRequest(ticket_id=43), token=SERVICE_TOKEN
+    )
+    assert len(service.notifications) == 1
+
+
+@pytest.mark.db
+async def test_without_a_relay_mail_goes_to_the_maildir(
+    start_notify: Callable[[Settings], Any],
+    tmp_path: Path,
+    database_url: str,
+    nats_url: str,
+    publisher: EventPublisher,
+) -> None:
+    app: NotifyApp = await start_notify(make_settings(tmp_path, database_url, nats_url))
+    maildir = tmp_path / "maildir"
+    await publish(publisher, make_event("created"))
+
+    def spooled() -> list[str]:
+        new = maildir / "new"
+        return [p.name for p in new.iterdir()] if new.is_dir() else []
+
+    await eventually(spooled, "a file in the Maildir")
+    [message] = list(mailbox.Maildir(maildir, create=False))
+    assert "[#42]" in message["Subject"]
+    assert message["X-Helpdesk-Ticket"] == "42"
+    [row] = await sent_rows(app, 1)
+    assert row.message_id == message["Message-ID"]
+
+
+def spawn_notify(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m services.notify`` with ``env``, output to ``log_path``."""
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.notify"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.db
+@pytest.mark.system
+async def test_the_process_serves_health_sends_mail_and_stops_on_sigterm(
+    tmp_path: Path, database_url: str, relay: Relay
+) -> None:
+    # Its own nats-server: the real durable "notify" replays the whole stream.
+    nats = start_nats(None)
+    port = free_port()
+    env = {
+        **os.environ,
+        "HELPDESK_DATA_DIR": str(tmp_path),
+        "HELPDESK_DATABASE_URL": database_url,
+        "HELPDESK_NATS_URL": nats.addresses["nats"],
+        "HELPDESK_NOTIFY_ADDR": f"127.0.0.1:{port}",
+        "HELPDESK_SMTP_RELAY": relay.address,
+        "HELPDESK_MAIL_FROM": MAIL_FROM,
+        "HELPDESK_ADMIN_TOKEN": ADMIN_TOKEN,
+        "HELPDESK_SERVICE_TOKEN": SERVICE_TOKEN,
+    }
+    log_path = tmp_path / "notify.log"
+    proc = spawn_notify(env, log_path)
+    pub = EventPublisher(nats.addresses["nats"], "test-tickets")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + DEADLINE
+            status = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    reply = await health.Check(
+                        health_pb2.HealthCheckRequest(service="helpdesk.v1.NotifyService"),
+                        timeout=1,
+                    )
+                    status = reply.status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.1)
+            assert status == health_pb2.HealthCheckResponse.SERVING, log_path.read_text()
+
+        await publish(pub, make_event("created"))
+        [got] = await wait_for_mail(relay, 1)
+        assert "[#42]" in got.message["Subject"]
+        listed = await list_notifications(
+            port, notify_pb2.ListNotificationsRequest(ticket_id=42)
+        )
+        assert len(listed.notifications) == 1
+
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(asyncio.to_thread(proc.wait), DEADLINE)
+        assert code == 0, log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        await pub.close()
+        nats.stop()

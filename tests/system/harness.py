@@ -1,0 +1,196 @@
+"""The whole system as processes on real servers, for system tests.
+
+Temporal dev server, nats-server with JetStream, an aiosmtpd relay that keeps
+what it receives, and every service and worker started with ``python -m``
+exactly as ``make run`` starts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiosmtpd.controller import Controller
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from helpdesk.v1 import directory_pb2_grpc, intake_pb2_grpc, notify_pb2_grpc, tickets_pb2_grpc
+from services.common.auth import bearer_metadata
+from services.common.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROCESSES = {
+    "tickets": ("services.tickets", "HELPDESK_TICKETS_ADDR"),
+    "intake": ("services.intake", "HELPDESK_INTAKE_ADDR"),
+    "notify": ("services.notify", "HELPDESK_NOTIFY_ADDR"),
+    "worker": ("workflows.worker", None),
+}
+
+
+class Mailbox:
+    """aiosmtpd handler: every message the relay accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        return "250 OK"
+
+    def about(self, ticket_id: int) -> list[EmailMessage]:
+        return [m for m in self.messages if f"[#{ticket_id}]" in str(m["Subject"])]
+
+
+@contextmanager
+def smtp_relay() -> Iterator[tuple[Mailbox, str]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, f"127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    data_dir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    @property
+    def token(self) -> str:
+        return self.env["HELPDESK_ADMIN_TOKEN"]
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return bearer_metadata(self.token)
+
+    def log(self, name: str) -> Path:
+        return self.data_dir / f"{name}.log"
+
+    def start(self, name: str) -> None:
+        module, _ = PROCESSES[name]
+        out = open(self.log(name), "ab")  # noqa: SIM115
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env=self.env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: a crash, not a clean stop."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    async def wait_serving(self, name: str, timeout: float = 60) -> None:
+        _, addr_var = PROCESSES[name]
+        if addr_var is None:
+            return
+        channel = grpc.aio.insecure_channel(self.env[addr_var])
+        stub = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            while True:
+                proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited:\n{self.log(name).read_text()[-4000:]}")
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(
+                        f"{name} not SERVING after {timeout}s:\n{self.log(name).read_text()[-4000:]}"
+                    )
+                await asyncio.sleep(0.2)
+        finally:
+            await channel.close()
+
+    def _channel(self, addr_var: str) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(self.env[addr_var])
+        self.channels.append(channel)
+        return channel
+
+    def tickets(self) -> tickets_pb2_grpc.TicketServiceStub:
+        return tickets_pb2_grpc.TicketServiceStub(  # type: ignore[no-untyped-call]
+            self._channel("HELPDESK_TICKETS_ADDR")
+        )
+
+    def directory(self) -> directory_pb2_grpc.DirectoryServiceStub:
+        return directory_pb2_grpc.DirectoryServiceStub(  # type: ignore[no-untyped-call]
+            self._channel("HELPDESK_TICKETS_ADDR")
+        )
+
+    def intake(self) -> intake_pb2_grpc.IntakeServiceStub:
+        return intake_pb2_grpc.IntakeServiceStub(  # type: ignore[no-untyped-call]
+            self._channel("HELPDESK_INTAKE_ADDR")
+        )
+
+    def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
+        return notify_pb2_grpc.NotifyServiceStub(  # type: ignore[no-untyped-call]
+            self._channel("HELPDESK_NOTIFY_ADDR")
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
+        self.stop_all()
+
+
+def system_env(
+    data_dir: Path,
+    temporal_address: str,
+    nats_url: str,
+    database_url: str,
+    relay: str,
+    auto_close_after: str,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(
+        HELPDESK_DATA_DIR=str(data_dir),
+        HELPDESK_DATABASE_URL=database_url,
+        HELPDESK_TEMPORAL_ADDRESS=temporal_address,
+        HELPDESK_NATS_URL=nats_url,
+        HELPDESK_SMTP_RELAY=relay,
+        HELPDESK_AUTO_CLOSE_AFTER=auto_close_after,
+        HELPDESK_ADMIN_TOKEN=secrets.token_urlsafe(24),
+        HELPDESK_SERVICE_TOKEN=secrets.token_urlsafe(24),
+        HELPDESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
+        HELPDESK_WEBHOOK_LISTEN=f"127.0.0.1:{free_port()}",
+        PYTHONUNBUFFERED="1",
+    )
+    for _, addr_var in PROCESSES.values():
+        if addr_var:
+            env[addr_var] = f"127.0.0.1:{free_port()}"
+    env.setdefault("HELPDESK_DEV_ESCALATION_ADDR", f"127.0.0.1:{free_port()}")
+    return env
