@@ -40,8 +40,12 @@ class TicketsStack:
     async def new_ticket(self, subject: str = "Stampa fattura non funziona") -> int:
         row, _ = await self.creator.create(
             NewTicket(
-                request_id=uuid.uuid4().hex, subject=subject, description="Errore 42",
-                requester_id=self.contact_id, channel="PORTAL", priority="NORMAL",
+                request_id=uuid.uuid4().hex,
+                subject=subject,
+                description="Errore 42",
+                requester_id=self.contact_id,
+                channel="PORTAL",
+                priority="NORMAL",
             )
         )
         return row.id
@@ -55,7 +59,11 @@ class TicketsStack:
 
 @asynccontextmanager
 async def tickets_stack(
-    client: Client, database_url: str, nats_url: str, auto_close_after_seconds: int = 14 * 86400
+    client: Client,
+    database_url: str,
+    nats_url: str,
+    auto_close_after_seconds: int = 14 * 86400,
+    max_history_events: int = 2000,
 ) -> AsyncIterator[TicketsStack]:
     """Migrated store with one organisation, contact and agent; the ticket workflow and the
     tickets activities running in this process against ``client``'s server."""
@@ -65,27 +73,42 @@ async def tickets_stack(
     sessions = db.make_sessionmaker(engine)
     now = datetime.now(UTC)
     async with sessions() as session:
-        org = m.Organization(name=f"Rossi Srl {uuid.uuid4().hex[:6]}", name_key=uuid.uuid4().hex,
-                             email_domains=["rossi.it"], closed_ticket_policy="FOLLOW_UP",
-                             locale="it", created_at=now)
+        org = m.Organization(
+            name=f"Rossi Srl {uuid.uuid4().hex[:6]}",
+            name_key=uuid.uuid4().hex,
+            email_domains=["rossi.it"],
+            closed_ticket_policy="FOLLOW_UP",
+            locale="it",
+            created_at=now,
+        )
         session.add(org)
         await session.flush()
-        contact = m.Contact(organization_id=org.id, name="Mario Rossi",
-                            email=f"mario.{uuid.uuid4().hex[:6]}@rossi.it",
-                            email_key=uuid.uuid4().hex, phone="", role="USER", locale="it",
-                            created_at=now)
-        agent = m.Agent(name="Anna Agente", email=f"anna.{uuid.uuid4().hex[:6]}@desk.it",
-                        email_key=uuid.uuid4().hex, role="AGENT", created_at=now)
+        contact = m.Contact(
+            organization_id=org.id,
+            name="Mario Rossi",
+            email=f"mario.{uuid.uuid4().hex[:6]}@rossi.it",
+            email_key=uuid.uuid4().hex,
+            phone="",
+            role="USER",
+            locale="it",
+            created_at=now,
+        )
+        agent = m.Agent(
+            name="Anna Agente",
+            email=f"anna.{uuid.uuid4().hex[:6]}@desk.it",
+            email_key=uuid.uuid4().hex,
+            role="AGENT",
+            created_at=now,
+        )
         session.add_all([contact, agent])
         await session.commit()
         ids = (org.id, contact.id, agent.id)
     publisher = EventPublisher(nats_url, "test-tickets")
     activities = TicketActivities(sessions, publisher)
-    creator = TicketCreator(sessions, client, auto_close_after_seconds)
+    creator = TicketCreator(sessions, client, auto_close_after_seconds, max_history_events)
     async with (
         Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=[TicketWorkflow]),
-        Worker(client, task_queue=TICKETS_TASK_QUEUE,
-               activities=[activities.record_ticket_change]),
+        Worker(client, task_queue=TICKETS_TASK_QUEUE, activities=[activities.record_ticket_change]),
     ):
         yield TicketsStack(sessions, creator, client, *ids)
     await publisher.close()

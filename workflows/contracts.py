@@ -118,6 +118,8 @@ class TicketWorkflowInput:
     # "continued": continue-as-new; "reactivated": a CLOSED ticket's new run
     # (REOPEN policy), started together with the customer's comment.
     start: str = "created"
+    # Continue as new past this many history events (tests lower it).
+    max_history_events: int = 2000
 
 
 @dataclass

@@ -57,11 +57,9 @@ with workflow.unsafe.imports_passed_through():
         next_status,
     )
 
-# Past this many history events the workflow continues as new, so that a
-# ticket open for months never grows an unbounded history.
-MAX_HISTORY_EVENTS = 2000
-
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
 
 EVENT_BY_STATUS = {
     Status.SOLVED: "solved",
@@ -83,6 +81,9 @@ class TicketWorkflow:
         self._lock = asyncio.Lock()
         self._wake = False
         self._allow_reactivation = inp.start == "reactivated"
+        # Past this many history events the workflow continues as new, so that a ticket
+        # open for months never grows an unbounded history.
+        self._max_history = inp.max_history_events
 
     # -- state helpers ---------------------------------------------------
 
@@ -211,14 +212,19 @@ class TicketWorkflow:
                 self._set_status(next_status(current, Action.AUTO_CLOSE), now)
                 s.close_reason = "AUTO_CLOSED"
                 await self._record(
-                    "closed", SYSTEM, current, detail="auto-closed",
+                    "closed",
+                    SYSTEM,
+                    current,
+                    detail="auto-closed",
                     summary="auto-close: send closed email",
                 )
             else:
                 s.breaches.append(SlaBreach(target=kind, due_at=deadline[0], recorded_at=now))
                 late = format_duration(now - deadline[0], "en") if now > deadline[0] else "0s"
                 await self._record(
-                    "sla_breached", SYSTEM, current,
+                    "sla_breached",
+                    SYSTEM,
+                    current,
                     detail=f"{kind} target missed (due {deadline[0].isoformat()}, {late} late)",
                     summary=f"record {kind.lower()} breach",
                 )
@@ -230,8 +236,12 @@ class TicketWorkflow:
         if inp.start in ("created", "follow_up_opened"):
             async with self._lock:
                 await self._record(
-                    inp.start, SYSTEM, self.status,
-                    detail=f"follow-up of #{self.state.follow_up_of}" if self.state.follow_up_of else "",
+                    inp.start,
+                    SYSTEM,
+                    self.status,
+                    detail=f"follow-up of #{self.state.follow_up_of}"
+                    if self.state.follow_up_of
+                    else "",
                     summary="send ticket-opened email",
                 )
         else:
@@ -242,9 +252,13 @@ class TicketWorkflow:
                 return self.state
             if (
                 workflow.info().is_continue_as_new_suggested()
-                or workflow.info().get_current_history_length() > MAX_HISTORY_EVENTS
+                or workflow.info().get_current_history_length() > self._max_history
             ):
-                workflow.continue_as_new(TicketWorkflowInput(state=self.state, start="continued"))
+                workflow.continue_as_new(
+                    TicketWorkflowInput(
+                        state=self.state, start="continued", max_history_events=self._max_history
+                    )
+                )
             deadline = self._next_deadline()
             self._wake = False
             if deadline is None:
@@ -302,9 +316,12 @@ class TicketWorkflow:
             if new is Status.CLOSED:
                 self.state.close_reason = "VERIFIED"
             await self._record(
-                EVENT_BY_STATUS.get(new, "status_changed"), inp.actor, current, detail=inp.reason,
-                summary=f"set {new.value}" + (f": send {new.value.lower()} email"
-                                              if new in EVENT_BY_STATUS else ""),
+                EVENT_BY_STATUS.get(new, "status_changed"),
+                inp.actor,
+                current,
+                detail=inp.reason,
+                summary=f"set {new.value}"
+                + (f": send {new.value.lower()} email" if new in EVENT_BY_STATUS else ""),
             )
             return self.state
 
@@ -340,19 +357,31 @@ class TicketWorkflow:
                 self.state.closed_at = None
                 self._allow_reactivation = False
             detail = (
-                "reactivated by the customer's message" if current is Status.CLOSED
-                else "reopened by the customer's message" if reopened else ""
+                "reactivated by the customer's message"
+                if current is Status.CLOSED
+                else "reopened by the customer's message"
+                if reopened
+                else ""
             )
             await self._record(
-                event, c.author, current, detail=detail, comment=c,
-                summary="record comment" + (": send answer by email"
-                                            if c.visibility == "PUBLIC" and c.author.kind == "AGENT"
-                                            else ""),
+                event,
+                c.author,
+                current,
+                detail=detail,
+                comment=c,
+                summary="record comment"
+                + (
+                    ": send answer by email"
+                    if c.visibility == "PUBLIC" and c.author.kind == "AGENT"
+                    else ""
+                ),
             )
             if reopened:
                 await self._record(
                     "reactivated" if current is Status.CLOSED else "reopened",
-                    c.author, current, detail=detail,
+                    c.author,
+                    current,
+                    detail=detail,
                 )
             return CommentResult(state=self.state, reopened=reopened)
 
@@ -395,7 +424,10 @@ class TicketWorkflow:
             self._set_status(new, workflow.now())
             self.state.close_reason = "CONFIRMED"
             await self._record(
-                "closed", inp.actor, current, detail="confirmed by the customer",
+                "closed",
+                inp.actor,
+                current,
+                detail="confirmed by the customer",
                 summary="close: send closed email",
             )
             return self.state

@@ -8,7 +8,6 @@ or another Temporal on 7233 never gets in the way.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -45,18 +44,24 @@ def binary(name: str) -> str:
     return found
 
 
+def _label(proc: subprocess.Popen[bytes]) -> str:
+    args = proc.args
+    first = args[0] if isinstance(args, list | tuple) and args else args
+    return Path(str(first)).name
+
+
 def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+            raise RuntimeError(f"{_label(proc)} exited with {proc.returncode} while starting")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.1)
     # Nobody holds a handle to a server that failed to start: do not leave it running.
     proc.kill()
     proc.wait()
-    raise TimeoutError(f"{proc.args[0]} did not listen on {host}:{port} within {timeout}s")
+    raise TimeoutError(f"{_label(proc)} did not listen on {host}:{port} within {timeout}s")
 
 
 @dataclass
@@ -79,7 +84,9 @@ class EmbeddedProcess:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def start_nats(data_dir: Path | None, port: int = 0, log_path: Path | None = None) -> EmbeddedProcess:
+def start_nats(
+    data_dir: Path | None, port: int = 0, log_path: Path | None = None
+) -> EmbeddedProcess:
     """nats-server with JetStream; file storage under ``data_dir``, or under a fresh
     temporary directory removed on stop when None (nats-server's own default is shared)."""
     port = free_port(port)
@@ -105,12 +112,19 @@ def start_temporal(
     """``temporal server start-dev`` on free ports; SQLite file in WAL mode when ``db_file``."""
     port = free_port(port)
     args = [
-        binary("temporal"), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--http-port", str(free_port()),
-        "--metrics-port", str(free_port()),
-        "--log-level", "warn",
+        binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--log-level",
+        "warn",
     ]
     addresses = {"temporal": f"127.0.0.1:{port}"}
     if ui:
@@ -122,9 +136,12 @@ def start_temporal(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += [
-            "--db-filename", str(db_file),
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal",
+            "--db-filename",
+            str(db_file),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
         ]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {**os.environ}
@@ -133,17 +150,3 @@ def start_temporal(
     )
     wait_for_port("127.0.0.1", port, 60, proc)
     return EmbeddedProcess("temporal", proc, addresses)
-
-
-async def wait_for_port_async(host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")

@@ -8,7 +8,7 @@ have handled, so a redelivery never repeats an effect.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -62,7 +62,7 @@ class EventPublisher:
             await ensure_stream(self._js)
         return self._js
 
-    async def publish(self, subject: str, event_id: str, payload: dict[str, Any]) -> bool:
+    async def publish(self, subject: str, event_id: str, payload: Mapping[str, object]) -> bool:
         """Publish once; returns False when the server saw this event ID before."""
         js = await self._jetstream()
         ack = await js.publish(

@@ -1,4 +1,4 @@
-"""A ``grpc.aio`` server with the standard health and reflection services and the auth interceptor."""
+"""A `grpc.aio` server with the standard health and reflection services and auth."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class ServiceServer:
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
         register(self.server)
-        self.health = health.aio.HealthServicer()
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)
         reflection.enable_server_reflection(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 import grpc
 
@@ -57,18 +57,21 @@ def require_id(field: str, value: int) -> int:
     return value
 
 
+# The servicer context type every RPC method receives.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
 def rpc_method(
-    fn: Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]],
-) -> Callable[[S, Req, grpc.aio.ServicerContext], Awaitable[Resp]]:
+    fn: Callable[[S, Req, Context], Awaitable[Resp]],
+) -> Callable[[S, Req, Context], Awaitable[Resp]]:
     """Turn an ``RpcError`` raised by a servicer method into its gRPC status."""
 
     @functools.wraps(fn)
-    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+    async def wrapper(self: S, request: Req, context: Context) -> Resp:
         try:
             return await fn(self, request, context)
         except RpcError as err:

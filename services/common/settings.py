@@ -87,9 +87,9 @@ def async_database_url(url: str) -> str:
             return url
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL scheme in {url!r}")
 
 

@@ -48,9 +48,7 @@ async def register_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
         known = set(existing.custom_attributes) | set(existing.system_attributes)
-    missing = {
-        key.name: _KINDS[kind] for key, kind in SEARCH_ATTRIBUTES if key.name not in known
-    }
+    missing = {key.name: _KINDS[kind] for key, kind in SEARCH_ATTRIBUTES if key.name not in known}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)

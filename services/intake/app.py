@@ -35,13 +35,13 @@ async def serve(settings: Settings) -> None:
     channel = grpc.aio.insecure_channel(settings.tickets_addr)
     servicer = IntakeServicer(
         sessions,
-        tgrpc.TicketServiceStub(channel),  # type: ignore[no-untyped-call]
-        dgrpc.DirectoryServiceStub(channel),  # type: ignore[no-untyped-call]
+        tgrpc.TicketServiceStub(channel),
+        dgrpc.DirectoryServiceStub(channel),
         settings.service_token,
     )
 
     def register(server: grpc.aio.Server) -> None:
-        igrpc.add_IntakeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        igrpc.add_IntakeServiceServicer_to_server(servicer, server)
 
     server = ServiceServer(
         settings,
@@ -58,5 +58,5 @@ async def serve(settings: Settings) -> None:
         await run_until_signal()
     finally:
         await server.stop(5)
-        await channel.close()
+        await channel.close(None)
         await engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
-from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2 as tpb
-from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.auth import bearer_metadata
 from services.common.rpc_errors import (
+    Context,
     RpcError,
     invalid,
     optional_text,
@@ -34,6 +33,10 @@ from services.common.rpc_errors import (
 )
 from services.intake.models import IntakeRequest
 
+if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi
+    from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
+    from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
+
 MAX_DESCRIPTION = 100_000
 
 
@@ -41,8 +44,8 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        tickets: tgrpc.TicketServiceStub,
-        directory: dgrpc.DirectoryServiceStub,
+        tickets: TicketServiceAsyncStub,
+        directory: DirectoryServiceAsyncStub,
         service_token: str,
     ) -> None:
         self.sessions = sessions
@@ -57,15 +60,22 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
         except grpc.aio.AioRpcError as err:
             raise RpcError(err.code(), err.details() or "") from None
 
-    async def _record(self, request_id: str, channel: str, payload: dict[str, Any]) -> IntakeRequest:
+    async def _record(
+        self, request_id: str, channel: str, payload: dict[str, Any]
+    ) -> IntakeRequest:
         """The request, durably stored before any ticket is made (the existing one on retry)."""
         now = datetime.now(UTC)
         async with self.sessions() as session:
             row = await session.get(IntakeRequest, request_id)
             if row is None:
                 row = IntakeRequest(
-                    request_id=request_id, channel=channel, payload=payload, ticket_id=0,
-                    status="RECEIVED", received_at=now, updated_at=now,
+                    request_id=request_id,
+                    channel=channel,
+                    payload=payload,
+                    ticket_id=0,
+                    status="RECEIVED",
+                    received_at=now,
+                    updated_at=now,
                 )
                 session.add(row)
                 await session.commit()
@@ -81,13 +91,21 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
                 await session.commit()
 
     async def _create(
-        self, request_id: str, channel: str, payload: dict[str, Any], ticket: tpb.CreateTicketRequest
+        self,
+        request_id: str,
+        channel: str,
+        payload: dict[str, Any],
+        ticket: tpb.CreateTicketRequest,
     ) -> ipb.SubmitResponse:
         row = await self._record(request_id, channel, payload)
         if row.ticket_id:
-            existing = await self._call(self.tickets.GetTicket, tpb.GetTicketRequest(id=row.ticket_id))
+            existing = await self._call(
+                self.tickets.GetTicket, tpb.GetTicketRequest(id=row.ticket_id)
+            )
             return ipb.SubmitResponse(
-                ticket_id=existing.id, display_id=existing.display_id, ticket=existing,
+                ticket_id=existing.id,
+                display_id=existing.display_id,
+                ticket=existing,
                 created=False,
             )
         ticket.request_id = f"intake:{request_id}"
@@ -99,7 +117,7 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
 
     @rpc_method
     async def SubmitWebRequest(
-        self, request: ipb.SubmitWebRequestRequest, context: grpc.aio.ServicerContext
+        self, request: ipb.SubmitWebRequestRequest, context: Context
     ) -> ipb.SubmitResponse:
         request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
         email = require_text("requester_email", request.requester_email, 320)
@@ -135,7 +153,7 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
 
     @rpc_method
     async def LogPhoneCall(
-        self, request: ipb.LogPhoneCallRequest, context: grpc.aio.ServicerContext
+        self, request: ipb.LogPhoneCallRequest, context: Context
     ) -> ipb.SubmitResponse:
         request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
         org_id = require_id("organization_id", request.organization_id)
@@ -190,18 +208,25 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
             if contact.organization_id != org.id:
                 invalid(
                     "caller_email",
-                    f"{email} is a contact of organization {contact.organization_id}, "
-                    f"not {org.id}",
+                    f"{email} is a contact of organization {contact.organization_id}, not {org.id}",
                 )
             return contact
         try:
-            return await self._call(
-                self.directory.AddContact,
-                dpb.AddContactRequest(organization_id=org.id, name=name, email=email, phone=phone),
+            return cast(
+                dpb.Contact,
+                await self._call(
+                    self.directory.AddContact,
+                    dpb.AddContactRequest(
+                        organization_id=org.id, name=name, email=email, phone=phone
+                    ),
+                ),
             )
         except RpcError as err:
             if err.code != grpc.StatusCode.ALREADY_EXISTS:  # a concurrent retry added it
                 raise
-            return await self._call(
-                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
+            return cast(
+                dpb.Contact,
+                await self._call(
+                    self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
+                ),
             )

@@ -39,8 +39,11 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.taken_in_charge_due = s.taken_in_charge_due
     row.first_feedback_due = s.first_feedback_due
     row.breaches = [
-        {"target": b.target, "due_at": b.due_at.isoformat(),
-         "recorded_at": b.recorded_at.isoformat()}
+        {
+            "target": b.target,
+            "due_at": b.due_at.isoformat(),
+            "recorded_at": b.recorded_at.isoformat(),
+        }
         for b in s.breaches
     ]
     row.sla_breached = bool(s.breaches)
@@ -132,7 +135,9 @@ class TicketActivities:
             if rec.comment is not None:
                 c = rec.comment
                 comment = CommentPayload(
-                    id=c.id, visibility=c.visibility, author_kind=c.author.kind,
+                    id=c.id,
+                    visibility=c.visibility,
+                    author_kind=c.author.kind,
                     author_id=c.author.id,
                     author_name=await actor_name(session, c.author.kind, c.author.id),
                     body=c.body,
@@ -147,13 +152,15 @@ class TicketActivities:
             organization_id=s.organization_id,
             organization_name=s.organization_name,
             requester=PersonPayload(
-                id=requester.id, name=requester.name, email=requester.email,
+                id=requester.id,
+                name=requester.name,
+                email=requester.email,
                 locale=requester.locale,
             ),
             assignee=(
-                PersonPayload(id=assignee.id, name=assignee.name, email=assignee.email,
-                              locale="it")
-                if assignee else None
+                PersonPayload(id=assignee.id, name=assignee.name, email=assignee.email, locale="it")
+                if assignee
+                else None
             ),
             follow_up_of=s.follow_up_of,
             close_reason=s.close_reason,

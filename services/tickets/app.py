@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 from sqlalchemy import text
 from temporalio.worker import Worker
 
@@ -48,13 +49,9 @@ async def serve(settings: Settings) -> None:
     creator = TicketCreator(sessions, client, int(settings.auto_close_after.total_seconds()))
     activities = TicketActivities(sessions, publisher)
 
-    def register(server: object) -> None:
-        tgrpc.add_TicketServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            TicketServicer(sessions, client, creator), server
-        )
-        dgrpc.add_DirectoryServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            DirectoryServicer(sessions), server
-        )
+    def register(server: grpc.aio.Server) -> None:
+        tgrpc.add_TicketServiceServicer_to_server(TicketServicer(sessions, client, creator), server)
+        dgrpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(sessions), server)
 
     server = ServiceServer(
         settings,
@@ -63,7 +60,7 @@ async def serve(settings: Settings) -> None:
             tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name,
             directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
         ],
-        register,  # type: ignore[arg-type]
+        register,
     )
     worker = Worker(
         client,

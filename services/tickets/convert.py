@@ -1,4 +1,4 @@
-"""Between protobuf enums (``TICKET_STATUS_OPEN``) and the plain names the store and workflow use (``OPEN``)."""
+"""Protobuf enums (`TICKET_STATUS_OPEN`) to and from the plain names used inside (`OPEN`)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,26 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from helpdesk.v1 import common_pb2 as pb
-
 from services.common.rpc_errors import invalid
 
 
 def _prefix(enum: Any) -> str:
-    first = enum.DESCRIPTOR.values[0].name
+    first: str = enum.DESCRIPTOR.values[0].name
     return first[: -len("UNSPECIFIED")]
 
 
 def name_of(enum: Any, value: int) -> str:
     """``TICKET_STATUS_OPEN`` -> ``OPEN``; ``""`` for UNSPECIFIED."""
-    full = enum.Name(value)
-    short = full[len(_prefix(enum)):]
+    full: str = enum.Name(value)
+    short = full[len(_prefix(enum)) :]
     return "" if short == "UNSPECIFIED" else short
 
 
-def value_of(enum: Any, name: str) -> int:
-    """``OPEN`` -> the enum number; 0 for ``""``."""
+def value_of(enum: Any, name: str) -> Any:
+    """``OPEN`` -> the enum number (typed as the enum's ValueType); 0 for ``""``."""
     if not name:
         return 0
-    return int(enum.Value(_prefix(enum) + name))
+    return enum.Value(_prefix(enum) + name)
 
 
 def required_name(enum: Any, value: int, field: str) -> str:

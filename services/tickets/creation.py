@@ -97,10 +97,12 @@ class TicketCreator:
         sessions: async_sessionmaker[AsyncSession],
         client: Client,
         auto_close_after_seconds: int,
+        max_history_events: int = 2000,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.auto_close_after_seconds = auto_close_after_seconds
+        self.max_history_events = max_history_events
 
     async def create(self, new: NewTicket) -> tuple[m.Ticket, bool]:
         """Store the ticket (or find the one this request ID made) and make sure its workflow
@@ -177,7 +179,11 @@ class TicketCreator:
             state = state_from_row(row, org, self.auto_close_after_seconds)
             start = "follow_up_opened" if row.follow_up_of else "created"
             await start_ticket_workflow(
-                self.client, TicketWorkflowInput(state=state, start=start), row.subject
+                self.client,
+                TicketWorkflowInput(
+                    state=state, start=start, max_history_events=self.max_history_events
+                ),
+                row.subject,
             )
             fresh = await session.get(m.Ticket, row.id)
             if fresh is not None and not fresh.workflow_started:
@@ -189,9 +195,11 @@ class TicketCreator:
         """Start the workflows a crash left unstarted; returns how many."""
         async with self.sessions() as session:
             rows = list(
-                (await session.scalars(
-                    select(m.Ticket).where(m.Ticket.workflow_started.is_(False)).limit(500)
-                )).all()
+                (
+                    await session.scalars(
+                        select(m.Ticket).where(m.Ticket.workflow_started.is_(False)).limit(500)
+                    )
+                ).all()
             )
         for row in rows:
             await self.ensure_workflow(row)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import grpc
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +13,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from services.common.rpc_errors import (
+    Context,
     already_exists,
     invalid,
     not_found,
@@ -114,7 +114,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def CreateOrganization(
-        self, request: dpb.CreateOrganizationRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.CreateOrganizationRequest, context: Context
     ) -> dpb.Organization:
         name = require_text("name", request.name, 200)
         domains: list[str] = []
@@ -124,8 +124,12 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 invalid("email_domains", f"{raw!r} is not a domain")
             if domain not in domains:
                 domains.append(domain)
-        policy = optional_name(pb.ClosedTicketPolicy, request.closed_ticket_policy,
-                               "closed_ticket_policy") or "FOLLOW_UP"
+        policy = (
+            optional_name(
+                pb.ClosedTicketPolicy, request.closed_ticket_policy, "closed_ticket_policy"
+            )
+            or "FOLLOW_UP"
+        )
         locale = locale_of("locale", request.locale, "it")
         async with self.sessions() as session:
             org = m.Organization(
@@ -145,7 +149,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def GetOrganization(
-        self, request: dpb.GetOrganizationRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.GetOrganizationRequest, context: Context
     ) -> dpb.Organization:
         async with self.sessions() as session:
             org = await session.get(m.Organization, require_id("id", request.id))
@@ -155,7 +159,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def ListOrganizations(
-        self, request: dpb.ListOrganizationsRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.ListOrganizationsRequest, context: Context
     ) -> dpb.ListOrganizationsResponse:
         size = paging.page_size(request.page_size)
         after = paging.decode(request.page_token)
@@ -172,9 +176,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
         )
 
     @rpc_method
-    async def AddContact(
-        self, request: dpb.AddContactRequest, context: grpc.aio.ServicerContext
-    ) -> dpb.Contact:
+    async def AddContact(self, request: dpb.AddContactRequest, context: Context) -> dpb.Contact:
         org_id = require_id("organization_id", request.organization_id)
         name = require_text("name", request.name, 200)
         email = normalize_email("email", request.email)
@@ -200,16 +202,14 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
         return contact_pb(contact, org.name if org else "")
 
     @rpc_method
-    async def GetContact(
-        self, request: dpb.GetContactRequest, context: grpc.aio.ServicerContext
-    ) -> dpb.Contact:
+    async def GetContact(self, request: dpb.GetContactRequest, context: Context) -> dpb.Contact:
         async with self.sessions() as session:
             contact = await session.get(m.Contact, require_id("id", request.id))
         return await self._contact(contact, f"contact {request.id}")
 
     @rpc_method
     async def GetContactByEmail(
-        self, request: dpb.GetContactByEmailRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.GetContactByEmailRequest, context: Context
     ) -> dpb.Contact:
         email = require_text("email", request.email, 320)
         async with self.sessions() as session:
@@ -218,7 +218,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def ListContacts(
-        self, request: dpb.ListContactsRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.ListContactsRequest, context: Context
     ) -> dpb.ListContactsResponse:
         size = paging.page_size(request.page_size)
         after = paging.decode(request.page_token)
@@ -242,15 +242,16 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
         )
 
     @rpc_method
-    async def CreateAgent(
-        self, request: dpb.CreateAgentRequest, context: grpc.aio.ServicerContext
-    ) -> dpb.Agent:
+    async def CreateAgent(self, request: dpb.CreateAgentRequest, context: Context) -> dpb.Agent:
         name = require_text("name", request.name, 200)
         email = normalize_email("email", request.email)
         role = required_name(pb.AgentRole, request.role, "role")
         async with self.sessions() as session:
             agent = m.Agent(
-                name=name, email=email, email_key=email.lower(), role=role,
+                name=name,
+                email=email,
+                email_key=email.lower(),
+                role=role,
                 created_at=datetime.now(UTC),
             )
             session.add(agent)
@@ -261,9 +262,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             return agent_pb(agent)
 
     @rpc_method
-    async def GetAgent(
-        self, request: dpb.GetAgentRequest, context: grpc.aio.ServicerContext
-    ) -> dpb.Agent:
+    async def GetAgent(self, request: dpb.GetAgentRequest, context: Context) -> dpb.Agent:
         async with self.sessions() as session:
             agent = await session.get(m.Agent, require_id("id", request.id))
         if agent is None:
@@ -272,7 +271,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def GetAgentByEmail(
-        self, request: dpb.GetAgentByEmailRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.GetAgentByEmailRequest, context: Context
     ) -> dpb.Agent:
         email = require_text("email", request.email, 320)
         async with self.sessions() as session:
@@ -285,7 +284,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def ListAgents(
-        self, request: dpb.ListAgentsRequest, context: grpc.aio.ServicerContext
+        self, request: dpb.ListAgentsRequest, context: Context
     ) -> dpb.ListAgentsResponse:
         size = paging.page_size(request.page_size)
         after = paging.decode(request.page_token)

@@ -83,9 +83,14 @@ async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
     attachments = (
         await session.execute(
             select(
-                m.Attachment.id, m.Attachment.filename, m.Attachment.content_type,
-                m.Attachment.size, m.Attachment.sha256,
-            ).where(m.Attachment.ticket_id == t.id).order_by(m.Attachment.created_at)
+                m.Attachment.id,
+                m.Attachment.filename,
+                m.Attachment.content_type,
+                m.Attachment.size,
+                m.Attachment.sha256,
+            )
+            .where(m.Attachment.ticket_id == t.id)
+            .order_by(m.Attachment.created_at)
         )
     ).all()
     breached = {b["target"] for b in t.breaches}
@@ -118,10 +123,10 @@ async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
             closed_at=ts(t.closed_at),
         ),
         sla=[
-            _clock("TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at, breached,
-                   t.status),
-            _clock("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at, breached,
-                   t.status),
+            _clock(
+                "TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at, breached, t.status
+            ),
+            _clock("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at, breached, t.status),
         ],
         sla_breached=t.sla_breached,
         follow_up_of=t.follow_up_of or 0,
@@ -132,8 +137,13 @@ async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
         callback_number=t.callback_number,
         attachments_requested_by_email=t.attachments_requested_by_email,
         attachments=[
-            pb.Attachment(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size,
-                          sha256=a.sha256)
+            pb.Attachment(
+                id=a.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+            )
             for a in attachments
         ],
         reopen_count=t.reopen_count,
@@ -163,8 +173,13 @@ async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
         body=c.body,
         created_at=ts(c.created_at),
         attachments=[
-            pb.Attachment(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size,
-                          sha256=a.sha256)
+            pb.Attachment(
+                id=a.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+            )
             for a in attachments
         ],
     )

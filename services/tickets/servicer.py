@@ -15,6 +15,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.rpc_errors import (
+    Context,
     RpcError,
     invalid,
     not_found,
@@ -31,6 +32,7 @@ from services.tickets.convert import (
     optional_name,
     priority_for,
     required_name,
+    value_of,
 )
 from services.tickets.creation import NewTicket, TicketCreator, attachment_rows
 from services.tickets.readmodel import actor_name, comment_pb, state_from_row, ticket_pb
@@ -126,7 +128,11 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             if not row.workflow_started:
                 await self.creator.ensure_workflow(row)
                 return await execute_update(
-                    self.client, ticket_id, update, arg, result_type,
+                    self.client,
+                    ticket_id,
+                    update,
+                    arg,
+                    result_type,
                     update_id or uuid.uuid4().hex,
                 )
             precondition(f"#{ticket_id}: ticket is {row.status}; its life is over")
@@ -134,9 +140,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
     # -- creation and reads --------------------------------------------------------
 
     @rpc_method
-    async def CreateTicket(
-        self, request: tpb.CreateTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def CreateTicket(self, request: tpb.CreateTicketRequest, context: Context) -> pb.Ticket:
         criticality = optional_name(pb.Criticality, request.criticality, "criticality")
         new = NewTicket(
             request_id=optional_text("request_id", request.request_id, 200) or None,
@@ -165,14 +169,12 @@ class TicketServicer(tgrpc.TicketServiceServicer):
         return await self._ticket(row.id)
 
     @rpc_method
-    async def GetTicket(
-        self, request: tpb.GetTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def GetTicket(self, request: tpb.GetTicketRequest, context: Context) -> pb.Ticket:
         return await self._ticket(require_id("id", request.id))
 
     @rpc_method
     async def ListTickets(
-        self, request: tpb.ListTicketsRequest, context: grpc.aio.ServicerContext
+        self, request: tpb.ListTicketsRequest, context: Context
     ) -> tpb.ListTicketsResponse:
         size = paging.page_size(request.page_size)
         before = paging.decode(request.page_token)
@@ -210,7 +212,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
     @rpc_method
     async def ListComments(
-        self, request: tpb.ListCommentsRequest, context: grpc.aio.ServicerContext
+        self, request: tpb.ListCommentsRequest, context: Context
     ) -> tpb.ListCommentsResponse:
         async with self.sessions() as session:
             await self._row(session, request.ticket_id)
@@ -226,7 +228,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
     @rpc_method
     async def GetTicketHistory(
-        self, request: tpb.GetTicketHistoryRequest, context: grpc.aio.ServicerContext
+        self, request: tpb.GetTicketHistoryRequest, context: Context
     ) -> tpb.GetTicketHistoryResponse:
         async with self.sessions() as session:
             await self._row(session, request.ticket_id)
@@ -240,14 +242,14 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             events = []
             for e in rows:
                 stamp = pb.TicketEvent(
-                    id=e.id, ticket_id=e.ticket_id, type=e.type,
-                    actor_kind=pb.AuthorKind.Value(f"AUTHOR_KIND_{e.actor_kind}"),
+                    id=e.id,
+                    ticket_id=e.ticket_id,
+                    type=e.type,
+                    actor_kind=value_of(pb.AuthorKind, e.actor_kind),
                     actor_id=e.actor_id,
                     actor_name=await actor_name(session, e.actor_kind, e.actor_id),
-                    from_status=pb.TicketStatus.Value(f"TICKET_STATUS_{e.from_status}")
-                    if e.from_status else 0,
-                    to_status=pb.TicketStatus.Value(f"TICKET_STATUS_{e.to_status}")
-                    if e.to_status else 0,
+                    from_status=value_of(pb.TicketStatus, e.from_status),
+                    to_status=value_of(pb.TicketStatus, e.to_status),
                     detail=e.detail,
                 )
                 stamp.occurred_at.FromDatetime(e.occurred_at)
@@ -257,9 +259,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
     # -- changes: every one goes through the workflow --------------------------------
 
     @rpc_method
-    async def AssignTicket(
-        self, request: tpb.AssignTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def AssignTicket(self, request: tpb.AssignTicketRequest, context: Context) -> pb.Ticket:
         async with self.sessions() as session:
             await self._row(session, request.ticket_id)
             assignee = await session.get(m.Agent, require_id("assignee_id", request.assignee_id))
@@ -267,7 +267,8 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 not_found(f"agent {request.assignee_id}")
             actor = (
                 await self._actor(session, request.actor, "actor", ("AGENT",))
-                if request.HasField("actor") else ActorRef("AGENT", assignee.id)
+                if request.HasField("actor")
+                else ActorRef("AGENT", assignee.id)
             )
         await self._update(
             request.ticket_id, UPDATE_ASSIGN, AssignInput(assignee.id, actor), TicketState
@@ -275,9 +276,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
         return await self._ticket(request.ticket_id)
 
     @rpc_method
-    async def ChangeStatus(
-        self, request: tpb.ChangeStatusRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def ChangeStatus(self, request: tpb.ChangeStatusRequest, context: Context) -> pb.Ticket:
         target = required_name(pb.TicketStatus, request.status, "status")
         if target == "NEW":
             invalid("status", "an agent cannot set NEW")
@@ -286,15 +285,15 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             await self._row(session, request.ticket_id)
             actor = await self._actor(session, request.actor, "actor", ("AGENT",))
         await self._update(
-            request.ticket_id, UPDATE_CHANGE_STATUS, StatusInput(target, actor, reason),
+            request.ticket_id,
+            UPDATE_CHANGE_STATUS,
+            StatusInput(target, actor, reason),
             TicketState,
         )
         return await self._ticket(request.ticket_id)
 
     @rpc_method
-    async def ReopenTicket(
-        self, request: tpb.ReopenTicketRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Ticket:
+    async def ReopenTicket(self, request: tpb.ReopenTicketRequest, context: Context) -> pb.Ticket:
         reason = optional_text("reason", request.reason, 2000)
         async with self.sessions() as session:
             row = await self._row(session, request.ticket_id)
@@ -307,7 +306,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
     @rpc_method
     async def ConfirmSolution(
-        self, request: tpb.ConfirmSolutionRequest, context: grpc.aio.ServicerContext
+        self, request: tpb.ConfirmSolutionRequest, context: Context
     ) -> pb.Ticket:
         async with self.sessions() as session:
             row = await self._row(session, request.ticket_id)
@@ -320,11 +319,13 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
     @rpc_method
     async def AddComment(
-        self, request: tpb.AddCommentRequest, context: grpc.aio.ServicerContext
+        self, request: tpb.AddCommentRequest, context: Context
     ) -> tpb.AddCommentResponse:
         body = require_text("body", request.body, MAX_BODY)
         request_id = optional_text("request_id", request.request_id, 200)
-        visibility = optional_name(pb.CommentVisibility, request.visibility, "visibility") or "PUBLIC"
+        visibility = (
+            optional_name(pb.CommentVisibility, request.visibility, "visibility") or "PUBLIC"
+        )
         async with self.sessions() as session:
             row = await self._row(session, request.ticket_id)
             author = await self._actor(session, request.author, "author", ("CONTACT", "AGENT"))
@@ -332,13 +333,15 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             if author.kind == "CONTACT" and visibility != "PUBLIC":
                 invalid("visibility", "a customer's comment is always public")
             comment_id = (
-                uuid.uuid5(COMMENT_NS, f"{row.id}:{request_id}").hex if request_id
+                uuid.uuid5(COMMENT_NS, f"{row.id}:{request_id}").hex
+                if request_id
                 else uuid.uuid4().hex
             )
             existing = await session.get(m.Comment, comment_id)
             if existing is not None:  # a retry of a comment already recorded
                 return tpb.AddCommentResponse(
-                    comment=await comment_pb(session, existing), ticket=await ticket_pb(session, row)
+                    comment=await comment_pb(session, existing),
+                    ticket=await ticket_pb(session, row),
                 )
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
@@ -347,8 +350,9 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
                 validate_attachments(list(request.attachments))
                 session.add_all(
-                    attachment_rows(list(request.attachments), row.id, comment_id,
-                                    datetime.now(UTC))
+                    attachment_rows(
+                        list(request.attachments), row.id, comment_id, datetime.now(UTC)
+                    )
                 )
                 await session.commit()
             status, policy = row.status, org.closed_ticket_policy
@@ -358,7 +362,10 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 return await self._reactivate(row, org, data)
             return await self._follow_up(row, data, request_id or comment_id)
         result = await self._update(
-            row.id, UPDATE_ADD_COMMENT, CommentInput(comment=data), CommentResult,
+            row.id,
+            UPDATE_ADD_COMMENT,
+            CommentInput(comment=data),
+            CommentResult,
             update_id=f"comment-{comment_id}",
         )
         assert isinstance(result, CommentResult)
@@ -399,10 +406,12 @@ class TicketServicer(tgrpc.TicketServiceServicer):
         self, row: m.Ticket, data: CommentData, key: str
     ) -> tpb.AddCommentResponse:
         """FOLLOW_UP policy (seed 003, the default): a new ticket linked to the closed one."""
-        subject = row.subject if row.subject.lower().startswith("follow-up") else (
-            f"Follow-up #{row.id}: {row.subject}"
+        subject = (
+            row.subject
+            if row.subject.lower().startswith("follow-up")
+            else (f"Follow-up #{row.id}: {row.subject}")
         )
-        new, created = await self.creator.create(
+        new, _ = await self.creator.create(
             NewTicket(
                 request_id=f"follow-up:{row.id}:{key}",
                 subject=subject[:MAX_SUBJECT],

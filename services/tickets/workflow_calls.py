@@ -82,18 +82,22 @@ def map_failure(err: BaseException, ticket_id: int) -> RpcError | WorkflowGone:
         cause = err.cause
         if isinstance(cause, ApplicationError):
             if cause.type == ERR_ILLEGAL_TRANSITION:
-                return RpcError(grpc.StatusCode.FAILED_PRECONDITION, f"#{ticket_id}: {cause.message}")
+                return RpcError(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"#{ticket_id}: {cause.message}"
+                )
             if cause.type == ERR_INVALID:
                 return RpcError(grpc.StatusCode.INVALID_ARGUMENT, cause.message)
-        return RpcError(
-            grpc.StatusCode.INTERNAL, f"#{ticket_id}: update failed: {cause or err}"
-        )
+        return RpcError(grpc.StatusCode.INTERNAL, f"#{ticket_id}: update failed: {cause or err}")
     if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
         return WorkflowGone(str(err))
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return RpcError(grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: the ticket did not answer in time")
+        return RpcError(
+            grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: the ticket did not answer in time"
+        )
     if isinstance(err, RPCError):
-        return RpcError(grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: workflow service: {err.message}")
+        return RpcError(
+            grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: workflow service: {err.message}"
+        )
     raise err
 
 
@@ -104,7 +108,10 @@ async def execute_update(
     handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
     try:
         return await handle.execute_update(
-            update, arg, id=update_id, result_type=result_type,
+            update,
+            arg,
+            id=update_id,
+            result_type=result_type,
             rpc_timeout=timedelta(seconds=60),
         )
     except (WorkflowUpdateFailedError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
@@ -121,10 +128,16 @@ async def execute_update_with_start(
     update_id: str,
 ) -> Any:
     """Start a new run of a closed ticket's workflow together with its first update."""
-    op = WithStartWorkflowOperation(TICKET_WORKFLOW, inp, **start_options(inp, subject))
+    op: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        TICKET_WORKFLOW, inp, **start_options(inp, subject)
+    )
     try:
         return await client.execute_update_with_start_workflow(
-            update, arg, start_workflow_operation=op, id=update_id, result_type=result_type,
+            update,
+            arg,
+            start_workflow_operation=op,
+            id=update_id,
+            result_type=result_type,
             rpc_timeout=timedelta(seconds=60),
         )
     except (WorkflowUpdateFailedError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:

@@ -89,7 +89,10 @@ class System:
         module, _ = PROCESSES[name]
         out = open(self.log(name), "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=ROOT, env=self.env, stdout=out,
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
 
@@ -129,9 +132,8 @@ class System:
                 except grpc.aio.AioRpcError:
                     pass
                 if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(
-                        f"{name} not SERVING after {timeout}s:\n{self.log(name).read_text()[-4000:]}"
-                    )
+                    tail = self.log(name).read_text()[-4000:]
+                    raise TimeoutError(f"{name} not SERVING after {timeout}s:\n{tail}")
                 await asyncio.sleep(0.2)
         finally:
             await channel.close()

@@ -53,7 +53,9 @@ async def system(
             await sut.close()
 
 
-async def _setup_directory(sut: System, policy: int) -> tuple[dpb.Organization, dpb.Contact, dpb.Agent]:
+async def _setup_directory(
+    sut: System, policy: int
+) -> tuple[dpb.Organization, dpb.Contact, dpb.Agent]:
     directory = sut.directory()
     md = sut.metadata
     suffix = uuid.uuid4().hex[:6]
@@ -64,13 +66,15 @@ async def _setup_directory(sut: System, policy: int) -> tuple[dpb.Organization, 
         metadata=md,
     )
     contact = await directory.AddContact(
-        dpb.AddContactRequest(organization_id=org.id, name="Mario Rossi",
-                              email=f"Mario.Rossi.{suffix}@rossi.it"),
+        dpb.AddContactRequest(
+            organization_id=org.id, name="Mario Rossi", email=f"Mario.Rossi.{suffix}@rossi.it"
+        ),
         metadata=md,
     )
     agent = await directory.CreateAgent(
-        dpb.CreateAgentRequest(name="Anna Bianchi", email=f"anna.{suffix}@desk.it",
-                               role=pb.AGENT_ROLE_AGENT),
+        dpb.CreateAgentRequest(
+            name="Anna Bianchi", email=f"anna.{suffix}@desk.it", role=pb.AGENT_ROLE_AGENT
+        ),
         metadata=md,
     )
     return org, contact, agent
@@ -102,9 +106,13 @@ async def test_web_and_phone_requests_start_ticket_workflows(
     intake = sut.intake()
     request_id = uuid.uuid4().hex
     web = ipb.SubmitWebRequestRequest(
-        request_id=request_id, requester_email=contact.email.upper(),
-        subject="Stampa fattura bloccata", description="Errore 1234 in stampa, Windows 11",
-        product="Infinity", version="5.2", os="Windows 11",
+        request_id=request_id,
+        requester_email=contact.email.upper(),
+        subject="Stampa fattura bloccata",
+        description="Errore 1234 in stampa, Windows 11",
+        product="Infinity",
+        version="5.2",
+        os="Windows 11",
         criticality=pb.CRITICALITY_BLOCKING,
     )
     first = await intake.SubmitWebRequest(web, metadata=sut.metadata)
@@ -116,10 +124,15 @@ async def test_web_and_phone_requests_start_ticket_workflows(
 
     phone = await intake.LogPhoneCall(
         ipb.LogPhoneCallRequest(
-            request_id=uuid.uuid4().hex, organization_id=org.id, caller_name="Luca Verdi",
-            caller_email=f"luca.{uuid.uuid4().hex[:6]}@rossi.it", caller_phone="0932 653167",
-            nature="Richiesta listino prezzi", description="Vuole il tariffario aggiornato",
-            callback_number="333 1234567", attachments_requested_by_email=True,
+            request_id=uuid.uuid4().hex,
+            organization_id=org.id,
+            caller_name="Luca Verdi",
+            caller_email=f"luca.{uuid.uuid4().hex[:6]}@rossi.it",
+            caller_phone="0932 653167",
+            nature="Richiesta listino prezzi",
+            description="Vuole il tariffario aggiornato",
+            callback_number="333 1234567",
+            attachments_requested_by_email=True,
         ),
         metadata=sut.metadata,
     )
@@ -133,9 +146,11 @@ async def test_web_and_phone_requests_start_ticket_workflows(
     assert caller.organization_id == org.id
 
     for ticket_id in (first.ticket_id, phone.ticket_id):
+
         async def listed(ticket_id: int = ticket_id) -> list[object]:
             return [
-                w async for w in temporal_client.list_workflows(
+                w
+                async for w in temporal_client.list_workflows(
                     f"TicketId = {ticket_id} AND TicketStatus = 'NEW' "
                     f"AND OrganizationId = {org.id} AND ExecutionStatus = 'Running'"
                 )
@@ -155,8 +170,10 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
         ipb.SubmitWebRequestRequest(
-            request_id=uuid.uuid4().hex, requester_email=contact.email,
-            subject="Il gestionale non si apre", description="Dopo l'aggiornamento non parte.",
+            request_id=uuid.uuid4().hex,
+            requester_email=contact.email,
+            subject="Il gestionale non si apre",
+            description="Dopo l'aggiornamento non parte.",
         ),
         metadata=md,
     )
@@ -172,15 +189,21 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
 
     answer = await tickets.AddComment(
         tpb.AddCommentRequest(
-            ticket_id=tid, request_id="c1", visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-            author=_agent(agent), body="Può inviarci il messaggio di errore completo?",
+            ticket_id=tid,
+            request_id="c1",
+            visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+            author=_agent(agent),
+            body="Può inviarci il messaggio di errore completo?",
         ),
         metadata=md,
     )
     retry = await tickets.AddComment(
         tpb.AddCommentRequest(
-            ticket_id=tid, request_id="c1", visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-            author=_agent(agent), body="Può inviarci il messaggio di errore completo?",
+            ticket_id=tid,
+            request_id="c1",
+            visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+            author=_agent(agent),
+            body="Può inviarci il messaggio di errore completo?",
         ),
         metadata=md,
     )
@@ -189,14 +212,22 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     await _mail(box, tid, "messaggio di errore completo")
 
     pending = await tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_PENDING,
-                                actor=_agent(agent), reason="in attesa del cliente"),
+        tpb.ChangeStatusRequest(
+            ticket_id=tid,
+            status=pb.TICKET_STATUS_PENDING,
+            actor=_agent(agent),
+            reason="in attesa del cliente",
+        ),
         metadata=md,
     )
     assert pending.status == pb.TICKET_STATUS_PENDING
     reply = await tickets.AddComment(
-        tpb.AddCommentRequest(ticket_id=tid, request_id="c2", author=_customer(contact),
-                              body="Ecco l'errore: codice 1234"),
+        tpb.AddCommentRequest(
+            ticket_id=tid,
+            request_id="c2",
+            author=_customer(contact),
+            body="Ecco l'errore: codice 1234",
+        ),
         metadata=md,
     )
     assert reply.ticket.status == pb.TICKET_STATUS_OPEN
@@ -230,8 +261,9 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     # A closed ticket is final: the lifecycle refuses to move it.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await tickets.ChangeStatus(
-            tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_OPEN,
-                                    actor=_agent(agent)),
+            tpb.ChangeStatusRequest(
+                ticket_id=tid, status=pb.TICKET_STATUS_OPEN, actor=_agent(agent)
+            ),
             metadata=md,
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -239,8 +271,12 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
 
     # FOLLOW_UP: the customer's message opens a new ticket linked to the closed one.
     follow = await tickets.AddComment(
-        tpb.AddCommentRequest(ticket_id=tid, request_id="c3", author=_customer(contact),
-                              body="Il problema si è ripresentato"),
+        tpb.AddCommentRequest(
+            ticket_id=tid,
+            request_id="c3",
+            author=_customer(contact),
+            body="Il problema si è ripresentato",
+        ),
         metadata=md,
     )
     assert follow.follow_up_created
@@ -249,12 +285,20 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     old = await tickets.GetTicket(tpb.GetTicketRequest(id=tid), metadata=md)
     assert old.status == pb.TICKET_STATUS_CLOSED and list(old.follow_ups) == [follow.ticket.id]
 
-    history = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=tid),
-                                             metadata=md)
+    history = await tickets.GetTicketHistory(
+        tpb.GetTicketHistoryRequest(ticket_id=tid), metadata=md
+    )
     kinds = [e.type for e in history.events]
     assert kinds[0] == "created"
-    for expected in ("assigned", "comment_added", "status_changed", "solved", "reopened",
-                     "closed", "follow_up_opened"):
+    for expected in (
+        "assigned",
+        "comment_added",
+        "status_changed",
+        "solved",
+        "reopened",
+        "closed",
+        "follow_up_opened",
+    ):
         assert expected in kinds
     assert any(e.actor_name == "Anna Bianchi" for e in history.events)
 
@@ -270,8 +314,11 @@ async def test_reopen_policy_reactivates_closed_ticket(system: tuple[System, Mai
     tickets = sut.tickets()
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
-        ipb.SubmitWebRequestRequest(requester_email=contact.email, subject="Scanner",
-                                    description="La scansione non arriva nella cartella"),
+        ipb.SubmitWebRequestRequest(
+            requester_email=contact.email,
+            subject="Scanner",
+            description="La scansione non arriva nella cartella",
+        ),
         metadata=md,
     )
     tid = created.ticket_id
@@ -290,8 +337,12 @@ async def test_reopen_policy_reactivates_closed_ticket(system: tuple[System, Mai
     await _mail(box, tid, "confermato la soluzione")
 
     again = await tickets.AddComment(
-        tpb.AddCommentRequest(ticket_id=tid, request_id="r1", author=_customer(contact),
-                              body="Di nuovo la scansione non arriva"),
+        tpb.AddCommentRequest(
+            ticket_id=tid,
+            request_id="r1",
+            author=_customer(contact),
+            body="Di nuovo la scansione non arriva",
+        ),
         metadata=md,
     )
     assert not again.follow_up_created and again.reopened
@@ -305,8 +356,9 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
     _, contact, agent = await _setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
-        ipb.SubmitWebRequestRequest(requester_email=contact.email, subject="Posta",
-                                    description="Non riceviamo email"),
+        ipb.SubmitWebRequestRequest(
+            requester_email=contact.email, subject="Posta", description="Non riceviamo email"
+        ),
         metadata=md,
     )
     tid = created.ticket_id
@@ -318,8 +370,12 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
     await sut.wait_serving("tickets")
     tickets = sut.tickets()
     await tickets.AddComment(
-        tpb.AddCommentRequest(ticket_id=tid, request_id="k1", author=_agent(agent),
-                              body="Verifichiamo il server di posta."),
+        tpb.AddCommentRequest(
+            ticket_id=tid,
+            request_id="k1",
+            author=_agent(agent),
+            body="Verifichiamo il server di posta.",
+        ),
         metadata=md,
     )
     sut.kill("tickets")
@@ -332,8 +388,9 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
     assert [c.body for c in comments.comments] == ["Verifichiamo il server di posta."]
     await _mail(box, tid, "Verifichiamo il server di posta.")
     await _mail(box, tid, f"#{tid}")
-    history = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=tid),
-                                             metadata=md)
+    history = await tickets.GetTicketHistory(
+        tpb.GetTicketHistoryRequest(ticket_id=tid), metadata=md
+    )
     assert [e.type for e in history.events] == ["created", "assigned", "comment_added"]
     # Every email exactly once.
     subjects = [m["Message-ID"] for m in box.about(tid)]

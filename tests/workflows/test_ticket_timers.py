@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.workflow, pytest.mark.db]
 async def _solve(env: WorkflowEnvironment, ticket_id: int, agent_id: int) -> None:
     handle = env.client.get_workflow_handle(ticket_workflow_id(ticket_id), result_type=TicketState)
     agent = ActorRef("AGENT", agent_id)
-    await handle.execute_update(UPDATE_ASSIGN, AssignInput(agent_id, agent), result_type=TicketState)
+    await handle.execute_update(
+        UPDATE_ASSIGN, AssignInput(agent_id, agent), result_type=TicketState
+    )
     await handle.execute_update(
         UPDATE_CHANGE_STATUS, StatusInput("SOLVED", agent), result_type=TicketState
     )
@@ -56,7 +58,9 @@ async def test_solved_ticket_closes_itself_after_14_days(
         assert (await stack.ticket(ticket_id)).status == "SOLVED"
         await _advance(env, timedelta(hours=2))
 
-        handle = env.client.get_workflow_handle(ticket_workflow_id(ticket_id), result_type=TicketState)
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
         final = await handle.result()
         assert final.status == "CLOSED"
         assert final.close_reason == "AUTO_CLOSED"
@@ -80,9 +84,13 @@ async def test_customer_reply_on_day_13_cancels_auto_close(
         await _solve(env, ticket_id, stack.agent_id)
         await _advance(env, timedelta(days=13))
 
-        handle = env.client.get_workflow_handle(ticket_workflow_id(ticket_id), result_type=TicketState)
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
         reply = CommentData(
-            id=uuid.uuid4().hex, visibility="PUBLIC", author=ActorRef("CONTACT", stack.contact_id),
+            id=uuid.uuid4().hex,
+            visibility="PUBLIC",
+            author=ActorRef("CONTACT", stack.contact_id),
             body="Il problema si ripresenta.",
         )
         result = await handle.execute_update(
@@ -101,7 +109,8 @@ async def test_customer_reply_on_day_13_cancels_auto_close(
 
         # The next solve starts a fresh 14-day clock.
         await handle.execute_update(
-            UPDATE_CHANGE_STATUS, StatusInput("SOLVED", ActorRef("AGENT", stack.agent_id)),
+            UPDATE_CHANGE_STATUS,
+            StatusInput("SOLVED", ActorRef("AGENT", stack.agent_id)),
             result_type=TicketState,
         )
         await _advance(env, timedelta(days=14, minutes=5))
@@ -115,7 +124,9 @@ async def test_first_feedback_breach_is_recorded(
     env = time_skipping_env
     async with tickets_stack(env.client, database_url, nats_url) as stack:
         ticket_id = await stack.new_ticket()
-        handle = env.client.get_workflow_handle(ticket_workflow_id(ticket_id), result_type=TicketState)
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
         agent = ActorRef("AGENT", stack.agent_id)
         # Taken in charge at once: that target is met, the first feedback is not.
         await handle.execute_update(
@@ -130,15 +141,59 @@ async def test_first_feedback_breach_is_recorded(
         assert row.taken_in_charge_at is not None and row.first_feedback_at is None
         description = await handle.describe()
         assert description.typed_search_attributes.get(SA_SLA_BREACHED) is True
-        breaches = [e for e in await ticket_events(nats_url, ticket_id)
-                    if e["type"] == "sla_breached"]
+        breaches = [
+            e for e in await ticket_events(nats_url, ticket_id) if e["type"] == "sla_breached"
+        ]
         assert len(breaches) == 1 and "FIRST_FEEDBACK" in breaches[0]["detail"]
 
         # A late public answer is still recorded as the first feedback; no second breach.
-        answer = CommentData(id=uuid.uuid4().hex, visibility="PUBLIC", author=agent,
-                             body="Stiamo verificando.")
+        answer = CommentData(
+            id=uuid.uuid4().hex, visibility="PUBLIC", author=agent, body="Stiamo verificando."
+        )
         result = await handle.execute_update(
             UPDATE_ADD_COMMENT, CommentInput(comment=answer), result_type=CommentResult
         )
         assert result.state.first_feedback_at is not None
         assert len(result.state.breaches) == 1
+
+
+async def test_long_lived_ticket_continues_as_new_keeping_its_state(
+    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
+) -> None:
+    env = time_skipping_env
+    async with tickets_stack(env.client, database_url, nats_url, max_history_events=40) as stack:
+        ticket_id = await stack.new_ticket()
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
+        first_run = (await handle.describe()).run_id
+        agent = ActorRef("AGENT", stack.agent_id)
+        await handle.execute_update(
+            UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+        )
+        for n in range(12):
+            note = CommentData(
+                id=uuid.uuid4().hex, visibility="INTERNAL", author=agent, body=f"nota {n}"
+            )
+            await handle.execute_update(
+                UPDATE_ADD_COMMENT, CommentInput(comment=note), result_type=CommentResult
+            )
+        state = await handle.query("state", result_type=TicketState)
+        assert (await handle.describe()).run_id != first_run
+        history = await env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), run_id=first_run
+        ).fetch_history()
+        assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+        assert len(history.events) < 80
+        # Nothing was lost across runs: milestones, assignee, event numbering.
+        assert state.status == "OPEN" and state.assignee_id == stack.agent_id
+        assert state.taken_in_charge_at is not None
+        assert state.event_seq == 14
+        row = await stack.ticket(ticket_id)
+        assert row.event_seq == 14
+        # The new run still keeps the ticket's promises: solve, and it auto-closes.
+        await handle.execute_update(
+            UPDATE_CHANGE_STATUS, StatusInput("SOLVED", agent), result_type=TicketState
+        )
+        await _advance(env, timedelta(days=14, minutes=1))
+        assert (await handle.result()).close_reason == "AUTO_CLOSED"

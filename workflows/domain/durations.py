@@ -27,10 +27,18 @@ def format_duration(delta: timedelta, locale: str = "it") -> str:
     """Human words for a duration, largest unit first (``14 giorni``, ``2 hours``)."""
     seconds = int(delta.total_seconds())
     names = {
-        "it": {"d": ("giorno", "giorni"), "h": ("ora", "ore"), "m": ("minuto", "minuti"),
-               "s": ("secondo", "secondi")},
-        "en": {"d": ("day", "days"), "h": ("hour", "hours"), "m": ("minute", "minutes"),
-               "s": ("second", "seconds")},
+        "it": {
+            "d": ("giorno", "giorni"),
+            "h": ("ora", "ore"),
+            "m": ("minuto", "minuti"),
+            "s": ("secondo", "secondi"),
+        },
+        "en": {
+            "d": ("day", "days"),
+            "h": ("hour", "hours"),
+            "m": ("minute", "minutes"),
+            "s": ("second", "seconds"),
+        },
     }[locale if locale == "en" else "it"]
     parts: list[str] = []
     for unit, size in _UNITS.items():
