@@ -60,6 +60,8 @@ from workflows.contracts import (
 
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
+# Where each update means to take the ticket, for refusals once its workflow has ended.
+_UPDATE_TARGET = {UPDATE_ASSIGN: "OPEN", UPDATE_REOPEN: "OPEN", UPDATE_CONFIRM: "CLOSED"}
 COMMENT_NS = uuid.UUID("6f1c1a52-4d59-4b8e-9a55-0d0c2a7c6c11")
 
 
@@ -135,7 +137,13 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                     result_type,
                     update_id or uuid.uuid4().hex,
                 )
-            precondition(f"#{ticket_id}: ticket is {row.status}; its life is over")
+            if update == UPDATE_ADD_COMMENT:
+                precondition(f"#{ticket_id}: cannot comment on a {row.status} ticket")
+            target = arg.status if isinstance(arg, StatusInput) else _UPDATE_TARGET[update]
+            precondition(
+                f"#{ticket_id}: cannot move ticket from {row.status} to {target}"
+                f" ({row.status} is final)"
+            )
 
     # -- creation and reads --------------------------------------------------------
 
