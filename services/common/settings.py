@@ -36,6 +36,8 @@ class Settings:
     smtp_listen: str
     smtp_relay: str
     mail_from: str
+    # Other addresses the SMTP listener accepts as the support address (comma-separated).
+    mail_aliases: tuple[str, ...]
     webhook_listen: str
     admin_token: str
     service_token: str
@@ -61,6 +63,9 @@ class Settings:
             smtp_listen=_env("HELPDESK_SMTP_LISTEN", "127.0.0.1:2525"),
             smtp_relay=_env("HELPDESK_SMTP_RELAY"),
             mail_from=_env("HELPDESK_MAIL_FROM", "assistenza@helpdesk.localhost"),
+            mail_aliases=tuple(
+                a.strip() for a in _env("HELPDESK_MAIL_ALIASES").split(",") if a.strip()
+            ),
             webhook_listen=_env("HELPDESK_WEBHOOK_LISTEN", "127.0.0.1:8088"),
             admin_token=_env("HELPDESK_ADMIN_TOKEN", tokens.get("admin", "")),
             service_token=_env("HELPDESK_SERVICE_TOKEN", tokens.get("service", "")),

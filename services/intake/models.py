@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.sqltypes import BigId, UtcDateTime
@@ -29,3 +29,23 @@ class IntakeRequest(Base):
     error: Mapped[str] = mapped_column(String(1000), default="")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class InboundMessage(Base):
+    """A raw email accepted by the SMTP listener, stored before the ``250`` reply."""
+
+    __tablename__ = "intake_inbound_messages"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Message-ID, or a hash of sender, date, subject and body: one ticket per message.
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_to: Mapped[list[str]] = mapped_column(JSON)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # RECEIVED -> TICKET_CREATED | COMMENT_ADDED | IGNORED | PROSPECT | FAILED
+    status: Mapped[str] = mapped_column(String(20), default="RECEIVED", index=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(BigId, default=0)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -4,8 +4,6 @@ server, nats-server with JetStream, an SMTP relay, on SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -16,93 +14,23 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import notify_pb2 as npb
 from helpdesk.v1 import tickets_pb2 as tpb
-from services.common.embedded import EmbeddedProcess
 from tests.support import eventually
-from tests.system.harness import Mailbox, System, smtp_relay, system_env
+from tests.system.conftest import (
+    agent_actor,
+    customer_actor,
+    mail_arrives,
+    setup_directory,
+)
+from tests.system.harness import Mailbox, System
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
-
-AUTO_CLOSE = "8s"
-
-
-@pytest.fixture
-async def system(
-    tmp_path: Path,
-    temporal_dev_server: EmbeddedProcess,
-    temporal_client: Client,
-    nats_url: str,
-    database_url: str,
-) -> AsyncIterator[tuple[System, Mailbox]]:
-    with smtp_relay() as (box, relay):
-        env = system_env(
-            tmp_path,
-            temporal_dev_server.addresses["temporal"],
-            nats_url,
-            "" if database_url.startswith("sqlite") else database_url,
-            relay,
-            AUTO_CLOSE,
-        )
-        sut = System(env, tmp_path)
-        try:
-            for name in ("tickets", "intake", "notify", "worker"):
-                sut.start(name)
-            for name in ("tickets", "intake", "notify"):
-                await sut.wait_serving(name)
-            yield sut, box
-        finally:
-            await sut.close()
-
-
-async def _setup_directory(
-    sut: System, policy: int
-) -> tuple[dpb.Organization, dpb.Contact, dpb.Agent]:
-    directory = sut.directory()
-    md = sut.metadata
-    suffix = uuid.uuid4().hex[:6]
-    org = await directory.CreateOrganization(
-        dpb.CreateOrganizationRequest(
-            name=f"Rossi Srl {suffix}", email_domains=["rossi.it"], closed_ticket_policy=policy
-        ),
-        metadata=md,
-    )
-    contact = await directory.AddContact(
-        dpb.AddContactRequest(
-            organization_id=org.id, name="Mario Rossi", email=f"Mario.Rossi.{suffix}@rossi.it"
-        ),
-        metadata=md,
-    )
-    agent = await directory.CreateAgent(
-        dpb.CreateAgentRequest(
-            name="Anna Bianchi", email=f"anna.{suffix}@desk.it", role=pb.AGENT_ROLE_AGENT
-        ),
-        metadata=md,
-    )
-    return org, contact, agent
-
-
-def _agent(agent: dpb.Agent) -> tpb.Actor:
-    return tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=agent.id)
-
-
-def _customer(contact: dpb.Contact) -> tpb.Actor:
-    return tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id)
-
-
-async def _mail(box: Mailbox, ticket_id: int, words: str, count: int = 1) -> None:
-    """Wait until ``count`` messages about the ticket whose body contains ``words`` arrived."""
-
-    def arrived() -> bool:
-        found = [m for m in box.about(ticket_id) if words in m.get_body(("plain",)).get_content()]
-        return len(found) >= count
-
-    await eventually(arrived, timeout=30)
 
 
 async def test_web_and_phone_requests_start_ticket_workflows(
     system: tuple[System, Mailbox], temporal_client: Client
 ) -> None:
     sut, box = system
-    org, contact, _ = await _setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    org, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     intake = sut.intake()
     request_id = uuid.uuid4().hex
     web = ipb.SubmitWebRequestRequest(
@@ -158,14 +86,14 @@ async def test_web_and_phone_requests_start_ticket_workflows(
 
         found = await eventually(listed, timeout=30)
         assert found[0].id == f"ticket-{ticket_id}"  # type: ignore[attr-defined]
-        await _mail(box, ticket_id, f"#{ticket_id}")
+        await mail_arrives(box, ticket_id, f"#{ticket_id}")
         opened = box.about(ticket_id)[0]
         assert f"[#{ticket_id}]" in opened["Subject"]
 
 
 async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]) -> None:
     sut, box = system
-    _, contact, agent = await _setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    _, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     tickets = sut.tickets()
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
@@ -178,10 +106,10 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
         metadata=md,
     )
     tid = created.ticket_id
-    await _mail(box, tid, f"#{tid}")
+    await mail_arrives(box, tid, f"#{tid}")
 
     ticket = await tickets.AssignTicket(
-        tpb.AssignTicketRequest(ticket_id=tid, assignee_id=agent.id, actor=_agent(agent)),
+        tpb.AssignTicketRequest(ticket_id=tid, assignee_id=agent.id, actor=agent_actor(agent)),
         metadata=md,
     )
     assert ticket.status == pb.TICKET_STATUS_OPEN and ticket.assignee_id == agent.id
@@ -192,7 +120,7 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
             ticket_id=tid,
             request_id="c1",
             visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-            author=_agent(agent),
+            author=agent_actor(agent),
             body="Può inviarci il messaggio di errore completo?",
         ),
         metadata=md,
@@ -202,20 +130,20 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
             ticket_id=tid,
             request_id="c1",
             visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-            author=_agent(agent),
+            author=agent_actor(agent),
             body="Può inviarci il messaggio di errore completo?",
         ),
         metadata=md,
     )
     assert retry.comment.id == answer.comment.id
     assert answer.ticket.milestones.HasField("first_feedback_at")
-    await _mail(box, tid, "messaggio di errore completo")
+    await mail_arrives(box, tid, "messaggio di errore completo")
 
     pending = await tickets.ChangeStatus(
         tpb.ChangeStatusRequest(
             ticket_id=tid,
             status=pb.TICKET_STATUS_PENDING,
-            actor=_agent(agent),
+            actor=agent_actor(agent),
             reason="in attesa del cliente",
         ),
         metadata=md,
@@ -225,7 +153,7 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
         tpb.AddCommentRequest(
             ticket_id=tid,
             request_id="c2",
-            author=_customer(contact),
+            author=customer_actor(contact),
             body="Ecco l'errore: codice 1234",
         ),
         metadata=md,
@@ -233,21 +161,27 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     assert reply.ticket.status == pb.TICKET_STATUS_OPEN
 
     solved = await tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=_agent(agent)),
+        tpb.ChangeStatusRequest(
+            ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=agent_actor(agent)
+        ),
         metadata=md,
     )
     assert solved.status == pb.TICKET_STATUS_SOLVED and solved.HasField("auto_close_at")
-    await _mail(box, tid, "risolta")
+    await mail_arrives(box, tid, "risolta")
     reopened = await tickets.ReopenTicket(
-        tpb.ReopenTicketRequest(ticket_id=tid, actor=_customer(contact), reason="non va ancora"),
+        tpb.ReopenTicketRequest(
+            ticket_id=tid, actor=customer_actor(contact), reason="non va ancora"
+        ),
         metadata=md,
     )
     assert reopened.status == pb.TICKET_STATUS_OPEN and reopened.reopen_count == 1
     await tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=_agent(agent)),
+        tpb.ChangeStatusRequest(
+            ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=agent_actor(agent)
+        ),
         metadata=md,
     )
-    await _mail(box, tid, "risolta", count=2)
+    await mail_arrives(box, tid, "risolta", count=2)
 
     async def closed() -> bool:
         t = await tickets.GetTicket(tpb.GetTicketRequest(id=tid), metadata=md)
@@ -256,13 +190,13 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
     await eventually(closed, timeout=40)
     final = await tickets.GetTicket(tpb.GetTicketRequest(id=tid), metadata=md)
     assert final.close_reason == pb.CLOSE_REASON_AUTO_CLOSED
-    await _mail(box, tid, "risulta chiusa")
+    await mail_arrives(box, tid, "risulta chiusa")
 
     # A closed ticket is final: the lifecycle refuses to move it.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await tickets.ChangeStatus(
             tpb.ChangeStatusRequest(
-                ticket_id=tid, status=pb.TICKET_STATUS_OPEN, actor=_agent(agent)
+                ticket_id=tid, status=pb.TICKET_STATUS_OPEN, actor=agent_actor(agent)
             ),
             metadata=md,
         )
@@ -274,14 +208,14 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
         tpb.AddCommentRequest(
             ticket_id=tid,
             request_id="c3",
-            author=_customer(contact),
+            author=customer_actor(contact),
             body="Il problema si è ripresentato",
         ),
         metadata=md,
     )
     assert follow.follow_up_created
     assert follow.ticket.id != tid and follow.ticket.follow_up_of == tid
-    await _mail(box, follow.ticket.id, f"#{tid}")
+    await mail_arrives(box, follow.ticket.id, f"#{tid}")
     old = await tickets.GetTicket(tpb.GetTicketRequest(id=tid), metadata=md)
     assert old.status == pb.TICKET_STATUS_CLOSED and list(old.follow_ups) == [follow.ticket.id]
 
@@ -310,7 +244,7 @@ async def test_whole_life_by_email_with_follow_up(system: tuple[System, Mailbox]
 
 async def test_reopen_policy_reactivates_closed_ticket(system: tuple[System, Mailbox]) -> None:
     sut, box = system
-    _, contact, agent = await _setup_directory(sut, pb.CLOSED_TICKET_POLICY_REOPEN)
+    _, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_REOPEN)
     tickets = sut.tickets()
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
@@ -326,21 +260,23 @@ async def test_reopen_policy_reactivates_closed_ticket(system: tuple[System, Mai
         tpb.AssignTicketRequest(ticket_id=tid, assignee_id=agent.id), metadata=md
     )
     await tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=_agent(agent)),
+        tpb.ChangeStatusRequest(
+            ticket_id=tid, status=pb.TICKET_STATUS_SOLVED, actor=agent_actor(agent)
+        ),
         metadata=md,
     )
     confirmed = await tickets.ConfirmSolution(
-        tpb.ConfirmSolutionRequest(ticket_id=tid, actor=_customer(contact)), metadata=md
+        tpb.ConfirmSolutionRequest(ticket_id=tid, actor=customer_actor(contact)), metadata=md
     )
     assert confirmed.status == pb.TICKET_STATUS_CLOSED
     assert confirmed.close_reason == pb.CLOSE_REASON_CONFIRMED
-    await _mail(box, tid, "confermato la soluzione")
+    await mail_arrives(box, tid, "confermato la soluzione")
 
     again = await tickets.AddComment(
         tpb.AddCommentRequest(
             ticket_id=tid,
             request_id="r1",
-            author=_customer(contact),
+            author=customer_actor(contact),
             body="Di nuovo la scansione non arriva",
         ),
         metadata=md,
@@ -353,7 +289,7 @@ async def test_reopen_policy_reactivates_closed_ticket(system: tuple[System, Mai
 
 async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, Mailbox]) -> None:
     sut, box = system
-    _, contact, agent = await _setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    _, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     md = sut.metadata
     created = await sut.intake().SubmitWebRequest(
         ipb.SubmitWebRequestRequest(
@@ -373,7 +309,7 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
         tpb.AddCommentRequest(
             ticket_id=tid,
             request_id="k1",
-            author=_agent(agent),
+            author=agent_actor(agent),
             body="Verifichiamo il server di posta.",
         ),
         metadata=md,
@@ -386,8 +322,8 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
     assert ticket.status == pb.TICKET_STATUS_OPEN and ticket.assignee_id == agent.id
     comments = await tickets.ListComments(tpb.ListCommentsRequest(ticket_id=tid), metadata=md)
     assert [c.body for c in comments.comments] == ["Verifichiamo il server di posta."]
-    await _mail(box, tid, "Verifichiamo il server di posta.")
-    await _mail(box, tid, f"#{tid}")
+    await mail_arrives(box, tid, "Verifichiamo il server di posta.")
+    await mail_arrives(box, tid, f"#{tid}")
     history = await tickets.GetTicketHistory(
         tpb.GetTicketHistoryRequest(ticket_id=tid), metadata=md
     )

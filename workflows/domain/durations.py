@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d+)([dhms])")
+_PART = re.compile(r"(\d{1,9})([dhms])")
+# Longer than any promise a help desk makes; keeps due instants far inside datetime's range.
+MAX_SECONDS = 10 * 366 * 86400
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -20,6 +22,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(compact))
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration longer than 10 years: {text!r}")
     return timedelta(seconds=seconds)
 
 

@@ -1,0 +1,92 @@
+"""The ``system`` fixture: every process of the help desk on real servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import directory_pb2 as dpb
+from helpdesk.v1 import tickets_pb2 as tpb
+from services.common.embedded import EmbeddedProcess
+from tests.support import eventually
+from tests.system.harness import Mailbox, System, smtp_relay, system_env
+
+AUTO_CLOSE = "8s"
+
+
+@pytest.fixture
+async def system(
+    tmp_path: Path,
+    temporal_dev_server: EmbeddedProcess,
+    temporal_client: Client,
+    nats_url: str,
+    database_url: str,
+) -> AsyncIterator[tuple[System, Mailbox]]:
+    with smtp_relay() as (box, relay):
+        env = system_env(
+            tmp_path,
+            temporal_dev_server.addresses["temporal"],
+            nats_url,
+            "" if database_url.startswith("sqlite") else database_url,
+            relay,
+            AUTO_CLOSE,
+        )
+        sut = System(env, tmp_path)
+        try:
+            for name in ("tickets", "intake", "notify", "worker"):
+                sut.start(name)
+            for name in ("tickets", "intake", "notify"):
+                await sut.wait_serving(name)
+            yield sut, box
+        finally:
+            await sut.close()
+
+
+async def setup_directory(
+    sut: System, policy: int
+) -> tuple[dpb.Organization, dpb.Contact, dpb.Agent]:
+    directory = sut.directory()
+    md = sut.metadata
+    suffix = uuid.uuid4().hex[:6]
+    org = await directory.CreateOrganization(
+        dpb.CreateOrganizationRequest(
+            name=f"Rossi Srl {suffix}", email_domains=["rossi.it"], closed_ticket_policy=policy
+        ),
+        metadata=md,
+    )
+    contact = await directory.AddContact(
+        dpb.AddContactRequest(
+            organization_id=org.id, name="Mario Rossi", email=f"Mario.Rossi.{suffix}@rossi.it"
+        ),
+        metadata=md,
+    )
+    agent = await directory.CreateAgent(
+        dpb.CreateAgentRequest(
+            name="Anna Bianchi", email=f"anna.{suffix}@desk.it", role=pb.AGENT_ROLE_AGENT
+        ),
+        metadata=md,
+    )
+    return org, contact, agent
+
+
+def agent_actor(agent: dpb.Agent) -> tpb.Actor:
+    return tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=agent.id)
+
+
+def customer_actor(contact: dpb.Contact) -> tpb.Actor:
+    return tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id)
+
+
+async def mail_arrives(box: Mailbox, ticket_id: int, words: str, count: int = 1) -> None:
+    """Wait until ``count`` messages about the ticket whose body contains ``words`` arrived."""
+
+    def arrived() -> bool:
+        found = [m for m in box.about(ticket_id) if words in m.get_body(("plain",)).get_content()]
+        return len(found) >= count
+
+    await eventually(arrived, timeout=30)

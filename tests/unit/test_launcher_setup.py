@@ -1,0 +1,74 @@
+"""The launcher's set-up decisions without servers: tokens and listen addresses."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from services.launcher import plan
+from services.launcher.tokens import ensure_tokens
+
+pytestmark = pytest.mark.unit
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_tokens_are_made_once_owner_only_and_reused(tmp_path: Path) -> None:
+    first = ensure_tokens(tmp_path, env={})
+    assert first.generated == ("admin", "service")
+    assert first.admin and first.service and first.admin != first.service
+    for name in ("admin", "service"):
+        assert mode(tmp_path / f"{name}.token") == 0o600
+    again = ensure_tokens(tmp_path, env={})
+    assert (again.admin, again.service, again.generated) == (first.admin, first.service, ())
+
+
+def test_tokens_from_the_environment_write_nothing(tmp_path: Path) -> None:
+    tokens = ensure_tokens(
+        tmp_path, env={"HELPDESK_ADMIN_TOKEN": "a", "HELPDESK_SERVICE_TOKEN": "s"}
+    )
+    assert (tokens.admin, tokens.service, tokens.generated) == ("a", "s", ())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_or_loose_token_file(tmp_path: Path) -> None:
+    (tmp_path / "admin.token").write_text("\n")
+    (tmp_path / "service.token").write_text("kept\n")
+    (tmp_path / "service.token").chmod(0o644)
+    tokens = ensure_tokens(tmp_path, env={})
+    assert tokens.generated == ("admin",)
+    assert tokens.service == "kept"
+    assert mode(tmp_path / "service.token") == 0o600
+
+
+def test_addresses_move_off_busy_defaults_but_never_explicit_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setattr(
+            plan,
+            "LISTEN_DEFAULTS",
+            {"HELPDESK_TICKETS_ADDR": f"127.0.0.1:{port}", "HELPDESK_SMTP_LISTEN": "127.0.0.1:0"},
+        )
+        chosen = plan.choose_addresses({"HELPDESK_SMTP_LISTEN": "127.0.0.1:2"})
+    assert chosen.env["HELPDESK_SMTP_LISTEN"] == "127.0.0.1:2"
+    moved = chosen.env["HELPDESK_TICKETS_ADDR"]
+    assert moved.startswith("127.0.0.1:") and moved != f"127.0.0.1:{port}"
+    assert chosen.notes == [f"port {port} is taken: HELPDESK_TICKETS_ADDR={moved}"]
+    assert chosen.env["HELPDESK_DEV_ESCALATION_ADDR"] == "127.0.0.1:50053"
+
+
+def test_every_process_is_checked_for_readiness() -> None:
+    names = [p.name for p in plan.PROCESSES]
+    assert names == ["tickets", "intake", "notify", "workflow-worker"]
+    for spec in plan.PROCESSES:
+        assert spec.health or spec.task_queues, spec.name
+        assert (spec.addr_env is None) == (not spec.health), spec.name
