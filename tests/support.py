@@ -19,13 +19,18 @@ from temporalio.worker import Worker
 
 from services.common import db
 from services.common.events import EventPublisher, ensure_stream
+from services.common.secret_events import SecretPublisher
 from services.common.settings import async_database_url
+from services.common.tokens import TokenSigner
 from services.tickets import models as m
 from services.tickets.activities import TicketActivities
 from services.tickets.app import MIGRATIONS, VERSION_TABLE
 from services.tickets.creation import NewTicket, TicketCreator
+from services.tickets.credentials import Credentials
 from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
 from workflows.ticket import TicketWorkflow
+
+SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
 
 
 @dataclass
@@ -33,6 +38,7 @@ class TicketsStack:
     sessions: async_sessionmaker[AsyncSession]
     creator: TicketCreator
     client: Client
+    credentials: Credentials
     org_id: int
     contact_id: int
     agent_id: int
@@ -105,13 +111,16 @@ async def tickets_stack(
         ids = (org.id, contact.id, agent.id)
     publisher = EventPublisher(nats_url, "test-tickets")
     activities = TicketActivities(sessions, publisher)
+    secrets_out = SecretPublisher(nats_url, "test-secrets")
+    credentials = Credentials(sessions, TokenSigner(SIGNING_KEY), secrets_out)
     creator = TicketCreator(sessions, client, auto_close_after_seconds, max_history_events)
     async with (
         Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=[TicketWorkflow]),
         Worker(client, task_queue=TICKETS_TASK_QUEUE, activities=[activities.record_ticket_change]),
     ):
-        yield TicketsStack(sessions, creator, client, *ids)
+        yield TicketsStack(sessions, creator, client, credentials, *ids)
     await publisher.close()
+    await secrets_out.close()
     await engine.dispose()
 
 

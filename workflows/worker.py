@@ -4,6 +4,7 @@ on ``WORKFLOW_TASK_QUEUE``. Activities live in the services that own them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -16,33 +17,57 @@ from workflows.ticket import TicketWorkflow
 WORKFLOWS = [TicketWorkflow]
 
 
+# Workflow tasks in flight get this long to finish after SIGTERM (terminationGracePeriodSeconds
+# in deploy/k8s is longer).
+GRACEFUL_SHUTDOWN_TIMEOUT = timedelta(seconds=10)
+
+
 def make_worker(client: Client, task_queue: str = WORKFLOW_TASK_QUEUE) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         max_concurrent_workflow_tasks=100,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,
     )
 
 
 async def main() -> None:
+    """Poll until SIGTERM; the health port (``HELPDESK_WORKER_HEALTH_ADDR``) says SERVING
+    only while polling; SIGTERM stops polling and lets tasks in flight finish."""
     # Imported here: the workflow modules stay free of service plumbing.
     from services.common.grpc_server import run_until_signal
+    from services.common.health import HealthPort, WorkerRunner
     from services.common.settings import Settings
     from services.common.temporal_client import connect, register_search_attributes
 
     settings = Settings.from_env()
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
-    await register_search_attributes(client, settings.temporal_namespace)
-    worker = make_worker(client)
-    logging.getLogger("helpdesk.worker").info("polling %s", WORKFLOW_TASK_QUEUE)
-    task = asyncio.create_task(worker.run())
-    try:
-        await run_until_signal(task)
-    finally:
-        await worker.shutdown()
+    # Listen at once (NOT_SERVING) so that probes reach the process while Temporal is away.
+    port = HealthPort.from_env(WORKFLOW_TASK_QUEUE)
+    if port is not None:
+        await port.start()
+    runner: WorkerRunner | None = None
 
+    async def run() -> None:
+        nonlocal runner
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        await register_search_attributes(client, settings.temporal_namespace)
+        runner = WorkerRunner(make_worker(client), "workflow", port)
+        task = runner.start()
+        await asyncio.wait([task])
+        task.result()
+
+    body = asyncio.create_task(run())
+    try:
+        await run_until_signal(body)
+    finally:
+        body.cancel()  # SIGTERM while still connecting
+        with contextlib.suppress(BaseException):
+            await body
+        if runner is not None:
+            await runner.shutdown()
+        elif port is not None:
+            await port.stop()
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

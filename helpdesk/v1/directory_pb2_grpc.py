@@ -91,6 +91,31 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/Login',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.LoginRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.RefreshToken = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/RefreshToken',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.RefreshTokenRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.SetPassword = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/SetPassword',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/RequestPasswordReset',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/ResetPassword',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -165,6 +190,42 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Login(self, request, context):
+        """Portal and agent login by email and password (seed 004): a short-lived
+        access token and a refresh token. Repeated failures lock the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """A new access token for a valid refresh token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPassword(self, request, context):
+        """By the person (with the current password) or by an admin for them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Emails a one-time reset code to the address if it belongs to someone;
+        answers the same either way (existence is not revealed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +283,31 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.LoginRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.LoginResponse.SerializeToString,
+            ),
+            'RefreshToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshToken,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.RefreshTokenRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.LoginResponse.SerializeToString,
+            ),
+            'SetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPassword,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -523,6 +609,141 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/ListAgents',
             helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/Login',
+            helpdesk_dot_v1_dot_directory__pb2.LoginRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/RefreshToken',
+            helpdesk_dot_v1_dot_directory__pb2.RefreshTokenRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/SetPassword',
+            helpdesk_dot_v1_dot_directory__pb2.SetPasswordRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/RequestPasswordReset',
+            helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/ResetPassword',
+            helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

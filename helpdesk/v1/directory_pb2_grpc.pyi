@@ -47,6 +47,19 @@ class DirectoryServiceStub:
     GetAgent: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetAgentRequest, _directory_pb2.Agent]
     GetAgentByEmail: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetAgentByEmailRequest, _directory_pb2.Agent]
     ListAgents: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListAgentsRequest, _directory_pb2.ListAgentsResponse]
+    Login: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LoginRequest, _directory_pb2.LoginResponse]
+    """Portal and agent login by email and password (seed 004): a short-lived
+    access token and a refresh token. Repeated failures lock the account.
+    """
+    RefreshToken: _grpc.UnaryUnaryMultiCallable[_directory_pb2.RefreshTokenRequest, _directory_pb2.LoginResponse]
+    """A new access token for a valid refresh token."""
+    SetPassword: _grpc.UnaryUnaryMultiCallable[_directory_pb2.SetPasswordRequest, _directory_pb2.SetPasswordResponse]
+    """By the person (with the current password) or by an admin for them."""
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_directory_pb2.RequestPasswordResetRequest, _directory_pb2.RequestPasswordResetResponse]
+    """Emails a one-time reset code to the address if it belongs to someone;
+    answers the same either way (existence is not revealed).
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ResetPasswordRequest, _directory_pb2.SetPasswordResponse]
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -67,6 +80,19 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     GetAgent: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetAgentRequest, _directory_pb2.Agent]  # type: ignore[assignment]
     GetAgentByEmail: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetAgentByEmailRequest, _directory_pb2.Agent]  # type: ignore[assignment]
     ListAgents: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListAgentsRequest, _directory_pb2.ListAgentsResponse]  # type: ignore[assignment]
+    Login: _aio.UnaryUnaryMultiCallable[_directory_pb2.LoginRequest, _directory_pb2.LoginResponse]  # type: ignore[assignment]
+    """Portal and agent login by email and password (seed 004): a short-lived
+    access token and a refresh token. Repeated failures lock the account.
+    """
+    RefreshToken: _aio.UnaryUnaryMultiCallable[_directory_pb2.RefreshTokenRequest, _directory_pb2.LoginResponse]  # type: ignore[assignment]
+    """A new access token for a valid refresh token."""
+    SetPassword: _aio.UnaryUnaryMultiCallable[_directory_pb2.SetPasswordRequest, _directory_pb2.SetPasswordResponse]  # type: ignore[assignment]
+    """By the person (with the current password) or by an admin for them."""
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_directory_pb2.RequestPasswordResetRequest, _directory_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
+    """Emails a one-time reset code to the address if it belongs to someone;
+    answers the same either way (existence is not revealed).
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_directory_pb2.ResetPasswordRequest, _directory_pb2.SetPasswordResponse]  # type: ignore[assignment]
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Organisations (customers), their contacts and the help desk's agents.
@@ -150,5 +176,48 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ListAgentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.ListAgentsResponse, _abc.Awaitable[_directory_pb2.ListAgentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Login(
+        self,
+        request: _directory_pb2.LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.LoginResponse, _abc.Awaitable[_directory_pb2.LoginResponse]]:
+        """Portal and agent login by email and password (seed 004): a short-lived
+        access token and a refresh token. Repeated failures lock the account.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshToken(
+        self,
+        request: _directory_pb2.RefreshTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.LoginResponse, _abc.Awaitable[_directory_pb2.LoginResponse]]:
+        """A new access token for a valid refresh token."""
+
+    @_abc_1.abstractmethod
+    def SetPassword(
+        self,
+        request: _directory_pb2.SetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.SetPasswordResponse, _abc.Awaitable[_directory_pb2.SetPasswordResponse]]:
+        """By the person (with the current password) or by an admin for them."""
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _directory_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.RequestPasswordResetResponse, _abc.Awaitable[_directory_pb2.RequestPasswordResetResponse]]:
+        """Emails a one-time reset code to the address if it belongs to someone;
+        answers the same either way (existence is not revealed).
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _directory_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.SetPasswordResponse, _abc.Awaitable[_directory_pb2.SetPasswordResponse]]: ...
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,10 +1,13 @@
-"""Bearer-token check on every RPC: the one server interceptor the access layer grows from.
+"""The one server interceptor every service runs: who is calling, and may they call this?
 
-Every call carries ``authorization: Bearer <token>``. This version knows two
-principals: the bootstrap ``ADMIN`` (``HELPDESK_ADMIN_TOKEN``) and the
-internal ``SERVICE`` principal (``HELPDESK_SERVICE_TOKEN``). Anything else is
-``UNAUTHENTICATED``. The health and reflection services stay open, as probes
-and tooling need them.
+Every call carries ``authorization: Bearer <token>``. Three kinds of token are
+known: the bootstrap ``ADMIN`` token (``HELPDESK_ADMIN_TOKEN``), the internal
+``SERVICE`` token (``HELPDESK_SERVICE_TOKEN``), and access tokens issued by
+``DirectoryService.Login`` (signed, short-lived). No token or a bad one is
+``UNAUTHENTICATED``; a valid caller outside the table in
+``services/common/access.py`` is ``PERMISSION_DENIED``. Denials are logged
+with principal, RPC and reason, never with the token. The health and
+reflection services stay open, as probes and tooling need them.
 """
 
 from __future__ import annotations
@@ -12,26 +15,19 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
-log = logging.getLogger(__name__)
+from services.common.access import Principal, Role, allowed, current_principal, is_public
+from services.common.tokens import InvalidToken, TokenSigner
+
+log = logging.getLogger("helpdesk.access")
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
-@dataclass(frozen=True)
-class Principal:
-    role: str  # "ADMIN" | "SERVICE"
-    name: str
-
-
-current_principal: ContextVar[Principal | None] = ContextVar("current_principal", default=None)
+ANONYMOUS = Principal(role=Role.USER, kind="ANONYMOUS")
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
@@ -45,44 +41,84 @@ else:
 
 
 class BearerAuthInterceptor(_Interceptor):
-    def __init__(self, admin_token: str, service_token: str) -> None:
-        self._tokens = {
-            t: p
+    def __init__(self, admin_token: str, service_token: str, signer: TokenSigner) -> None:
+        self._static = [
+            (t.encode(), p)
             for t, p in (
-                (admin_token, Principal("ADMIN", "admin")),
-                (service_token, Principal("SERVICE", "service")),
+                (admin_token, Principal(role=Role.ADMIN, kind="ADMIN", name="admin")),
+                (service_token, Principal(role=Role.SERVICE, kind="SERVICE", name="service")),
             )
             if t
-        }
+        ]
+        self._signer = signer
 
     def authenticate(self, metadata: Any) -> Principal | None:
         for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                presented = value[len("Bearer ") :].strip()
-                for token, principal in self._tokens.items():
-                    if hmac.compare_digest(presented.encode(), token.encode()):
-                        return principal
+            if key != "authorization" or not isinstance(value, str):
+                continue
+            if not value.startswith("Bearer "):
+                return None
+            presented = value[len("Bearer "):].strip()
+            if not presented or len(presented) > 4096:
+                return None
+            for token, principal in self._static:
+                if hmac.compare_digest(presented.encode(), token):
+                    return principal
+            try:
+                return self._signer.principal(presented)
+            except InvalidToken:
+                return None
         return None
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         method = handler_call_details.method
         if method.startswith(OPEN_PREFIXES):
             return await continuation(handler_call_details)
-        principal = self.authenticate(handler_call_details.invocation_metadata)
-        if principal is None:
-            log.warning("denied %s: no or bad bearer token", method)
-            return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-        current_principal.set(principal)
-        return await continuation(handler_call_details)
+        who = self.authenticate(handler_call_details.invocation_metadata)
+        if who is None:
+            if is_public(method):
+                who = ANONYMOUS
+            else:
+                log.warning("denied %s: no valid bearer token", method)
+                return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        elif not allowed(method, who.role) and not is_public(method):
+            log.warning(
+                "denied %s to %s %s#%d: role not permitted", method, who.role.value, who.kind,
+                who.id,
+            )
+            return _deny(
+                grpc.StatusCode.PERMISSION_DENIED, f"{who.role.value} may not call {method}"
+            )
+        handler = await continuation(handler_call_details)
+        return _with_principal(handler, who)
 
 
-def _deny(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler[Any, Any]:
+def _with_principal(handler: Handler, who: Principal) -> Handler:
+    """Run the RPC with the caller available through ``access.principal()``."""
+    if handler is None or handler.unary_unary is None:
+        return handler
+    # grpc.aio runs coroutine behaviours; the stubs type them as synchronous.
+    behaviour: Callable[[Any, Any], Awaitable[Any]] = handler.unary_unary
+
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        token = current_principal.set(who)
+        try:
+            return await behaviour(request, context)
+        finally:
+            current_principal.reset(token)
+
+    return grpc.unary_unary_rpc_method_handler(
+        call,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _deny(code: grpc.StatusCode, message: str) -> Handler:
     async def abort(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, message)
 

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 
 STREAM = "HELPDESK"
-SUBJECTS = ["helpdesk.>"]
+SUBJECTS = ["helpdesk.ticket.>", "helpdesk.progticket.>"]
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 
@@ -78,3 +78,86 @@ class EventPublisher:
             await self._nc.drain()
             self._nc = None
             self._js = None
+
+
+# -- secrets: passwords and reset codes on their own short-lived stream -----------------
+
+SECRETS_STREAM = "HELPDESK_SECRETS"
+SECRET_SUBJECTS = ["helpdesk.secret.>"]
+# Secrets must not persist: JetStream drops them after an hour, delivered or not.
+SECRETS_MAX_AGE_SECONDS = 3600
+SECRETS_DUPLICATE_WINDOW_SECONDS = 10 * 60
+# What the HELPDESK stream keeps once the secrets stream exists: JetStream refuses two
+# streams with overlapping subjects, and ``helpdesk.>`` would also keep every secret forever.
+TICKET_STREAM_SUBJECTS = SUBJECTS
+
+
+def secret_subject(kind: str) -> str:
+    return f"helpdesk.secret.{kind}"
+
+
+def _subjects_overlap(a: str, b: str) -> bool:
+    """Whether some subject matches both filters (``*`` one token, ``>`` the rest)."""
+    left, right = a.split("."), b.split(".")
+    for x, y in zip(left, right, strict=False):
+        if x == ">" or y == ">":
+            return True
+        if x != y and "*" not in (x, y):
+            return False
+    return len(left) == len(right)
+
+
+def _overlaps_secrets(subject: str) -> bool:
+    return any(_subjects_overlap(subject, s) for s in SECRET_SUBJECTS)
+
+
+async def _narrow_ticket_stream(js: JetStreamContext) -> None:
+    """Create ``HELPDESK`` without the secret subjects, or narrow one that covers them."""
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        try:
+            await js.add_stream(
+                StreamConfig(
+                    name=STREAM,
+                    subjects=TICKET_STREAM_SUBJECTS,
+                    duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                )
+            )
+            return
+        except BadRequestError:  # created meanwhile by ensure_stream: narrow it below
+            info = await js.stream_info(STREAM)
+    config = info.config
+    subjects = list(config.subjects or [])
+    if not any(_overlaps_secrets(s) for s in subjects):
+        return
+    kept = [s for s in subjects if not _overlaps_secrets(s)]
+    config.subjects = kept + [s for s in TICKET_STREAM_SUBJECTS if s not in kept]
+    await js.update_stream(config)
+
+
+async def ensure_secrets_stream(js: JetStreamContext) -> None:
+    """Create the ``HELPDESK_SECRETS`` stream when missing (idempotent).
+
+    Kept in memory only, for at most ``SECRETS_MAX_AGE_SECONDS``. A ``HELPDESK`` stream
+    whose subjects cover ``helpdesk.secret.>`` (the original ``helpdesk.>``) is narrowed to
+    ``TICKET_STREAM_SUBJECTS`` first, so that no secret ever lands in the long-lived stream.
+    """
+    try:
+        await js.stream_info(SECRETS_STREAM)
+        return
+    except NotFoundError:
+        pass
+    await _narrow_ticket_stream(js)
+    try:
+        await js.add_stream(
+            StreamConfig(
+                name=SECRETS_STREAM,
+                subjects=SECRET_SUBJECTS,
+                max_age=SECRETS_MAX_AGE_SECONDS,
+                duplicate_window=SECRETS_DUPLICATE_WINDOW_SECONDS,
+                storage=StorageType.MEMORY,
+            )
+        )
+    except BadRequestError:
+        await js.stream_info(SECRETS_STREAM)  # created meanwhile by another process

@@ -12,7 +12,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.auth import BearerAuthInterceptor
+from services.common.health import LIVENESS
 from services.common.settings import Settings
+from services.common.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,13 @@ class ServiceServer:
         register: Callable[[grpc.aio.Server], None],
     ) -> None:
         self.server = grpc.aio.server(
-            interceptors=[BearerAuthInterceptor(settings.admin_token, settings.service_token)],
+            interceptors=[
+                BearerAuthInterceptor(
+                    settings.admin_token,
+                    settings.service_token,
+                    TokenSigner(settings.token_signing_key()),
+                )
+            ],
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
         register(self.server)
@@ -42,8 +50,11 @@ class ServiceServer:
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {listen}")
         self.listen = listen
+        self._stopping = False
 
     async def set_serving(self, serving: bool) -> None:
+        """Readiness (``""`` and every service name); never SERVING again once stopping."""
+        serving = serving and not self._stopping
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if serving
@@ -53,11 +64,20 @@ class ServiceServer:
             await self.health.set(name, status)
 
     async def start(self) -> None:
+        """Listen, NOT_SERVING until the process says its dependencies answer; ``liveness``
+        (see ``services.common.health``) SERVING from now on."""
         await self.set_serving(False)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def begin_shutdown(self) -> None:
+        """NOT_SERVING for good (SIGTERM): load balancers and Kubernetes stop sending calls."""
+        self._stopping = True
         await self.set_serving(False)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """NOT_SERVING, then finish the calls in flight within ``grace`` seconds."""
+        await self.begin_shutdown()
         await self.server.stop(grace)
 
 

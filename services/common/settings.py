@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,12 +38,14 @@ class Settings:
     smtp_listen: str
     smtp_relay: str
     mail_from: str
-    # Other addresses the SMTP listener accepts as the support address (comma-separated).
-    mail_aliases: tuple[str, ...]
     webhook_listen: str
     admin_token: str
     service_token: str
     auto_close_after: timedelta
+    # Other addresses the SMTP listener accepts as the support address (comma-separated).
+    mail_aliases: tuple[str, ...] = ()
+    # Signs login tokens; unset: derived from the service token (shared by all services).
+    signing_key: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -70,7 +74,15 @@ class Settings:
             admin_token=_env("HELPDESK_ADMIN_TOKEN", tokens.get("admin", "")),
             service_token=_env("HELPDESK_SERVICE_TOKEN", tokens.get("service", "")),
             auto_close_after=parse_duration(_env("HELPDESK_AUTO_CLOSE_AFTER", "14d")),
+            signing_key=_env("HELPDESK_SIGNING_KEY"),
         )
+
+    def token_signing_key(self) -> str:
+        """The key that signs and checks login tokens in every service."""
+        if self.signing_key:
+            return self.signing_key
+        seed = self.service_token or self.admin_token or "helpdesk-development-only"
+        return hmac.new(b"helpdesk-token-signing", seed.encode(), hashlib.sha256).hexdigest()
 
     def database_url_for(self, service: str) -> str:
         """The SQLAlchemy async URL of one service's store.

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import grpc
-from sqlalchemy import text
 
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2
@@ -15,6 +14,7 @@ from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.grpc_server import ServiceServer, run_until_signal
+from services.common.health import DependencyWatch, database_check
 from services.common.settings import Settings, split_hostport
 from services.intake.servicer import IntakeServicer
 from services.intake.smtp import MailProcessor, SupportMailHandler, start_listener
@@ -30,8 +30,8 @@ async def migrate(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM."""
-    await migrate(settings)
+    """Run until SIGINT/SIGTERM: NOT_SERVING until the database answers (and while it
+    does not), NOT_SERVING for good once SIGTERM arrives."""
     engine = db.make_engine(settings.database_url_for("intake"))
     sessions = db.make_sessionmaker(engine)
     channel = grpc.aio.insecure_channel(settings.tickets_addr)
@@ -51,26 +51,40 @@ async def serve(settings: Settings) -> None:
         [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name],
         register,
     )
+    watch = DependencyWatch(server.set_serving, {"database": database_check(engine)})
     await server.start()
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-    smtp_host, smtp_port = split_hostport(settings.smtp_listen)
-    smtp = await start_listener(
-        mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
-    )
-    processing = asyncio.create_task(processor.run_forever())
-    await server.set_serving(True)
-    log.info(
-        "intake listening on %s; SMTP on %s for %s",
-        settings.intake_addr,
-        settings.smtp_listen,
-        settings.mail_from,
-    )
+    background: list[asyncio.Task[None]] = []
+    smtp: asyncio.Server | None = None
+
+    async def run() -> None:
+        nonlocal smtp
+        await watch.wait_ready()
+        await migrate(settings)
+        smtp_host, smtp_port = split_hostport(settings.smtp_listen)
+        smtp = await start_listener(
+            mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
+        )
+        processing = asyncio.create_task(processor.run_forever())
+        background.extend([processing, asyncio.create_task(watch.run())])
+        log.info(
+            "intake listening on %s; SMTP on %s for %s",
+            settings.intake_addr,
+            settings.smtp_listen,
+            settings.mail_from,
+        )
+        await asyncio.wait([processing])
+        processing.result()
+
+    body = asyncio.create_task(run())
     try:
-        await run_until_signal(processing)
+        await run_until_signal(body)
     finally:
-        smtp.close()
-        processing.cancel()
+        body.cancel()  # still starting, or waiting on the tasks stopped below
+        await server.begin_shutdown()
+        if smtp is not None:
+            smtp.close()
+        for task in background:
+            task.cancel()
         await server.stop(5)
         await channel.close(None)
         await engine.dispose()

@@ -21,6 +21,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2 as tpb
+from services.common.access import principal
 from services.common.auth import bearer_metadata
 from services.common.rpc_errors import (
     Context,
@@ -127,9 +128,20 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
             optional_text(field, getattr(request, field), 200)
         if request.criticality not in pb.Criticality.values():
             invalid("criticality", f"unknown value {request.criticality}")
-        contact: dpb.Contact = await self._call(
-            self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
-        )
+        who = principal()
+        if who.is_customer:  # the portal user opens tickets as themselves
+            contact: dpb.Contact = await self._call(
+                self.directory.GetContact, dpb.GetContactRequest(id=who.id)
+            )
+            if email.lower() != contact.email.lower():
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "requester_email: customers open requests as themselves",
+                )
+        else:
+            contact = await self._call(
+                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
+            )
         payload = json_format.MessageToDict(request)
         payload.pop("attachments", None)  # contents go to the ticket store, not here
         return await self._create(

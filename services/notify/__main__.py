@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 
@@ -16,10 +17,22 @@ log = logging.getLogger("services.notify")
 async def serve(settings: Settings) -> None:
     """Run notify until SIGINT/SIGTERM, then stop it cleanly."""
     app = NotifyApp(settings)
+
+    async def run() -> None:
+        await app.start()  # NOT_SERVING until the database and NATS answer
+        tasks = app.consumer_tasks
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                task.result()  # a consumer loop that ends is an error
+
+    body = asyncio.create_task(run())
     try:
-        await app.start()
-        await run_until_signal(app.consumer_task)
+        await run_until_signal(body)
     finally:
+        body.cancel()  # SIGTERM while still starting
+        with contextlib.suppress(BaseException):
+            await body
         await app.stop()
 
 

@@ -1,4 +1,9 @@
-"""The notify process assembled: store, gRPC server, JetStream consumer, health."""
+"""The notify process assembled: store, gRPC server, JetStream consumers, health.
+
+Two durable consumers run side by side: ``notify`` on the ticket events and
+``notify-secrets`` on the short-lived secrets stream (credentials, reset codes).
+They start together, both count for health, and stopping stops both.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from nats.js.api import DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
-from services.notify.consumer import DURABLE, EventConsumer
+from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
 from services.notify.mailer import Mailer, make_mailer
 from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.render import Renderer
+from services.notify.secrets import DURABLE as SECRETS_DURABLE
+from services.notify.secrets import SecretConsumer, SecretNotifier
 from services.notify.server import SERVICE_NAME, NotifyServicer, register
 from services.notify.store import DeliveryStore
 
@@ -36,12 +44,14 @@ class NotifyApp:
         settings: Settings,
         *,
         durable: str = DURABLE,
+        secrets_durable: str = SECRETS_DURABLE,
         deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
         retry: RetryPolicy | None = None,
         mailer: Mailer | None = None,
     ) -> None:
         self.settings = settings
         self._durable = durable
+        self._secrets_durable = secrets_durable
         self._deliver_policy = deliver_policy
         self._retry = retry or RetryPolicy()
         self._mailer = mailer
@@ -50,6 +60,8 @@ class NotifyApp:
         self._server: ServiceServer | None = None
         self._consumer: EventConsumer | None = None
         self._consumer_task: asyncio.Task[None] | None = None
+        self._secrets_consumer: SecretConsumer | None = None
+        self._secrets_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._serving = False
 
@@ -81,9 +93,10 @@ class NotifyApp:
         await self._server.start()
         log.info("gRPC %s listening on port %d", SERVICE_NAME, self._server.port)
         await upgrade(MIGRATIONS_DIR, url, VERSION_TABLE)
+        renderer = Renderer(settings.auto_close_after)
         notifier = Notifier(
             self._store,
-            Renderer(settings.auto_close_after),
+            renderer,
             self._mailer or make_mailer(settings),
             settings.mail_from,
             self._retry,
@@ -95,20 +108,38 @@ class NotifyApp:
             deliver_policy=self._deliver_policy,
             retry=self._retry,
         )
+        self._secrets_consumer = SecretConsumer(
+            settings.nats_url,
+            SecretNotifier(notifier, renderer),
+            durable=self._secrets_durable,
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
         await self._consumer.start()
+        await self._secrets_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
+        self._secrets_task = asyncio.create_task(
+            self._secrets_consumer.run(), name="notify-secrets-consumer"
+        )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
         log.info("notify ready: mail via %s, from %s", relay, settings.mail_from)
 
     @property
     def consumer_task(self) -> asyncio.Task[None]:
-        """The consumer loop; it ends only on error or stop."""
+        """The ticket consumer loop; it ends only on error or stop."""
         if self._consumer_task is None:
             raise RuntimeError("NotifyApp.start() first")
         return self._consumer_task
+
+    @property
+    def consumer_tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """Both consumer loops (tickets, secrets); either ending is an error."""
+        if self._consumer_task is None or self._secrets_task is None:
+            raise RuntimeError("NotifyApp.start() first")
+        return (self._consumer_task, self._secrets_task)
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -117,7 +148,8 @@ class NotifyApp:
             log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
 
     async def _healthy(self) -> bool:
-        if self._consumer is None or not self._consumer.connected or self._store is None:
+        consumers = (self._consumer, self._secrets_consumer)
+        if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
         try:
             await asyncio.wait_for(self._store.ping(), HEALTH_INTERVAL_SECONDS)
@@ -140,17 +172,19 @@ class NotifyApp:
             self._health_task = None
         if self._server is not None:
             await self._set_serving(False)
-        if self._consumer is not None:
-            self._consumer.request_stop()
-            task = self._consumer_task
-            if task is not None and not task.done():
-                if not self._consumer.busy:
-                    task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
-            self._consumer_task = None
-            await self._consumer.close()
-            self._consumer = None
+        running: list[tuple[JetStreamConsumer[Any], asyncio.Task[None] | None]] = [
+            (c, t)
+            for c, t in (
+                (self._consumer, self._consumer_task),
+                (self._secrets_consumer, self._secrets_task),
+            )
+            if c is not None
+        ]
+        for consumer, _ in running:
+            consumer.request_stop()
+        await asyncio.gather(*(self._stop_consumer(c, t) for c, t in running))
+        self._consumer, self._consumer_task = None, None
+        self._secrets_consumer, self._secrets_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None
@@ -158,3 +192,15 @@ class NotifyApp:
             await self._engine.dispose()
             self._engine = None
         log.info("notify stopped")
+
+    @staticmethod
+    async def _stop_consumer(
+        consumer: JetStreamConsumer[Any], task: asyncio.Task[None] | None
+    ) -> None:
+        """Let the message in hand finish (cancel an idle loop), then disconnect."""
+        if task is not None and not task.done():
+            if not consumer.busy:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, STOP_TIMEOUT_SECONDS)
+        await consumer.close()

@@ -1,5 +1,8 @@
 """The JetStream side: durable pull consumer ``notify`` on ``helpdesk.ticket.>``.
 
+``JetStreamConsumer`` holds the loop shared with the secrets consumer
+(``services.notify.secrets``); ``EventConsumer`` is the ticket one.
+
 Explicit acks: a message is acked only when every email it calls for is
 recorded as SENT or FAILED; otherwise it is nak'ed with a delay and comes
 back. A body that is not a ticket event is terminated (never redelivered).
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -21,7 +24,7 @@ from nats.js.errors import BadRequestError
 
 from services.common.events import STREAM, connect, ensure_stream
 from services.common.ticket_events import TicketEventPayload
-from services.notify.notifier import Notifier, RetryPolicy
+from services.notify.notifier import Notifier, Progress, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ FILTER_SUBJECT = "helpdesk.ticket.>"
 ACK_WAIT_SECONDS = 30.0
 FETCH_BATCH = 10
 FETCH_TIMEOUT_SECONDS = 5.0
+
+E = TypeVar("E")
 
 
 def parse_event(data: bytes) -> TicketEventPayload:
@@ -55,35 +60,46 @@ def parse_event(data: bytes) -> TicketEventPayload:
     return cast(TicketEventPayload, raw)
 
 
-def consumer_config(durable: str, deliver_policy: DeliverPolicy) -> ConsumerConfig:
+def consumer_config(
+    durable: str,
+    deliver_policy: DeliverPolicy,
+    *,
+    filter_subject: str = FILTER_SUBJECT,
+    description: str = "notify: emails for ticket events",
+) -> ConsumerConfig:
     """The durable pull consumer's settings."""
     return ConsumerConfig(
         name=durable,
         durable_name=durable,
-        description="notify: emails for ticket events",
+        description=description,
         deliver_policy=deliver_policy,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ACK_WAIT_SECONDS,
         max_deliver=-1,  # the delivery log decides when to give up
-        filter_subject=FILTER_SUBJECT,
+        filter_subject=filter_subject,
         max_ack_pending=1000,
     )
 
 
-class EventConsumer:
-    """Pulls ticket events and hands them to the notifier, one at a time, in stream order."""
+class JetStreamConsumer(Generic[E]):
+    """A durable pull consumer that hands decoded events over one at a time, in stream order.
+
+    Subclasses say which stream and subjects, how to decode a body and what to do with it.
+    """
+
+    stream: ClassVar[str]
+    filter_subject: ClassVar[str]
+    description: ClassVar[str]
 
     def __init__(
         self,
         nats_url: str,
-        notifier: Notifier,
         *,
-        durable: str = DURABLE,
+        durable: str,
         deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._url = nats_url
-        self._notifier = notifier
         self.durable = durable
         self._deliver_policy = deliver_policy
         self._retry = retry or RetryPolicy()
@@ -92,6 +108,22 @@ class EventConsumer:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._stopping = False
         self._busy = False
+
+    async def ensure_stream(self, js: JetStreamContext) -> None:
+        """Create the stream when missing."""
+        raise NotImplementedError
+
+    def parse(self, data: bytes) -> E:
+        """The event in a message body; ``ValueError`` when it is not one (never redelivered)."""
+        raise NotImplementedError
+
+    def describe(self, event: E) -> str:
+        """The event in a log line (never anything secret)."""
+        raise NotImplementedError
+
+    async def process(self, event: E, progress: Progress) -> float | None:
+        """Act on ``event``: None when done, else seconds to wait before a redelivery."""
+        raise NotImplementedError
 
     @property
     def connected(self) -> bool:
@@ -107,21 +139,27 @@ class EventConsumer:
         """Connect, make sure the stream and the durable consumer exist, and bind to it."""
         self._nc = await connect(self._url, "notify")
         self._js = self._nc.jetstream()
-        await ensure_stream(self._js)
-        config = consumer_config(self.durable, self._deliver_policy)
+        await self.ensure_stream(self._js)
+        config = consumer_config(
+            self.durable,
+            self._deliver_policy,
+            filter_subject=self.filter_subject,
+            description=self.description,
+        )
         try:
-            await self._js.add_consumer(STREAM, config)
+            await self._js.add_consumer(self.stream, config)
         except BadRequestError as err:
             # An existing consumer whose settings cannot be changed in place: keep it.
             log.warning("consumer %s exists with other settings, using it as is: %s",
                         self.durable, err)
-        self._sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=STREAM)
-        log.info("consuming %s on stream %s as %s", FILTER_SUBJECT, STREAM, self.durable)
+        self._sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        log.info("consuming %s on stream %s as %s", self.filter_subject, self.stream,
+                 self.durable)
 
     async def run(self) -> None:
         """Fetch and handle messages until ``request_stop`` (or cancellation while idle)."""
         if self._sub is None:
-            raise RuntimeError("EventConsumer.start() first")
+            raise RuntimeError(f"{type(self).__name__}.start() first")
         while not self._stopping:
             try:
                 msgs = await self._sub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
@@ -145,19 +183,18 @@ class EventConsumer:
     async def handle(self, msg: Msg) -> None:
         """Handle one message and ack, nak (with a delay) or terminate it."""
         try:
-            event = parse_event(msg.data)
+            event = self.parse(msg.data)
         except ValueError as err:
             log.error("dropping message %s on %s: %s", _seq(msg), msg.subject, err)
             await msg.term()
             return
         try:
-            retry_after = await self._notifier.handle(event, progress=msg.in_progress)
+            retry_after = await self.process(event, msg.in_progress)
         except Exception:
             delivered = msg.metadata.num_delivered or 1
             delay = self._retry.delay(delivered)
             log.exception(
-                "event %s (%s): failed, redelivery in %.1fs", event["event_id"], event["type"],
-                delay,
+                "event %s: failed, redelivery in %.1fs", self.describe(event), delay
             )
             await msg.nak(delay=delay)
             return
@@ -179,6 +216,38 @@ class EventConsumer:
             except Exception as err:  # closing anyway
                 log.debug("drain failed: %s", err)
                 await nc.close()
+
+
+class EventConsumer(JetStreamConsumer[TicketEventPayload]):
+    """Pulls ticket events and hands them to the notifier, one at a time, in stream order."""
+
+    stream = STREAM
+    filter_subject = FILTER_SUBJECT
+    description = "notify: emails for ticket events"
+
+    def __init__(
+        self,
+        nats_url: str,
+        notifier: Notifier,
+        *,
+        durable: str = DURABLE,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
+        self._notifier = notifier
+
+    async def ensure_stream(self, js: JetStreamContext) -> None:
+        await ensure_stream(js)
+
+    def parse(self, data: bytes) -> TicketEventPayload:
+        return parse_event(data)
+
+    def describe(self, event: TicketEventPayload) -> str:
+        return f"{event['event_id']} ({event['type']})"
+
+    async def process(self, event: TicketEventPayload, progress: Progress) -> float | None:
+        return await self._notifier.handle(event, progress=progress)
 
 
 def _seq(msg: Msg) -> str:

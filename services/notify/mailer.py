@@ -40,7 +40,7 @@ class Envelope:
     subject: str
     body: str
     message_id: str
-    ticket_id: int
+    ticket_id: int  # 0: not about a ticket (credentials, reset codes): no thread headers
     locale: str
 
 
@@ -67,12 +67,14 @@ def compose(envelope: Envelope) -> EmailMessage:
     msg["Subject"] = envelope.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = envelope.message_id
-    # Every message about a ticket in one thread of the customer's mail client.
-    msg["References"] = f"<ticket-{envelope.ticket_id}@{domain}>"
+    if envelope.ticket_id:
+        # Every message about a ticket in one thread of the customer's mail client.
+        msg["References"] = f"<ticket-{envelope.ticket_id}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     # Ask Exchange / Outlook not to answer with out-of-office replies (no mail loops).
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    msg["X-Helpdesk-Ticket"] = str(envelope.ticket_id)
+    if envelope.ticket_id:
+        msg["X-Helpdesk-Ticket"] = str(envelope.ticket_id)
     msg.set_content(envelope.body)
     msg["Content-Language"] = envelope.locale  # after set_content, which drops Content-*
     return msg

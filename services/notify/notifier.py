@@ -80,22 +80,41 @@ class Notifier:
         self, event: TicketEventPayload, email: PlannedEmail, progress: Progress | None
     ) -> float | None:
         rendered = self._renderer.render(event, email)
-        row = await self._store.claim(
-            DeliveryDraft(
-                event_id=event["event_id"],
-                event_type=event["type"],
-                ticket_id=event["ticket_id"],
-                recipient=email.recipient,
-                subject=rendered.subject,
-                template=email.template,
-                locale=email.locale,
-                message_id=make_message_id(event["event_id"], email.template, self._domain),
-            )
+        draft = DeliveryDraft(
+            event_id=event["event_id"],
+            event_type=event["type"],
+            ticket_id=event["ticket_id"],
+            recipient=email.recipient,
+            subject=rendered.subject,
+            template=email.template,
+            locale=email.locale,
+            message_id=make_message_id(event["event_id"], email.template, self._domain),
         )
+        return await self.deliver(draft, email, rendered.body, progress)
+
+    def message_id(self, event_id: str, template: str) -> str:
+        """The Message-ID of the email ``template`` for ``event_id`` (the same on every resend)."""
+        return make_message_id(event_id, template, self._domain)
+
+    async def deliver(
+        self,
+        draft: DeliveryDraft,
+        email: PlannedEmail,
+        body: str,
+        progress: Progress | None = None,
+        *,
+        redact: tuple[str, ...] = (),
+    ) -> float | None:
+        """Record, send and mark one email, unless its row says it was already handled.
+
+        The row holds ``draft`` only, never ``body``; ``redact`` lists strings (secrets)
+        that must not reach the log either, should an error message ever quote them.
+        """
+        row = await self._store.claim(draft)
         if row.status != DeliveryStatus.PENDING:
             log.info(
                 "event %s: %s to %s already %s, not sent again",
-                event["event_id"], email.template, email.recipient, row.status,
+                draft.event_id, draft.template, draft.recipient, row.status,
             )
             return None
         attempts = await self._store.start_attempt(row.id)
@@ -105,9 +124,9 @@ class Notifier:
                 recipient=email.recipient,
                 recipient_name=email.recipient_name,
                 subject=row.subject,
-                body=rendered.body,
+                body=body,
                 message_id=row.message_id,
-                ticket_id=event["ticket_id"],
+                ticket_id=draft.ticket_id,
                 locale=email.locale,
             )
         )
@@ -116,12 +135,13 @@ class Notifier:
         try:
             await self._mailer.send(message, self._sender, email.recipient)
         except SendError as err:
-            return await self._failed(row.id, attempts, err, event, email)
+            return await self._failed(row.id, attempts, err, draft, redact)
         await self._store.mark_sent(row.id)
         log.info(
-            "event %s (%s) of ticket %s: sent %s to %s, attempt %d",
-            event["event_id"], event["type"], event["ticket_id"], email.template,
-            email.recipient, attempts,
+            "event %s (%s)%s: sent %s to %s, attempt %d",
+            draft.event_id, draft.event_type,
+            f" of ticket {draft.ticket_id}" if draft.ticket_id else "",
+            draft.template, draft.recipient, attempts,
         )
         return None
 
@@ -130,26 +150,30 @@ class Notifier:
         delivery_id: int,
         attempts: int,
         err: SendError,
-        event: TicketEventPayload,
-        email: PlannedEmail,
+        draft: DeliveryDraft,
+        redact: tuple[str, ...] = (),
     ) -> float | None:
+        error = str(err)
+        for secret in redact:
+            if secret:
+                error = error.replace(secret, "[redacted]")
         limit = (
             self._retry.max_permanent_attempts
             if err.permanent
             else self._retry.max_transient_attempts
         )
         if attempts >= limit:
-            await self._store.mark_failed(delivery_id, str(err))
+            await self._store.mark_failed(delivery_id, error)
             log.error(
                 "event %s: giving up on %s to %s after %d attempts: %s",
-                event["event_id"], email.template, email.recipient, attempts, err,
+                draft.event_id, draft.template, draft.recipient, attempts, error,
             )
             return None
-        await self._store.record_error(delivery_id, str(err))
+        await self._store.record_error(delivery_id, error)
         delay = self._retry.delay(attempts)
         log.warning(
             "event %s: %s to %s failed (attempt %d, %s), retrying in %.1fs: %s",
-            event["event_id"], email.template, email.recipient, attempts,
-            "permanent" if err.permanent else "temporary", delay, err,
+            draft.event_id, draft.template, draft.recipient, attempts,
+            "permanent" if err.permanent else "temporary", delay, error,
         )
         return delay

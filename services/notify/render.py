@@ -88,8 +88,11 @@ class Renderer:
 
     def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:
         """Subject and body of ``email`` in its locale."""
-        ctx = self.context(event, email)
-        base = f"{email.locale}/{email.template}"
+        return self.render_template(email.template, email.locale, self.context(event, email))
+
+    def render_template(self, template: str, locale: str, ctx: dict[str, Any]) -> RenderedEmail:
+        """Subject and body of ``template`` in ``locale`` with the variables ``ctx``."""
+        base = f"{locale}/{template}"
         subject = self._env.get_template(f"{base}.subject.j2").render(ctx)
         body = self._env.get_template(f"{base}.body.j2").render(ctx)
         return RenderedEmail(subject=one_line(subject), body=body.strip() + "\n")

@@ -119,6 +119,7 @@ class TicketActivities:
             from_status=rec.from_status,
             to_status=rec.to_status,
             detail=rec.detail,
+            internal=rec.comment is not None and rec.comment.visibility == "INTERNAL",
             occurred_at=rec.occurred_at,
         )
 

@@ -4,13 +4,12 @@ worker hosting the ticket activities on ``TICKETS_TASK_QUEUE``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from sqlalchemy import text
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from helpdesk.v1 import directory_pb2, tickets_pb2
@@ -19,11 +18,22 @@ from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer, run_until_signal
+from services.common.health import (
+    DependencyWatch,
+    HealthPort,
+    NatsCheck,
+    WorkerRunner,
+    database_check,
+    temporal_check,
+)
+from services.common.secret_events import SecretPublisher
 from services.common.settings import Settings
 from services.common.temporal_client import connect as connect_temporal
 from services.common.temporal_client import register_search_attributes
+from services.common.tokens import TokenSigner
 from services.tickets.activities import TicketActivities
 from services.tickets.creation import TicketCreator
+from services.tickets.credentials import Credentials
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
 from workflows.contracts import TICKETS_TASK_QUEUE
@@ -32,6 +42,9 @@ log = logging.getLogger("helpdesk.tickets")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_tickets"
+# In-flight activities get this long to finish after SIGTERM (terminationGracePeriodSeconds
+# in deploy/k8s is longer).
+GRACEFUL_SHUTDOWN_TIMEOUT = timedelta(seconds=10)
 
 
 async def migrate(settings: Settings) -> None:
@@ -39,19 +52,29 @@ async def migrate(settings: Settings) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM."""
-    await migrate(settings)
+    """Run until SIGINT/SIGTERM.
+
+    The gRPC port listens at once, NOT_SERVING until the database, Temporal and NATS
+    answer (and again while one of them does not); SIGTERM turns it NOT_SERVING, stops
+    the worker polling (in-flight activities get the graceful shutdown timeout) and exits.
+    """
     engine = db.make_engine(settings.database_url_for("tickets"))
     sessions = db.make_sessionmaker(engine)
-    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
-    await register_search_attributes(client, settings.temporal_namespace)
+    # Lazy: the servicers need the client object before Temporal has to answer.
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+    )
     publisher = EventPublisher(settings.nats_url, "helpdesk-tickets")
     creator = TicketCreator(sessions, client, int(settings.auto_close_after.total_seconds()))
     activities = TicketActivities(sessions, publisher)
+    secrets_out = SecretPublisher(settings.nats_url, "helpdesk-tickets-secrets")
+    credentials = Credentials(sessions, TokenSigner(settings.token_signing_key()), secrets_out)
 
     def register(server: grpc.aio.Server) -> None:
         tgrpc.add_TicketServiceServicer_to_server(TicketServicer(sessions, client, creator), server)
-        dgrpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(sessions), server)
+        dgrpc.add_DirectoryServiceServicer_to_server(
+            DirectoryServicer(sessions, credentials), server
+        )
 
     server = ServiceServer(
         settings,
@@ -62,28 +85,58 @@ async def serve(settings: Settings) -> None:
         ],
         register,
     )
-    worker = Worker(
-        client,
-        task_queue=TICKETS_TASK_QUEUE,
-        activities=[activities.record_ticket_change],
-        max_concurrent_activities=50,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+    # The worker's health port listens from the start (NOT_SERVING until it polls).
+    port = HealthPort.from_env(TICKETS_TASK_QUEUE)
+    runner: WorkerRunner | None = None
+    nats_check = NatsCheck(settings.nats_url, "helpdesk-tickets-health")
+    watch = DependencyWatch(
+        server.set_serving,
+        {
+            "database": database_check(engine),
+            "temporal": temporal_check(client),
+            "nats": nats_check,
+        },
     )
     await server.start()
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-    await publisher._jetstream()  # fail fast when NATS is unreachable
-    await server.set_serving(True)
-    log.info("tickets listening on %s", settings.tickets_addr)
-    reconciler = asyncio.create_task(creator.reconcile_forever())
-    worker_task = asyncio.create_task(worker.run())
+    if port is not None:
+        await port.start()
+    log.info("tickets listening on %s (NOT_SERVING until ready)", settings.tickets_addr)
+    background: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        nonlocal runner
+        await watch.wait_ready()
+        await migrate(settings)
+        await register_search_attributes(client, settings.temporal_namespace)
+        # A worker needs an eagerly connected client of its own (the SDK refuses lazy ones).
+        worker = Worker(
+            await connect_temporal(settings.temporal_address, settings.temporal_namespace),
+            task_queue=TICKETS_TASK_QUEUE,
+            activities=[activities.record_ticket_change],
+            max_concurrent_activities=50,
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,
+        )
+        runner = WorkerRunner(worker, "activity", port)
+        worker_task = runner.start()
+        background.append(asyncio.create_task(creator.reconcile_forever()))
+        background.append(asyncio.create_task(watch.run()))
+        await asyncio.wait([worker_task])
+        worker_task.result()
+
+    body = asyncio.create_task(run())
     try:
-        await run_until_signal(worker_task)
+        await run_until_signal(body)
     finally:
-        await server.set_serving(False)
-        reconciler.cancel()
-        with contextlib.suppress(Exception):
-            await worker.shutdown()
+        body.cancel()  # still starting, or waiting on the tasks stopped below
+        await server.begin_shutdown()
+        for task in background:
+            task.cancel()
+        if runner is not None:
+            await runner.shutdown()
+        elif port is not None:
+            await port.stop()
         await server.stop(5)
+        await nats_check.close()
         await publisher.close()
+        await secrets_out.close()
         await engine.dispose()

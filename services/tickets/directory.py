@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from services.common.access import principal
 from services.common.rpc_errors import (
     Context,
     already_exists,
@@ -25,6 +26,7 @@ from services.common.rpc_errors import (
 from services.tickets import models as m
 from services.tickets import paging
 from services.tickets.convert import name_of, optional_name, required_name, value_of
+from services.tickets.credentials import Credentials
 
 LOCALES = ("it", "en")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -108,9 +110,19 @@ async def add_contact(
     return contact
 
 
+def _own_org_only(organization_id: int, what: str) -> None:
+    """Customers see only their own organisation (others do not exist for them)."""
+    who = principal()
+    if who.is_customer and who.organization_id != organization_id:
+        not_found(what)
+
+
 class DirectoryServicer(dgrpc.DirectoryServiceServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], credentials: Credentials
+    ) -> None:
         self.sessions = sessions
+        self.credentials = credentials
 
     @rpc_method
     async def CreateOrganization(
@@ -151,6 +163,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
     async def GetOrganization(
         self, request: dpb.GetOrganizationRequest, context: Context
     ) -> dpb.Organization:
+        _own_org_only(request.id, f"organization {request.id}")
         async with self.sessions() as session:
             org = await session.get(m.Organization, require_id("id", request.id))
             if org is None:
@@ -188,15 +201,20 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 not_found(f"organization {org_id}")
             locale = locale_of("locale", request.locale, org.locale)
             contact = await add_contact(session, org, name, email, phone, role, locale)
+            password = await self.credentials.issue(session, "CONTACT", contact.id, email)
             try:
                 await session.commit()
             except IntegrityError:
                 already_exists(f"a contact with email {email} already exists")
+            await self.credentials.send_password(
+                "CONTACT", email, name, contact.locale, password, org.name
+            )
             return contact_pb(contact, org.name)
 
     async def _contact(self, contact: m.Contact | None, what: str) -> dpb.Contact:
         if contact is None:
             not_found(what)
+        _own_org_only(contact.organization_id, what)
         async with self.sessions() as session:
             org = await session.get(m.Organization, contact.organization_id)
         return contact_pb(contact, org.name if org else "")
@@ -228,8 +246,14 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             .order_by(m.Contact.id)
             .limit(size + 1)
         )
-        if request.organization_id:
-            query = query.where(m.Contact.organization_id == request.organization_id)
+        org_id = request.organization_id
+        who = principal()
+        if who.is_customer:
+            if org_id and org_id != who.organization_id:
+                not_found(f"organization {org_id}")
+            org_id = who.organization_id
+        if org_id:
+            query = query.where(m.Contact.organization_id == org_id)
         if after is not None:
             query = query.where(m.Contact.id > after)
         async with self.sessions() as session:
@@ -256,9 +280,12 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             )
             session.add(agent)
             try:
+                await session.flush()
+                password = await self.credentials.issue(session, "AGENT", agent.id, email)
                 await session.commit()
             except IntegrityError:
-                already_exists(f"an agent with email {email} already exists")
+                already_exists(f"an agent or contact with email {email} already exists")
+            await self.credentials.send_password("AGENT", email, name, "it", password, "")
             return agent_pb(agent)
 
     @rpc_method
@@ -299,6 +326,48 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             agents=[agent_pb(a) for a in rows],
             next_page_token=paging.encode(rows[-1].id) if more else "",
         )
+
+    # -- credentials ----------------------------------------------------------------
+
+    @rpc_method
+    async def Login(self, request: dpb.LoginRequest, context: Context) -> dpb.LoginResponse:
+        return await self.credentials.login(request.email, request.password)
+
+    @rpc_method
+    async def RefreshToken(
+        self, request: dpb.RefreshTokenRequest, context: Context
+    ) -> dpb.LoginResponse:
+        return await self.credentials.refresh(request.refresh_token)
+
+    @rpc_method
+    async def SetPassword(
+        self, request: dpb.SetPasswordRequest, context: Context
+    ) -> dpb.SetPasswordResponse:
+        kinds = {dpb.PRINCIPAL_KIND_CONTACT: "CONTACT", dpb.PRINCIPAL_KIND_AGENT: "AGENT"}
+        if request.kind not in kinds:
+            invalid("kind", "must be CONTACT or AGENT")
+        await self.credentials.set_password(
+            principal(),
+            kinds[request.kind],
+            require_id("id", request.id),
+            request.current_password,
+            request.new_password,
+        )
+        return dpb.SetPasswordResponse()
+
+    @rpc_method
+    async def RequestPasswordReset(
+        self, request: dpb.RequestPasswordResetRequest, context: Context
+    ) -> dpb.RequestPasswordResetResponse:
+        await self.credentials.request_reset(request.email)
+        return dpb.RequestPasswordResetResponse()
+
+    @rpc_method
+    async def ResetPassword(
+        self, request: dpb.ResetPasswordRequest, context: Context
+    ) -> dpb.SetPasswordResponse:
+        await self.credentials.reset(request.email, request.code, request.new_password)
+        return dpb.SetPasswordResponse()
 
 
 __all__ = ["DirectoryServicer", "add_contact", "find_contact_by_email", "name_of"]

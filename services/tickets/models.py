@@ -146,4 +146,25 @@ class TicketEvent(Base):
     from_status: Mapped[str] = mapped_column(String(20), default="")
     to_status: Mapped[str] = mapped_column(String(20), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Agents only (an internal comment): never shown to customers.
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Credential(Base):
+    """Portal / desk login of one contact or agent (Argon2 hash, lock-out, reset code)."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "CONTACT" | "AGENT"
+    principal_id: Mapped[int] = mapped_column(BigId)
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Bumped by every password change: refresh tokens of an older version stop working.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    reset_code_hash: Mapped[str] = mapped_column(String(200), default="")
+    reset_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

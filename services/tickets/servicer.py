@@ -14,6 +14,7 @@ from temporalio.client import Client
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common.access import Role, principal
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -80,20 +81,43 @@ class TicketServicer(tgrpc.TicketServiceServicer):
 
     async def _ticket(self, ticket_id: int) -> pb.Ticket:
         async with self.sessions() as session:
-            row = await session.get(m.Ticket, ticket_id)
-            if row is None:
-                not_found(f"ticket {ticket_id}")
-            return await ticket_pb(session, row)
+            return await ticket_pb(session, await self._row(session, ticket_id))
 
     async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket:
+        """The ticket, when the caller may see it: a customer sees their own tickets (a
+        referent the whole organisation's); for anyone else's, the ticket does not exist."""
         row = await session.get(m.Ticket, require_id("ticket_id", ticket_id))
-        if row is None:
+        who = principal()
+        if row is None or (
+            who.is_customer
+            and (
+                row.organization_id != who.organization_id
+                or (who.role is Role.USER and row.requester_id != who.id)
+            )
+        ):
             not_found(f"ticket {ticket_id}")
         return row
 
     async def _actor(
         self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]
     ) -> ActorRef:
+        """Who performs the action: the caller itself, from its token. Only the admin and
+        the services (and agents recording a customer's answer) act for someone named in
+        the request."""
+        who = principal()
+        own_kind = "CONTACT" if who.kind == "CONTACT" else "AGENT"
+        if not who.is_trusted and (who.is_customer or own_kind in want):
+            if own_kind not in want:
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{who.role.value} cannot act as {'/'.join(want)}",
+                )
+            named = optional_name(pb.AuthorKind, actor.kind, f"{field}.kind")
+            if named and (named != own_kind or (actor.id and actor.id != who.id)):
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED, f"{field}: callers act only as themselves"
+                )
+            return ActorRef(own_kind, who.id)
         kind = optional_name(pb.AuthorKind, actor.kind, f"{field}.kind")
         if kind not in want:
             invalid(f"{field}.kind", f"must be one of {', '.join(want)}")
@@ -145,6 +169,19 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 f" ({row.status} is final)"
             )
 
+    @staticmethod
+    def _requester(requested: int) -> int:
+        """A customer opens tickets only as themselves."""
+        who = principal()
+        if who.is_customer:
+            if requested and requested != who.id:
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "requester_id: customers open tickets as themselves",
+                )
+            return who.id
+        return require_id("requester_id", requested)
+
     # -- creation and reads --------------------------------------------------------
 
     @rpc_method
@@ -154,7 +191,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             request_id=optional_text("request_id", request.request_id, 200) or None,
             subject=require_text("subject", request.subject, MAX_SUBJECT),
             description=optional_text("description", request.description, MAX_BODY),
-            requester_id=require_id("requester_id", request.requester_id),
+            requester_id=self._requester(request.requester_id),
             channel=optional_name(pb.Channel, request.channel, "channel") or "API",
             kind=optional_name(pb.TicketKind, request.kind, "kind"),
             product=optional_text("product", request.product, 200),
@@ -187,6 +224,13 @@ class TicketServicer(tgrpc.TicketServiceServicer):
         size = paging.page_size(request.page_size)
         before = paging.decode(request.page_token)
         query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(size + 1)
+        who = principal()
+        if who.is_customer:  # filtered in the query, never after it
+            if request.organization_id and request.organization_id != who.organization_id:
+                return tpb.ListTicketsResponse()
+            query = query.where(m.Ticket.organization_id == who.organization_id)
+            if who.role is Role.USER:
+                query = query.where(m.Ticket.requester_id == who.id)
         if request.organization_id:
             query = query.where(m.Ticket.organization_id == request.organization_id)
         if request.requester_email:
@@ -229,7 +273,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 .where(m.Comment.ticket_id == request.ticket_id)
                 .order_by(m.Comment.created_at, m.Comment.id)
             )
-            if not request.include_internal:
+            if not request.include_internal or principal().is_customer:
                 query = query.where(m.Comment.visibility == "PUBLIC")
             rows = (await session.scalars(query)).all()
             return tpb.ListCommentsResponse(comments=[await comment_pb(session, c) for c in rows])
@@ -240,13 +284,16 @@ class TicketServicer(tgrpc.TicketServiceServicer):
     ) -> tpb.GetTicketHistoryResponse:
         async with self.sessions() as session:
             await self._row(session, request.ticket_id)
-            rows = (
-                await session.scalars(
-                    select(m.TicketEvent)
-                    .where(m.TicketEvent.ticket_id == request.ticket_id)
-                    .order_by(m.TicketEvent.occurred_at, m.TicketEvent.seq, m.TicketEvent.id)
+            query = (
+                select(m.TicketEvent)
+                .where(m.TicketEvent.ticket_id == request.ticket_id)
+                .order_by(m.TicketEvent.occurred_at, m.TicketEvent.seq, m.TicketEvent.id)
+            )
+            if principal().is_customer:  # no internal notes, no internal service levels
+                query = query.where(
+                    m.TicketEvent.internal.is_(False), m.TicketEvent.type != "sla_breached"
                 )
-            ).all()
+            rows = (await session.scalars(query)).all()
             events = []
             for e in rows:
                 stamp = pb.TicketEvent(
@@ -273,6 +320,12 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             assignee = await session.get(m.Agent, require_id("assignee_id", request.assignee_id))
             if assignee is None:
                 not_found(f"agent {request.assignee_id}")
+            who = principal()
+            if who.role is Role.AGENT and assignee.id != who.id:
+                raise RpcError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "agents take tickets themselves; a team lead reassigns",
+                )
             actor = (
                 await self._actor(session, request.actor, "actor", ("AGENT",))
                 if request.HasField("actor")

@@ -23,7 +23,7 @@ from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
-from tests.support import TicketsStack, tickets_stack
+from tests.support import SIGNING_KEY, TicketsStack, tickets_stack
 
 pytestmark = [pytest.mark.db]
 
@@ -41,7 +41,10 @@ class Api:
 @pytest.fixture
 async def api(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Api]:
     settings = dataclasses.replace(
-        Settings.from_env(), admin_token=TOKEN, service_token="test-service-token"
+        Settings.from_env(),
+        admin_token=TOKEN,
+        service_token="test-service-token",
+        signing_key=SIGNING_KEY,
     )
     async with tickets_stack(temporal_client, database_url, nats_url) as stack:
 
@@ -49,7 +52,9 @@ async def api(temporal_client: Client, database_url: str, nats_url: str) -> Asyn
             tgrpc.add_TicketServiceServicer_to_server(
                 TicketServicer(stack.sessions, temporal_client, stack.creator), server
             )
-            dgrpc.add_DirectoryServiceServicer_to_server(DirectoryServicer(stack.sessions), server)
+            dgrpc.add_DirectoryServiceServicer_to_server(
+                DirectoryServicer(stack.sessions, stack.credentials), server
+            )
 
         server = ServiceServer(settings, "127.0.0.1:0", ["helpdesk.v1.TicketService"], register)
         await server.start()

@@ -1,0 +1,62 @@
+# Developer commands. `make run` starts the whole help desk; `make test` runs the tests.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HELPDESK_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-db bench proto lint clean
+
+help:
+	@echo "make install   create $(VENV) and install the project with its dev tools"
+	@echo "make run       start Temporal, NATS and every service (Ctrl-C stops them)"
+	@echo "make test      run the test suite"
+	@echo "make test-db   run the database tests on PostgreSQL (HELPDESK_TEST_DATABASE_URL)"
+	@echo "make bench     benchmarks against the bare parts (<10 min); writes bench/results/latest.json"
+	@echo "make proto     regenerate helpdesk/v1 from proto/"
+	@echo "make lint      ruff and mypy"
+	@echo "make k8s-validate  render deploy/k8s with kustomize and validate it (offline)"
+	@echo "make clean     remove caches and build output (keeps $(VENV) and var/)"
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+run: install
+	$(BIN)/python -m services.launcher
+
+test: install
+	$(BIN)/pytest
+
+test-db: install
+	HELPDESK_TEST_DATABASE_URL='$(HELPDESK_TEST_DATABASE_URL)' $(BIN)/pytest -m db
+
+# Starts its own servers on free ports; PostgreSQL for list_tickets from BENCH_POSTGRES_URL
+# (default postgresql://postgres@127.0.0.1:5432/test; skipped when unreachable).
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+proto: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc -I proto \
+		--python_out=. --mypy_out=. --grpc_python_out=. --mypy_grpc_out=. \
+		proto/helpdesk/v1/*.proto
+	touch helpdesk/__init__.py helpdesk/v1/__init__.py
+
+lint: install
+	$(BIN)/ruff check
+	$(BIN)/mypy services workflows
+
+k8s-validate: install
+	$(BIN)/pytest tests/deploy -q -m unit
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,99 @@
+"""Channels and stubs for the CLI: addresses from ``Settings``, the admin bearer token."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+from helpdesk.v1 import directory_pb2_grpc, intake_pb2_grpc, notify_pb2_grpc, tickets_pb2_grpc
+from services.common.auth import bearer_metadata
+from services.common.settings import Settings, read_tokens
+from services.launcher import ENDPOINTS_FILE
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+class CliError(Exception):
+    """A problem the CLI reports as ``error: <message>`` (exit code 2)."""
+
+
+def data_dir_from_env() -> Path:
+    return Path(os.environ.get("HELPDESK_DATA_DIR", "").strip() or "./var").resolve()
+
+
+def load_endpoints(data_dir: Path, environ: MutableMapping[str, str]) -> None:
+    """Fill the ``HELPDESK_*`` addresses that are not set from the launcher's endpoints file,
+    so that the CLI finds a system that had to move off its default ports."""
+    path = data_dir / ENDPOINTS_FILE
+    try:
+        text = path.read_text()
+    except OSError:
+        return
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.startswith("HELPDESK_") and not environ.get(key, "").strip():
+            environ[key] = value.strip()
+
+
+def resolve_token(explicit: str | None, data_dir: Path) -> str:
+    """``--token``, else ``HELPDESK_ADMIN_TOKEN``, else the data dir's ``admin.token``."""
+    token = (explicit or "").strip() or os.environ.get("HELPDESK_ADMIN_TOKEN", "").strip()
+    token = token or read_tokens(data_dir).get("admin", "")
+    if not token:
+        raise CliError(
+            "no admin token: pass --token, set HELPDESK_ADMIN_TOKEN, or run `make run` once"
+            f" to create {data_dir / 'admin.token'}"
+        )
+    return token
+
+
+@dataclass
+class Client:
+    """Lazily opened channels to the help-desk services, one per address."""
+
+    settings: Settings
+    token: str
+    timeout: float = 30.0
+    _channels: dict[str, grpc.Channel] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, token: str | None, timeout: float) -> Client:
+        load_endpoints(data_dir_from_env(), os.environ)
+        settings = Settings.from_env()
+        return cls(settings, resolve_token(token, settings.data_dir), timeout)
+
+    def _channel(self, address: str) -> grpc.Channel:
+        if address not in self._channels:
+            self._channels[address] = grpc.insecure_channel(address)
+        return self._channels[address]
+
+    @property
+    def directory(self) -> directory_pb2_grpc.DirectoryServiceStub:
+        return directory_pb2_grpc.DirectoryServiceStub(self._channel(self.settings.tickets_addr))
+
+    @property
+    def tickets(self) -> tickets_pb2_grpc.TicketServiceStub:
+        return tickets_pb2_grpc.TicketServiceStub(self._channel(self.settings.tickets_addr))
+
+    @property
+    def intake(self) -> intake_pb2_grpc.IntakeServiceStub:
+        return intake_pb2_grpc.IntakeServiceStub(self._channel(self.settings.intake_addr))
+
+    @property
+    def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
+        return notify_pb2_grpc.NotifyServiceStub(self._channel(self.settings.notify_addr))
+
+    def call(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
+        """One RPC with the bearer token and the deadline."""
+        return method(request, metadata=bearer_metadata(self.token), timeout=self.timeout)
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()

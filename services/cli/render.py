@@ -1,0 +1,296 @@
+"""Readable output of the CLI: tables, ticket details, and protobuf as JSON for ``--json``."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from helpdesk.v1 import common_pb2, directory_pb2, notify_pb2
+from services.cli import enums
+
+SUBJECT_WIDTH = 48
+
+
+def as_json(message: Message) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2)
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def when(ts: Timestamp) -> str:
+    """Local time to the minute, or ``-`` when the timestamp is unset."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return "-"
+    return ts.ToDatetime(tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Columns aligned on the widest cell; ``(none)`` for no rows."""
+    cells = [[str(c) for c in row] for row in rows]
+    if not cells:
+        return "(none)"
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def fields(pairs: Iterable[tuple[str, object]]) -> str:
+    """``label  value`` lines, skipping empty values."""
+    kept = [(k, str(v)) for k, v in pairs if v not in ("", None, 0, "-")]
+    if not kept:
+        return ""
+    width = max(len(k) for k, _ in kept)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in kept)
+
+
+def ref(name: str, ident: int) -> str:
+    """``Mario Rossi (3)``; ``-`` for no one."""
+    if not ident:
+        return "-"
+    return f"{name} ({ident})" if name else str(ident)
+
+
+# Directory -------------------------------------------------------------------
+
+
+def organizations(orgs: Sequence[directory_pb2.Organization]) -> str:
+    return table(
+        ["id", "name", "domains", "closed tickets", "locale"],
+        (
+            [
+                o.id,
+                o.name,
+                ", ".join(o.email_domains),
+                enums.CLOSED_TICKET_POLICY.label(o.closed_ticket_policy),
+                o.locale,
+            ]
+            for o in orgs
+        ),
+    )
+
+
+def organization(org: directory_pb2.Organization) -> str:
+    return f"Organisation {org.id}: {org.name}\n" + fields(
+        [
+            ("email domains", ", ".join(org.email_domains)),
+            ("closed tickets", enums.CLOSED_TICKET_POLICY.label(org.closed_ticket_policy)),
+            ("locale", org.locale),
+        ]
+    )
+
+
+def contacts(items: Sequence[directory_pb2.Contact]) -> str:
+    return table(
+        ["id", "name", "email", "phone", "role", "organisation", "locale"],
+        (
+            [
+                c.id,
+                c.name,
+                c.email,
+                c.phone or "-",
+                enums.CONTACT_ROLE.label(c.role),
+                ref(c.organization_name, c.organization_id),
+                c.locale,
+            ]
+            for c in items
+        ),
+    )
+
+
+def contact(c: directory_pb2.Contact) -> str:
+    return f"Contact {c.id}: {c.name} <{c.email}>\n" + fields(
+        [
+            ("organisation", ref(c.organization_name, c.organization_id)),
+            ("phone", c.phone),
+            ("role", enums.CONTACT_ROLE.label(c.role)),
+            ("locale", c.locale),
+        ]
+    )
+
+
+def agents(items: Sequence[directory_pb2.Agent]) -> str:
+    return table(
+        ["id", "name", "email", "role"],
+        ([a.id, a.name, a.email, enums.AGENT_ROLE.label(a.role)] for a in items),
+    )
+
+
+def agent(a: directory_pb2.Agent) -> str:
+    return f"Agent {a.id}: {a.name} <{a.email}>, {enums.AGENT_ROLE.label(a.role)}"
+
+
+# Tickets ---------------------------------------------------------------------
+
+
+def display_id(t: common_pb2.Ticket) -> str:
+    return t.display_id or f"#{t.id}"
+
+
+def tickets(items: Sequence[common_pb2.Ticket]) -> str:
+    return table(
+        ["id", "status", "priority", "sla", "organisation", "requester", "assignee",
+         "subject", "updated"],
+        (
+            [
+                display_id(t),
+                enums.TICKET_STATUS.label(t.status),
+                enums.PRIORITY.label(t.priority),
+                "BREACHED" if t.sla_breached else "ok",
+                ref(t.organization_name, t.organization_id),
+                t.requester_email or ref(t.requester_name, t.requester_id),
+                ref(t.assignee_name, t.assignee_id),
+                clip(t.subject, SUBJECT_WIDTH),
+                when(t.updated_at),
+            ]
+            for t in items
+        ),
+    )
+
+
+def ticket_summary(t: common_pb2.Ticket) -> str:
+    """One line: ``#42 OPEN HIGH  Subject``."""
+    return (
+        f"{display_id(t)}  {enums.TICKET_STATUS.label(t.status)}"
+        f"  {enums.PRIORITY.label(t.priority)}  {t.subject}"
+    )
+
+
+def _sla(clocks: Sequence[common_pb2.SlaClock]) -> str:
+    rows = []
+    for c in clocks:
+        state = enums.SLA_STATE.label(c.state)
+        if c.breached_by_seconds:
+            state += f" by {c.breached_by_seconds // 60} min"
+        rows.append([enums.SLA_TARGET.label(c.target), when(c.due_at), state])
+    return textwrap.indent(table(["target", "due", "state"], rows), "  ")
+
+
+def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) -> str:
+    """Details, milestones, SLA clocks and comments of one ticket."""
+    requester = f"{t.requester_name} <{t.requester_email}>" if t.requester_email else ref(
+        t.requester_name, t.requester_id
+    )
+    product = " ".join(p for p in (t.product, t.version) if p)
+    if t.os:
+        product = f"{product} on {t.os}" if product else t.os
+    out = [
+        f"{display_id(t)}  {t.subject}",
+        fields(
+            [
+                ("status", enums.TICKET_STATUS.label(t.status)),
+                ("close reason", enums.CLOSE_REASON.label(t.close_reason)),
+                ("priority", enums.PRIORITY.label(t.priority)),
+                ("criticality", enums.CRITICALITY.label(t.criticality)),
+                ("level", enums.SUPPORT_LEVEL.label(t.level)),
+                ("kind", enums.TICKET_KIND.label(t.kind)),
+                ("channel", enums.CHANNEL.label(t.channel)),
+                ("organisation", ref(t.organization_name, t.organization_id)),
+                ("requester", requester),
+                ("phone", t.phone),
+                ("callback", t.callback_number),
+                ("attachments", "requested by email" if t.attachments_requested_by_email else ""),
+                ("assignee", ref(t.assignee_name, t.assignee_id)),
+                ("product", product),
+                ("follow-up of", f"#{t.follow_up_of}" if t.follow_up_of else ""),
+                ("follow-ups", ", ".join(f"#{i}" for i in t.follow_ups)),
+                ("reopened", f"{t.reopen_count} times" if t.reopen_count else ""),
+                ("auto-close at", when(t.auto_close_at)),
+                ("workflow", t.workflow_id),
+            ]
+        ),
+        "",
+        "Milestones",
+        fields(
+            [
+                ("received", when(t.milestones.received_at)),
+                ("taken in charge", when(t.milestones.taken_in_charge_at)),
+                ("first feedback", when(t.milestones.first_feedback_at)),
+                ("solved", when(t.milestones.solved_at)),
+                ("closed", when(t.milestones.closed_at)),
+            ]
+        ),
+    ]
+    if t.sla:
+        out += ["", "SLA" + ("  (breached)" if t.sla_breached else ""), _sla(t.sla)]
+    if t.attachments:
+        out += ["", "Attachments"]
+        out += [f"  {a.filename}  {a.content_type}  {a.size} bytes" for a in t.attachments]
+    if t.description:
+        out += ["", "Description", textwrap.indent(t.description.rstrip(), "  ")]
+    out += ["", f"Comments ({len(comments)})"]
+    for c in comments:
+        out.append(comment_line(c))
+        out.append(textwrap.indent(c.body.rstrip(), "    "))
+    return "\n".join(out)
+
+
+def who(kind: int, ident: int, name: str) -> str:
+    """``agent Anna (3)``, ``contact Mario Rossi (8)``, ``system``."""
+    word = enums.AUTHOR_KIND.label(kind).lower().strip("-")
+    if ident:
+        return f"{word} {ref(name, ident)}".strip()
+    if name and name.lower() != word:
+        return f"{word} {name}".strip()
+    return word or "-"
+
+
+def comment_line(c: common_pb2.Comment) -> str:
+    internal = c.visibility == common_pb2.COMMENT_VISIBILITY_INTERNAL
+    return f"  {when(c.created_at)}  {who(c.author_kind, c.author_id, c.author_name)}" + (
+        "  [internal]" if internal else ""
+    )
+
+
+def history(events: Sequence[common_pb2.TicketEvent]) -> str:
+    return table(
+        ["when", "event", "by", "from", "to", "detail"],
+        (
+            [
+                when(e.occurred_at),
+                e.type,
+                who(e.actor_kind, e.actor_id, e.actor_name),
+                enums.TICKET_STATUS.label(e.from_status),
+                enums.TICKET_STATUS.label(e.to_status),
+                clip(e.detail, SUBJECT_WIDTH),
+            ]
+            for e in events
+        ),
+    )
+
+
+def notifications(items: Sequence[notify_pb2.Notification]) -> str:
+    return table(
+        ["when", "ticket", "event", "channel", "recipient", "status", "subject"],
+        (
+            [
+                when(n.created_at),
+                f"#{n.ticket_id}" if n.ticket_id else "-",
+                n.event_type,
+                n.channel,
+                n.recipient,
+                enums.DELIVERY_STATUS.label(n.status)
+                + (f" ({clip(n.error, 40)})" if n.error else ""),
+                clip(n.subject, SUBJECT_WIDTH),
+            ]
+            for n in items
+        ),
+    )

@@ -1,0 +1,120 @@
+"""Who may call what: the table of every RPC against every role, enforced by the one
+server interceptor in ``services/common/auth.py``.
+
+Rows are full gRPC method names; a role absent from a row gets
+``PERMISSION_DENIED``. ``PUBLIC`` rows need no token at all (logging in).
+What a permitted caller may then *see* (own tickets, own organisation, no
+internal comments) is decided in the servicers, with the same principal.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    USER = "USER"  # a customer's employee (contact)
+    REFERENT = "REFERENT"  # the company referent (contact): all of the organisation's tickets
+    FRONT_DESK = "FRONT_DESK"
+    AGENT = "AGENT"
+    TEAM_LEAD = "TEAM_LEAD"
+    DEVELOPER = "DEVELOPER"
+    ADMIN = "ADMIN"
+    SERVICE = "SERVICE"  # service-to-service calls
+
+
+CUSTOMERS = frozenset({Role.USER, Role.REFERENT})
+SUPPORT = frozenset({Role.AGENT, Role.TEAM_LEAD})
+STAFF = frozenset({Role.FRONT_DESK, Role.AGENT, Role.TEAM_LEAD, Role.ADMIN})
+TRUSTED = frozenset({Role.ADMIN, Role.SERVICE})
+EVERYONE = frozenset(Role)
+PUBLIC = frozenset[Role]()  # marker: no token needed
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as its token says: never as the request says."""
+
+    role: Role
+    kind: str  # "CONTACT" | "AGENT" | "ADMIN" | "SERVICE"
+    id: int = 0
+    organization_id: int = 0  # contacts only
+    name: str = ""
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role in CUSTOMERS
+
+    @property
+    def is_trusted(self) -> bool:
+        """Admin and services may act on behalf of the actor named in a request."""
+        return self.role in TRUSTED
+
+
+current_principal: ContextVar[Principal | None] = ContextVar("current_principal", default=None)
+
+
+def principal() -> Principal:
+    """The authenticated caller of the RPC being served."""
+    who = current_principal.get()
+    if who is None:
+        raise RuntimeError("no authenticated principal in this context")
+    return who
+
+
+_D = "/helpdesk.v1.DirectoryService/"
+_T = "/helpdesk.v1.TicketService/"
+_I = "/helpdesk.v1.IntakeService/"
+_N = "/helpdesk.v1.NotifyService/"
+_E = "/helpdesk.v1.DevEscalationService/"
+
+ACCESS: dict[str, frozenset[Role]] = {
+    # -- directory ---------------------------------------------------------------
+    _D + "CreateOrganization": TRUSTED,
+    _D + "GetOrganization": EVERYONE - {Role.DEVELOPER},  # customers: their own only
+    _D + "ListOrganizations": STAFF | TRUSTED,
+    _D + "AddContact": frozenset({Role.FRONT_DESK, Role.TEAM_LEAD}) | TRUSTED,
+    _D + "GetContact": EVERYONE - {Role.DEVELOPER},  # customers: own organisation only
+    _D + "GetContactByEmail": STAFF | TRUSTED,
+    _D + "ListContacts": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
+    _D + "CreateAgent": TRUSTED,
+    _D + "GetAgent": STAFF | TRUSTED | {Role.DEVELOPER},
+    _D + "GetAgentByEmail": STAFF | TRUSTED,
+    _D + "ListAgents": STAFF | TRUSTED | {Role.DEVELOPER},
+    _D + "Login": PUBLIC,
+    _D + "RefreshToken": PUBLIC,
+    _D + "SetPassword": EVERYONE - {Role.SERVICE},  # own password; admins anyone's
+    _D + "RequestPasswordReset": PUBLIC,
+    _D + "ResetPassword": PUBLIC,
+    # -- tickets -------------------------------------------------------------------
+    _T + "CreateTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
+    _T + "GetTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: visible tickets only
+    _T + "ListTickets": STAFF | TRUSTED | CUSTOMERS,
+    _T + "AssignTicket": SUPPORT | TRUSTED,  # agents: to themselves; leads: anyone
+    _T + "AddComment": STAFF | TRUSTED | CUSTOMERS,  # customers: public, as themselves
+    _T + "ChangeStatus": SUPPORT | TRUSTED,
+    _T + "ReopenTicket": SUPPORT | TRUSTED | CUSTOMERS,
+    _T + "ConfirmSolution": SUPPORT | TRUSTED | CUSTOMERS,
+    _T + "ListComments": STAFF | TRUSTED | CUSTOMERS,  # customers: public comments only
+    _T + "GetTicketHistory": STAFF | TRUSTED | CUSTOMERS,  # customers: no internal notes
+    # -- intake ----------------------------------------------------------------------
+    _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
+    _I + "LogPhoneCall": STAFF | TRUSTED,
+    # -- notify ------------------------------------------------------------------------
+    _N + "ListNotifications": STAFF | TRUSTED,
+    # -- developers (the service arrives with the second-level issue) ------------------
+    _E + "ListProgrammingTickets": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    _E + "GetProgrammingTicket": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+}
+
+
+def allowed(method: str, role: Role) -> bool:
+    """True when ``role`` may call ``method``; unknown methods are allowed to nobody."""
+    roles = ACCESS.get(method)
+    return roles is not None and (not roles or role in roles)
+
+
+def is_public(method: str) -> bool:
+    return ACCESS.get(method) == PUBLIC

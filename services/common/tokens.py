@@ -1,0 +1,84 @@
+"""Signed access and refresh tokens (JWT, HS256) for logged-in contacts and agents."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from services.common.access import Principal, Role
+
+ISSUER = "helpdesk"
+AUDIENCE = "helpdesk"
+ACCESS_TTL = 15 * 60
+REFRESH_TTL = 7 * 24 * 3600
+
+
+class InvalidToken(Exception):
+    """Expired, tampered, wrongly signed or for another audience."""
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    kind: str
+    id: int
+    version: int
+
+
+class TokenSigner:
+    def __init__(self, key: str) -> None:
+        if len(key) < 32:
+            raise ValueError("HELPDESK_SIGNING_KEY must be at least 32 characters")
+        self._key = key
+
+    def _encode(self, claims: dict[str, object], ttl: int) -> str:
+        now = int(time.time())
+        body = {**claims, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl,
+                "jti": secrets.token_hex(8)}
+        return jwt.encode(body, self._key, algorithm="HS256")
+
+    def _decode(self, token: str, typ: str) -> dict[str, object]:
+        try:
+            claims: dict[str, object] = jwt.decode(
+                token, self._key, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "typ", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as err:
+            raise InvalidToken(str(err)) from None
+        if claims.get("typ") != typ:
+            raise InvalidToken(f"not an {typ} token")
+        return claims
+
+    def access_token(self, who: Principal) -> str:
+        return self._encode(
+            {"sub": f"{who.kind}:{who.id}", "typ": "access", "role": who.role.value,
+             "org": who.organization_id, "name": who.name},
+            ACCESS_TTL,
+        )
+
+    def refresh_token(self, kind: str, principal_id: int, version: int) -> str:
+        return self._encode(
+            {"sub": f"{kind}:{principal_id}", "typ": "refresh", "ver": version}, REFRESH_TTL
+        )
+
+    def principal(self, token: str) -> Principal:
+        """The principal an access token names (``InvalidToken`` otherwise)."""
+        claims = self._decode(token, "access")
+        kind, _, raw_id = str(claims["sub"]).partition(":")
+        try:
+            role = Role(str(claims.get("role", "")))
+            return Principal(role=role, kind=kind, id=int(raw_id),
+                             organization_id=int(str(claims.get("org", 0))),
+                             name=str(claims.get("name", "")))
+        except ValueError:
+            raise InvalidToken("malformed claims") from None
+
+    def refresh_claims(self, token: str) -> RefreshClaims:
+        claims = self._decode(token, "refresh")
+        kind, _, raw_id = str(claims["sub"]).partition(":")
+        try:
+            return RefreshClaims(kind=kind, id=int(raw_id), version=int(str(claims["ver"])))
+        except (KeyError, ValueError):
+            raise InvalidToken("malformed claims") from None

@@ -1,0 +1,89 @@
+"""What the launcher starts and where it listens: the processes, their addresses, their env."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.common.embedded import free_port
+from services.common.settings import DEFAULT_ADDRS, split_hostport
+from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One help-desk process: ``python -m module``, ready when its checks pass."""
+
+    name: str
+    module: str
+    # The HELPDESK_*_ADDR it serves gRPC on, if any.
+    addr_env: str | None = None
+    # Names it must report SERVING on the standard health service.
+    health: tuple[str, ...] = ()
+    # (task queue, "workflow" | "activity") it must poll.
+    task_queues: tuple[tuple[str, str], ...] = ()
+
+
+# Start order; they stop in reverse.
+PROCESSES: tuple[ProcessSpec, ...] = (
+    ProcessSpec(
+        "tickets",
+        "services.tickets",
+        "HELPDESK_TICKETS_ADDR",
+        ("helpdesk.v1.TicketService", "helpdesk.v1.DirectoryService"),
+        ((TICKETS_TASK_QUEUE, "activity"),),
+    ),
+    ProcessSpec(
+        "intake", "services.intake", "HELPDESK_INTAKE_ADDR", ("helpdesk.v1.IntakeService",)
+    ),
+    ProcessSpec(
+        "notify", "services.notify", "HELPDESK_NOTIFY_ADDR", ("helpdesk.v1.NotifyService",)
+    ),
+    ProcessSpec(
+        "workflow-worker", "workflows.worker", task_queues=((WORKFLOW_TASK_QUEUE, "workflow"),)
+    ),
+)
+
+# Listen addresses the launcher hands to the processes, with their defaults (DESIGN.md §4).
+LISTEN_DEFAULTS: dict[str, str] = {
+    "HELPDESK_INTAKE_ADDR": DEFAULT_ADDRS["intake"],
+    "HELPDESK_TICKETS_ADDR": DEFAULT_ADDRS["tickets"],
+    "HELPDESK_NOTIFY_ADDR": DEFAULT_ADDRS["notify"],
+    "HELPDESK_SMTP_LISTEN": "127.0.0.1:2525",
+    "HELPDESK_WEBHOOK_LISTEN": "127.0.0.1:8088",
+}
+# Addresses handed on as they are: nothing started here listens on them.
+PASS_THROUGH_DEFAULTS: dict[str, str] = {
+    "HELPDESK_DEV_ESCALATION_ADDR": DEFAULT_ADDRS["dev_escalation"],
+}
+
+
+@dataclass
+class Addresses:
+    """The chosen listen addresses, and a note for each default that was busy."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_addresses(environ: Mapping[str, str]) -> Addresses:
+    """Addresses set in the environment stay as they are; a default whose port is taken
+    by other software moves to a free port on the same host."""
+    chosen = Addresses()
+    taken: set[int] = set()
+    for var, default in LISTEN_DEFAULTS.items():
+        explicit = environ.get(var, "").strip()
+        if explicit:
+            chosen.env[var] = explicit
+            continue
+        host, port = split_hostport(default)
+        actual = free_port(port, host)
+        while actual in taken:
+            actual = free_port(0, host)
+        taken.add(actual)
+        chosen.env[var] = f"{host}:{actual}"
+        if actual != port:
+            chosen.notes.append(f"port {port} is taken: {var}={host}:{actual}")
+    for var, default in PASS_THROUGH_DEFAULTS.items():
+        chosen.env[var] = environ.get(var, "").strip() or default
+    return chosen

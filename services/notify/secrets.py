@@ -1,0 +1,211 @@
+"""Emails that carry a secret: portal credentials and password-reset codes.
+
+The tickets service publishes them on ``helpdesk.secret.<type>`` to the
+short-lived ``HELPDESK_SECRETS`` stream; notify consumes them with its own
+durable ``notify-secrets`` and sends them like the ticket emails (same mailer,
+headers, delivery log and exactly-once rule). The secret goes into the body
+of the email and nowhere else: the delivery row keeps the subject, never the
+body, and no log line names the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, TypedDict, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
+from services.notify.consumer import JetStreamConsumer
+from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.render import Renderer, one_line
+from services.notify.rules import PlannedEmail, locale_of
+from services.notify.store import DeliveryDraft
+
+log = logging.getLogger(__name__)
+
+DURABLE = "notify-secrets"
+FILTER_SUBJECT = SECRET_SUBJECTS[0]
+# The event types and the template each one sends (same name).
+SECRET_TEMPLATES = ("credentials_issued", "password_reset")
+KINDS = ("CONTACT", "AGENT")
+# Expiry times are shown on the customers' clock.
+try:
+    DISPLAY_ZONE: Any = ZoneInfo("Europe/Rome")
+except ZoneInfoNotFoundError:  # no tz database: UTC, and the templates say so
+    DISPLAY_ZONE = UTC
+
+
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+class SecretRecipient(TypedDict):
+    email: str
+    name: str
+    locale: str  # "it" | "en"
+
+
+class SecretEventPayload(TypedDict):
+    event_id: str
+    type: str  # "credentials_issued" | "password_reset"
+    recipient: SecretRecipient
+    kind: str  # "CONTACT" | "AGENT"
+    secret: str  # the password, or the one-time reset code
+    expires_at: str | None  # ISO 8601; set for password_reset
+    organization_name: str
+
+
+def parse_secret_event(data: bytes) -> SecretEventPayload:
+    """Decode a message body; ``ValueError`` naming the field (never its value) when bad."""
+    try:
+        raw: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    for key in ("event_id", "type", "secret"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ValueError(f"{key}: missing or not a non-empty string")
+    recipient = raw.get("recipient")
+    if not isinstance(recipient, dict):
+        raise ValueError("recipient: missing or not an object")
+    # Optional text (missing or null reads as empty); the address is checked by plan_secret.
+    for where, key in ((recipient, "email"), (recipient, "name"), (recipient, "locale"),
+                       (raw, "kind"), (raw, "organization_name")):
+        value = where.get(key)
+        if value is not None and not isinstance(value, str):
+            prefix = "recipient." if where is recipient else ""
+            raise ValueError(f"{prefix}{key}: not a string")
+    expires_at = raw.get("expires_at")
+    if expires_at is not None:
+        if not isinstance(expires_at, str):
+            raise ValueError("expires_at: not an ISO 8601 string")
+        try:
+            datetime.fromisoformat(expires_at)
+        except ValueError as err:
+            raise ValueError("expires_at: not an ISO 8601 date and time") from err
+    if raw["type"] == "password_reset" and not expires_at:
+        raise ValueError("expires_at: required for password_reset")
+    return cast(SecretEventPayload, raw)
+
+
+def plan_secret(event: SecretEventPayload) -> PlannedEmail | None:
+    """The one email a secret event calls for, or None (unknown type, no address)."""
+    if event["type"] not in SECRET_TEMPLATES:
+        log.warning("secret event %s: unknown type %r, nothing sent", event["event_id"],
+                    event["type"])
+        return None
+    recipient = event["recipient"]
+    address = (recipient.get("email") or "").strip().lower()
+    if "@" not in address:
+        log.warning("secret event %s (%s): no email address, nothing sent",
+                    event["event_id"], event["type"])
+        return None
+    return PlannedEmail(
+        template=event["type"],
+        recipient=address,
+        recipient_name=(recipient.get("name") or "").strip(),
+        locale=locale_of(recipient.get("locale") or ""),
+    )
+
+
+def format_expiry(expires_at: str, locale: str) -> str:
+    """``23/11/2026 alle 15:35 (ora italiana)`` / ``23 Nov 2026 at 15:35 (Italian time)``."""
+    when = datetime.fromisoformat(expires_at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    local = when.astimezone(DISPLAY_ZONE)
+    if locale == "en":
+        zone = "UTC" if DISPLAY_ZONE is UTC else "Italian time"
+        month = _MONTHS_EN[local.month - 1]
+        return f"{local.day} {month} {local.year} at {local:%H:%M} ({zone})"
+    zone = "UTC" if DISPLAY_ZONE is UTC else "ora italiana"
+    return f"{local:%d/%m/%Y} alle {local:%H:%M} ({zone})"
+
+
+def secret_context(event: SecretEventPayload, email: PlannedEmail) -> dict[str, Any]:
+    """The variables the secret templates may use."""
+    expires_at = event.get("expires_at")
+    return {
+        "name": email.recipient_name,
+        "email": email.recipient,
+        "secret": event["secret"],
+        "kind": event.get("kind") or "CONTACT",
+        "organization_name": one_line(event.get("organization_name") or ""),
+        "expires": format_expiry(expires_at, email.locale) if expires_at else "",
+    }
+
+
+class SecretNotifier:
+    """Renders and sends the email of one secret event, exactly once."""
+
+    def __init__(self, notifier: Notifier, renderer: Renderer) -> None:
+        self._notifier = notifier
+        self._renderer = renderer
+
+    async def handle(
+        self, event: SecretEventPayload, progress: Progress | None = None
+    ) -> float | None:
+        """Send the email; None when done, else seconds to wait before a retry."""
+        email = plan_secret(event)
+        if email is None:
+            return None
+        secret = event["secret"]
+        rendered = self._renderer.render_template(
+            email.template, email.locale, secret_context(event, email)
+        )
+        subject = rendered.subject
+        if secret in subject:  # the subject is stored: it must never hold the secret
+            log.warning("secret event %s: the subject would show the secret, masked",
+                        event["event_id"])
+            subject = subject.replace(secret, "***")
+        draft = DeliveryDraft(
+            event_id=event["event_id"],
+            event_type=event["type"],
+            ticket_id=0,
+            recipient=email.recipient,
+            subject=subject,
+            template=email.template,
+            locale=email.locale,
+            message_id=self._notifier.message_id(event["event_id"], email.template),
+        )
+        return await self._notifier.deliver(
+            draft, email, rendered.body, progress, redact=(secret,)
+        )
+
+
+class SecretConsumer(JetStreamConsumer[SecretEventPayload]):
+    """Durable pull consumer ``notify-secrets`` on ``helpdesk.secret.>``."""
+
+    stream = SECRETS_STREAM
+    filter_subject = FILTER_SUBJECT
+    description = "notify: emails carrying credentials and reset codes"
+
+    def __init__(
+        self,
+        nats_url: str,
+        notifier: SecretNotifier,
+        *,
+        durable: str = DURABLE,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
+        self._notifier = notifier
+
+    async def ensure_stream(self, js: JetStreamContext) -> None:
+        await ensure_secrets_stream(js)
+
+    def parse(self, data: bytes) -> SecretEventPayload:
+        return parse_secret_event(data)
+
+    def describe(self, event: SecretEventPayload) -> str:
+        return f"{event['event_id']} ({event['type']})"
+
+    async def process(self, event: SecretEventPayload, progress: Progress) -> float | None:
+        return await self._notifier.handle(event, progress=progress)
