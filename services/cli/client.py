@@ -41,11 +41,24 @@ def load_endpoints(data_dir: Path, environ: MutableMapping[str, str]) -> None:
             environ[key] = value.strip()
 
 
-def resolve_token(explicit: str | None, data_dir: Path) -> str:
-    """``--token``, else ``HELPDESK_ADMIN_TOKEN``, else the data dir's ``admin.token``."""
-    token = (explicit or "").strip() or os.environ.get("HELPDESK_ADMIN_TOKEN", "").strip()
+SESSION_FILE = "session.token"
+
+
+def session_path(data_dir: Path) -> Path:
+    """Where ``helpdesk login`` keeps the access token of whoever logged in."""
+    return data_dir / SESSION_FILE
+
+
+def resolve_token(explicit: str | None, data_dir: Path, required: bool = True) -> str:
+    """``--token``, else ``HELPDESK_TOKEN``, else the session of ``helpdesk login``, else
+    ``HELPDESK_ADMIN_TOKEN``, else the data dir's ``admin.token``."""
+    token = (explicit or "").strip() or os.environ.get("HELPDESK_TOKEN", "").strip()
+    session = session_path(data_dir)
+    if not token and session.is_file():
+        token = session.read_text().strip()
+    token = token or os.environ.get("HELPDESK_ADMIN_TOKEN", "").strip()
     token = token or read_tokens(data_dir).get("admin", "")
-    if not token:
+    if not token and required:
         raise CliError(
             "no admin token: pass --token, set HELPDESK_ADMIN_TOKEN, or run `make run` once"
             f" to create {data_dir / 'admin.token'}"
@@ -63,10 +76,10 @@ class Client:
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, token: str | None, timeout: float) -> Client:
+    def from_env(cls, token: str | None, timeout: float, required: bool = True) -> Client:
         load_endpoints(data_dir_from_env(), os.environ)
         settings = Settings.from_env()
-        return cls(settings, resolve_token(token, settings.data_dir), timeout)
+        return cls(settings, resolve_token(token, settings.data_dir, required), timeout)
 
     def _channel(self, address: str) -> grpc.Channel:
         if address not in self._channels:

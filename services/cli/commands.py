@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, notify_pb2, tickets_pb2
 from services.cli import render
-from services.cli.client import Client
+from services.cli.client import Client, session_path
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -313,3 +313,33 @@ def notifications(c: Client, a: argparse.Namespace) -> Result:
     return Result(
         render.notifications(items), notify_pb2.ListNotificationsResponse(notifications=items)
     )
+
+
+def login(c: Client, a: argparse.Namespace) -> Result:
+    """Log in by email and password; later commands act as that person."""
+    if a.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"Password for {a.email}: ")
+    reply = c.directory.Login(
+        directory_pb2.LoginRequest(email=a.email, password=password), timeout=c.timeout
+    )
+    path = session_path(c.settings.data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(reply.access_token + "\n")
+    text = (
+        f"Logged in as {reply.name} ({reply.role}); the session token is in {path}"
+        f" for {reply.expires_in_seconds // 60} minutes. `helpdesk logout` ends it."
+    )
+    return Result(text, {"role": reply.role, "id": reply.id, "name": reply.name})
+
+
+def logout(c: Client, a: argparse.Namespace) -> Result:
+    path = session_path(c.settings.data_dir)
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    return Result("Logged out." if existed else "No session to end.", {"logged_out": existed})

@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helpdesk",
         description="Help desk command line for agents (talks gRPC to the running services).",
-        epilog="Token: --token, HELPDESK_ADMIN_TOKEN, or the data dir's admin.token "
-        "(HELPDESK_DATA_DIR, default ./var). gRPC errors exit with code 2.",
+        epilog="Token: --token, HELPDESK_TOKEN, the session of `helpdesk login`, "
+        "HELPDESK_ADMIN_TOKEN, or the data dir's admin.token (HELPDESK_DATA_DIR, default "
+        "./var). gRPC errors exit with code 2.",
     )
     parser.add_argument("--token", help="bearer token (admin)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
@@ -70,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         return p
+
+    # login / logout -------------------------------------------------------------
+    p = groups.add_parser(
+        "login", help="log in by email and password (later commands act as you)",
+        parents=[common],
+    )
+    p.set_defaults(func=commands.login)
+    p.add_argument("email")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = groups.add_parser("logout", help="end the session of `helpdesk login`", parents=[common])
+    p.set_defaults(func=commands.logout)
 
     # org -----------------------------------------------------------------------
     org = groups.add_parser("org", help="customer organisations").add_subparsers(
@@ -228,7 +242,9 @@ def _criticality_and_kind(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    client = Client.from_env(args.token, args.timeout)
+    # Logging in and out needs no token yet.
+    needs_token = args.func not in (commands.login, commands.logout)
+    client = Client.from_env(args.token, args.timeout, required=needs_token)
     try:
         result = args.func(client, args)
     finally:

@@ -212,7 +212,9 @@ class JetStreamConsumer(Generic[E]):
         nc, self._nc, self._sub, self._js = self._nc, None, None, None
         if nc is not None and not nc.is_closed:
             try:
-                await nc.drain()
+                # A pending pull can hold a drain up to NATS's own 30 s; unacked messages
+                # are redelivered anyway, so do not make SIGTERM wait for it.
+                await asyncio.wait_for(nc.drain(), timeout=3)
             except Exception as err:  # closing anyway
                 log.debug("drain failed: %s", err)
                 await nc.close()
