@@ -61,6 +61,9 @@ def event_id(ticket_id: int, seq: int) -> str:
 class ActorRef:
     kind: str  # "CONTACT" | "AGENT" | "SYSTEM"
     id: int = 0
+    # The authenticated principal that made the call, for the audit trail
+    # ("AGENT AGENT#3", "SERVICE service"); empty for the workflow's own moves.
+    by: str = ""
 
 
 SYSTEM = ActorRef("SYSTEM", 0)

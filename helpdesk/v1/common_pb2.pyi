@@ -612,6 +612,7 @@ class TicketEvent(_message.Message):
     TO_STATUS_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    PERFORMED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     ticket_id: _builtins.int
     type: _builtins.str
@@ -622,6 +623,10 @@ class TicketEvent(_message.Message):
     from_status: Global___TicketStatus.ValueType
     to_status: Global___TicketStatus.ValueType
     detail: _builtins.str
+    performed_by: _builtins.str
+    """The authenticated caller behind the change, role and principal (audit); shown to
+    agents only.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -637,10 +642,11 @@ class TicketEvent(_message.Message):
         to_status: Global___TicketStatus.ValueType = ...,
         detail: _builtins.str = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        performed_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "actor_kind", b"actor_kind", "actor_name", b"actor_name", "detail", b"detail", "from_status", b"from_status", "id", b"id", "occurred_at", b"occurred_at", "ticket_id", b"ticket_id", "to_status", b"to_status", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "actor_kind", b"actor_kind", "actor_name", b"actor_name", "detail", b"detail", "from_status", b"from_status", "id", b"id", "occurred_at", b"occurred_at", "performed_by", b"performed_by", "ticket_id", b"ticket_id", "to_status", b"to_status", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

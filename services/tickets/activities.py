@@ -120,6 +120,7 @@ class TicketActivities:
             to_status=rec.to_status,
             detail=rec.detail,
             internal=rec.comment is not None and rec.comment.visibility == "INTERNAL",
+            performed_by=rec.actor.by[:120],
             occurred_at=rec.occurred_at,
         )
 

@@ -148,6 +148,8 @@ class TicketEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     # Agents only (an internal comment): never shown to customers.
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The authenticated principal behind the change (audit), e.g. "AGENT AGENT#3".
+    performed_by: Mapped[str] = mapped_column(String(120), default="")
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -66,6 +66,14 @@ _UPDATE_TARGET = {UPDATE_ASSIGN: "OPEN", UPDATE_REOPEN: "OPEN", UPDATE_CONFIRM: 
 COMMENT_NS = uuid.UUID("6f1c1a52-4d59-4b8e-9a55-0d0c2a7c6c11")
 
 
+def _audit_name() -> str:
+    """Who made the call, for the history: role and principal, never a token."""
+    who = principal()
+    if who.kind in ("ADMIN", "SERVICE"):
+        return f"{who.role.value} {who.name or who.kind.lower()}"
+    return f"{who.role.value} {who.kind}#{who.id}"
+
+
 class TicketServicer(tgrpc.TicketServiceServicer):
     def __init__(
         self,
@@ -117,17 +125,17 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 raise RpcError(
                     grpc.StatusCode.PERMISSION_DENIED, f"{field}: callers act only as themselves"
                 )
-            return ActorRef(own_kind, who.id)
+            return ActorRef(own_kind, who.id, by=_audit_name())
         kind = optional_name(pb.AuthorKind, actor.kind, f"{field}.kind")
         if kind not in want:
             invalid(f"{field}.kind", f"must be one of {', '.join(want)}")
         if kind == "SYSTEM":
-            return ActorRef("SYSTEM", 0)
+            return ActorRef("SYSTEM", 0, by=_audit_name())
         require_id(f"{field}.id", actor.id)
         model = m.Contact if kind == "CONTACT" else m.Agent
         if await session.get(model, actor.id) is None:
             not_found(f"{kind.lower()} {actor.id}")
-        return ActorRef(kind, actor.id)
+        return ActorRef(kind, actor.id, by=_audit_name())
 
     async def _requester_or_org_contact(
         self, session: AsyncSession, row: m.Ticket, actor: ActorRef
@@ -289,7 +297,8 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 .where(m.TicketEvent.ticket_id == request.ticket_id)
                 .order_by(m.TicketEvent.occurred_at, m.TicketEvent.seq, m.TicketEvent.id)
             )
-            if principal().is_customer:  # no internal notes, no internal service levels
+            customer = principal().is_customer
+            if customer:  # no internal notes, no internal service levels
                 query = query.where(
                     m.TicketEvent.internal.is_(False), m.TicketEvent.type != "sla_breached"
                 )
@@ -306,6 +315,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                     from_status=value_of(pb.TicketStatus, e.from_status),
                     to_status=value_of(pb.TicketStatus, e.to_status),
                     detail=e.detail,
+                    performed_by="" if customer else e.performed_by,
                 )
                 stamp.occurred_at.FromDatetime(e.occurred_at)
                 events.append(stamp)
@@ -329,7 +339,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             actor = (
                 await self._actor(session, request.actor, "actor", ("AGENT",))
                 if request.HasField("actor")
-                else ActorRef("AGENT", assignee.id)
+                else ActorRef("AGENT", assignee.id, by=_audit_name())
             )
         await self._update(
             request.ticket_id, UPDATE_ASSIGN, AssignInput(assignee.id, actor), TicketState

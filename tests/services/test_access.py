@@ -340,3 +340,12 @@ async def test_customers_see_only_their_own_and_never_internal_notes(server: Ser
     )
     assert reply.comment.author_kind == pb.AUTHOR_KIND_CONTACT
     assert reply.comment.author_id == stack.contact_id
+
+    # Audit: every write says who made the call; customers do not see that trail.
+    trail = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=mine.id),
+                                           metadata=admin)
+    by = [e.performed_by for e in trail.events if e.type == "comment_added"]
+    assert by == ["ADMIN admin", "ADMIN admin", f"USER CONTACT#{stack.contact_id}"]
+    theirs = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=mine.id),
+                                            metadata=owner)
+    assert all(e.performed_by == "" for e in theirs.events)
