@@ -40,7 +40,14 @@ async def serve(settings: Settings) -> None:
     servicer = IntakeServicer(sessions, tickets, directory, settings.service_token)
     wake = asyncio.Event()
     mail_handler = SupportMailHandler(sessions, {settings.mail_from, *settings.mail_aliases}, wake)
-    processor = MailProcessor(sessions, tickets, directory, settings.service_token, wake)
+    processor = MailProcessor(
+        sessions,
+        tickets,
+        directory,
+        settings.service_token,
+        wake,
+        our_domain=settings.mail_from.rsplit("@", 1)[-1],
+    )
 
     def register(server: grpc.aio.Server) -> None:
         igrpc.add_IntakeServiceServicer_to_server(servicer, server)

@@ -17,6 +17,7 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 
 TAG = re.compile(r"\[#(\d{1,12})\]")
+_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 _QUOTE_HEADERS = re.compile(
     r"^(On .+ wrote:|Il giorno .+ ha scritto:|.+ ha scritto:|-----\s*(Original Message|"
     r"Messaggio originale)\s*-----|From: .+|Da: .+)\s*$",
@@ -42,6 +43,8 @@ class ParsedMail:
     dedup_key: str
     ticket_tag: int | None
     automatic: bool  # an auto-reply, bulk or list mail: never opens a ticket
+    # Message-IDs this mail answers (In-Reply-To first, then References, newest first).
+    replies_to: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
 
 
@@ -147,6 +150,16 @@ def dedup_key(msg: EmailMessage, raw: bytes, sender: str) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _replies_to(msg: EmailMessage) -> list[str]:
+    found: list[str] = []
+    in_reply_to = _MSG_ID.findall(str(msg.get("In-Reply-To", "")))
+    references = _MSG_ID.findall(str(msg.get("References", "")))
+    for ref in [*in_reply_to, *reversed(references)]:
+        if ref not in found:
+            found.append(ref)
+    return found[:50]
+
+
 def parse(raw: bytes) -> ParsedMail:
     """Never raises on malformed mail: what cannot be read is left empty."""
     msg = BytesParser(policy=policy.default).parsebytes(raw)
@@ -176,6 +189,7 @@ def parse(raw: bytes) -> ParsedMail:
         message_id=str(msg.get("Message-ID", "")).strip(),
         dedup_key=dedup_key(msg, raw, sender),
         ticket_tag=int(tag.group(1)) if tag else None,
+        replies_to=_replies_to(msg),
         automatic=_is_automatic(msg, sender),
         attachments=attachments,
     )

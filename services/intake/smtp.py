@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -128,12 +129,17 @@ class MailProcessor:
         directory: DirectoryServiceAsyncStub,
         service_token: str,
         wake: asyncio.Event,
+        our_domain: str = "helpdesk.localhost",
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
         self.directory = directory
         self.metadata = bearer_metadata(service_token)
         self.wake = wake
+        # Our outgoing mail references <ticket-42@our_domain> (see notify's mailer).
+        self.our_ticket_ref = re.compile(
+            rf"^<ticket-(\d{{1,12}})@{re.escape(our_domain)}>$", re.IGNORECASE
+        )
 
     async def run_forever(self, idle: float = 5.0) -> None:
         while True:
@@ -217,21 +223,22 @@ class MailProcessor:
             for a in mail.attachments
         ]
         body = mail.text or "(messaggio senza testo)"
-        if mail.ticket_tag is not None:
+        target = await self._threaded_ticket(mail, contact)
+        if target is None and mail.ticket_tag is not None:
             target = await self._tagged_ticket(mail.ticket_tag, contact)
-            if target is not None:
-                reply: tpb.AddCommentResponse = await self._call(
-                    self.tickets.AddComment,
-                    tpb.AddCommentRequest(
-                        ticket_id=target,
-                        request_id=f"email:{key}",
-                        visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-                        author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
-                        body=body,
-                        attachments=attachments,
-                    ),
-                )
-                return "COMMENT_ADDED", reply.ticket.id, f"comment on #{target}"
+        if target is not None:
+            reply: tpb.AddCommentResponse = await self._call(
+                self.tickets.AddComment,
+                tpb.AddCommentRequest(
+                    ticket_id=target,
+                    request_id=f"email:{key}",
+                    visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+                    author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
+                    body=body,
+                    attachments=attachments,
+                ),
+            )
+            return "COMMENT_ADDED", reply.ticket.id, f"comment on #{target}"
         created: pb.Ticket = await self._call(
             self.tickets.CreateTicket,
             tpb.CreateTicketRequest(
@@ -244,6 +251,31 @@ class MailProcessor:
             ),
         )
         return "TICKET_CREATED", created.id, ""
+
+    async def _threaded_ticket(
+        self, mail: mailparse.ParsedMail, contact: dpb.Contact
+    ) -> int | None:
+        """The ticket this mail answers, by In-Reply-To / References: one of our messages
+        (which reference ``<ticket-N@our domain>``) or a message we received earlier."""
+        for ref in mail.replies_to:
+            matched = self.our_ticket_ref.match(ref)
+            if matched:
+                ticket_id = int(matched.group(1))
+            else:
+                async with self.sessions() as session:
+                    ticket_id = (
+                        await session.scalars(
+                            select(InboundMessage.ticket_id).where(
+                                InboundMessage.dedup_key == f"mid:{ref}",
+                                InboundMessage.ticket_id > 0,
+                            )
+                        )
+                    ).first() or 0
+            if ticket_id:
+                found = await self._tagged_ticket(ticket_id, contact)
+                if found is not None:
+                    return found
+        return None
 
     async def _tagged_ticket(self, ticket_id: int, contact: dpb.Contact) -> int | None:
         """The tagged ticket, when it exists and belongs to the sender's organisation; a tag

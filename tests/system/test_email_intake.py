@@ -87,6 +87,33 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     comments = await eventually(commented, timeout=30)
     assert [c.body for c in comments] == ["Allego anche lo screenshot."]
     assert comments[0].author_kind == pb.AUTHOR_KIND_CONTACT
+
+    # Threading without the tag: a reply to our automatic answer (its References name the
+    # ticket), and a follow-up to the customer's own first message (In-Reply-To).
+    to_ours = _mail(
+        contact.email,
+        "Re: Errore in stampa fattura",
+        "Dimenticavo: Windows 11.",
+        In_Reply_To=ack["Message-ID"],
+        References=f"{ack['References']} {ack['Message-ID']}",
+    )
+    await asyncio.to_thread(_send, sut, to_ours)
+    to_mine = _mail(
+        contact.email,
+        "Errore in stampa fattura (aggiornamento)",
+        "Il problema c'è anche su un secondo PC.",
+        In_Reply_To=first["Message-ID"],
+    )
+    await asyncio.to_thread(_send, sut, to_mine)
+
+    async def three() -> bool:
+        return len(await commented()) == 3
+
+    await eventually(three, timeout=30)
+    assert [c.body for c in await commented()][1:] == [
+        "Dimenticavo: Windows 11.",
+        "Il problema c'è anche su un secondo PC.",
+    ]
     assert len(await _tickets_of(sut, contact.email)) == 1
 
 
