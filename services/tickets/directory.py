@@ -174,18 +174,16 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
     async def ListOrganizations(
         self, request: dpb.ListOrganizationsRequest, context: Context
     ) -> dpb.ListOrganizationsResponse:
-        size = paging.page_size(request.page_size)
-        after = paging.decode(request.page_token)
-        query = select(m.Organization).order_by(m.Organization.id).limit(size + 1)
-        if after is not None:
-            query = query.where(m.Organization.id > after)
         async with self.sessions() as session:
-            rows = list((await session.scalars(query)).all())
-        more = len(rows) > size
-        rows = rows[:size]
+            rows, token = await paging.fetch_page(
+                session,
+                select(m.Organization),
+                m.Organization.id,
+                request.page_size,
+                request.page_token,
+            )
         return dpb.ListOrganizationsResponse(
-            organizations=[org_pb(o) for o in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
+            organizations=[org_pb(o) for o in rows], next_page_token=token
         )
 
     @rpc_method
@@ -313,19 +311,11 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
     async def ListAgents(
         self, request: dpb.ListAgentsRequest, context: Context
     ) -> dpb.ListAgentsResponse:
-        size = paging.page_size(request.page_size)
-        after = paging.decode(request.page_token)
-        query = select(m.Agent).order_by(m.Agent.id).limit(size + 1)
-        if after is not None:
-            query = query.where(m.Agent.id > after)
         async with self.sessions() as session:
-            rows = list((await session.scalars(query)).all())
-        more = len(rows) > size
-        rows = rows[:size]
-        return dpb.ListAgentsResponse(
-            agents=[agent_pb(a) for a in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
-        )
+            rows, token = await paging.fetch_page(
+                session, select(m.Agent), m.Agent.id, request.page_size, request.page_token
+            )
+        return dpb.ListAgentsResponse(agents=[agent_pb(a) for a in rows], next_page_token=token)
 
     # -- credentials ----------------------------------------------------------------
 

@@ -35,7 +35,12 @@ from services.tickets.convert import (
     required_name,
     value_of,
 )
-from services.tickets.creation import NewTicket, TicketCreator, attachment_rows
+from services.tickets.creation import (
+    NewTicket,
+    TicketCreator,
+    attachment_rows,
+    validate_attachments,
+)
 from services.tickets.readmodel import actor_name, comment_pb, state_from_row, ticket_pb
 from services.tickets.workflow_calls import (
     WorkflowGone,
@@ -229,9 +234,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
     async def ListTickets(
         self, request: tpb.ListTicketsRequest, context: Context
     ) -> tpb.ListTicketsResponse:
-        size = paging.page_size(request.page_size)
-        before = paging.decode(request.page_token)
-        query = select(m.Ticket).order_by(m.Ticket.id.desc()).limit(size + 1)
+        query = select(m.Ticket)
         who = principal()
         if who.is_customer:  # filtered in the query, never after it
             if request.organization_id and request.organization_id != who.organization_id:
@@ -259,16 +262,17 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             )
         if request.assignee_id:
             query = query.where(m.Ticket.assignee_id == request.assignee_id)
-        if before is not None:
-            query = query.where(m.Ticket.id < before)
         async with self.sessions() as session:
-            rows = list((await session.scalars(query)).all())
-            more = len(rows) > size
-            rows = rows[:size]
+            rows, token = await paging.fetch_page(
+                session,
+                query,
+                m.Ticket.id,
+                request.page_size,
+                request.page_token,
+                newest_first=True,
+            )
             tickets = [await ticket_pb(session, r) for r in rows]
-        return tpb.ListTicketsResponse(
-            tickets=tickets, next_page_token=paging.encode(rows[-1].id) if more else ""
-        )
+        return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
 
     @rpc_method
     async def ListComments(
@@ -417,8 +421,6 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
             if request.attachments:
-                from services.tickets.creation import validate_attachments
-
                 validate_attachments(list(request.attachments))
                 session.add_all(
                     attachment_rows(
