@@ -10,6 +10,8 @@ from services.common.ticket_events import TicketEventPayload
 log = logging.getLogger(__name__)
 
 LOCALES = ("it", "en")
+# Automatic mail never goes to these (RFC 3834 spirit: no loops with robots).
+NEVER_MAIL_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply"})
 DEFAULT_LOCALE = "it"
 
 # Template of the closed email, by ``ticket.close_reason``.
@@ -61,6 +63,9 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
         return []
     requester = event["ticket"]["requester"]
     address = (requester.get("email") or "").strip().lower()
+    if address.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
+        log.info("event %s: %s is a robot address, nothing sent", event["event_id"], address)
+        return []
     if "@" not in address:
         log.warning(
             "event %s (%s) of ticket %s: requester has no email address, nothing sent",
