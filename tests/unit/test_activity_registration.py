@@ -180,7 +180,7 @@ def test_worker_registers_only_defined_activities(queue: str) -> None:
 # -- layering -----------------------------------------------------------------------------
 
 FORBIDDEN = ("sqlalchemy", "grpc", "nats", "services", "helpdesk", "google.protobuf")
-ALLOWED_ROOTS = {"__future__", "temporalio", "workflows"} | set(sys.stdlib_module_names)
+ALLOWED_ROOTS = {"__future__", "temporalio", "workflows", "holidays"} | set(sys.stdlib_module_names)
 # The worker process's entry point may import service plumbing inside main(), never at module
 # level; every other module under workflows/ is loaded into the workflow sandbox.
 ENTRY_POINTS = {"worker.py"}

@@ -260,6 +260,10 @@ def test_instants_outside_the_calendar_years_are_refused() -> None:
         ({"intervals": ((0, "12:00", "08:00"),)}, r"Calendar.intervals\[0\]: end"),
         ({"intervals": ((0, "08:00", "08:00"),)}, r"Calendar.intervals\[0\]: end"),
         ({"intervals": ((0, "08:00"),)}, r"Calendar.intervals\[0\]"),
+        ({"intervals": ("mon 08:00-12:00",)}, r"Calendar.intervals\[0\]"),
+        ({"intervals": None}, "Calendar.intervals"),
+        ({"timezone": "Europe"}, "Calendar.timezone"),
+        ({"timezone": "../etc/passwd"}, "Calendar.timezone"),
         (
             {"intervals": ((1, "08:00", "12:00"), (1, "11:00", "13:00"))},
             "Calendar.intervals: overlapping",
