@@ -232,11 +232,14 @@ class Organization(_message.Message):
     EMAIL_DOMAINS_FIELD_NUMBER: _builtins.int
     CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_SEES_TICKETS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
     locale: _builtins.str
     """"it" (default) or "en"."""
+    department_sees_tickets: _builtins.bool
+    """Seed 001: a USER also sees the tickets of colleagues in the same department."""
     @_builtins.property
     def email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -247,10 +250,11 @@ class Organization(_message.Message):
         email_domains: _abc.Iterable[_builtins.str] | None = ...,
         closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
         locale: _builtins.str = ...,
+        department_sees_tickets: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "email_domains", b"email_domains", "id", b"id", "locale", b"locale", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "id", b"id", "locale", b"locale", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -268,6 +272,7 @@ class Contact(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     organization_id: _builtins.int
     name: _builtins.str
@@ -276,6 +281,8 @@ class Contact(_message.Message):
     role: _common_pb2.ContactRole.ValueType
     locale: _builtins.str
     organization_name: _builtins.str
+    department: _builtins.str
+    """Department or office within the organisation (seed 001: "collaboratore/reparto")."""
     def __init__(
         self,
         *,
@@ -287,10 +294,11 @@ class Contact(_message.Message):
         role: _common_pb2.ContactRole.ValueType = ...,
         locale: _builtins.str = ...,
         organization_name: _builtins.str = ...,
+        department: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "id", b"id", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "organization_name", b"organization_name", "phone", b"phone", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "id", b"id", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "organization_name", b"organization_name", "phone", b"phone", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -332,9 +340,11 @@ class CreateOrganizationRequest(_message.Message):
     EMAIL_DOMAINS_FIELD_NUMBER: _builtins.int
     CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_SEES_TICKETS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
     locale: _builtins.str
+    department_sees_tickets: _builtins.bool
     @_builtins.property
     def email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -344,10 +354,11 @@ class CreateOrganizationRequest(_message.Message):
         email_domains: _abc.Iterable[_builtins.str] | None = ...,
         closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
         locale: _builtins.str = ...,
+        department_sees_tickets: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "email_domains", b"email_domains", "locale", b"locale", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "locale", b"locale", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -427,6 +438,7 @@ class AddContactRequest(_message.Message):
     PHONE_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.int
     name: _builtins.str
     email: _builtins.str
@@ -434,6 +446,7 @@ class AddContactRequest(_message.Message):
     role: _common_pb2.ContactRole.ValueType
     locale: _builtins.str
     """Empty: the organisation's locale."""
+    department: _builtins.str
     def __init__(
         self,
         *,
@@ -443,10 +456,11 @@ class AddContactRequest(_message.Message):
         phone: _builtins.str = ...,
         role: _common_pb2.ContactRole.ValueType = ...,
         locale: _builtins.str = ...,
+        department: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "phone", b"phone", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "phone", b"phone", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -55,6 +55,7 @@ def org_pb(org: m.Organization) -> dpb.Organization:
         email_domains=list(org.email_domains),
         closed_ticket_policy=value_of(pb.ClosedTicketPolicy, org.closed_ticket_policy),
         locale=org.locale,
+        department_sees_tickets=org.department_sees_tickets,
     )
 
 
@@ -68,6 +69,7 @@ def contact_pb(contact: m.Contact, org_name: str = "") -> dpb.Contact:
         role=value_of(pb.ContactRole, contact.role),
         locale=contact.locale,
         organization_name=org_name,
+        department=contact.department,
     )
 
 
@@ -91,6 +93,7 @@ async def add_contact(
     phone: str = "",
     role: str = "USER",
     locale: str = "",
+    department: str = "",
 ) -> m.Contact:
     """Insert a contact (caller commits); ``ALREADY_EXISTS`` when the email is taken."""
     if await find_contact_by_email(session, email) is not None:
@@ -103,6 +106,7 @@ async def add_contact(
         phone=phone,
         role=role or "USER",
         locale=locale or org.locale,
+        department=department,
         created_at=datetime.now(UTC),
     )
     session.add(contact)
@@ -150,6 +154,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 email_domains=domains,
                 closed_ticket_policy=policy,
                 locale=locale,
+                department_sees_tickets=request.department_sees_tickets,
                 created_at=datetime.now(UTC),
             )
             session.add(org)
@@ -198,7 +203,10 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             if org is None:
                 not_found(f"organization {org_id}")
             locale = locale_of("locale", request.locale, org.locale)
-            contact = await add_contact(session, org, name, email, phone, role, locale)
+            department = optional_text("department", request.department, 100)
+            contact = await add_contact(
+                session, org, name, email, phone, role, locale, department
+            )
             password = await self.credentials.issue(session, "CONTACT", contact.id, email)
             try:
                 await session.commit()

@@ -32,6 +32,8 @@ class Organization(Base):
     email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     closed_ticket_policy: Mapped[str] = mapped_column(String(20), default="FOLLOW_UP")
     locale: Mapped[str] = mapped_column(String(5), default="it")
+    # Seed 001: users see their department's tickets too.
+    department_sees_tickets: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -46,6 +48,7 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(String(50), default="")
     role: Mapped[str] = mapped_column(String(20), default="USER")
     locale: Mapped[str] = mapped_column(String(5), default="it")
+    department: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

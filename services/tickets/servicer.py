@@ -105,11 +105,30 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             who.is_customer
             and (
                 row.organization_id != who.organization_id
-                or (who.role is Role.USER and row.requester_id != who.id)
+                or (
+                    who.role is Role.USER
+                    and row.requester_id not in await self._visible_requesters(session)
+                )
             )
         ):
             not_found(f"ticket {ticket_id}")
         return row
+
+    @staticmethod
+    async def _visible_requesters(session: AsyncSession) -> set[int]:
+        """The requesters whose tickets a USER sees: themselves, and their department's
+        colleagues when the organisation shares tickets within departments (seed 001)."""
+        who = principal()
+        me = await session.get(m.Contact, who.id)
+        org = await session.get(m.Organization, who.organization_id)
+        if me is None or org is None or not org.department_sees_tickets or not me.department:
+            return {who.id}
+        peers = await session.scalars(
+            select(m.Contact.id).where(
+                m.Contact.organization_id == org.id, m.Contact.department == me.department
+            )
+        )
+        return {who.id, *peers}
 
     async def _actor(
         self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]
@@ -241,7 +260,9 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 return tpb.ListTicketsResponse()
             query = query.where(m.Ticket.organization_id == who.organization_id)
             if who.role is Role.USER:
-                query = query.where(m.Ticket.requester_id == who.id)
+                async with self.sessions() as session:
+                    visible = await self._visible_requesters(session)
+                query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
         if request.organization_id:
             query = query.where(m.Ticket.organization_id == request.organization_id)
         if request.requester_email:

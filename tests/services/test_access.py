@@ -342,10 +342,69 @@ async def test_customers_see_only_their_own_and_never_internal_notes(server: Ser
     assert reply.comment.author_id == stack.contact_id
 
     # Audit: every write says who made the call; customers do not see that trail.
-    trail = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=mine.id),
-                                           metadata=admin)
+    trail = await tickets.GetTicketHistory(
+        tpb.GetTicketHistoryRequest(ticket_id=mine.id), metadata=admin
+    )
     by = [e.performed_by for e in trail.events if e.type == "comment_added"]
     assert by == ["ADMIN admin", "ADMIN admin", f"USER CONTACT#{stack.contact_id}"]
-    theirs = await tickets.GetTicketHistory(tpb.GetTicketHistoryRequest(ticket_id=mine.id),
-                                            metadata=owner)
+    theirs = await tickets.GetTicketHistory(
+        tpb.GetTicketHistoryRequest(ticket_id=mine.id), metadata=owner
+    )
     assert all(e.performed_by == "" for e in theirs.events)
+
+
+async def test_users_see_their_departments_tickets_when_the_organisation_says_so(
+    server: Server,
+) -> None:
+    tickets, directory = server.stubs()
+    admin = bearer_metadata(ADMIN)
+
+    async def org_with(shared: bool) -> tuple[dpb.Contact, dpb.Contact, dpb.Contact]:
+        org = await directory.CreateOrganization(
+            dpb.CreateOrganizationRequest(
+                name=f"Sede {uuid.uuid4().hex[:6]}", department_sees_tickets=shared
+            ),
+            metadata=admin,
+        )
+        people = []
+        for department in ("Amministrazione", "Amministrazione", "Magazzino"):
+            people.append(
+                await directory.AddContact(
+                    dpb.AddContactRequest(
+                        organization_id=org.id,
+                        name=department,
+                        department=department,
+                        email=f"d.{uuid.uuid4().hex[:8]}@sede.it",
+                    ),
+                    metadata=admin,
+                )
+            )
+        return people[0], people[1], people[2]
+
+    for shared in (True, False):
+        author, colleague, other_department = await org_with(shared)
+        ticket = await tickets.CreateTicket(
+            tpb.CreateTicketRequest(subject="Fattura", requester_id=author.id), metadata=admin
+        )
+
+        def md(c: dpb.Contact) -> tuple[tuple[str, str], ...]:
+            return bearer_metadata(
+                SIGNER.access_token(
+                    Principal(
+                        role=Role.USER, kind="CONTACT", id=c.id, organization_id=c.organization_id
+                    )
+                )
+            )
+
+        listed = await tickets.ListTickets(tpb.ListTicketsRequest(), metadata=md(colleague))
+        assert [t.id for t in listed.tickets] == ([ticket.id] if shared else [])
+        if shared:
+            got = await tickets.GetTicket(
+                tpb.GetTicketRequest(id=ticket.id), metadata=md(colleague)
+            )
+            assert got.id == ticket.id
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await tickets.GetTicket(
+                tpb.GetTicketRequest(id=ticket.id), metadata=md(other_department)
+            )
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
