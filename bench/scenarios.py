@@ -1,0 +1,849 @@
+"""The five scenarios of issue 7; each returns one result object for ``latest.json``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import func, insert, select
+
+from bench import corpus
+from bench.bare import BARE_WORKFLOW_QUEUE
+from bench.infra import (
+    HelpDesk,
+    Servers,
+    bare_workers,
+    event_watch,
+    fresh_postgres,
+    help_desk,
+    latency_summary,
+    log,
+    postgres_size,
+    rss_bytes,
+    servers,
+    start_python,
+    wait_idle,
+)
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import tickets_pb2 as tpb
+from services.common import db
+from services.common.embedded import free_port
+from services.common.settings import async_database_url
+from services.tickets import models as m
+from services.tickets.creation import NewTicket, TicketCreator
+from services.tickets.sla import due_times
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    create_per_concurrency: dict[int, int]
+    mail_messages: int
+    mail_connections: int
+    open_tickets: int
+    storm_tickets: int
+    list_rows: int
+    list_queries: int
+    populate_concurrency: int = 32
+
+
+# Sized to keep a full run near 10 minutes on 2 cores: open_tickets is 3,000 rather than the
+# issue's 10,000 and auto_close_storm 1,000 rather than 2,000, because the help desk's workflow
+# worker first-task rate (~10-15/s here) makes the issue's sizes take 15+ minutes alone
+# (``--open-tickets 10000`` and ``--storm-tickets 2000`` run the issue's sizes).
+FULL = Sizes(
+    create_per_concurrency={1: 30, 16: 160, 64: 320},
+    mail_messages=240,
+    mail_connections=8,
+    open_tickets=3_000,
+    storm_tickets=1_000,
+    list_rows=100_000,
+    list_queries=200,
+)
+QUICK = Sizes(
+    create_per_concurrency={1: 2, 16: 16, 64: 64},
+    mail_messages=16,
+    mail_connections=4,
+    open_tickets=60,
+    storm_tickets=20,
+    list_rows=1_000,
+    list_queries=10,
+)
+
+
+def scaled(base: Sizes, scale: float) -> Sizes:
+    def n(x: int, floor: int = 1) -> int:
+        return max(floor, round(x * scale))
+
+    return Sizes(
+        create_per_concurrency={c: n(k, c) for c, k in base.create_per_concurrency.items()},
+        mail_messages=n(base.mail_messages, 8),
+        mail_connections=base.mail_connections,
+        open_tickets=n(base.open_tickets, 10),
+        storm_tickets=n(base.storm_tickets, 10),
+        list_rows=n(base.list_rows, 100),
+        list_queries=n(base.list_queries, 10),
+        populate_concurrency=base.populate_concurrency,
+    )
+
+
+def result(
+    name: str,
+    value: float,
+    baseline: float,
+    unit: str,
+    target: str,
+    target_met: bool,
+    params: dict[str, Any],
+    details: dict[str, Any],
+    higher_is_better: bool,
+) -> Result:
+    return {
+        "scenario": name,
+        "value": round(value, 3),
+        "baseline": round(baseline, 3),
+        "ratio": round(value / baseline, 3) if baseline else float("nan"),
+        "unit": unit,
+        "higher_is_better": higher_is_better,
+        "target": target,
+        "target_met": target_met,
+        "params": params,
+        "details": details,
+    }
+
+
+async def drive(
+    total: int, concurrency: int, one: Callable[[int], Awaitable[float]]
+) -> tuple[float, list[float]]:
+    """Run ``one(i)`` ``total`` times with ``concurrency`` in flight; (wall seconds, latencies)."""
+    latencies: list[float] = []
+    counter = iter(range(total))
+
+    async def lane() -> None:
+        for i in counter:
+            latencies.append(await one(i))
+
+    start = time.monotonic()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.monotonic() - start, latencies
+
+
+# -- 1. create_ticket -----------------------------------------------------------------------
+
+
+async def create_ticket_and_mail(work: Path, sizes: Sizes) -> list[Result]:
+    """Scenarios 1 and 2 share one set of servers and one help desk."""
+    async with (
+        servers(work / "logs") as srv,
+        bare_workers(srv, work / "logs") as _,
+        help_desk(srv, work / "helpdesk", contacts=8) as hd,
+    ):
+        create = await _create_ticket(srv, hd, sizes)
+        mail = await _mail_ingest(work, hd, sizes)
+    return [create, mail]
+
+
+async def _create_ticket(srv: Servers, hd: HelpDesk, sizes: Sizes) -> Result:
+    client = srv.client
+    intake = hd.system.intake()
+    md = hd.system.metadata
+    email = hd.contacts[0].email
+
+    async def bare_one(i: int) -> float:
+        t0 = time.monotonic()
+        handle = await client.start_workflow(
+            "BareOneActivity",
+            f"x{i}",
+            id=f"bare-{uuid.uuid4().hex}",
+            task_queue=BARE_WORKFLOW_QUEUE,
+        )
+        await handle.result()
+        return time.monotonic() - t0
+
+    async with event_watch(srv.nats_url) as watch:
+
+        async def desk_one(i: int) -> float:
+            t0 = time.monotonic()
+            reply = await intake.SubmitWebRequest(
+                ipb.SubmitWebRequestRequest(
+                    requester_email=email,
+                    subject=f"La stampa non parte ({i})",
+                    description="Errore 1234 in stampa fattura, versione 5.2.1, Windows 11.",
+                    product="Gestionale",
+                    version="5.2.1",
+                    os="Windows 11",
+                ),
+                metadata=md,
+                timeout=120,
+            )
+            # The "created" event is published by the workflow's first activity, after the
+            # row is written: the workflow has done its first task and the row is readable.
+            arrived = await watch.wait("created", reply.ticket_id)
+            return arrived - t0
+
+        await drive(8, 4, bare_one)  # warm-up: connections, caches, pollers
+        await drive(8, 4, desk_one)
+        levels: dict[str, Any] = {}
+        for concurrency, total in sizes.create_per_concurrency.items():
+            b_wall, b_lat = await drive(total, concurrency, bare_one)
+            d_wall, d_lat = await drive(total, concurrency, desk_one)
+            level: dict[str, Any] = {
+                "requests": total,
+                "helpdesk_per_s": round(total / d_wall, 2),
+                "bare_per_s": round(total / b_wall, 2),
+                "helpdesk_latency": latency_summary(d_lat),
+                "bare_latency": latency_summary(b_lat),
+            }
+            level["ratio"] = round(level["helpdesk_per_s"] / level["bare_per_s"], 3)
+            levels[str(concurrency)] = level
+            log(
+                f"create_ticket c={concurrency}: help desk {level['helpdesk_per_s']}/s "
+                f"p99 {level['helpdesk_latency']['p99_ms']} ms; bare {level['bare_per_s']}/s "
+                f"p99 {level['bare_latency']['p99_ms']} ms"
+            )
+    top = levels[str(max(sizes.create_per_concurrency))]
+    p99_ratio = top["helpdesk_latency"]["p99_ms"] / top["bare_latency"]["p99_ms"]
+    return result(
+        "create_ticket",
+        top["helpdesk_per_s"],
+        top["bare_per_s"],
+        "tickets/s",
+        "ratio >= 0.5 at concurrency 64 and p99 <= 3x the baseline's",
+        top["ratio"] >= 0.5 and p99_ratio <= 3,
+        {
+            "concurrency": list(sizes.create_per_concurrency),
+            "requests_per_level": sizes.create_per_concurrency,
+            "path": "IntakeService.SubmitWebRequest until the ticket's 'created' event "
+            "(first workflow task and its activity done, row written) is on NATS",
+            "baseline_path": "start_workflow of a workflow running one no-op activity on the "
+            "same server, until its result; workflow and activity workers as two processes "
+            "with the help desk's settings",
+        },
+        {"levels": levels, "p99_ratio_at_top": round(p99_ratio, 3)},
+        higher_is_better=True,
+    )
+
+
+# -- 2. mail_ingest -------------------------------------------------------------------------
+
+
+async def _send_all(
+    port: int, mails: list[tuple[str, bytes]], connections: int
+) -> tuple[float, list[float]]:
+    """Send every message over ``connections`` SMTP sessions; (wall, per-message DATA times)."""
+    lanes = [mails[i::connections] for i in range(connections)]
+    latencies: list[float] = []
+
+    async def lane(batch: list[tuple[str, bytes]]) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=120)
+        await smtp.connect()
+        try:
+            for sender, raw in batch:
+                t0 = time.monotonic()
+                await smtp.sendmail(sender, [corpus.SUPPORT], raw)
+                latencies.append(time.monotonic() - t0)
+        finally:
+            await smtp.quit()
+
+    start = time.monotonic()
+    await asyncio.gather(*(lane(b) for b in lanes if b))
+    return time.monotonic() - start, latencies
+
+
+async def _mail_ingest(work: Path, hd: HelpDesk, sizes: Sizes) -> Result:
+    senders = [c.email for c in hd.contacts]
+    port = free_port()
+    bare = start_python("bare-smtp", ["-m", "bench.bare_smtp", str(port)], work / "logs")
+    try:
+        await asyncio.sleep(1.5)
+        warm = corpus.messages(senders, 8)
+        await _send_all(port, warm, 4)
+        b_wall, b_lat = await _send_all(
+            port, corpus.messages(senders, sizes.mail_messages), sizes.mail_connections
+        )
+    finally:
+        bare.stop()
+    smtp_port = int(hd.system.env["HELPDESK_SMTP_LISTEN"].rsplit(":", 1)[1])
+    nats_url = hd.system.env["HELPDESK_NATS_URL"]
+    async with event_watch(nats_url) as watch:
+        await _send_all(smtp_port, corpus.messages(senders, 8), 4)
+        await watch.wait_count("created", 8, 120)
+    async with event_watch(nats_url) as watch:
+        mails = corpus.messages(senders, sizes.mail_messages)
+        start = time.monotonic()
+        d_send, d_lat = await _send_all(smtp_port, mails, sizes.mail_connections)
+        last = await watch.wait_count("created", len(mails), 600)
+        d_wall = last - start
+    value = len(mails) / d_wall
+    baseline = len(mails) / b_wall
+    log(
+        f"mail_ingest: help desk {value:.1f} msg/s (SMTP accepted all in {d_send:.1f}s); "
+        f"bare {baseline:.1f} msg/s"
+    )
+    return result(
+        "mail_ingest",
+        value,
+        baseline,
+        "messages/s",
+        "ratio >= 0.5",
+        value / baseline >= 0.5,
+        {
+            "messages": len(mails),
+            "smtp_connections": sizes.mail_connections,
+            "mix": [name for name, _ in corpus.KINDS],
+            "path": "SMTP DATA at the intake listener until each message's ticket 'created' "
+            "event is on NATS",
+            "baseline_path": "aiosmtpd server (own process) that parses each message with "
+            "intake's parser before answering 250",
+        },
+        {
+            "helpdesk_seconds": round(d_wall, 3),
+            "helpdesk_smtp_accept_seconds": round(d_send, 3),
+            "helpdesk_data_latency": latency_summary(d_lat),
+            "bare_seconds": round(b_wall, 3),
+            "bare_data_latency": latency_summary(b_lat),
+        },
+        higher_is_better=True,
+    )
+
+
+# -- 3. open_tickets ------------------------------------------------------------------------
+
+FOURTEEN_DAYS = 14 * 86400
+
+
+def _sqlite_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+async def _creator(hd: HelpDesk, srv: Servers, auto_close_after_seconds: int) -> TicketCreator:
+    url = async_database_url(f"sqlite:///{hd.system.data_dir / 'tickets.db'}")
+    engine = db.make_engine(url)
+    return TicketCreator(db.make_sessionmaker(engine), srv.client, auto_close_after_seconds)
+
+
+def _new_ticket(hd: HelpDesk, i: int, run: str) -> NewTicket:
+    return NewTicket(
+        request_id=f"bench:{run}:{i}",
+        subject=f"Stampa fattura non funziona ({i})",
+        description="Errore 1234 in stampa fattura, versione 5.2.1, Windows 11.",
+        requester_id=hd.contacts[i % len(hd.contacts)].id,
+        channel="PORTAL",
+        priority=("LOW", "NORMAL", "HIGH")[i % 3],
+    )
+
+
+async def _count_recorded(creator: TicketCreator) -> int:
+    async with creator.sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(m.Ticket).where(m.Ticket.event_seq >= 1)
+            )
+            or 0
+        )
+
+
+async def _wait_recorded(creator: TicketCreator, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (done := await _count_recorded(creator)) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {done} of {n} tickets recorded their creation")
+        await asyncio.sleep(0.5)
+
+
+async def open_tickets(work: Path, sizes: Sizes) -> list[Result]:
+    n = sizes.open_tickets
+    conc = sizes.populate_concurrency
+    async with servers(work / "logs") as srv, bare_workers(srv, work / "logs") as procs:
+        t_pid, w_pid = srv.temporal.proc.pid, procs["workflows"].pid
+        idle = {"temporal": rss_bytes(t_pid), "worker": rss_bytes(w_pid)}
+
+        async def sleep_one(i: int) -> float:
+            await srv.client.start_workflow(
+                "BareSleep", FOURTEEN_DAYS, id=f"sleep-{i}", task_queue=BARE_WORKFLOW_QUEUE
+            )
+            return 0.0
+
+        b_wall, _ = await drive(n, conc, sleep_one)
+        await wait_idle([t_pid, w_pid, procs["activities"].pid], timeout=120)
+        bare = {"temporal": rss_bytes(t_pid), "worker": rss_bytes(w_pid)}
+    log(f"open_tickets bare: {n} sleeping workflows started in {b_wall:.1f}s; RSS {bare}")
+
+    async with (
+        servers(work / "logs") as srv,
+        help_desk(srv, work / "open", processes=("tickets", "worker"), contacts=8) as hd,
+    ):
+        t_pid, w_pid, a_pid = srv.temporal.proc.pid, hd.pid("worker"), hd.pid("tickets")
+        d_idle = {"temporal": rss_bytes(t_pid), "worker": rss_bytes(w_pid)}
+        creator = await _creator(hd, srv, FOURTEEN_DAYS)
+
+        async def open_one(i: int) -> float:
+            await creator.create(_new_ticket(hd, i, "open"))
+            return 0.0
+
+        d_wall, _ = await drive(n, conc, open_one)
+        await _wait_recorded(creator, n, timeout=600)
+        await wait_idle([t_pid, w_pid, a_pid], timeout=120)
+        desk = {
+            "temporal": rss_bytes(t_pid),
+            "worker": rss_bytes(w_pid),
+            "tickets_process": rss_bytes(a_pid),
+        }
+        db_bytes = _sqlite_size(hd.system.data_dir / "tickets.db")
+        await creator.sessions.kw["bind"].dispose()
+    log(
+        f"open_tickets help desk: {n} tickets opened in {d_wall:.1f}s; RSS {desk}; "
+        f"database {db_bytes} bytes"
+    )
+    kib = 1024.0
+    # Marginal memory per open ticket: growth over the idle processes, divided by N (the
+    # processes' fixed size would otherwise dominate and flatter whichever side is larger).
+    value = (desk["temporal"] + desk["worker"] - d_idle["temporal"] - d_idle["worker"]) / n / kib
+    baseline = (bare["temporal"] + bare["worker"] - idle["temporal"] - idle["worker"]) / n / kib
+    # At tiny sizes (the smoke test) allocator noise can exceed the growth: keep it a number.
+    value, baseline = max(value, 0.0), max(baseline, 0.001)
+    return [
+        result(
+            "open_tickets",
+            value,
+            baseline,
+            "KiB RSS growth per open ticket (Temporal server + workflow worker)",
+            "memory <= 1.5x the baseline",
+            value / baseline <= 1.5,
+            {
+                "open_tickets": n,
+                "populate_concurrency": conc,
+                "path": "TicketCreator.create in the bench process (the tickets service's "
+                "creation code) against the tickets service's SQLite store; the workflows run "
+                "on the real workflow worker, the creation activity in the real tickets process",
+                "baseline_path": "start_workflow of workflows sleeping 14 days on a fresh server "
+                "with the bare worker processes",
+                "temporal_storage": "dev server in memory (its database counts in its RSS)",
+            },
+            {
+                "helpdesk_rss_bytes": desk,
+                "helpdesk_idle_rss_bytes": d_idle,
+                "bare_rss_bytes": bare,
+                "bare_idle_rss_bytes": idle,
+                "helpdesk_database_bytes": db_bytes,
+                "helpdesk_database_bytes_per_ticket": round(db_bytes / n, 1),
+                "bare_database_bytes": 0,
+                "helpdesk_total_kib_per_ticket": round(
+                    (desk["temporal"] + desk["worker"]) / n / kib, 2
+                ),
+                "bare_total_kib_per_ticket": round(
+                    (bare["temporal"] + bare["worker"]) / n / kib, 2
+                ),
+                "helpdesk_populate_seconds": round(d_wall, 1),
+                "bare_populate_seconds": round(b_wall, 1),
+            },
+            higher_is_better=False,
+        )
+    ]
+
+
+# -- 4. auto_close_storm ----------------------------------------------------------------------
+
+
+STORM_AUTO_CLOSE = 60
+
+
+def _lead_seconds(n: int, rate: float) -> float:
+    """How far ahead to put the common due instant: time to set everything up, with margin."""
+    return max(4.0, 1.3 * n / max(rate, 1.0) + 4.0)
+
+
+def _mono_at(instant: datetime) -> float:
+    return time.monotonic() + (instant - datetime.now(UTC)).total_seconds()
+
+
+async def _bare_storm(work: Path, n: int, conc: int) -> dict[str, Any]:
+    async with servers(work / "logs") as srv, bare_workers(srv, work / "logs") as procs:
+        pids = [srv.temporal.proc.pid, *(p.pid for p in procs.values())]
+        t0 = time.monotonic()
+        await drive(20, conc, lambda i: _start_timer(srv, f"warm-{i}", datetime.now(UTC)))
+        query = 'WorkflowType = "BareTimerThenActivity" AND ExecutionStatus = "Completed"'
+        while (await srv.client.count_workflows(query)).count < 20:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        warm_wall = time.monotonic() - t0  # started and run to the end: the real rate
+        due = datetime.now(UTC) + timedelta(seconds=_lead_seconds(n, 20 / warm_wall))
+        wall, _ = await drive(n, conc, lambda i: _start_timer(srv, f"storm-{i}", due))
+        late = datetime.now(UTC) > due - timedelta(seconds=2)
+        await wait_idle(pids, timeout=60)
+        due_mono = _mono_at(due)
+        await asyncio.sleep(max(0.0, due_mono - time.monotonic()))
+        total = n + 20
+        while (await srv.client.count_workflows(query)).count < total:
+            if time.monotonic() - due_mono > 600:
+                raise TimeoutError("bare storm did not finish")
+            await asyncio.sleep(0.1)
+        return {"seconds": time.monotonic() - due_mono, "setup_seconds": wall, "late": late}
+
+
+async def _start_timer(srv: Servers, wid: str, due: datetime) -> float:
+    await srv.client.start_workflow(
+        "BareTimerThenActivity", due.isoformat(), id=wid, task_queue=BARE_WORKFLOW_QUEUE
+    )
+    return 0.0
+
+
+async def _solved_ticket(creator: TicketCreator, hd: HelpDesk, i: int, due: datetime) -> float:
+    """A ticket stored SOLVED with its auto-close at ``due``, its workflow started by the
+    creation code path (``TicketCreator.ensure_workflow``)."""
+    after = creator.auto_close_after_seconds
+    solved_at = due - timedelta(seconds=after)
+    received = solved_at - timedelta(minutes=30)
+    tic_due, ff_due = due_times("NORMAL", received)
+    contact = hd.contacts[i % len(hd.contacts)]
+    async with creator.sessions() as session:
+        row = m.Ticket(
+            request_id=f"bench:storm:{i}",
+            subject=f"Stampa fattura non funziona ({i})",
+            description="Errore 1234 in stampa fattura.",
+            organization_id=contact.organization_id,
+            requester_id=contact.id,
+            channel="PORTAL",
+            priority="NORMAL",
+            level="L1",
+            status="SOLVED",
+            received_at=received,
+            taken_in_charge_at=received,
+            first_feedback_at=received,
+            solved_at=solved_at,
+            auto_close_at=due,
+            taken_in_charge_due=tic_due,
+            first_feedback_due=ff_due,
+            breaches=[],
+            event_seq=0,
+            workflow_started=False,
+            updated_at=received,
+        )
+        session.add(row)
+        await session.commit()
+    await creator.ensure_workflow(row)
+    return 0.0
+
+
+def _closed_mails(hd: HelpDesk) -> int:
+    return sum(
+        1
+        for msg in list(hd.box.messages)
+        if any(w in str(msg["Subject"]) for w in ("Richiesta chiusa", "Request closed"))
+    )
+
+
+async def auto_close_storm(work: Path, sizes: Sizes) -> list[Result]:
+    n = sizes.storm_tickets
+    conc = sizes.populate_concurrency
+    bare = await _bare_storm(work, n, conc)
+    log(f"auto_close_storm bare: {n} timers + activities done {bare['seconds']:.2f}s after due")
+
+    async with (
+        servers(work / "logs") as srv,
+        help_desk(
+            srv,
+            work / "storm",
+            processes=("tickets", "notify", "worker"),
+            auto_close_after=f"{STORM_AUTO_CLOSE}s",
+            contacts=8,
+        ) as hd,
+    ):
+        pids = [srv.temporal.proc.pid, hd.pid("tickets"), hd.pid("notify"), hd.pid("worker")]
+        creator = await _creator(hd, srv, STORM_AUTO_CLOSE)
+        async with event_watch(srv.nats_url) as watch:
+            # Warm-up: 20 tickets whose auto-close is due at once (opened and closed mails).
+            t0 = time.monotonic()
+            await drive(20, conc, lambda i: _solved_ticket(creator, hd, i, datetime.now(UTC)))
+            await watch.wait_count("closed", 20, timeout=300)
+            warm_wall = time.monotonic() - t0  # created, recorded and closed: the real rate
+            lead = _lead_seconds(n, 20 / warm_wall)
+            due = datetime.now(UTC) + timedelta(seconds=lead)
+            wall, _ = await drive(n, conc, lambda i: _solved_ticket(creator, hd, 100 + i, due))
+            late = datetime.now(UTC) > due - timedelta(seconds=2)
+            await watch.wait_count("created", n + 20, timeout=900)
+            # Every ticket-opened mail delivered before the due instant, so the storm is alone.
+            while len(hd.box.messages) < n + 40 and datetime.now(UTC) < due:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+            await wait_idle(pids, timeout=max(1.0, (due - datetime.now(UTC)).total_seconds() - 1))
+            late = late or datetime.now(UTC) > due - timedelta(seconds=0.5)
+            due_mono = _mono_at(due)
+            closed_at = await watch.wait_count("closed", n + 20, timeout=600)
+            while _closed_mails(hd) < n + 20:
+                if time.monotonic() - due_mono > 600:
+                    raise TimeoutError("closed mails did not all arrive")
+                await asyncio.sleep(0.05)
+            mails_at = time.monotonic()
+        await creator.sessions.kw["bind"].dispose()
+    value = mails_at - due_mono
+    events_s = closed_at - due_mono
+    log(
+        f"auto_close_storm help desk: all closed events {events_s:.2f}s, all closed mails "
+        f"{value:.2f}s after due"
+    )
+    return [
+        result(
+            "auto_close_storm",
+            value,
+            bare["seconds"],
+            "seconds from due to all closed",
+            "<= 2x the baseline's time",
+            value / bare["seconds"] <= 2,
+            {
+                "tickets": n,
+                "auto_close_after_s": STORM_AUTO_CLOSE,
+                "lead_s": round(lead, 1),
+                "path": "tickets stored SOLVED with one common auto-close instant and their "
+                "workflows started by TicketCreator.ensure_workflow (the creation code path); "
+                "measured from that instant until every 'closed' event is on NATS and every "
+                "closing mail reached the SMTP relay through notify",
+                "baseline_path": "workflows sleeping until the same kind of common instant, "
+                "then running one no-op activity; until all are completed (visibility count, "
+                "polled every 0.1 s)",
+            },
+            {
+                "helpdesk_closed_events_seconds": round(events_s, 3),
+                "helpdesk_closed_mails_seconds": round(value, 3),
+                "helpdesk_setup_seconds": round(wall, 1),
+                "helpdesk_setup_late": late,
+                "bare_setup_seconds": round(bare["setup_seconds"], 1),
+                "bare_setup_late": bare["late"],
+                "extra_tickets_from_warmup": 20,
+            },
+            higher_is_better=False,
+        )
+    ]
+
+
+# -- 5. list_tickets ------------------------------------------------------------------------
+
+LIST_ORGS = 50
+LIST_STATUSES = ("NEW", "OPEN")
+STATUS_MIX = (
+    ("NEW",) * 10
+    + ("OPEN",) * 15
+    + ("PENDING",) * 5
+    + ("ON_HOLD",) * 5
+    + ("SOLVED",) * 10
+    + ("CLOSED",) * 55
+)
+
+
+async def _populate(url: str, rows: int) -> list[int]:
+    """``LIST_ORGS`` organisations with 4 contacts each and ``rows`` tickets, by bulk inserts
+    into the migrated tickets tables; returns the organisation IDs."""
+    engine = db.make_engine(async_database_url(url))
+    now = datetime.now(UTC)
+    tag = uuid.uuid4().hex[:6]
+    try:
+        async with engine.begin() as conn:
+            org_ids: list[int] = []
+            for i in range(LIST_ORGS):
+                org_ids.append(
+                    int(
+                        (
+                            await conn.execute(
+                                insert(m.Organization).returning(m.Organization.id),
+                                {
+                                    "name": f"Cliente {i} {tag}",
+                                    "name_key": f"cliente {i} {tag}",
+                                    "email_domains": [f"cliente{i}.it"],
+                                    "closed_ticket_policy": "FOLLOW_UP",
+                                    "locale": "it",
+                                    "created_at": now,
+                                },
+                            )
+                        ).scalar_one()
+                    )
+                )
+            contacts: list[tuple[int, int]] = []
+            for org in org_ids:
+                for j in range(4):
+                    cid = (
+                        await conn.execute(
+                            insert(m.Contact).returning(m.Contact.id),
+                            {
+                                "organization_id": org,
+                                "name": f"Contatto {j}",
+                                "email": f"c{j}.{tag}@org{org}.it",
+                                "email_key": f"c{j}.{tag}@org{org}.it",
+                                "phone": "",
+                                "role": "USER",
+                                "locale": "it",
+                                "created_at": now,
+                            },
+                        )
+                    ).scalar_one()
+                    contacts.append((org, int(cid)))
+        chunk = 5_000
+        rng = random.Random(42)
+        for start in range(0, rows, chunk):
+            batch = []
+            for k in range(start, min(rows, start + chunk)):
+                org, contact = rng.choice(contacts)
+                status = rng.choice(STATUS_MIX)
+                received = now - timedelta(minutes=rows - k)
+                batch.append(
+                    {
+                        "request_id": f"bench:list:{tag}:{k}",
+                        "subject": f"Richiesta {k}: la stampa della fattura non parte",
+                        "description": "Errore 1234 in stampa fattura, versione 5.2.1.",
+                        "organization_id": org,
+                        "requester_id": contact,
+                        "channel": "EMAIL",
+                        "priority": ("LOW", "NORMAL", "HIGH", "URGENT")[k % 4],
+                        "status": status,
+                        "received_at": received,
+                        "taken_in_charge_due": received + timedelta(hours=4),
+                        "first_feedback_due": received + timedelta(hours=8),
+                        "breaches": [],
+                        "event_seq": 1,
+                        "workflow_started": True,
+                        "updated_at": received,
+                    }
+                )
+            async with engine.begin() as conn:
+                await conn.execute(insert(m.Ticket), batch)
+        return org_ids
+    finally:
+        await engine.dispose()
+
+
+async def _plain_sql(url: str) -> Callable[[int], Awaitable[int]]:
+    """The same query as ListTickets' first page, in plain SQL through the same driver."""
+    limit = 51  # ListTickets asks for one more row than the default page of 50
+    if url.startswith("sqlite"):
+        import aiosqlite
+
+        conn = await aiosqlite.connect(url.split("///", 1)[1])
+        sql = (
+            "SELECT * FROM tickets WHERE organization_id = ? AND status IN (?, ?) "
+            f"ORDER BY id DESC LIMIT {limit}"
+        )
+
+        async def sqlite_query(org: int) -> int:
+            async with conn.execute(sql, (org, *LIST_STATUSES)) as cur:
+                return len(list(await cur.fetchall()))
+
+        sqlite_query.close = conn.close  # type: ignore[attr-defined]
+        return sqlite_query
+    pg = await asyncpg.connect(url)
+    pg_sql = (
+        "SELECT * FROM tickets WHERE organization_id = $1 AND status = ANY($2::varchar[]) "
+        f"ORDER BY id DESC LIMIT {limit}"
+    )
+
+    async def pg_query(org: int) -> int:
+        return len(await pg.fetch(pg_sql, org, list(LIST_STATUSES)))
+
+    pg_query.close = pg.close  # type: ignore[attr-defined]
+    return pg_query
+
+
+async def _list_backend(
+    srv: Servers, work: Path, backend: str, url: str, sizes: Sizes
+) -> dict[str, Any]:
+    service_url = "" if backend == "sqlite" else url
+    async with help_desk(
+        srv, work / f"list-{backend}", processes=("tickets",), database_url=service_url
+    ) as hd:
+        if backend == "sqlite":
+            url = f"sqlite:///{hd.system.data_dir / 'tickets.db'}"
+        t0 = time.monotonic()
+        orgs = await _populate(url, sizes.list_rows)
+        populate_s = time.monotonic() - t0
+        if backend == "sqlite":
+            size = _sqlite_size(hd.system.data_dir / "tickets.db")
+        else:
+            size = await postgres_size(url)
+        stub = hd.system.tickets()
+        md = hd.system.metadata
+        statuses = [pb.TicketStatus.Value(f"TICKET_STATUS_{s}") for s in LIST_STATUSES]
+        rows_seen: list[int] = []
+
+        async def grpc_one(i: int) -> float:
+            t = time.monotonic()
+            reply = await stub.ListTickets(
+                tpb.ListTicketsRequest(organization_id=orgs[i % len(orgs)], statuses=statuses),
+                metadata=md,
+                timeout=60,
+            )
+            rows_seen.append(len(reply.tickets))
+            return time.monotonic() - t
+
+        plain = await _plain_sql(url)
+
+        async def sql_one(i: int) -> float:
+            t = time.monotonic()
+            await plain(orgs[i % len(orgs)])
+            return time.monotonic() - t
+
+        try:
+            await drive(10, 1, sql_one)
+            await drive(10, 1, grpc_one)
+            rows_seen.clear()
+            _, sql_lat = await drive(sizes.list_queries, 1, sql_one)
+            _, grpc_lat = await drive(sizes.list_queries, 1, grpc_one)
+        finally:
+            await plain.close()  # type: ignore[attr-defined]
+    out: dict[str, Any] = {
+        "helpdesk": latency_summary(grpc_lat),
+        "plain_sql": latency_summary(sql_lat),
+        "rows_per_page": max(rows_seen) if rows_seen else 0,
+        "populate_seconds": round(populate_s, 1),
+        "database_bytes": size,
+    }
+    out["p99_ratio"] = round(out["helpdesk"]["p99_ms"] / out["plain_sql"]["p99_ms"], 2)
+    log(
+        f"list_tickets {backend}: ListTickets p50 {out['helpdesk']['p50_ms']} ms p99 "
+        f"{out['helpdesk']['p99_ms']} ms; plain SQL p50 {out['plain_sql']['p50_ms']} ms p99 "
+        f"{out['plain_sql']['p99_ms']} ms"
+    )
+    return out
+
+
+async def list_tickets(work: Path, sizes: Sizes) -> list[Result]:
+    backends: dict[str, Any] = {}
+    async with servers(work / "logs") as srv:
+        backends["sqlite"] = await _list_backend(srv, work, "sqlite", "", sizes)
+        try:
+            async with fresh_postgres() as pg_url:
+                backends["postgresql"] = await _list_backend(srv, work, "postgresql", pg_url, sizes)
+        except (OSError, asyncpg.PostgresError) as err:
+            log(f"list_tickets: PostgreSQL unavailable ({err}); SQLite only")
+    worst = max(backends, key=lambda b: backends[b]["p99_ratio"])
+    main = "postgresql" if "postgresql" in backends else "sqlite"
+    value = backends[main]["helpdesk"]["p99_ms"]
+    baseline = backends[main]["plain_sql"]["p99_ms"]
+    return [
+        result(
+            "list_tickets",
+            value,
+            baseline,
+            f"ms p99 ({main}; every database in details)",
+            "p99 <= 2x plain SQL on both databases",
+            all(b["p99_ratio"] <= 2 for b in backends.values()),
+            {
+                "rows": sizes.list_rows,
+                "organizations": LIST_ORGS,
+                "filter": {"statuses": list(LIST_STATUSES), "organization_id": "one of them"},
+                "page_size": "default (50)",
+                "queries": sizes.list_queries,
+                "path": "TicketService.ListTickets over gRPC (tickets process), sequential",
+                "baseline_path": "SELECT * ... WHERE organization_id AND status IN ... ORDER BY "
+                "id DESC LIMIT 51 through the same driver (aiosqlite, asyncpg), sequential",
+            },
+            {"backends": backends, "worst_backend": worst},
+            higher_is_better=False,
+        )
+    ]
