@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -72,27 +74,83 @@ def _clock(
 
 
 async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
-    org = await session.get(m.Organization, t.organization_id)
-    requester = await session.get(m.Contact, t.requester_id)
-    assignee = await session.get(m.Agent, t.assignee_id) if t.assignee_id else None
-    follow_ups = (
-        await session.scalars(
-            select(m.Ticket.id).where(m.Ticket.follow_up_of == t.id).order_by(m.Ticket.id)
+    return (await tickets_pb(session, [t]))[0]
+
+
+async def tickets_pb(session: AsyncSession, rows: Sequence[m.Ticket]) -> list[pb.Ticket]:
+    """Protobuf tickets for a page of rows, with one query per related table (not per row)."""
+    if not rows:
+        return []
+    ids = [t.id for t in rows]
+    orgs = {
+        o.id: o
+        for o in await session.scalars(
+            select(m.Organization).where(m.Organization.id.in_({t.organization_id for t in rows}))
         )
-    ).all()
-    attachments = (
-        await session.execute(
-            select(
-                m.Attachment.id,
-                m.Attachment.filename,
-                m.Attachment.content_type,
-                m.Attachment.size,
-                m.Attachment.sha256,
+    }
+    contacts = {
+        c.id: c
+        for c in await session.scalars(
+            select(m.Contact).where(m.Contact.id.in_({t.requester_id for t in rows}))
+        )
+    }
+    agent_ids = {t.assignee_id for t in rows if t.assignee_id}
+    agents = (
+        {a.id: a for a in await session.scalars(select(m.Agent).where(m.Agent.id.in_(agent_ids)))}
+        if agent_ids
+        else {}
+    )
+    follow_ups: dict[int, list[int]] = defaultdict(list)
+    for child, parent in await session.execute(
+        select(m.Ticket.id, m.Ticket.follow_up_of)
+        .where(m.Ticket.follow_up_of.in_(ids))
+        .order_by(m.Ticket.id)
+    ):
+        if parent is not None:
+            follow_ups[parent].append(child)
+    attachments: dict[int, list[pb.Attachment]] = defaultdict(list)
+    for a in await session.execute(
+        select(
+            m.Attachment.ticket_id,
+            m.Attachment.id,
+            m.Attachment.filename,
+            m.Attachment.content_type,
+            m.Attachment.size,
+            m.Attachment.sha256,
+        )
+        .where(m.Attachment.ticket_id.in_(ids))
+        .order_by(m.Attachment.created_at)
+    ):
+        attachments[a.ticket_id].append(
+            pb.Attachment(
+                id=a.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
             )
-            .where(m.Attachment.ticket_id == t.id)
-            .order_by(m.Attachment.created_at)
         )
-    ).all()
+    return [
+        _ticket_pb(
+            t,
+            orgs.get(t.organization_id),
+            contacts.get(t.requester_id),
+            agents.get(t.assignee_id) if t.assignee_id else None,
+            follow_ups[t.id],
+            attachments[t.id],
+        )
+        for t in rows
+    ]
+
+
+def _ticket_pb(
+    t: m.Ticket,
+    org: m.Organization | None,
+    requester: m.Contact | None,
+    assignee: m.Agent | None,
+    follow_ups: list[int],
+    attachments: list[pb.Attachment],
+) -> pb.Ticket:
     breached = {b["target"] for b in t.breaches}
     return pb.Ticket(
         id=t.id,
@@ -130,22 +188,13 @@ async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
         ],
         sla_breached=t.sla_breached,
         follow_up_of=t.follow_up_of or 0,
-        follow_ups=list(follow_ups),
+        follow_ups=follow_ups,
         close_reason=value_of(pb.CloseReason, t.close_reason),
         auto_close_at=ts(t.auto_close_at),
         phone=t.phone,
         callback_number=t.callback_number,
         attachments_requested_by_email=t.attachments_requested_by_email,
-        attachments=[
-            pb.Attachment(
-                id=a.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
-            )
-            for a in attachments
-        ],
+        attachments=attachments,
         reopen_count=t.reopen_count,
         updated_at=ts(t.updated_at),
         workflow_id=ticket_workflow_id(t.id),

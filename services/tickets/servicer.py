@@ -41,7 +41,13 @@ from services.tickets.creation import (
     attachment_rows,
     validate_attachments,
 )
-from services.tickets.readmodel import actor_name, comment_pb, state_from_row, ticket_pb
+from services.tickets.readmodel import (
+    actor_name,
+    comment_pb,
+    state_from_row,
+    ticket_pb,
+    tickets_pb,
+)
 from services.tickets.workflow_calls import (
     WorkflowGone,
     execute_update,
@@ -292,7 +298,7 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 request.page_token,
                 newest_first=True,
             )
-            tickets = [await ticket_pb(session, r) for r in rows]
+            tickets = await tickets_pb(session, rows)
         return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
 
     @rpc_method
