@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import grpc
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -447,27 +447,38 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 )
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
-            if request.attachments:
-                validate_attachments(list(request.attachments))
-                session.add_all(
-                    attachment_rows(
-                        list(request.attachments), row.id, comment_id, datetime.now(UTC)
-                    )
+            attachments = list(request.attachments)
+            validate_attachments(attachments)
+            if attachments:
+                # Stored before the change so that nothing is lost; a retry replaces them,
+                # a refused change removes them (below).
+                await session.execute(
+                    delete(m.Attachment).where(m.Attachment.comment_id == comment_id)
                 )
+                session.add_all(attachment_rows(attachments, row.id, comment_id, datetime.now(UTC)))
                 await session.commit()
             status, policy = row.status, org.closed_ticket_policy
         data = CommentData(id=comment_id, visibility=visibility, author=author, body=body)
-        if status == "CLOSED" and author.kind == "CONTACT":
-            if policy == "REOPEN":
-                return await self._reactivate(row, org, data)
-            return await self._follow_up(row, data, request_id or comment_id)
-        result = await self._update(
-            row.id,
-            UPDATE_ADD_COMMENT,
-            CommentInput(comment=data),
-            CommentResult,
-            update_id=f"comment-{comment_id}",
-        )
+        try:
+            if status == "CLOSED" and author.kind == "CONTACT":
+                if policy == "REOPEN":
+                    return await self._reactivate(row, org, data)
+                return await self._follow_up(row, data, request_id or comment_id)
+            result = await self._update(
+                row.id,
+                UPDATE_ADD_COMMENT,
+                CommentInput(comment=data),
+                CommentResult,
+                update_id=f"comment-{comment_id}",
+            )
+        except RpcError:
+            if attachments:
+                async with self.sessions() as session:
+                    await session.execute(
+                        delete(m.Attachment).where(m.Attachment.comment_id == comment_id)
+                    )
+                    await session.commit()
+            raise
         assert isinstance(result, CommentResult)
         return await self._comment_response(row.id, comment_id, reopened=result.reopened)
 
@@ -527,6 +538,13 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 follow_up_of=row.id,
             )
         )
+        async with self.sessions() as session:  # the message's attachments go with it
+            await session.execute(
+                update(m.Attachment)
+                .where(m.Attachment.comment_id == data.id)
+                .values(ticket_id=new.id, comment_id=None)
+            )
+            await session.commit()
         return await self._comment_response(new.id, data.id, follow_up=True)
 
 

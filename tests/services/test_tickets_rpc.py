@@ -313,3 +313,45 @@ async def test_a_customer_cannot_act_on_another_organisations_ticket(api: Api) -
         tpb.ListCommentsRequest(ticket_id=ticket.id, include_internal=True), metadata=MD
     )
     assert list(comments.comments) == []
+
+
+async def test_a_refused_comment_leaves_no_attachment_behind(api: Api) -> None:
+    stack = api.stack
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=stack.agent_id)
+    shot = pb.Attachment(
+        filename="../../etc/errore.png", content_type="image/png", content=b"\x89PNG fake"
+    )
+    ticket = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(
+            request_id="att", subject="Schermata", requester_id=stack.contact_id
+        ),
+        metadata=MD,
+    )
+    kept = await api.tickets.AddComment(
+        tpb.AddCommentRequest(
+            ticket_id=ticket.id, request_id="a1", body="Allego", author=agent, attachments=[shot]
+        ),
+        metadata=MD,
+    )
+    name = kept.comment.attachments[0].filename  # never a path taken from the request
+    assert "/" not in name and name.endswith("errore.png")
+    assert len(kept.comment.attachments[0].sha256) == 64
+    for status in (pb.TICKET_STATUS_SOLVED, pb.TICKET_STATUS_CLOSED):
+        await api.tickets.ChangeStatus(
+            tpb.ChangeStatusRequest(ticket_id=ticket.id, status=status, actor=agent), metadata=MD
+        )
+    code, _ = await _code(
+        api.tickets.AddComment(
+            tpb.AddCommentRequest(
+                ticket_id=ticket.id,
+                request_id="a2",
+                body="Ancora",
+                author=agent,
+                attachments=[shot],
+            ),
+            metadata=MD,
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    after = await api.tickets.GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=MD)
+    assert len(after.attachments) == 1
