@@ -108,8 +108,27 @@ def start_temporal(
     ui: bool = True,
     ui_port: int = 0,
     log_path: Path | None = None,
+    attempts: int = 3,
 ) -> EmbeddedProcess:
-    """``temporal server start-dev`` on free ports; SQLite file in WAL mode when ``db_file``."""
+    """``temporal server start-dev`` on free ports; SQLite file in WAL mode when ``db_file``.
+
+    A free port can be taken by someone else between our check and the server's bind (the
+    frontend, HTTP, metrics and UI ports are four chances): a server that dies while
+    starting is started again on fresh ports.
+    """
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return _start_temporal_once(db_file, port, ui, ui_port, log_path)
+        except (RuntimeError, TimeoutError) as err:
+            last = err
+            port = ui_port = 0
+    raise RuntimeError(f"the Temporal dev server did not start: {last}")
+
+
+def _start_temporal_once(
+    db_file: Path | None, port: int, ui: bool, ui_port: int, log_path: Path | None
+) -> EmbeddedProcess:
     port = free_port(port)
     args = [
         binary("temporal"),
@@ -149,4 +168,10 @@ def start_temporal(
         args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
     )
     wait_for_port("127.0.0.1", port, 60, proc)
+    # Still alive a moment later (a clash on another of its ports kills it right away)?
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"temporal exited with {proc.returncode} while starting")
+        time.sleep(0.1)
     return EmbeddedProcess("temporal", proc, addresses)
