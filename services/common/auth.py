@@ -58,7 +58,7 @@ class BearerAuthInterceptor(_Interceptor):
                 continue
             if not value.startswith("Bearer "):
                 return None
-            presented = value[len("Bearer "):].strip()
+            presented = value[len("Bearer ") :].strip()
             if not presented or len(presented) > 4096:
                 return None
             for token, principal in self._static:
@@ -87,7 +87,10 @@ class BearerAuthInterceptor(_Interceptor):
                 return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
         elif not allowed(method, who.role) and not is_public(method):
             log.warning(
-                "denied %s to %s %s#%d: role not permitted", method, who.role.value, who.kind,
+                "denied %s to %s %s#%d: role not permitted",
+                method,
+                who.role.value,
+                who.kind,
                 who.id,
             )
             return _deny(

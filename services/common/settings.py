@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,7 +46,6 @@ class Settings:
     mail_aliases: tuple[str, ...] = ()
     # Signs login tokens; unset: derived from the service token (shared by all services).
     signing_key: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

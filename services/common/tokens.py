@@ -35,14 +35,24 @@ class TokenSigner:
 
     def _encode(self, claims: dict[str, object], ttl: int) -> str:
         now = int(time.time())
-        body = {**claims, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl,
-                "jti": secrets.token_hex(8)}
+        body = {
+            **claims,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": secrets.token_hex(8),
+        }
         return jwt.encode(body, self._key, algorithm="HS256")
 
     def _decode(self, token: str, typ: str) -> dict[str, object]:
         try:
             claims: dict[str, object] = jwt.decode(
-                token, self._key, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER,
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "typ", "aud", "iss"]},
             )
         except jwt.PyJWTError as err:
@@ -53,8 +63,13 @@ class TokenSigner:
 
     def access_token(self, who: Principal) -> str:
         return self._encode(
-            {"sub": f"{who.kind}:{who.id}", "typ": "access", "role": who.role.value,
-             "org": who.organization_id, "name": who.name},
+            {
+                "sub": f"{who.kind}:{who.id}",
+                "typ": "access",
+                "role": who.role.value,
+                "org": who.organization_id,
+                "name": who.name,
+            },
             ACCESS_TTL,
         )
 
@@ -69,9 +84,13 @@ class TokenSigner:
         kind, _, raw_id = str(claims["sub"]).partition(":")
         try:
             role = Role(str(claims.get("role", "")))
-            return Principal(role=role, kind=kind, id=int(raw_id),
-                             organization_id=int(str(claims.get("org", 0))),
-                             name=str(claims.get("name", "")))
+            return Principal(
+                role=role,
+                kind=kind,
+                id=int(raw_id),
+                organization_id=int(str(claims.get("org", 0))),
+                name=str(claims.get("name", "")),
+            )
         except ValueError:
             raise InvalidToken("malformed claims") from None
 

@@ -69,10 +69,11 @@ class TicketActivities:
         retry); the publish carries the event ID as ``Nats-Msg-Id``, so a
         retried publish is dropped by JetStream.
         """
-        async with self.sessions() as session, session.begin():
-            if await session.get(m.TicketEvent, rec.event_id) is None:
-                await self._write(session, rec)
-        payload = await self._payload(rec)
+        async with self.sessions() as session:
+            async with session.begin():
+                if await session.get(m.TicketEvent, rec.event_id) is None:
+                    await self._write(session, rec)
+            payload = await self._payload(session, rec)
         fresh = await self.publisher.publish(ticket_subject(rec.event_type), rec.event_id, payload)
         if not fresh:
             log.info("event %s was already published", rec.event_id)
@@ -124,26 +125,26 @@ class TicketActivities:
             occurred_at=rec.occurred_at,
         )
 
-    async def _payload(self, rec: ChangeRecord) -> TicketEventPayload:
+    @staticmethod
+    async def _payload(session: AsyncSession, rec: ChangeRecord) -> TicketEventPayload:
         s = rec.state
-        async with self.sessions() as session:
-            row = await session.get(m.Ticket, s.ticket_id)
-            assert row is not None
-            requester = await session.get(m.Contact, s.requester_id)
-            assert requester is not None
-            assignee = await session.get(m.Agent, s.assignee_id) if s.assignee_id else None
-            name = await actor_name(session, rec.actor.kind, rec.actor.id)
-            comment: CommentPayload | None = None
-            if rec.comment is not None:
-                c = rec.comment
-                comment = CommentPayload(
-                    id=c.id,
-                    visibility=c.visibility,
-                    author_kind=c.author.kind,
-                    author_id=c.author.id,
-                    author_name=await actor_name(session, c.author.kind, c.author.id),
-                    body=c.body,
-                )
+        row = await session.get(m.Ticket, s.ticket_id)
+        assert row is not None
+        requester = await session.get(m.Contact, s.requester_id)
+        assert requester is not None
+        assignee = await session.get(m.Agent, s.assignee_id) if s.assignee_id else None
+        name = await actor_name(session, rec.actor.kind, rec.actor.id)
+        comment: CommentPayload | None = None
+        if rec.comment is not None:
+            c = rec.comment
+            comment = CommentPayload(
+                id=c.id,
+                visibility=c.visibility,
+                author_kind=c.author.kind,
+                author_id=c.author.id,
+                author_name=await actor_name(session, c.author.kind, c.author.id),
+                body=c.body,
+            )
         ticket = TicketPayload(
             id=s.ticket_id,
             display_id=f"#{s.ticket_id}",

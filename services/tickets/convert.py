@@ -7,7 +7,6 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from helpdesk.v1 import common_pb2 as pb
 from services.common.rpc_errors import invalid
 
 
@@ -72,6 +71,3 @@ def priority_for(criticality: str, requested: str) -> str:
     if requested == "URGENT" and criticality != "CRITICAL":
         invalid("priority", "URGENT is reserved for CRITICAL requests")
     return requested
-
-
-__all__ = ["pb"]

@@ -25,7 +25,7 @@ from services.common.rpc_errors import (
 )
 from services.tickets import models as m
 from services.tickets import paging
-from services.tickets.convert import name_of, optional_name, required_name, value_of
+from services.tickets.convert import optional_name, required_name, value_of
 from services.tickets.credentials import Credentials
 
 LOCALES = ("it", "en")
@@ -204,9 +204,7 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 not_found(f"organization {org_id}")
             locale = locale_of("locale", request.locale, org.locale)
             department = optional_text("department", request.department, 100)
-            contact = await add_contact(
-                session, org, name, email, phone, role, locale, department
-            )
+            contact = await add_contact(session, org, name, email, phone, role, locale, department)
             password = await self.credentials.issue(session, "CONTACT", contact.id, email)
             try:
                 await session.commit()
@@ -366,6 +364,3 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
     ) -> dpb.SetPasswordResponse:
         await self.credentials.reset(request.email, request.code, request.new_password)
         return dpb.SetPasswordResponse()
-
-
-__all__ = ["DirectoryServicer", "add_contact", "find_contact_by_email", "name_of"]

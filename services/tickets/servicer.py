@@ -29,7 +29,6 @@ from services.common.rpc_errors import (
 from services.tickets import models as m
 from services.tickets import paging
 from services.tickets.convert import (
-    name_of,
     optional_name,
     priority_for,
     required_name,
@@ -546,6 +545,3 @@ class TicketServicer(tgrpc.TicketServiceServicer):
             )
             await session.commit()
         return await self._comment_response(new.id, data.id, follow_up=True)
-
-
-__all__ = ["TicketServicer", "name_of"]
