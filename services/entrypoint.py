@@ -7,6 +7,7 @@ exactly what ``python -m <module>`` starts (``make run`` starts those modules):
 ``intake``                     IntakeService (gRPC) and the SMTP listener
 ``tickets``                    TicketService, DirectoryService and the ticket activity worker
 ``notify``                     NotifyService and the JetStream consumer
+``dev-escalation``             DevEscalationService and the programming-ticket activity worker
 ``workflow-worker``            the Temporal worker hosting the workflows
 ``migrate``                    every service's Alembic migrations, then exit
 ``register-search-attributes`` add the missing ticket search attributes, then exit
@@ -43,6 +44,13 @@ async def _tickets() -> None:
     await serve(Settings.from_env())
 
 
+async def _dev_escalation() -> None:
+    from services.common.settings import Settings
+    from services.dev_escalation.app import serve
+
+    await serve(Settings.from_env())
+
+
 async def _notify() -> None:
     from services.common.settings import Settings
     from services.notify.__main__ import serve
@@ -60,6 +68,7 @@ async def _migrate() -> None:
     """Every service's tables to their latest revision (idempotent; one version table each)."""
     from services.common.db import upgrade
     from services.common.settings import Settings
+    from services.dev_escalation import app as dev_escalation
     from services.intake import app as intake
     from services.notify import app as notify
     from services.tickets import app as tickets
@@ -71,6 +80,8 @@ async def _migrate() -> None:
     log.info("intake: migrated")
     await upgrade(notify.MIGRATIONS_DIR, settings.database_url_for("notify"), notify.VERSION_TABLE)
     log.info("notify: migrated")
+    await dev_escalation.migrate(settings)
+    log.info("dev-escalation: migrated")
 
 
 async def _register_search_attributes() -> None:
@@ -91,16 +102,14 @@ PROCESSES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "intake": _intake,
     "tickets": _tickets,
     "notify": _notify,
+    "dev-escalation": _dev_escalation,
     "workflow-worker": _workflow_worker,
     "migrate": _migrate,
     "register-search-attributes": _register_search_attributes,
 }
 
 # Named in the design but not built yet: refused with a reason rather than as unknown.
-NOT_YET: dict[str, str] = {
-    "dev-escalation": "the dev-escalation process does not exist yet (DevEscalationService "
-    "comes with a later issue)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def usage() -> str:

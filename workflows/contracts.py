@@ -85,6 +85,24 @@ class SlaBreach:
 
 
 @dataclass
+class ProgLink:
+    """A programming ticket hanging from this support ticket."""
+
+    id: int
+    title: str
+    urgency: str
+    status: str = "OPEN"
+    detached: bool = False
+    # The EscalateToDevelopment request that opened it: a retry finds it here.
+    request_key: str = ""
+
+    @property
+    def holds(self) -> bool:
+        """Still holds the support ticket: neither finished nor detached."""
+        return not self.detached and self.status not in ("RELEASED", "CANCELLED")
+
+
+@dataclass
 class TicketState:
     """Everything the workflow decides on; also the snapshot written to the read model."""
 
@@ -110,6 +128,17 @@ class TicketState:
     auto_close_at: datetime | None = None
     reopen_count: int = 0
     follow_up_of: int = 0
+    # Second level (seed 002) and third parties (seed 001).
+    level: str = "L1"  # "L1" | "L2"
+    programming_tickets: list[ProgLink] = field(default_factory=list)
+    awaiting_verification: bool = False
+    hours_spent: float = 0.0
+    hold_reason: str = ""  # "" | "DEVELOPMENT" | "THIRD_PARTY" | "OTHER"
+    third_party_name: str = ""
+    third_party_reference: str = ""
+    third_party_remind_at: datetime | None = None
+    # Idempotency keys of the latest LogTime calls (bounded), so a retry adds nothing.
+    recent_keys: list[str] = field(default_factory=list)
     # Number of events recorded so far; the next event's ID is event_id(ticket_id, seq + 1).
     event_seq: int = 0
 
@@ -123,6 +152,11 @@ class TicketWorkflowInput:
     start: str = "created"
     # Continue as new past this many history events (tests lower it).
     max_history_events: int = 2000
+    # Second level: passed on to each programming ticket's workflow.
+    start_work_within_seconds: int = 3600
+    remote_update_notice_seconds: int = 86400
+    # Third party: the assignee is reminded every this many business days.
+    third_party_reminder_business_days: int = 2
 
 
 @dataclass
@@ -132,6 +166,14 @@ class CommentData:
     author: ActorRef
     body: str
     attachment_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TimeEntryData:
+    id: str
+    hours: float
+    note: str
+    agent_id: int
 
 
 @dataclass
@@ -147,6 +189,7 @@ class ChangeRecord:
     to_status: str
     detail: str = ""
     comment: CommentData | None = None
+    time_entry: TimeEntryData | None = None
 
 
 # Update inputs and results -------------------------------------------------
@@ -184,12 +227,67 @@ class CustomerAnswerInput:
     reason: str = ""
 
 
+@dataclass
+class EscalateInput:
+    request_key: str
+    title: str
+    technical_description: str
+    urgency: str  # "HIGH" | "AVERAGE" | "LOW" | "SECONDARY"
+    actor: ActorRef
+
+
+@dataclass
+class EscalateResult:
+    state: TicketState
+    programming_ticket_id: int
+
+
+@dataclass
+class DetachInput:
+    programming_ticket_id: int
+    reason: str
+    actor: ActorRef
+
+
+@dataclass
+class ThirdPartyInput:
+    name: str
+    reference: str
+    actor: ActorRef
+
+
+@dataclass
+class LogTimeInput:
+    request_key: str
+    hours: float
+    note: str
+    actor: ActorRef
+
+
+@dataclass
+class ProgOutcome:
+    """Sent by a programming ticket's workflow to its support ticket's when it ends."""
+
+    programming_ticket_id: int
+    title: str
+    urgency: str
+    status: str  # "RELEASED" | "CANCELLED"
+    release_notes: str = ""
+    fix_version: str = ""
+    reason: str = ""
+
+
 # Update and query names (strings so that services need not import the workflow).
 UPDATE_ASSIGN = "assign"
 UPDATE_ADD_COMMENT = "add_comment"
 UPDATE_CHANGE_STATUS = "change_status"
 UPDATE_REOPEN = "reopen"
 UPDATE_CONFIRM = "confirm_solution"
+UPDATE_ESCALATE = "escalate_to_development"
+UPDATE_DETACH = "detach_programming_ticket"
+UPDATE_THIRD_PARTY = "hold_for_third_party"
+UPDATE_LOG_TIME = "log_time"
+SIGNAL_PROG_OUTCOME = "programming_ticket_outcome"
 QUERY_STATE = "state"
 
 # ApplicationError types the services map to gRPC codes.

@@ -13,9 +13,10 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.contracts import WORKFLOW_TASK_QUEUE
+from workflows.progticket import ProgrammingTicketWorkflow
 from workflows.ticket import TicketWorkflow
 
-WORKFLOWS = [TicketWorkflow]
+WORKFLOWS = [TicketWorkflow, ProgrammingTicketWorkflow]
 
 
 # Workflow tasks in flight get this long to finish after SIGTERM (terminationGracePeriodSeconds
@@ -75,6 +76,7 @@ async def main() -> None:
             await runner.shutdown()
         elif port is not None:
             await port.stop()
+
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

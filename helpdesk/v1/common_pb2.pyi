@@ -284,6 +284,32 @@ CLOSE_REASON_AUTO_CLOSED: CloseReason.ValueType  # 3
 """Nobody answered within HELPDESK_AUTO_CLOSE_AFTER of SOLVED."""
 Global___CloseReason: _TypeAlias = CloseReason  # noqa: Y015
 
+class _HoldReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HoldReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HoldReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOLD_REASON_UNSPECIFIED: _HoldReason.ValueType  # 0
+    HOLD_REASON_DEVELOPMENT: _HoldReason.ValueType  # 1
+    """Waiting for the developers: programming tickets are open."""
+    HOLD_REASON_THIRD_PARTY: _HoldReason.ValueType  # 2
+    """Waiting for a third party (seed 001: the software vendor, the ISP)."""
+    HOLD_REASON_OTHER: _HoldReason.ValueType  # 3
+    """Put on hold by an agent for another reason."""
+
+class HoldReason(_HoldReason, metaclass=_HoldReasonEnumTypeWrapper):
+    """Why a ticket is ON_HOLD."""
+
+HOLD_REASON_UNSPECIFIED: HoldReason.ValueType  # 0
+HOLD_REASON_DEVELOPMENT: HoldReason.ValueType  # 1
+"""Waiting for the developers: programming tickets are open."""
+HOLD_REASON_THIRD_PARTY: HoldReason.ValueType  # 2
+"""Waiting for a third party (seed 001: the software vendor, the ISP)."""
+HOLD_REASON_OTHER: HoldReason.ValueType  # 3
+"""Put on hold by an agent for another reason."""
+Global___HoldReason: _TypeAlias = HoldReason  # noqa: Y015
+
 class _SlaTarget:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -323,6 +349,38 @@ SLA_STATE_PAUSED: SlaState.ValueType  # 2
 SLA_STATE_MET: SlaState.ValueType  # 3
 SLA_STATE_BREACHED: SlaState.ValueType  # 4
 Global___SlaState: _TypeAlias = SlaState  # noqa: Y015
+
+@_typing.final
+class LinkedProgrammingTicket(_message.Message):
+    """A programming ticket hanging from a support ticket."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DETACHED_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    status: _builtins.str
+    """"OPEN", "SCHEDULED", "IN_PROGRESS", "FIXED", "RELEASED", "CANCELLED", as last reported."""
+    detached: _builtins.bool
+    """Detached by an agent (with a reason): it no longer holds the ticket."""
+    title: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        status: _builtins.str = ...,
+        detached: _builtins.bool = ...,
+        title: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detached", b"detached", "id", b"id", "status", b"status", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkedProgrammingTicket: _TypeAlias = LinkedProgrammingTicket  # noqa: Y015
 
 @_typing.final
 class Attachment(_message.Message):
@@ -463,6 +521,12 @@ class Ticket(_message.Message):
     REOPEN_COUNT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    PROGRAMMING_TICKETS_FIELD_NUMBER: _builtins.int
+    AWAITING_VERIFICATION_FIELD_NUMBER: _builtins.int
+    HOURS_SPENT_FIELD_NUMBER: _builtins.int
+    HOLD_REASON_FIELD_NUMBER: _builtins.int
+    THIRD_PARTY_NAME_FIELD_NUMBER: _builtins.int
+    THIRD_PARTY_REFERENCE_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     display_id: _builtins.str
     """"#42" """
@@ -493,6 +557,14 @@ class Ticket(_message.Message):
     attachments_requested_by_email: _builtins.bool
     reopen_count: _builtins.int
     workflow_id: _builtins.str
+    awaiting_verification: _builtins.bool
+    """The update from development was shipped; the agent verifies it with the customer."""
+    hours_spent: _builtins.float
+    """Sum of the ticket's time entries (TicketService.LogTime)."""
+    hold_reason: Global___HoldReason.ValueType
+    third_party_name: _builtins.str
+    """Set while ON_HOLD for a third party."""
+    third_party_reference: _builtins.str
     @_builtins.property
     def milestones(self) -> Global___Milestones: ...
     @_builtins.property
@@ -505,6 +577,8 @@ class Ticket(_message.Message):
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def programming_tickets(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedProgrammingTicket]: ...
     def __init__(
         self,
         *,
@@ -542,10 +616,16 @@ class Ticket(_message.Message):
         reopen_count: _builtins.int = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         workflow_id: _builtins.str = ...,
+        programming_tickets: _abc.Iterable[Global___LinkedProgrammingTicket] | None = ...,
+        awaiting_verification: _builtins.bool = ...,
+        hours_spent: _builtins.float = ...,
+        hold_reason: Global___HoldReason.ValueType = ...,
+        third_party_name: _builtins.str = ...,
+        third_party_reference: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auto_close_at", b"auto_close_at", "milestones", b"milestones", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "id", b"id", "kind", b"kind", "level", b"level", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

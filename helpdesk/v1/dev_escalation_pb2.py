@@ -25,25 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n helpdesk/v1/dev_escalation.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x02\n\x11ProgrammingTicket\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x19\n\x11support_ticket_id\x18\x02 \x01(\x03\x12\r\n\x05title\x18\x03 \x01(\t\x12\x1d\n\x15technical_description\x18\x04 \x01(\t\x12)\n\x07urgency\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12\'\n\x06status\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.ProgStatus\x12\x13\n\x0b\x61ssignee_id\x18\x07 \x01(\x03\x12\x16\n\x0etarget_release\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x01\n\x1dListProgrammingTicketsRequest\x12)\n\x08statuses\x18\x01 \x03(\x0e\x32\x17.helpdesk.v1.ProgStatus\x12+\n\turgencies\x18\x02 \x03(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12\x13\n\x0b\x61ssignee_id\x18\x03 \x01(\x03\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"j\n\x1eListProgrammingTicketsResponse\x12/\n\x07tickets\x18\x01 \x03(\x0b\x32\x1e.helpdesk.v1.ProgrammingTicket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x1bGetProgrammingTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03*\x8e\x01\n\x0bProgUrgency\x12\x1c\n\x18PROG_URGENCY_UNSPECIFIED\x10\x00\x12\x15\n\x11PROG_URGENCY_HIGH\x10\x01\x12\x18\n\x14PROG_URGENCY_AVERAGE\x10\x02\x12\x14\n\x10PROG_URGENCY_LOW\x10\x03\x12\x1a\n\x16PROG_URGENCY_SECONDARY\x10\x04*\xc3\x01\n\nProgStatus\x12\x1b\n\x17PROG_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10PROG_STATUS_OPEN\x10\x01\x12\x19\n\x15PROG_STATUS_SCHEDULED\x10\x02\x12\x1b\n\x17PROG_STATUS_IN_PROGRESS\x10\x03\x12\x15\n\x11PROG_STATUS_FIXED\x10\x04\x12\x18\n\x14PROG_STATUS_RELEASED\x10\x05\x12\x19\n\x15PROG_STATUS_CANCELLED\x10\x06\x32\xeb\x01\n\x14\x44\x65vEscalationService\x12q\n\x16ListProgrammingTickets\x12*.helpdesk.v1.ListProgrammingTicketsRequest\x1a+.helpdesk.v1.ListProgrammingTicketsResponse\x12`\n\x14GetProgrammingTicket\x12(.helpdesk.v1.GetProgrammingTicketRequest\x1a\x1e.helpdesk.v1.ProgrammingTicketb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n helpdesk/v1/dev_escalation.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n\x12RemoteUpdateWindow\x12-\n\tstarts_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x05\n\x11ProgrammingTicket\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x19\n\x11support_ticket_id\x18\x02 \x01(\x03\x12\r\n\x05title\x18\x03 \x01(\t\x12\x1d\n\x15technical_description\x18\x04 \x01(\t\x12)\n\x07urgency\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12\'\n\x06status\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.ProgStatus\x12\x13\n\x0b\x61ssignee_id\x18\x07 \x01(\x03\x12\x16\n\x0etarget_release\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0forganization_id\x18\n \x01(\x03\x12\x30\n\x0cplanned_date\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x66ix_version\x18\x0c \x01(\t\x12\x11\n\tfix_notes\x18\r \x01(\t\x12\x15\n\rrelease_notes\x18\x0e \x01(\t\x12\x36\n\rremote_update\x18\x0f \x01(\x0b\x32\x1f.helpdesk.v1.RemoteUpdateWindow\x12\x15\n\rcancel_reason\x18\x10 \x01(\t\x12\x32\n\x0estart_work_due\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x65scalated_to_lead\x18\x12 \x01(\x08\x12.\n\nupdated_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bworkflow_id\x18\x14 \x01(\t\"\xdf\x01\n\x1dListProgrammingTicketsRequest\x12)\n\x08statuses\x18\x01 \x03(\x0e\x32\x17.helpdesk.v1.ProgStatus\x12+\n\turgencies\x18\x02 \x03(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12\x13\n\x0b\x61ssignee_id\x18\x03 \x01(\x03\x12\x0f\n\x07release\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x19\n\x11support_ticket_id\x18\x07 \x01(\x03\"j\n\x1eListProgrammingTicketsResponse\x12/\n\x07tickets\x18\x01 \x03(\x0b\x32\x1e.helpdesk.v1.ProgrammingTicket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x1bGetProgrammingTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"4\n\x10StartWorkRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x65veloper_id\x18\x02 \x01(\x03\"}\n\x0fScheduleRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x16\n\x0etarget_release\x18\x02 \x01(\t\x12\x30\n\x0cplanned_date\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64\x65veloper_id\x18\x04 \x01(\x03\"X\n\x10MarkFixedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x13\n\x0b\x66ix_version\x18\x02 \x01(\t\x12\r\n\x05notes\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x65veloper_id\x18\x04 \x01(\x03\"\x84\x01\n\x11ShipUpdateRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x15\n\rrelease_notes\x18\x02 \x01(\t\x12\x36\n\rremote_update\x18\x03 \x01(\x0b\x32\x1f.helpdesk.v1.RemoteUpdateWindow\x12\x14\n\x0c\x64\x65veloper_id\x18\x04 \x01(\x03\"R\n\x1e\x43\x61ncelProgrammingTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x64\x65veloper_id\x18\x03 \x01(\x03*\x8e\x01\n\x0bProgUrgency\x12\x1c\n\x18PROG_URGENCY_UNSPECIFIED\x10\x00\x12\x15\n\x11PROG_URGENCY_HIGH\x10\x01\x12\x18\n\x14PROG_URGENCY_AVERAGE\x10\x02\x12\x14\n\x10PROG_URGENCY_LOW\x10\x03\x12\x1a\n\x16PROG_URGENCY_SECONDARY\x10\x04*\xc3\x01\n\nProgStatus\x12\x1b\n\x17PROG_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10PROG_STATUS_OPEN\x10\x01\x12\x19\n\x15PROG_STATUS_SCHEDULED\x10\x02\x12\x1b\n\x17PROG_STATUS_IN_PROGRESS\x10\x03\x12\x15\n\x11PROG_STATUS_FIXED\x10\x04\x12\x18\n\x14PROG_STATUS_RELEASED\x10\x05\x12\x19\n\x15PROG_STATUS_CANCELLED\x10\x06\x32\xf2\x04\n\x14\x44\x65vEscalationService\x12q\n\x16ListProgrammingTickets\x12*.helpdesk.v1.ListProgrammingTicketsRequest\x1a+.helpdesk.v1.ListProgrammingTicketsResponse\x12`\n\x14GetProgrammingTicket\x12(.helpdesk.v1.GetProgrammingTicketRequest\x1a\x1e.helpdesk.v1.ProgrammingTicket\x12J\n\tStartWork\x12\x1d.helpdesk.v1.StartWorkRequest\x1a\x1e.helpdesk.v1.ProgrammingTicket\x12H\n\x08Schedule\x12\x1c.helpdesk.v1.ScheduleRequest\x1a\x1e.helpdesk.v1.ProgrammingTicket\x12J\n\tMarkFixed\x12\x1d.helpdesk.v1.MarkFixedRequest\x1a\x1e.helpdesk.v1.ProgrammingTicket\x12L\n\nShipUpdate\x12\x1e.helpdesk.v1.ShipUpdateRequest\x1a\x1e.helpdesk.v1.ProgrammingTicket\x12U\n\x06\x43\x61ncel\x12+.helpdesk.v1.CancelProgrammingTicketRequest\x1a\x1e.helpdesk.v1.ProgrammingTicketb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.dev_escalation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROGURGENCY']._serialized_start=717
-  _globals['_PROGURGENCY']._serialized_end=859
-  _globals['_PROGSTATUS']._serialized_start=862
-  _globals['_PROGSTATUS']._serialized_end=1057
-  _globals['_PROGRAMMINGTICKET']._serialized_start=83
-  _globals['_PROGRAMMINGTICKET']._serialized_end=364
-  _globals['_LISTPROGRAMMINGTICKETSREQUEST']._serialized_start=367
-  _globals['_LISTPROGRAMMINGTICKETSREQUEST']._serialized_end=563
-  _globals['_LISTPROGRAMMINGTICKETSRESPONSE']._serialized_start=565
-  _globals['_LISTPROGRAMMINGTICKETSRESPONSE']._serialized_end=671
-  _globals['_GETPROGRAMMINGTICKETREQUEST']._serialized_start=673
-  _globals['_GETPROGRAMMINGTICKETREQUEST']._serialized_end=714
-  _globals['_DEVESCALATIONSERVICE']._serialized_start=1060
-  _globals['_DEVESCALATIONSERVICE']._serialized_end=1295
+  _globals['_PROGURGENCY']._serialized_start=1713
+  _globals['_PROGURGENCY']._serialized_end=1855
+  _globals['_PROGSTATUS']._serialized_start=1858
+  _globals['_PROGSTATUS']._serialized_end=2053
+  _globals['_REMOTEUPDATEWINDOW']._serialized_start=82
+  _globals['_REMOTEUPDATEWINDOW']._serialized_end=194
+  _globals['_PROGRAMMINGTICKET']._serialized_start=197
+  _globals['_PROGRAMMINGTICKET']._serialized_end=843
+  _globals['_LISTPROGRAMMINGTICKETSREQUEST']._serialized_start=846
+  _globals['_LISTPROGRAMMINGTICKETSREQUEST']._serialized_end=1069
+  _globals['_LISTPROGRAMMINGTICKETSRESPONSE']._serialized_start=1071
+  _globals['_LISTPROGRAMMINGTICKETSRESPONSE']._serialized_end=1177
+  _globals['_GETPROGRAMMINGTICKETREQUEST']._serialized_start=1179
+  _globals['_GETPROGRAMMINGTICKETREQUEST']._serialized_end=1220
+  _globals['_STARTWORKREQUEST']._serialized_start=1222
+  _globals['_STARTWORKREQUEST']._serialized_end=1274
+  _globals['_SCHEDULEREQUEST']._serialized_start=1276
+  _globals['_SCHEDULEREQUEST']._serialized_end=1401
+  _globals['_MARKFIXEDREQUEST']._serialized_start=1403
+  _globals['_MARKFIXEDREQUEST']._serialized_end=1491
+  _globals['_SHIPUPDATEREQUEST']._serialized_start=1494
+  _globals['_SHIPUPDATEREQUEST']._serialized_end=1626
+  _globals['_CANCELPROGRAMMINGTICKETREQUEST']._serialized_start=1628
+  _globals['_CANCELPROGRAMMINGTICKETREQUEST']._serialized_end=1710
+  _globals['_DEVESCALATIONSERVICE']._serialized_start=2056
+  _globals['_DEVESCALATIONSERVICE']._serialized_end=2682
 # @@protoc_insertion_point(module_scope)

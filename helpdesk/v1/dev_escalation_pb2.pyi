@@ -28,6 +28,7 @@ class _ProgUrgencyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProgUrgen
     DESCRIPTOR: _descriptor.EnumDescriptor
     PROG_URGENCY_UNSPECIFIED: _ProgUrgency.ValueType  # 0
     PROG_URGENCY_HIGH: _ProgUrgency.ValueType  # 1
+    """Blocking: on-call developers are told at once and must start in time."""
     PROG_URGENCY_AVERAGE: _ProgUrgency.ValueType  # 2
     PROG_URGENCY_LOW: _ProgUrgency.ValueType  # 3
     PROG_URGENCY_SECONDARY: _ProgUrgency.ValueType  # 4
@@ -36,6 +37,7 @@ class ProgUrgency(_ProgUrgency, metaclass=_ProgUrgencyEnumTypeWrapper): ...
 
 PROG_URGENCY_UNSPECIFIED: ProgUrgency.ValueType  # 0
 PROG_URGENCY_HIGH: ProgUrgency.ValueType  # 1
+"""Blocking: on-call developers are told at once and must start in time."""
 PROG_URGENCY_AVERAGE: ProgUrgency.ValueType  # 2
 PROG_URGENCY_LOW: ProgUrgency.ValueType  # 3
 PROG_URGENCY_SECONDARY: ProgUrgency.ValueType  # 4
@@ -67,6 +69,34 @@ PROG_STATUS_CANCELLED: ProgStatus.ValueType  # 6
 Global___ProgStatus: _TypeAlias = ProgStatus  # noqa: Y015
 
 @_typing.final
+class RemoteUpdateWindow(_message.Message):
+    """A scheduled remote update (seed 000): the organisation's referents are told
+    in advance and asked to keep users disconnected, and again when it ends.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    ENDS_AT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ends_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        ends_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "starts_at", b"starts_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoteUpdateWindow: _TypeAlias = RemoteUpdateWindow  # noqa: Y015
+
+@_typing.final
 class ProgrammingTicket(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -79,6 +109,17 @@ class ProgrammingTicket(_message.Message):
     ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
     TARGET_RELEASE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    PLANNED_DATE_FIELD_NUMBER: _builtins.int
+    FIX_VERSION_FIELD_NUMBER: _builtins.int
+    FIX_NOTES_FIELD_NUMBER: _builtins.int
+    RELEASE_NOTES_FIELD_NUMBER: _builtins.int
+    REMOTE_UPDATE_FIELD_NUMBER: _builtins.int
+    CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    START_WORK_DUE_FIELD_NUMBER: _builtins.int
+    ESCALATED_TO_LEAD_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     support_ticket_id: _builtins.int
     title: _builtins.str
@@ -87,8 +128,25 @@ class ProgrammingTicket(_message.Message):
     status: Global___ProgStatus.ValueType
     assignee_id: _builtins.int
     target_release: _builtins.str
+    organization_id: _builtins.int
+    fix_version: _builtins.str
+    fix_notes: _builtins.str
+    release_notes: _builtins.str
+    cancel_reason: _builtins.str
+    escalated_to_lead: _builtins.bool
+    workflow_id: _builtins.str
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def planned_date(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def remote_update(self) -> Global___RemoteUpdateWindow: ...
+    @_builtins.property
+    def start_work_due(self) -> _timestamp_pb2.Timestamp:
+        """HIGH only: work must start by then, or the development lead is told."""
+
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -101,10 +159,21 @@ class ProgrammingTicket(_message.Message):
         assignee_id: _builtins.int = ...,
         target_release: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        organization_id: _builtins.int = ...,
+        planned_date: _timestamp_pb2.Timestamp | None = ...,
+        fix_version: _builtins.str = ...,
+        fix_notes: _builtins.str = ...,
+        release_notes: _builtins.str = ...,
+        remote_update: Global___RemoteUpdateWindow | None = ...,
+        cancel_reason: _builtins.str = ...,
+        start_work_due: _timestamp_pb2.Timestamp | None = ...,
+        escalated_to_lead: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        workflow_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "planned_date", b"planned_date", "remote_update", b"remote_update", "start_work_due", b"start_work_due", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "created_at", b"created_at", "id", b"id", "status", b"status", "support_ticket_id", b"support_ticket_id", "target_release", b"target_release", "technical_description", b"technical_description", "title", b"title", "urgency", b"urgency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "cancel_reason", b"cancel_reason", "created_at", b"created_at", "escalated_to_lead", b"escalated_to_lead", "fix_notes", b"fix_notes", "fix_version", b"fix_version", "id", b"id", "organization_id", b"organization_id", "planned_date", b"planned_date", "release_notes", b"release_notes", "remote_update", b"remote_update", "start_work_due", b"start_work_due", "status", b"status", "support_ticket_id", b"support_ticket_id", "target_release", b"target_release", "technical_description", b"technical_description", "title", b"title", "updated_at", b"updated_at", "urgency", b"urgency", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -120,10 +189,13 @@ class ListProgrammingTicketsRequest(_message.Message):
     RELEASE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SUPPORT_TICKET_ID_FIELD_NUMBER: _builtins.int
     assignee_id: _builtins.int
     release: _builtins.str
     page_size: _builtins.int
+    """Default 50, at most 500."""
     page_token: _builtins.str
+    support_ticket_id: _builtins.int
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ProgStatus.ValueType]: ...
     @_builtins.property
@@ -137,10 +209,11 @@ class ListProgrammingTicketsRequest(_message.Message):
         release: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        support_ticket_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "page_size", b"page_size", "page_token", b"page_token", "release", b"release", "statuses", b"statuses", "urgencies", b"urgencies"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "page_size", b"page_size", "page_token", b"page_token", "release", b"release", "statuses", b"statuses", "support_ticket_id", b"support_ticket_id", "urgencies", b"urgencies"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -187,3 +260,140 @@ class GetProgrammingTicketRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProgrammingTicketRequest: _TypeAlias = GetProgrammingTicketRequest  # noqa: Y015
+
+@_typing.final
+class StartWorkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DEVELOPER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    developer_id: _builtins.int
+    """0: the caller. Admin and service tokens must name the developer."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        developer_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["developer_id", b"developer_id", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartWorkRequest: _TypeAlias = StartWorkRequest  # noqa: Y015
+
+@_typing.final
+class ScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TARGET_RELEASE_FIELD_NUMBER: _builtins.int
+    PLANNED_DATE_FIELD_NUMBER: _builtins.int
+    DEVELOPER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    target_release: _builtins.str
+    developer_id: _builtins.int
+    @_builtins.property
+    def planned_date(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        target_release: _builtins.str = ...,
+        planned_date: _timestamp_pb2.Timestamp | None = ...,
+        developer_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["planned_date", b"planned_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["developer_id", b"developer_id", "id", b"id", "planned_date", b"planned_date", "target_release", b"target_release"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleRequest: _TypeAlias = ScheduleRequest  # noqa: Y015
+
+@_typing.final
+class MarkFixedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    FIX_VERSION_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    DEVELOPER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    fix_version: _builtins.str
+    notes: _builtins.str
+    developer_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        fix_version: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        developer_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["developer_id", b"developer_id", "fix_version", b"fix_version", "id", b"id", "notes", b"notes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkFixedRequest: _TypeAlias = MarkFixedRequest  # noqa: Y015
+
+@_typing.final
+class ShipUpdateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RELEASE_NOTES_FIELD_NUMBER: _builtins.int
+    REMOTE_UPDATE_FIELD_NUMBER: _builtins.int
+    DEVELOPER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    release_notes: _builtins.str
+    """What changed, for the customer (sent in their language as written here)."""
+    developer_id: _builtins.int
+    @_builtins.property
+    def remote_update(self) -> Global___RemoteUpdateWindow:
+        """Optional."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        release_notes: _builtins.str = ...,
+        remote_update: Global___RemoteUpdateWindow | None = ...,
+        developer_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["remote_update", b"remote_update"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["developer_id", b"developer_id", "id", b"id", "release_notes", b"release_notes", "remote_update", b"remote_update"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShipUpdateRequest: _TypeAlias = ShipUpdateRequest  # noqa: Y015
+
+@_typing.final
+class CancelProgrammingTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DEVELOPER_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    reason: _builtins.str
+    developer_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        developer_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["developer_id", b"developer_id", "id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelProgrammingTicketRequest: _TypeAlias = CancelProgrammingTicketRequest  # noqa: Y015

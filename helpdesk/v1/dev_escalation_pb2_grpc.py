@@ -26,9 +26,11 @@ if _version_not_supported:
 
 
 class DevEscalationServiceStub:
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     def __init__(self, channel):
@@ -47,22 +49,88 @@ class DevEscalationServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.GetProgrammingTicketRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
                 _registered_method=True)
+        self.StartWork = channel.unary_unary(
+                '/helpdesk.v1.DevEscalationService/StartWork',
+                request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.StartWorkRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+                _registered_method=True)
+        self.Schedule = channel.unary_unary(
+                '/helpdesk.v1.DevEscalationService/Schedule',
+                request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ScheduleRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+                _registered_method=True)
+        self.MarkFixed = channel.unary_unary(
+                '/helpdesk.v1.DevEscalationService/MarkFixed',
+                request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.MarkFixedRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+                _registered_method=True)
+        self.ShipUpdate = channel.unary_unary(
+                '/helpdesk.v1.DevEscalationService/ShipUpdate',
+                request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ShipUpdateRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+                _registered_method=True)
+        self.Cancel = channel.unary_unary(
+                '/helpdesk.v1.DevEscalationService/Cancel',
+                request_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.CancelProgrammingTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+                _registered_method=True)
 
 
 class DevEscalationServiceServicer:
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     def ListProgrammingTickets(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The queue: filters combine; ordered by urgency (HIGH first), then age.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProgrammingTicket(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartWork(self, request, context):
+        """A developer takes it: OPEN or SCHEDULED becomes IN_PROGRESS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Schedule(self, request, context):
+        """Plans it for a release (AVERAGE, LOW, SECONDARY are scheduled in
+        ordinary development): OPEN becomes SCHEDULED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkFixed(self, request, context):
+        """SCHEDULED or IN_PROGRESS becomes FIXED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShipUpdate(self, request, context):
+        """The update reaches the customer: FIXED becomes RELEASED and the support
+        ticket comes back OPEN awaiting verification (after the remote-update
+        window, when one is given).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Cancel(self, request, context):
+        """Abandons it: the support ticket comes back OPEN with the reason.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -80,6 +148,31 @@ def add_DevEscalationServiceServicer_to_server(servicer, server):
                     request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.GetProgrammingTicketRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
             ),
+            'StartWork': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartWork,
+                    request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.StartWorkRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
+            ),
+            'Schedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.Schedule,
+                    request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ScheduleRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
+            ),
+            'MarkFixed': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkFixed,
+                    request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.MarkFixedRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
+            ),
+            'ShipUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShipUpdate,
+                    request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ShipUpdateRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
+            ),
+            'Cancel': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cancel,
+                    request_deserializer=helpdesk_dot_v1_dot_dev__escalation__pb2.CancelProgrammingTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'helpdesk.v1.DevEscalationService', rpc_method_handlers)
@@ -89,9 +182,11 @@ def add_DevEscalationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DevEscalationService:
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     @staticmethod
@@ -137,6 +232,141 @@ class DevEscalationService:
             target,
             '/helpdesk.v1.DevEscalationService/GetProgrammingTicket',
             helpdesk_dot_v1_dot_dev__escalation__pb2.GetProgrammingTicketRequest.SerializeToString,
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartWork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DevEscalationService/StartWork',
+            helpdesk_dot_v1_dot_dev__escalation__pb2.StartWorkRequest.SerializeToString,
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Schedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DevEscalationService/Schedule',
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ScheduleRequest.SerializeToString,
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkFixed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DevEscalationService/MarkFixed',
+            helpdesk_dot_v1_dot_dev__escalation__pb2.MarkFixedRequest.SerializeToString,
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShipUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DevEscalationService/ShipUpdate',
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ShipUpdateRequest.SerializeToString,
+            helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cancel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DevEscalationService/Cancel',
+            helpdesk_dot_v1_dot_dev__escalation__pb2.CancelProgrammingTicketRequest.SerializeToString,
             helpdesk_dot_v1_dot_dev__escalation__pb2.ProgrammingTicket.FromString,
             options,
             channel_credentials,

@@ -27,9 +27,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DevEscalationServiceStub:
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     @_typing.overload
@@ -37,23 +39,59 @@ class DevEscalationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DevEscalationServiceAsyncStub: ...
     ListProgrammingTickets: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.ListProgrammingTicketsRequest, _dev_escalation_pb2.ListProgrammingTicketsResponse]
+    """The queue: filters combine; ordered by urgency (HIGH first), then age."""
     GetProgrammingTicket: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.GetProgrammingTicketRequest, _dev_escalation_pb2.ProgrammingTicket]
+    StartWork: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.StartWorkRequest, _dev_escalation_pb2.ProgrammingTicket]
+    """A developer takes it: OPEN or SCHEDULED becomes IN_PROGRESS."""
+    Schedule: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.ScheduleRequest, _dev_escalation_pb2.ProgrammingTicket]
+    """Plans it for a release (AVERAGE, LOW, SECONDARY are scheduled in
+    ordinary development): OPEN becomes SCHEDULED.
+    """
+    MarkFixed: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.MarkFixedRequest, _dev_escalation_pb2.ProgrammingTicket]
+    """SCHEDULED or IN_PROGRESS becomes FIXED."""
+    ShipUpdate: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.ShipUpdateRequest, _dev_escalation_pb2.ProgrammingTicket]
+    """The update reaches the customer: FIXED becomes RELEASED and the support
+    ticket comes back OPEN awaiting verification (after the remote-update
+    window, when one is given).
+    """
+    Cancel: _grpc.UnaryUnaryMultiCallable[_dev_escalation_pb2.CancelProgrammingTicketRequest, _dev_escalation_pb2.ProgrammingTicket]
+    """Abandons it: the support ticket comes back OPEN with the reason."""
 
 @_typing.type_check_only
 class DevEscalationServiceAsyncStub(DevEscalationServiceStub):
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListProgrammingTickets: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.ListProgrammingTicketsRequest, _dev_escalation_pb2.ListProgrammingTicketsResponse]  # type: ignore[assignment]
+    """The queue: filters combine; ordered by urgency (HIGH first), then age."""
     GetProgrammingTicket: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.GetProgrammingTicketRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    StartWork: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.StartWorkRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    """A developer takes it: OPEN or SCHEDULED becomes IN_PROGRESS."""
+    Schedule: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.ScheduleRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    """Plans it for a release (AVERAGE, LOW, SECONDARY are scheduled in
+    ordinary development): OPEN becomes SCHEDULED.
+    """
+    MarkFixed: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.MarkFixedRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    """SCHEDULED or IN_PROGRESS becomes FIXED."""
+    ShipUpdate: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.ShipUpdateRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    """The update reaches the customer: FIXED becomes RELEASED and the support
+    ticket comes back OPEN awaiting verification (after the remote-update
+    window, when one is given).
+    """
+    Cancel: _aio.UnaryUnaryMultiCallable[_dev_escalation_pb2.CancelProgrammingTicketRequest, _dev_escalation_pb2.ProgrammingTicket]  # type: ignore[assignment]
+    """Abandons it: the support ticket comes back OPEN with the reason."""
 
 class DevEscalationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Programming tickets for the developers (seed 002, second level). The
-    contract is fixed here; the service process arrives with the
-    second-level issue.
+    """Programming tickets for the developers (seed 002, second level). Each is
+    opened by TicketService.EscalateToDevelopment and lives in its own
+    workflow `progticket-<id>`, a child of the support ticket's workflow,
+    which decides what is legal. Calls that name a developer take the caller
+    (a DEVELOPER or TEAM_LEAD token); admin and service tokens name one.
     """
 
     @_abc_1.abstractmethod
@@ -61,7 +99,8 @@ class DevEscalationServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _dev_escalation_pb2.ListProgrammingTicketsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_dev_escalation_pb2.ListProgrammingTicketsResponse, _abc.Awaitable[_dev_escalation_pb2.ListProgrammingTicketsResponse]]: ...
+    ) -> _typing.Union[_dev_escalation_pb2.ListProgrammingTicketsResponse, _abc.Awaitable[_dev_escalation_pb2.ListProgrammingTicketsResponse]]:
+        """The queue: filters combine; ordered by urgency (HIGH first), then age."""
 
     @_abc_1.abstractmethod
     def GetProgrammingTicket(
@@ -69,5 +108,50 @@ class DevEscalationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _dev_escalation_pb2.GetProgrammingTicketRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]: ...
+
+    @_abc_1.abstractmethod
+    def StartWork(
+        self,
+        request: _dev_escalation_pb2.StartWorkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]:
+        """A developer takes it: OPEN or SCHEDULED becomes IN_PROGRESS."""
+
+    @_abc_1.abstractmethod
+    def Schedule(
+        self,
+        request: _dev_escalation_pb2.ScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]:
+        """Plans it for a release (AVERAGE, LOW, SECONDARY are scheduled in
+        ordinary development): OPEN becomes SCHEDULED.
+        """
+
+    @_abc_1.abstractmethod
+    def MarkFixed(
+        self,
+        request: _dev_escalation_pb2.MarkFixedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]:
+        """SCHEDULED or IN_PROGRESS becomes FIXED."""
+
+    @_abc_1.abstractmethod
+    def ShipUpdate(
+        self,
+        request: _dev_escalation_pb2.ShipUpdateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]:
+        """The update reaches the customer: FIXED becomes RELEASED and the support
+        ticket comes back OPEN awaiting verification (after the remote-update
+        window, when one is given).
+        """
+
+    @_abc_1.abstractmethod
+    def Cancel(
+        self,
+        request: _dev_escalation_pb2.CancelProgrammingTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dev_escalation_pb2.ProgrammingTicket, _abc.Awaitable[_dev_escalation_pb2.ProgrammingTicket]]:
+        """Abandons it: the support ticket comes back OPEN with the reason."""
 
 def add_DevEscalationServiceServicer_to_server(servicer: DevEscalationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

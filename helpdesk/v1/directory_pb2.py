@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from helpdesk.v1 import common_pb2 as helpdesk_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhelpdesk/v1/directory.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xc3\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\x03\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.helpdesk.v1.PrincipalKind\x12\n\n\x02id\x18\x05 \x01(\x03\x12\x0c\n\x04role\x18\x06 \x01(\t\x12\x17\n\x0forganization_id\x18\x07 \x01(\x03\x12\x0c\n\x04name\x18\x08 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"z\n\x12SetPasswordRequest\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.helpdesk.v1.PrincipalKind\x12\n\n\x02id\x18\x02 \x01(\x03\x12\x18\n\x10\x63urrent_password\x18\x03 \x01(\t\x12\x14\n\x0cnew_password\x18\x04 \x01(\t\"\x15\n\x13SetPasswordResponse\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\"I\n\x14ResetPasswordRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0cnew_password\x18\x03 \x01(\t\"\xaf\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\remail_domains\x18\x03 \x03(\t\x12=\n\x14\x63losed_ticket_policy\x18\x04 \x01(\x0e\x32\x1f.helpdesk.v1.ClosedTicketPolicy\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x1f\n\x17\x64\x65partment_sees_tickets\x18\x06 \x01(\x08\"\xc1\x01\n\x07\x43ontact\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x17\n\x0forganization_id\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12&\n\x04role\x18\x06 \x01(\x0e\x32\x18.helpdesk.v1.ContactRole\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12\x19\n\x11organization_name\x18\x08 \x01(\t\x12\x12\n\ndepartment\x18\t \x01(\t\"V\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12$\n\x04role\x18\x04 \x01(\x0e\x32\x16.helpdesk.v1.AgentRole\"\xb0\x01\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\remail_domains\x18\x02 \x03(\t\x12=\n\x14\x63losed_ticket_policy\x18\x03 \x01(\x0e\x32\x1f.helpdesk.v1.ClosedTicketPolicy\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x1f\n\x17\x64\x65partment_sees_tickets\x18\x05 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.helpdesk.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa4\x01\n\x11\x41\x64\x64\x43ontactRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12&\n\x04role\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ContactRole\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x12\n\ndepartment\x18\x07 \x01(\t\"\x1f\n\x11GetContactRequest\x12\n\n\x02id\x18\x01 \x01(\x03\")\n\x18GetContactByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"U\n\x13ListContactsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x14ListContactsResponse\x12&\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"W\n\x12\x43reateAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x16.helpdesk.v1.AgentRole\"\x1d\n\x0fGetAgentRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\'\n\x16GetAgentByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\":\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x12ListAgentsResponse\x12\"\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x12.helpdesk.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*e\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PRINCIPAL_KIND_CONTACT\x10\x01\x12\x18\n\x14PRINCIPAL_KIND_AGENT\x10\x02\x32\x91\n\n\x10\x44irectoryService\x12W\n\x12\x43reateOrganization\x12&.helpdesk.v1.CreateOrganizationRequest\x1a\x19.helpdesk.v1.Organization\x12Q\n\x0fGetOrganization\x12#.helpdesk.v1.GetOrganizationRequest\x1a\x19.helpdesk.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.helpdesk.v1.ListOrganizationsRequest\x1a&.helpdesk.v1.ListOrganizationsResponse\x12\x42\n\nAddContact\x12\x1e.helpdesk.v1.AddContactRequest\x1a\x14.helpdesk.v1.Contact\x12\x42\n\nGetContact\x12\x1e.helpdesk.v1.GetContactRequest\x1a\x14.helpdesk.v1.Contact\x12P\n\x11GetContactByEmail\x12%.helpdesk.v1.GetContactByEmailRequest\x1a\x14.helpdesk.v1.Contact\x12S\n\x0cListContacts\x12 .helpdesk.v1.ListContactsRequest\x1a!.helpdesk.v1.ListContactsResponse\x12\x42\n\x0b\x43reateAgent\x12\x1f.helpdesk.v1.CreateAgentRequest\x1a\x12.helpdesk.v1.Agent\x12<\n\x08GetAgent\x12\x1c.helpdesk.v1.GetAgentRequest\x1a\x12.helpdesk.v1.Agent\x12J\n\x0fGetAgentByEmail\x12#.helpdesk.v1.GetAgentByEmailRequest\x1a\x12.helpdesk.v1.Agent\x12M\n\nListAgents\x12\x1e.helpdesk.v1.ListAgentsRequest\x1a\x1f.helpdesk.v1.ListAgentsResponse\x12>\n\x05Login\x12\x19.helpdesk.v1.LoginRequest\x1a\x1a.helpdesk.v1.LoginResponse\x12L\n\x0cRefreshToken\x12 .helpdesk.v1.RefreshTokenRequest\x1a\x1a.helpdesk.v1.LoginResponse\x12P\n\x0bSetPassword\x12\x1f.helpdesk.v1.SetPasswordRequest\x1a .helpdesk.v1.SetPasswordResponse\x12k\n\x14RequestPasswordReset\x12(.helpdesk.v1.RequestPasswordResetRequest\x1a).helpdesk.v1.RequestPasswordResetResponse\x12T\n\rResetPassword\x12!.helpdesk.v1.ResetPasswordRequest\x1a .helpdesk.v1.SetPasswordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhelpdesk/v1/directory.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xc3\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x1a\n\x12\x65xpires_in_seconds\x18\x03 \x01(\x03\x12(\n\x04kind\x18\x04 \x01(\x0e\x32\x1a.helpdesk.v1.PrincipalKind\x12\n\n\x02id\x18\x05 \x01(\x03\x12\x0c\n\x04role\x18\x06 \x01(\t\x12\x17\n\x0forganization_id\x18\x07 \x01(\x03\x12\x0c\n\x04name\x18\x08 \x01(\t\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"z\n\x12SetPasswordRequest\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.helpdesk.v1.PrincipalKind\x12\n\n\x02id\x18\x02 \x01(\x03\x12\x18\n\x10\x63urrent_password\x18\x03 \x01(\t\x12\x14\n\x0cnew_password\x18\x04 \x01(\t\"\x15\n\x13SetPasswordResponse\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\"I\n\x14ResetPasswordRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0cnew_password\x18\x03 \x01(\t\"\xaf\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\remail_domains\x18\x03 \x03(\t\x12=\n\x14\x63losed_ticket_policy\x18\x04 \x01(\x0e\x32\x1f.helpdesk.v1.ClosedTicketPolicy\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x1f\n\x17\x64\x65partment_sees_tickets\x18\x06 \x01(\x08\"\xc1\x01\n\x07\x43ontact\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x17\n\x0forganization_id\x18\x02 \x01(\x03\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12&\n\x04role\x18\x06 \x01(\x0e\x32\x18.helpdesk.v1.ContactRole\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12\x19\n\x11organization_name\x18\x08 \x01(\t\x12\x12\n\ndepartment\x18\t \x01(\t\"\x81\x01\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12$\n\x04role\x18\x04 \x01(\x0e\x32\x16.helpdesk.v1.AgentRole\x12\x0f\n\x07on_call\x18\x05 \x01(\x08\x12\x18\n\x10\x64\x65velopment_lead\x18\x06 \x01(\x08\"\xb0\x01\n\x19\x43reateOrganizationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\remail_domains\x18\x02 \x03(\t\x12=\n\x14\x63losed_ticket_policy\x18\x03 \x01(\x0e\x32\x1f.helpdesk.v1.ClosedTicketPolicy\x12\x0e\n\x06locale\x18\x04 \x01(\t\x12\x1f\n\x17\x64\x65partment_sees_tickets\x18\x05 \x01(\x08\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x19ListOrganizationsResponse\x12\x30\n\rorganizations\x18\x01 \x03(\x0b\x32\x19.helpdesk.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa4\x01\n\x11\x41\x64\x64\x43ontactRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12&\n\x04role\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ContactRole\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x12\n\ndepartment\x18\x07 \x01(\t\"\x1f\n\x11GetContactRequest\x12\n\n\x02id\x18\x01 \x01(\x03\")\n\x18GetContactByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"U\n\x13ListContactsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x14ListContactsResponse\x12&\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x12\x43reateAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12$\n\x04role\x18\x03 \x01(\x0e\x32\x16.helpdesk.v1.AgentRole\x12\x0f\n\x07on_call\x18\x04 \x01(\x08\x12\x18\n\x10\x64\x65velopment_lead\x18\x05 \x01(\x08\"R\n\x13SetAgentDutyRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\x03\x12\x0f\n\x07on_call\x18\x02 \x01(\x08\x12\x18\n\x10\x64\x65velopment_lead\x18\x03 \x01(\x08\"\x1d\n\x0fGetAgentRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\'\n\x16GetAgentByEmailRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"p\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0con_call_only\x18\x03 \x01(\x08\x12\x1e\n\x16\x64\x65velopment_leads_only\x18\x04 \x01(\x08\"Q\n\x12ListAgentsResponse\x12\"\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x12.helpdesk.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*e\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PRINCIPAL_KIND_CONTACT\x10\x01\x12\x18\n\x14PRINCIPAL_KIND_AGENT\x10\x02\x32\xd7\n\n\x10\x44irectoryService\x12W\n\x12\x43reateOrganization\x12&.helpdesk.v1.CreateOrganizationRequest\x1a\x19.helpdesk.v1.Organization\x12Q\n\x0fGetOrganization\x12#.helpdesk.v1.GetOrganizationRequest\x1a\x19.helpdesk.v1.Organization\x12\x62\n\x11ListOrganizations\x12%.helpdesk.v1.ListOrganizationsRequest\x1a&.helpdesk.v1.ListOrganizationsResponse\x12\x42\n\nAddContact\x12\x1e.helpdesk.v1.AddContactRequest\x1a\x14.helpdesk.v1.Contact\x12\x42\n\nGetContact\x12\x1e.helpdesk.v1.GetContactRequest\x1a\x14.helpdesk.v1.Contact\x12P\n\x11GetContactByEmail\x12%.helpdesk.v1.GetContactByEmailRequest\x1a\x14.helpdesk.v1.Contact\x12S\n\x0cListContacts\x12 .helpdesk.v1.ListContactsRequest\x1a!.helpdesk.v1.ListContactsResponse\x12\x42\n\x0b\x43reateAgent\x12\x1f.helpdesk.v1.CreateAgentRequest\x1a\x12.helpdesk.v1.Agent\x12<\n\x08GetAgent\x12\x1c.helpdesk.v1.GetAgentRequest\x1a\x12.helpdesk.v1.Agent\x12J\n\x0fGetAgentByEmail\x12#.helpdesk.v1.GetAgentByEmailRequest\x1a\x12.helpdesk.v1.Agent\x12M\n\nListAgents\x12\x1e.helpdesk.v1.ListAgentsRequest\x1a\x1f.helpdesk.v1.ListAgentsResponse\x12\x44\n\x0cSetAgentDuty\x12 .helpdesk.v1.SetAgentDutyRequest\x1a\x12.helpdesk.v1.Agent\x12>\n\x05Login\x12\x19.helpdesk.v1.LoginRequest\x1a\x1a.helpdesk.v1.LoginResponse\x12L\n\x0cRefreshToken\x12 .helpdesk.v1.RefreshTokenRequest\x1a\x1a.helpdesk.v1.LoginResponse\x12P\n\x0bSetPassword\x12\x1f.helpdesk.v1.SetPasswordRequest\x1a .helpdesk.v1.SetPasswordResponse\x12k\n\x14RequestPasswordReset\x12(.helpdesk.v1.RequestPasswordResetRequest\x1a).helpdesk.v1.RequestPasswordResetResponse\x12T\n\rResetPassword\x12!.helpdesk.v1.ResetPasswordRequest\x1a .helpdesk.v1.SetPasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRINCIPALKIND']._serialized_start=2236
-  _globals['_PRINCIPALKIND']._serialized_end=2337
+  _globals['_PRINCIPALKIND']._serialized_start=2462
+  _globals['_PRINCIPALKIND']._serialized_end=2563
   _globals['_LOGINREQUEST']._serialized_start=70
   _globals['_LOGINREQUEST']._serialized_end=117
   _globals['_LOGINRESPONSE']._serialized_start=120
@@ -54,36 +54,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION']._serialized_end=839
   _globals['_CONTACT']._serialized_start=842
   _globals['_CONTACT']._serialized_end=1035
-  _globals['_AGENT']._serialized_start=1037
-  _globals['_AGENT']._serialized_end=1123
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=1126
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=1302
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=1304
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=1340
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=1342
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=1407
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=1409
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=1511
-  _globals['_ADDCONTACTREQUEST']._serialized_start=1514
-  _globals['_ADDCONTACTREQUEST']._serialized_end=1678
-  _globals['_GETCONTACTREQUEST']._serialized_start=1680
-  _globals['_GETCONTACTREQUEST']._serialized_end=1711
-  _globals['_GETCONTACTBYEMAILREQUEST']._serialized_start=1713
-  _globals['_GETCONTACTBYEMAILREQUEST']._serialized_end=1754
-  _globals['_LISTCONTACTSREQUEST']._serialized_start=1756
-  _globals['_LISTCONTACTSREQUEST']._serialized_end=1841
-  _globals['_LISTCONTACTSRESPONSE']._serialized_start=1843
-  _globals['_LISTCONTACTSRESPONSE']._serialized_end=1930
-  _globals['_CREATEAGENTREQUEST']._serialized_start=1932
-  _globals['_CREATEAGENTREQUEST']._serialized_end=2019
-  _globals['_GETAGENTREQUEST']._serialized_start=2021
-  _globals['_GETAGENTREQUEST']._serialized_end=2050
-  _globals['_GETAGENTBYEMAILREQUEST']._serialized_start=2052
-  _globals['_GETAGENTBYEMAILREQUEST']._serialized_end=2091
-  _globals['_LISTAGENTSREQUEST']._serialized_start=2093
-  _globals['_LISTAGENTSREQUEST']._serialized_end=2151
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=2153
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=2234
-  _globals['_DIRECTORYSERVICE']._serialized_start=2340
-  _globals['_DIRECTORYSERVICE']._serialized_end=3637
+  _globals['_AGENT']._serialized_start=1038
+  _globals['_AGENT']._serialized_end=1167
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=1170
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=1346
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=1348
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=1384
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=1386
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=1451
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=1453
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=1555
+  _globals['_ADDCONTACTREQUEST']._serialized_start=1558
+  _globals['_ADDCONTACTREQUEST']._serialized_end=1722
+  _globals['_GETCONTACTREQUEST']._serialized_start=1724
+  _globals['_GETCONTACTREQUEST']._serialized_end=1755
+  _globals['_GETCONTACTBYEMAILREQUEST']._serialized_start=1757
+  _globals['_GETCONTACTBYEMAILREQUEST']._serialized_end=1798
+  _globals['_LISTCONTACTSREQUEST']._serialized_start=1800
+  _globals['_LISTCONTACTSREQUEST']._serialized_end=1885
+  _globals['_LISTCONTACTSRESPONSE']._serialized_start=1887
+  _globals['_LISTCONTACTSRESPONSE']._serialized_end=1974
+  _globals['_CREATEAGENTREQUEST']._serialized_start=1977
+  _globals['_CREATEAGENTREQUEST']._serialized_end=2107
+  _globals['_SETAGENTDUTYREQUEST']._serialized_start=2109
+  _globals['_SETAGENTDUTYREQUEST']._serialized_end=2191
+  _globals['_GETAGENTREQUEST']._serialized_start=2193
+  _globals['_GETAGENTREQUEST']._serialized_end=2222
+  _globals['_GETAGENTBYEMAILREQUEST']._serialized_start=2224
+  _globals['_GETAGENTBYEMAILREQUEST']._serialized_end=2263
+  _globals['_LISTAGENTSREQUEST']._serialized_start=2265
+  _globals['_LISTAGENTSREQUEST']._serialized_end=2377
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=2379
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=2460
+  _globals['_DIRECTORYSERVICE']._serialized_start=2566
+  _globals['_DIRECTORYSERVICE']._serialized_end=3933
 # @@protoc_insertion_point(module_scope)

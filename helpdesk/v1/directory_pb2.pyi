@@ -312,10 +312,16 @@ class Agent(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    ON_CALL_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_LEAD_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     email: _builtins.str
     role: _common_pb2.AgentRole.ValueType
+    on_call: _builtins.bool
+    """Developers on call are told at once of a HIGH programming ticket."""
+    development_lead: _builtins.bool
+    """Told when a HIGH programming ticket is not started in time."""
     def __init__(
         self,
         *,
@@ -323,10 +329,12 @@ class Agent(_message.Message):
         name: _builtins.str = ...,
         email: _builtins.str = ...,
         role: _common_pb2.AgentRole.ValueType = ...,
+        on_call: _builtins.bool = ...,
+        development_lead: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "id", b"id", "name", b"name", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "id", b"id", "name", b"name", "on_call", b"on_call", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -560,23 +568,54 @@ class CreateAgentRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    ON_CALL_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_LEAD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     email: _builtins.str
     role: _common_pb2.AgentRole.ValueType
+    on_call: _builtins.bool
+    development_lead: _builtins.bool
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         email: _builtins.str = ...,
         role: _common_pb2.AgentRole.ValueType = ...,
+        on_call: _builtins.bool = ...,
+        development_lead: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "name", b"name", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "name", b"name", "on_call", b"on_call", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateAgentRequest: _TypeAlias = CreateAgentRequest  # noqa: Y015
+
+@_typing.final
+class SetAgentDutyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    ON_CALL_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_LEAD_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.int
+    on_call: _builtins.bool
+    development_lead: _builtins.bool
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.int = ...,
+        on_call: _builtins.bool = ...,
+        development_lead: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "development_lead", b"development_lead", "on_call", b"on_call"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentDutyRequest: _TypeAlias = SetAgentDutyRequest  # noqa: Y015
 
 @_typing.final
 class GetAgentRequest(_message.Message):
@@ -622,17 +661,24 @@ class ListAgentsRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ON_CALL_ONLY_FIELD_NUMBER: _builtins.int
+    DEVELOPMENT_LEADS_ONLY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
+    on_call_only: _builtins.bool
+    """Only agents on call / development leads (filters combine)."""
+    development_leads_only: _builtins.bool
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        on_call_only: _builtins.bool = ...,
+        development_leads_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_leads_only", b"development_leads_only", "on_call_only", b"on_call_only", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -91,6 +91,11 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.SetAgentDuty = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/SetAgentDuty',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.SetAgentDutyRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
+                _registered_method=True)
         self.Login = channel.unary_unary(
                 '/helpdesk.v1.DirectoryService/Login',
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.LoginRequest.SerializeToString,
@@ -190,6 +195,13 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAgentDuty(self, request, context):
+        """Who is on call, and who leads development (second level).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Login(self, request, context):
         """Portal and agent login by email and password (seed 004): a short-lived
         access token and a refresh token. Repeated failures lock the account.
@@ -283,6 +295,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'SetAgentDuty': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentDuty,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetAgentDutyRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Agent.SerializeToString,
             ),
             'Login': grpc.unary_unary_rpc_method_handler(
                     servicer.Login,
@@ -609,6 +626,33 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/ListAgents',
             helpdesk_dot_v1_dot_directory__pb2.ListAgentsRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentDuty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/SetAgentDuty',
+            helpdesk_dot_v1_dot_directory__pb2.SetAgentDutyRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
             options,
             channel_credentials,
             insecure,

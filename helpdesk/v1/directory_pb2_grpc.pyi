@@ -47,6 +47,8 @@ class DirectoryServiceStub:
     GetAgent: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetAgentRequest, _directory_pb2.Agent]
     GetAgentByEmail: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetAgentByEmailRequest, _directory_pb2.Agent]
     ListAgents: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListAgentsRequest, _directory_pb2.ListAgentsResponse]
+    SetAgentDuty: _grpc.UnaryUnaryMultiCallable[_directory_pb2.SetAgentDutyRequest, _directory_pb2.Agent]
+    """Who is on call, and who leads development (second level)."""
     Login: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LoginRequest, _directory_pb2.LoginResponse]
     """Portal and agent login by email and password (seed 004): a short-lived
     access token and a refresh token. Repeated failures lock the account.
@@ -80,6 +82,8 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     GetAgent: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetAgentRequest, _directory_pb2.Agent]  # type: ignore[assignment]
     GetAgentByEmail: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetAgentByEmailRequest, _directory_pb2.Agent]  # type: ignore[assignment]
     ListAgents: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListAgentsRequest, _directory_pb2.ListAgentsResponse]  # type: ignore[assignment]
+    SetAgentDuty: _aio.UnaryUnaryMultiCallable[_directory_pb2.SetAgentDutyRequest, _directory_pb2.Agent]  # type: ignore[assignment]
+    """Who is on call, and who leads development (second level)."""
     Login: _aio.UnaryUnaryMultiCallable[_directory_pb2.LoginRequest, _directory_pb2.LoginResponse]  # type: ignore[assignment]
     """Portal and agent login by email and password (seed 004): a short-lived
     access token and a refresh token. Repeated failures lock the account.
@@ -176,6 +180,14 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ListAgentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.ListAgentsResponse, _abc.Awaitable[_directory_pb2.ListAgentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAgentDuty(
+        self,
+        request: _directory_pb2.SetAgentDutyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Agent, _abc.Awaitable[_directory_pb2.Agent]]:
+        """Who is on call, and who leads development (second level)."""
 
     @_abc_1.abstractmethod
     def Login(

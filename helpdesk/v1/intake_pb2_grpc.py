@@ -45,6 +45,16 @@ class IntakeServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_intake__pb2.LogPhoneCallRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_intake__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitEmail = channel.unary_unary(
+                '/helpdesk.v1.IntakeService/SubmitEmail',
+                request_serializer=helpdesk_dot_v1_dot_intake__pb2.SubmitEmailRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.SubmitEmailResponse.FromString,
+                _registered_method=True)
+        self.ListSalesRequests = channel.unary_unary(
+                '/helpdesk.v1.IntakeService/ListSalesRequests',
+                request_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -67,6 +77,24 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitEmail(self, request, context):
+        """A raw email (RFC 5322 bytes) for deployments that fetch mail themselves
+        (IMAP, POP3, a provider's API). Stored exactly as the SMTP listener stores
+        it, then processed by the same path: the same message submitted twice
+        (or also received over SMTP) is one message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSalesRequests(self, request, context):
+        """Requests from senders who are not customers (seed 003: they go to sales),
+        newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +107,16 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.LogPhoneCall,
                     request_deserializer=helpdesk_dot_v1_dot_intake__pb2.LogPhoneCallRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_intake__pb2.SubmitResponse.SerializeToString,
+            ),
+            'SubmitEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitEmail,
+                    request_deserializer=helpdesk_dot_v1_dot_intake__pb2.SubmitEmailRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.SubmitEmailResponse.SerializeToString,
+            ),
+            'ListSalesRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSalesRequests,
+                    request_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +174,60 @@ class IntakeService:
             '/helpdesk.v1.IntakeService/LogPhoneCall',
             helpdesk_dot_v1_dot_intake__pb2.LogPhoneCallRequest.SerializeToString,
             helpdesk_dot_v1_dot_intake__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.IntakeService/SubmitEmail',
+            helpdesk_dot_v1_dot_intake__pb2.SubmitEmailRequest.SerializeToString,
+            helpdesk_dot_v1_dot_intake__pb2.SubmitEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSalesRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.IntakeService/ListSalesRequests',
+            helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,16 @@ class IntakeServiceStub:
     """The front desk records a phone call (seed 000). Retried calls with the
     same request_id return the same ticket.
     """
+    SubmitEmail: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SubmitEmailRequest, _intake_pb2.SubmitEmailResponse]
+    """A raw email (RFC 5322 bytes) for deployments that fetch mail themselves
+    (IMAP, POP3, a provider's API). Stored exactly as the SMTP listener stores
+    it, then processed by the same path: the same message submitted twice
+    (or also received over SMTP) is one message.
+    """
+    ListSalesRequests: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]
+    """Requests from senders who are not customers (seed 003: they go to sales),
+    newest first.
+    """
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -54,6 +64,16 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     LogPhoneCall: _aio.UnaryUnaryMultiCallable[_intake_pb2.LogPhoneCallRequest, _intake_pb2.SubmitResponse]  # type: ignore[assignment]
     """The front desk records a phone call (seed 000). Retried calls with the
     same request_id return the same ticket.
+    """
+    SubmitEmail: _aio.UnaryUnaryMultiCallable[_intake_pb2.SubmitEmailRequest, _intake_pb2.SubmitEmailResponse]  # type: ignore[assignment]
+    """A raw email (RFC 5322 bytes) for deployments that fetch mail themselves
+    (IMAP, POP3, a provider's API). Stored exactly as the SMTP listener stores
+    it, then processed by the same path: the same message submitted twice
+    (or also received over SMTP) is one message.
+    """
+    ListSalesRequests: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]  # type: ignore[assignment]
+    """Requests from senders who are not customers (seed 003: they go to sales),
+    newest first.
     """
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -77,6 +97,28 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_intake_pb2.SubmitResponse, _abc.Awaitable[_intake_pb2.SubmitResponse]]:
         """The front desk records a phone call (seed 000). Retried calls with the
         same request_id return the same ticket.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitEmail(
+        self,
+        request: _intake_pb2.SubmitEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.SubmitEmailResponse, _abc.Awaitable[_intake_pb2.SubmitEmailResponse]]:
+        """A raw email (RFC 5322 bytes) for deployments that fetch mail themselves
+        (IMAP, POP3, a provider's API). Stored exactly as the SMTP listener stores
+        it, then processed by the same path: the same message submitted twice
+        (or also received over SMTP) is one message.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSalesRequests(
+        self,
+        request: _intake_pb2.ListSalesRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.ListSalesRequestsResponse, _abc.Awaitable[_intake_pb2.ListSalesRequestsResponse]]:
+        """Requests from senders who are not customers (seed 003: they go to sales),
+        newest first.
         """
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

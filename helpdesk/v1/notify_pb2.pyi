@@ -30,6 +30,11 @@ class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Delive
     DELIVERY_STATUS_SENT: _DeliveryStatus.ValueType  # 1
     DELIVERY_STATUS_FAILED: _DeliveryStatus.ValueType  # 2
     DELIVERY_STATUS_BOUNCED: _DeliveryStatus.ValueType  # 3
+    """The relay accepted it, then a delivery-status report came back."""
+    DELIVERY_STATUS_SUPPRESSED: _DeliveryStatus.ValueType  # 4
+    """Not sent on purpose: an automatic reply to a sender that must not get one
+    (automatic mail, X-Loop, or 5 automatic replies in the last hour).
+    """
 
 class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper): ...
 
@@ -37,6 +42,11 @@ DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus.ValueType  # 0
 DELIVERY_STATUS_SENT: DeliveryStatus.ValueType  # 1
 DELIVERY_STATUS_FAILED: DeliveryStatus.ValueType  # 2
 DELIVERY_STATUS_BOUNCED: DeliveryStatus.ValueType  # 3
+"""The relay accepted it, then a delivery-status report came back."""
+DELIVERY_STATUS_SUPPRESSED: DeliveryStatus.ValueType  # 4
+"""Not sent on purpose: an automatic reply to a sender that must not get one
+(automatic mail, X-Loop, or 5 automatic replies in the last hour).
+"""
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
 
 @_typing.final

@@ -23,45 +23,56 @@ _sym_db = _symbol_database.Default()
 
 
 from helpdesk.v1 import common_pb2 as helpdesk_dot_v1_dot_common__pb2
+from helpdesk.v1 import dev_escalation_pb2 as helpdesk_dot_v1_dot_dev__escalation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpdesk/v1/tickets.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\":\n\x05\x41\x63tor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.helpdesk.v1.AuthorKind\x12\n\n\x02id\x18\x02 \x01(\x03\"\xcd\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0crequester_id\x18\x04 \x01(\x03\x12%\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x14.helpdesk.v1.Channel\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x0f\n\x07product\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\n\n\x02os\x18\t \x01(\t\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12\'\n\x08priority\x18\x0b \x01(\x0e\x32\x15.helpdesk.v1.Priority\x12\r\n\x05phone\x18\x0c \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\r \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\x0e \x01(\x08\x12,\n\x0b\x61ttachments\x18\x0f \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\x14\n\x0c\x66ollow_up_of\x18\x10 \x01(\x03\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xda\x01\n\x12ListTicketsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12+\n\x08statuses\x18\x03 \x03(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12)\n\npriorities\x18\x04 \x03(\x0e\x32\x15.helpdesk.v1.Priority\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\x03\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"T\n\x13ListTicketsResponse\x12$\n\x07tickets\x18\x01 \x03(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x61ssignee_id\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\xce\x01\n\x11\x41\x64\x64\x43ommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x32\n\nvisibility\x18\x03 \x01(\x0e\x32\x1e.helpdesk.v1.CommentVisibility\x12\"\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12,\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x17.helpdesk.v1.Attachment\"\x8d\x01\n\x12\x41\x64\x64\x43ommentResponse\x12%\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x14.helpdesk.v1.Comment\x12#\n\x06ticket\x18\x02 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x19\n\x11\x66ollow_up_created\x18\x03 \x01(\x08\x12\x10\n\x08reopened\x18\x04 \x01(\x08\"\x86\x01\n\x13\x43hangeStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\"[\n\x13ReopenTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onfirmSolutionRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"B\n\x13ListCommentsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10include_internal\x18\x02 \x01(\x08\">\n\x14ListCommentsResponse\x12&\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Comment\",\n\x17GetTicketHistoryRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\"D\n\x18GetTicketHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.helpdesk.v1.TicketEvent2\x90\x06\n\rTicketService\x12\x45\n\x0c\x43reateTicket\x12 .helpdesk.v1.CreateTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12?\n\tGetTicket\x12\x1d.helpdesk.v1.GetTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12P\n\x0bListTickets\x12\x1f.helpdesk.v1.ListTicketsRequest\x1a .helpdesk.v1.ListTicketsResponse\x12\x45\n\x0c\x41ssignTicket\x12 .helpdesk.v1.AssignTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12M\n\nAddComment\x12\x1e.helpdesk.v1.AddCommentRequest\x1a\x1f.helpdesk.v1.AddCommentResponse\x12\x45\n\x0c\x43hangeStatus\x12 .helpdesk.v1.ChangeStatusRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cReopenTicket\x12 .helpdesk.v1.ReopenTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12K\n\x0f\x43onfirmSolution\x12#.helpdesk.v1.ConfirmSolutionRequest\x1a\x13.helpdesk.v1.Ticket\x12S\n\x0cListComments\x12 .helpdesk.v1.ListCommentsRequest\x1a!.helpdesk.v1.ListCommentsResponse\x12_\n\x10GetTicketHistory\x12$.helpdesk.v1.GetTicketHistoryRequest\x1a%.helpdesk.v1.GetTicketHistoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpdesk/v1/tickets.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\x1a helpdesk/v1/dev_escalation.proto\":\n\x05\x41\x63tor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.helpdesk.v1.AuthorKind\x12\n\n\x02id\x18\x02 \x01(\x03\"\xcd\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0crequester_id\x18\x04 \x01(\x03\x12%\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x14.helpdesk.v1.Channel\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x0f\n\x07product\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\n\n\x02os\x18\t \x01(\t\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12\'\n\x08priority\x18\x0b \x01(\x0e\x32\x15.helpdesk.v1.Priority\x12\r\n\x05phone\x18\x0c \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\r \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\x0e \x01(\x08\x12,\n\x0b\x61ttachments\x18\x0f \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\x14\n\x0c\x66ollow_up_of\x18\x10 \x01(\x03\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xda\x01\n\x12ListTicketsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12+\n\x08statuses\x18\x03 \x03(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12)\n\npriorities\x18\x04 \x03(\x0e\x32\x15.helpdesk.v1.Priority\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\x03\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"T\n\x13ListTicketsResponse\x12$\n\x07tickets\x18\x01 \x03(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x61ssignee_id\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\xce\x01\n\x11\x41\x64\x64\x43ommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x32\n\nvisibility\x18\x03 \x01(\x0e\x32\x1e.helpdesk.v1.CommentVisibility\x12\"\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12,\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x17.helpdesk.v1.Attachment\"\x8d\x01\n\x12\x41\x64\x64\x43ommentResponse\x12%\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x14.helpdesk.v1.Comment\x12#\n\x06ticket\x18\x02 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x19\n\x11\x66ollow_up_created\x18\x03 \x01(\x08\x12\x10\n\x08reopened\x18\x04 \x01(\x08\"\x86\x01\n\x13\x43hangeStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xc1\x01\n\x1c\x45scalateToDevelopmentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x1d\n\x15technical_description\x18\x04 \x01(\t\x12)\n\x07urgency\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12!\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x80\x01\n\x1d\x45scalateToDevelopmentResponse\x12#\n\x06ticket\x18\x01 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12:\n\x12programming_ticket\x18\x02 \x01(\x0b\x32\x1e.helpdesk.v1.ProgrammingTicket\"\x85\x01\n\x1e\x44\x65tachProgrammingTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x1d\n\x15programming_ticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x89\x01\n\x18HoldForThirdPartyRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10third_party_name\x18\x02 \x01(\t\x12\x1d\n\x15third_party_reference\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"w\n\x0eLogTimeRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x0c\n\x04note\x18\x04 \x01(\t\x12!\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"[\n\x13ReopenTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onfirmSolutionRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"B\n\x13ListCommentsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10include_internal\x18\x02 \x01(\x08\">\n\x14ListCommentsResponse\x12&\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Comment\",\n\x17GetTicketHistoryRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\"D\n\x18GetTicketHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.helpdesk.v1.TicketEvent2\xeb\x08\n\rTicketService\x12\x45\n\x0c\x43reateTicket\x12 .helpdesk.v1.CreateTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12?\n\tGetTicket\x12\x1d.helpdesk.v1.GetTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12P\n\x0bListTickets\x12\x1f.helpdesk.v1.ListTicketsRequest\x1a .helpdesk.v1.ListTicketsResponse\x12\x45\n\x0c\x41ssignTicket\x12 .helpdesk.v1.AssignTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12M\n\nAddComment\x12\x1e.helpdesk.v1.AddCommentRequest\x1a\x1f.helpdesk.v1.AddCommentResponse\x12\x45\n\x0c\x43hangeStatus\x12 .helpdesk.v1.ChangeStatusRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cReopenTicket\x12 .helpdesk.v1.ReopenTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12K\n\x0f\x43onfirmSolution\x12#.helpdesk.v1.ConfirmSolutionRequest\x1a\x13.helpdesk.v1.Ticket\x12S\n\x0cListComments\x12 .helpdesk.v1.ListCommentsRequest\x1a!.helpdesk.v1.ListCommentsResponse\x12_\n\x10GetTicketHistory\x12$.helpdesk.v1.GetTicketHistoryRequest\x1a%.helpdesk.v1.GetTicketHistoryResponse\x12n\n\x15\x45scalateToDevelopment\x12).helpdesk.v1.EscalateToDevelopmentRequest\x1a*.helpdesk.v1.EscalateToDevelopmentResponse\x12[\n\x17\x44\x65tachProgrammingTicket\x12+.helpdesk.v1.DetachProgrammingTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12O\n\x11HoldForThirdParty\x12%.helpdesk.v1.HoldForThirdPartyRequest\x1a\x13.helpdesk.v1.Ticket\x12;\n\x07LogTime\x12\x1b.helpdesk.v1.LogTimeRequest\x1a\x13.helpdesk.v1.Ticketb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.tickets_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTOR']._serialized_start=68
-  _globals['_ACTOR']._serialized_end=126
-  _globals['_CREATETICKETREQUEST']._serialized_start=129
-  _globals['_CREATETICKETREQUEST']._serialized_end=590
-  _globals['_GETTICKETREQUEST']._serialized_start=592
-  _globals['_GETTICKETREQUEST']._serialized_end=622
-  _globals['_LISTTICKETSREQUEST']._serialized_start=625
-  _globals['_LISTTICKETSREQUEST']._serialized_end=843
-  _globals['_LISTTICKETSRESPONSE']._serialized_start=845
-  _globals['_LISTTICKETSRESPONSE']._serialized_end=929
-  _globals['_ASSIGNTICKETREQUEST']._serialized_start=931
-  _globals['_ASSIGNTICKETREQUEST']._serialized_end=1027
-  _globals['_ADDCOMMENTREQUEST']._serialized_start=1030
-  _globals['_ADDCOMMENTREQUEST']._serialized_end=1236
-  _globals['_ADDCOMMENTRESPONSE']._serialized_start=1239
-  _globals['_ADDCOMMENTRESPONSE']._serialized_end=1380
-  _globals['_CHANGESTATUSREQUEST']._serialized_start=1383
-  _globals['_CHANGESTATUSREQUEST']._serialized_end=1517
-  _globals['_REOPENTICKETREQUEST']._serialized_start=1519
-  _globals['_REOPENTICKETREQUEST']._serialized_end=1610
-  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_start=1612
-  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_end=1690
-  _globals['_LISTCOMMENTSREQUEST']._serialized_start=1692
-  _globals['_LISTCOMMENTSREQUEST']._serialized_end=1758
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=1760
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=1822
-  _globals['_GETTICKETHISTORYREQUEST']._serialized_start=1824
-  _globals['_GETTICKETHISTORYREQUEST']._serialized_end=1868
-  _globals['_GETTICKETHISTORYRESPONSE']._serialized_start=1870
-  _globals['_GETTICKETHISTORYRESPONSE']._serialized_end=1938
-  _globals['_TICKETSERVICE']._serialized_start=1941
-  _globals['_TICKETSERVICE']._serialized_end=2725
+  _globals['_ACTOR']._serialized_start=102
+  _globals['_ACTOR']._serialized_end=160
+  _globals['_CREATETICKETREQUEST']._serialized_start=163
+  _globals['_CREATETICKETREQUEST']._serialized_end=624
+  _globals['_GETTICKETREQUEST']._serialized_start=626
+  _globals['_GETTICKETREQUEST']._serialized_end=656
+  _globals['_LISTTICKETSREQUEST']._serialized_start=659
+  _globals['_LISTTICKETSREQUEST']._serialized_end=877
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=879
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=963
+  _globals['_ASSIGNTICKETREQUEST']._serialized_start=965
+  _globals['_ASSIGNTICKETREQUEST']._serialized_end=1061
+  _globals['_ADDCOMMENTREQUEST']._serialized_start=1064
+  _globals['_ADDCOMMENTREQUEST']._serialized_end=1270
+  _globals['_ADDCOMMENTRESPONSE']._serialized_start=1273
+  _globals['_ADDCOMMENTRESPONSE']._serialized_end=1414
+  _globals['_CHANGESTATUSREQUEST']._serialized_start=1417
+  _globals['_CHANGESTATUSREQUEST']._serialized_end=1551
+  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_start=1554
+  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_end=1747
+  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_start=1750
+  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_end=1878
+  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_start=1881
+  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_end=2014
+  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_start=2017
+  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_end=2154
+  _globals['_LOGTIMEREQUEST']._serialized_start=2156
+  _globals['_LOGTIMEREQUEST']._serialized_end=2275
+  _globals['_REOPENTICKETREQUEST']._serialized_start=2277
+  _globals['_REOPENTICKETREQUEST']._serialized_end=2368
+  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_start=2370
+  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_end=2448
+  _globals['_LISTCOMMENTSREQUEST']._serialized_start=2450
+  _globals['_LISTCOMMENTSREQUEST']._serialized_end=2516
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=2518
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=2580
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_start=2582
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_end=2626
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_start=2628
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_end=2696
+  _globals['_TICKETSERVICE']._serialized_start=2699
+  _globals['_TICKETSERVICE']._serialized_end=3830
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from helpdesk.v1 import common_pb2 as _common_pb2
+from helpdesk.v1 import dev_escalation_pb2 as _dev_escalation_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -322,6 +323,160 @@ class ChangeStatusRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChangeStatusRequest: _TypeAlias = ChangeStatusRequest  # noqa: Y015
+
+@_typing.final
+class EscalateToDevelopmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    TECHNICAL_DESCRIPTION_FIELD_NUMBER: _builtins.int
+    URGENCY_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key opens one programming ticket."""
+    title: _builtins.str
+    technical_description: _builtins.str
+    urgency: _dev_escalation_pb2.ProgUrgency.ValueType
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        technical_description: _builtins.str = ...,
+        urgency: _dev_escalation_pb2.ProgUrgency.ValueType = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "request_id", b"request_id", "technical_description", b"technical_description", "ticket_id", b"ticket_id", "title", b"title", "urgency", b"urgency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateToDevelopmentRequest: _TypeAlias = EscalateToDevelopmentRequest  # noqa: Y015
+
+@_typing.final
+class EscalateToDevelopmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    PROGRAMMING_TICKET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket(self) -> _common_pb2.Ticket: ...
+    @_builtins.property
+    def programming_ticket(self) -> _dev_escalation_pb2.ProgrammingTicket: ...
+    def __init__(
+        self,
+        *,
+        ticket: _common_pb2.Ticket | None = ...,
+        programming_ticket: _dev_escalation_pb2.ProgrammingTicket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["programming_ticket", b"programming_ticket", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["programming_ticket", b"programming_ticket", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateToDevelopmentResponse: _TypeAlias = EscalateToDevelopmentResponse  # noqa: Y015
+
+@_typing.final
+class DetachProgrammingTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    PROGRAMMING_TICKET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    programming_ticket_id: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        programming_ticket_id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "programming_ticket_id", b"programming_ticket_id", "reason", b"reason", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachProgrammingTicketRequest: _TypeAlias = DetachProgrammingTicketRequest  # noqa: Y015
+
+@_typing.final
+class HoldForThirdPartyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    THIRD_PARTY_NAME_FIELD_NUMBER: _builtins.int
+    THIRD_PARTY_REFERENCE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    third_party_name: _builtins.str
+    """Who we wait for, e.g. "Telecom Italia"."""
+    third_party_reference: _builtins.str
+    """Their ticket or case number."""
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        third_party_name: _builtins.str = ...,
+        third_party_reference: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoldForThirdPartyRequest: _TypeAlias = HoldForThirdPartyRequest  # noqa: Y015
+
+@_typing.final
+class LogTimeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key records the entry once."""
+    hours: _builtins.float
+    """More than 0, at most 24 per entry."""
+    note: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        hours: _builtins.float = ...,
+        note: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "hours", b"hours", "note", b"note", "request_id", b"request_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogTimeRequest: _TypeAlias = LogTimeRequest  # noqa: Y015
 
 @_typing.final
 class ReopenTicketRequest(_message.Message):

@@ -88,6 +88,26 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
                 _registered_method=True)
+        self.EscalateToDevelopment = channel.unary_unary(
+                '/helpdesk.v1.TicketService/EscalateToDevelopment',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentResponse.FromString,
+                _registered_method=True)
+        self.DetachProgrammingTicket = channel.unary_unary(
+                '/helpdesk.v1.TicketService/DetachProgrammingTicket',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.DetachProgrammingTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.HoldForThirdParty = channel.unary_unary(
+                '/helpdesk.v1.TicketService/HoldForThirdParty',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.HoldForThirdPartyRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.LogTime = channel.unary_unary(
+                '/helpdesk.v1.TicketService/LogTime',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -166,6 +186,37 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EscalateToDevelopment(self, request, context):
+        """Second level (seed 002): opens a programming ticket for the developers,
+        linked to this one, which goes ON_HOLD at level L2 until the update is
+        shipped. A retry with the same request_id opens nothing new.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachProgrammingTicket(self, request, context):
+        """Unlinks an open programming ticket (it goes on without holding this one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldForThirdParty(self, request, context):
+        """ON_HOLD waiting for a third party (vendor, ISP): the assignee is
+        reminded every HELPDESK_THIRD_PARTY_REMINDER_EVERY until it is back OPEN.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogTime(self, request, context):
+        """Records hours spent on the ticket (seed 002: closure agreed with the hours).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +269,26 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.GetTicketHistory,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.SerializeToString,
+            ),
+            'EscalateToDevelopment': grpc.unary_unary_rpc_method_handler(
+                    servicer.EscalateToDevelopment,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentResponse.SerializeToString,
+            ),
+            'DetachProgrammingTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachProgrammingTicket,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.DetachProgrammingTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'HoldForThirdParty': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldForThirdParty,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.HoldForThirdPartyRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'LogTime': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogTime,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -493,6 +564,114 @@ class TicketService:
             '/helpdesk.v1.TicketService/GetTicketHistory',
             helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryRequest.SerializeToString,
             helpdesk_dot_v1_dot_tickets__pb2.GetTicketHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EscalateToDevelopment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/EscalateToDevelopment',
+            helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.EscalateToDevelopmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachProgrammingTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/DetachProgrammingTicket',
+            helpdesk_dot_v1_dot_tickets__pb2.DetachProgrammingTicketRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldForThirdParty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/HoldForThirdParty',
+            helpdesk_dot_v1_dot_tickets__pb2.HoldForThirdPartyRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogTime(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/LogTime',
+            helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
             options,
             channel_credentials,
             insecure,

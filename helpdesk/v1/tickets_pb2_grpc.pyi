@@ -59,6 +59,19 @@ class TicketServiceStub:
     ListComments: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ListCommentsRequest, _tickets_pb2.ListCommentsResponse]
     GetTicketHistory: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]
     """Every event of the ticket with actor and time, oldest first."""
+    EscalateToDevelopment: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.EscalateToDevelopmentRequest, _tickets_pb2.EscalateToDevelopmentResponse]
+    """Second level (seed 002): opens a programming ticket for the developers,
+    linked to this one, which goes ON_HOLD at level L2 until the update is
+    shipped. A retry with the same request_id opens nothing new.
+    """
+    DetachProgrammingTicket: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.DetachProgrammingTicketRequest, _common_pb2.Ticket]
+    """Unlinks an open programming ticket (it goes on without holding this one)."""
+    HoldForThirdParty: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.HoldForThirdPartyRequest, _common_pb2.Ticket]
+    """ON_HOLD waiting for a third party (vendor, ISP): the assignee is
+    reminded every HELPDESK_THIRD_PARTY_REMINDER_EVERY until it is back OPEN.
+    """
+    LogTime: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.LogTimeRequest, _common_pb2.Ticket]
+    """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -90,6 +103,19 @@ class TicketServiceAsyncStub(TicketServiceStub):
     ListComments: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ListCommentsRequest, _tickets_pb2.ListCommentsResponse]  # type: ignore[assignment]
     GetTicketHistory: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetTicketHistoryRequest, _tickets_pb2.GetTicketHistoryResponse]  # type: ignore[assignment]
     """Every event of the ticket with actor and time, oldest first."""
+    EscalateToDevelopment: _aio.UnaryUnaryMultiCallable[_tickets_pb2.EscalateToDevelopmentRequest, _tickets_pb2.EscalateToDevelopmentResponse]  # type: ignore[assignment]
+    """Second level (seed 002): opens a programming ticket for the developers,
+    linked to this one, which goes ON_HOLD at level L2 until the update is
+    shipped. A retry with the same request_id opens nothing new.
+    """
+    DetachProgrammingTicket: _aio.UnaryUnaryMultiCallable[_tickets_pb2.DetachProgrammingTicketRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Unlinks an open programming ticket (it goes on without holding this one)."""
+    HoldForThirdParty: _aio.UnaryUnaryMultiCallable[_tickets_pb2.HoldForThirdPartyRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """ON_HOLD waiting for a third party (vendor, ISP): the assignee is
+    reminded every HELPDESK_THIRD_PARTY_REMINDER_EVERY until it is back OPEN.
+    """
+    LogTime: _aio.UnaryUnaryMultiCallable[_tickets_pb2.LogTimeRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -178,5 +204,42 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.GetTicketHistoryResponse, _abc.Awaitable[_tickets_pb2.GetTicketHistoryResponse]]:
         """Every event of the ticket with actor and time, oldest first."""
+
+    @_abc_1.abstractmethod
+    def EscalateToDevelopment(
+        self,
+        request: _tickets_pb2.EscalateToDevelopmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.EscalateToDevelopmentResponse, _abc.Awaitable[_tickets_pb2.EscalateToDevelopmentResponse]]:
+        """Second level (seed 002): opens a programming ticket for the developers,
+        linked to this one, which goes ON_HOLD at level L2 until the update is
+        shipped. A retry with the same request_id opens nothing new.
+        """
+
+    @_abc_1.abstractmethod
+    def DetachProgrammingTicket(
+        self,
+        request: _tickets_pb2.DetachProgrammingTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Unlinks an open programming ticket (it goes on without holding this one)."""
+
+    @_abc_1.abstractmethod
+    def HoldForThirdParty(
+        self,
+        request: _tickets_pb2.HoldForThirdPartyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """ON_HOLD waiting for a third party (vendor, ISP): the assignee is
+        reminded every HELPDESK_THIRD_PARTY_REMINDER_EVERY until it is back OPEN.
+        """
+
+    @_abc_1.abstractmethod
+    def LogTime(
+        self,
+        request: _tickets_pb2.LogTimeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

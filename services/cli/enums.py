@@ -27,7 +27,7 @@ class EnumWords(Generic[V]):
     @property
     def words(self) -> list[str]:
         return [
-            name[len(self._prefix):].lower().replace("_", "-")
+            name[len(self._prefix) :].lower().replace("_", "-")
             for name in self._wrapper.keys()  # noqa: SIM118 (an enum wrapper, not a dict)
             if not name.endswith("_UNSPECIFIED")
         ]
@@ -48,7 +48,7 @@ class EnumWords(Generic[V]):
             return str(value)
         if name.endswith("_UNSPECIFIED"):
             return "-"
-        return name[len(self._prefix):]
+        return name[len(self._prefix) :]
 
 
 TICKET_STATUS = EnumWords(common_pb2.TicketStatus, "TICKET_STATUS_")

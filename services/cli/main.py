@@ -42,7 +42,9 @@ def _common_options(json_output: bool) -> argparse.ArgumentParser:
     )
     if json_output:
         parent.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS,
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS,
             help="print the protobuf reply as JSON",
         )
     return parent
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # login / logout -------------------------------------------------------------
     p = groups.add_parser(
-        "login", help="log in by email and password (later commands act as you)",
+        "login",
+        help="log in by email and password (later commands act as you)",
         parents=[common],
     )
     p.set_defaults(func=commands.login)
@@ -92,11 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(org, "create", commands.org_create, "create an organisation")
     p.add_argument("name", help="company name (ragione sociale)")
     p.add_argument(
-        "--domain", dest="domains", action="extend", nargs="+", metavar="DOMAIN",
+        "--domain",
+        dest="domains",
+        action="extend",
+        nargs="+",
+        metavar="DOMAIN",
         help="email domain(s) whose senders belong to it",
     )
     p.add_argument(
-        "--policy", type=enums.CLOSED_TICKET_POLICY,
+        "--policy",
+        type=enums.CLOSED_TICKET_POLICY,
         metavar="{" + ",".join(enums.CLOSED_TICKET_POLICY.words) + "}",
         help="what a reply to a CLOSED ticket does (default follow-up)",
     )
@@ -115,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--phone")
     p.add_argument(
-        "--role", type=enums.CONTACT_ROLE,
-        metavar="{" + ",".join(enums.CONTACT_ROLE.words) + "}", help="default user",
+        "--role",
+        type=enums.CONTACT_ROLE,
+        metavar="{" + ",".join(enums.CONTACT_ROLE.words) + "}",
+        help="default user",
     )
     p.add_argument("--locale", choices=["it", "en"], help="default: the organisation's")
     p = leaf(contact, "list", commands.contact_list, "list contacts")
@@ -132,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--email", required=True)
     p.add_argument(
-        "--role", type=enums.AGENT_ROLE, required=True,
+        "--role",
+        type=enums.AGENT_ROLE,
+        required=True,
         metavar="{" + ",".join(enums.AGENT_ROLE.words) + "}",
     )
     leaf(agent, "list", commands.agent_list, "list agents")
@@ -144,12 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(ticket, "list", commands.ticket_list, "list tickets")
     p.add_argument("--org", type=positive_int, metavar="ID")
     p.add_argument(
-        "--status", dest="statuses", type=enums.TICKET_STATUS, action="extend", nargs="+",
-        metavar="STATUS", help=", ".join(enums.TICKET_STATUS.words),
+        "--status",
+        dest="statuses",
+        type=enums.TICKET_STATUS,
+        action="extend",
+        nargs="+",
+        metavar="STATUS",
+        help=", ".join(enums.TICKET_STATUS.words),
     )
     p.add_argument(
-        "--priority", dest="priorities", type=enums.PRIORITY, action="extend", nargs="+",
-        metavar="PRIORITY", help=", ".join(enums.PRIORITY.words),
+        "--priority",
+        dest="priorities",
+        type=enums.PRIORITY,
+        action="extend",
+        nargs="+",
+        metavar="PRIORITY",
+        help=", ".join(enums.PRIORITY.words),
     )
     p.add_argument("--assignee", type=positive_int, metavar="AGENT_ID")
     p.add_argument("--requester", metavar="EMAIL")
@@ -172,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=ticket_id)
     p.add_argument("--agent", type=positive_int, required=True, metavar="AGENT_ID")
     p.add_argument(
-        "--as", dest="actor", type=positive_int, metavar="AGENT_ID",
+        "--as",
+        dest="actor",
+        type=positive_int,
+        metavar="AGENT_ID",
         help="the agent who assigns (default: the assignee)",
     )
 
@@ -187,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(ticket, "status", commands.ticket_status, "change a ticket's status (agent)")
     p.add_argument("id", type=ticket_id)
     p.add_argument(
-        "status", type=enums.TICKET_STATUS,
+        "status",
+        type=enums.TICKET_STATUS,
         metavar="{" + ",".join(enums.TICKET_STATUS.words) + "}",
     )
     p.add_argument("--reason")
@@ -218,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", required=True, help="text, or - to read standard input")
     p.add_argument("--callback", metavar="NUMBER", help="number to call back")
     p.add_argument(
-        "--send-attachments", action="store_true",
+        "--send-attachments",
+        action="store_true",
         help="the caller was asked to email the attachment",
     )
     _criticality_and_kind(p)
@@ -233,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _criticality_and_kind(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--criticality", type=enums.CRITICALITY,
+        "--criticality",
+        type=enums.CRITICALITY,
         metavar="{" + ",".join(enums.CRITICALITY.words) + "}",
     )
     p.add_argument(

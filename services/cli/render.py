@@ -147,8 +147,17 @@ def display_id(t: common_pb2.Ticket) -> str:
 
 def tickets(items: Sequence[common_pb2.Ticket]) -> str:
     return table(
-        ["id", "status", "priority", "sla", "organisation", "requester", "assignee",
-         "subject", "updated"],
+        [
+            "id",
+            "status",
+            "priority",
+            "sla",
+            "organisation",
+            "requester",
+            "assignee",
+            "subject",
+            "updated",
+        ],
         (
             [
                 display_id(t),
@@ -186,8 +195,10 @@ def _sla(clocks: Sequence[common_pb2.SlaClock]) -> str:
 
 def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) -> str:
     """Details, milestones, SLA clocks and comments of one ticket."""
-    requester = f"{t.requester_name} <{t.requester_email}>" if t.requester_email else ref(
-        t.requester_name, t.requester_id
+    requester = (
+        f"{t.requester_name} <{t.requester_email}>"
+        if t.requester_email
+        else ref(t.requester_name, t.requester_id)
     )
     product = " ".join(p for p in (t.product, t.version) if p)
     if t.os:

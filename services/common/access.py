@@ -83,6 +83,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "GetAgent": STAFF | TRUSTED | {Role.DEVELOPER},
     _D + "GetAgentByEmail": STAFF | TRUSTED,
     _D + "ListAgents": STAFF | TRUSTED | {Role.DEVELOPER},
+    _D + "SetAgentDuty": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "Login": PUBLIC,
     _D + "RefreshToken": PUBLIC,
     _D + "SetPassword": EVERYONE - {Role.SERVICE},  # own password; admins anyone's
@@ -99,14 +100,26 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "ConfirmSolution": SUPPORT | TRUSTED | CUSTOMERS,
     _T + "ListComments": STAFF | TRUSTED | CUSTOMERS,  # customers: public comments only
     _T + "GetTicketHistory": STAFF | TRUSTED | CUSTOMERS,  # customers: no internal notes
+    _T + "EscalateToDevelopment": SUPPORT | TRUSTED,
+    _T + "DetachProgrammingTicket": SUPPORT | TRUSTED,
+    _T + "HoldForThirdParty": SUPPORT | TRUSTED,
+    _T + "LogTime": SUPPORT | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,
+    _I + "SubmitEmail": TRUSTED,  # mail fetchers run with the service or admin token
+    _I + "ListSalesRequests": STAFF | TRUSTED,  # prospects routed to sales (seed 003)
     # -- notify ------------------------------------------------------------------------
     _N + "ListNotifications": STAFF | TRUSTED,
     # -- developers (the service arrives with the second-level issue) ------------------
     _E + "ListProgrammingTickets": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
     _E + "GetProgrammingTicket": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    # Developers act as themselves; leads may name a developer; admin/service must name one.
+    _E + "StartWork": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    _E + "Schedule": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    _E + "MarkFixed": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    _E + "ShipUpdate": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
+    _E + "Cancel": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
 }
 
 

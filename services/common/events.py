@@ -17,13 +17,29 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 STREAM = "HELPDESK"
-SUBJECTS = ["helpdesk.ticket.>", "helpdesk.progticket.>"]
+SUBJECTS = ["helpdesk.ticket.>", "helpdesk.progticket.>", "helpdesk.mail.>"]
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 
 
 def ticket_subject(event_type: str) -> str:
     return f"helpdesk.ticket.{event_type}"
+
+
+def mail_subject(event_type: str) -> str:
+    """Intake's mail events for notify: ``received``, ``prospect``, ``bounce``."""
+    return f"helpdesk.mail.{event_type}"
+
+
+def _covers(wide: str, narrow: str) -> bool:
+    """Whether every subject matching ``narrow`` also matches ``wide``."""
+    left, right = wide.split("."), narrow.split(".")
+    for i, token in enumerate(left):
+        if token == ">":
+            return len(right) > i
+        if i >= len(right) or (token != "*" and token != right[i]):
+            return False
+    return len(left) == len(right)
 
 
 async def connect(url: str, name: str) -> NatsClient:
@@ -33,9 +49,9 @@ async def connect(url: str, name: str) -> NatsClient:
 
 
 async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the ``HELPDESK`` stream when missing (idempotent)."""
+    """Create the ``HELPDESK`` stream when missing, and add subjects it lacks (idempotent)."""
     try:
-        await js.stream_info(STREAM)
+        info = await js.stream_info(STREAM)
     except NotFoundError:
         await js.add_stream(
             StreamConfig(
@@ -44,6 +60,15 @@ async def ensure_stream(js: JetStreamContext) -> None:
                 duplicate_window=DUPLICATE_WINDOW_SECONDS,
             )
         )
+        return
+    existing = list(info.config.subjects or [])
+    missing = [s for s in SUBJECTS if not any(_covers(e, s) for e in existing)]
+    if missing:
+        info.config.subjects = existing + missing
+        try:
+            await js.update_stream(info.config)
+        except BadRequestError:  # updated meanwhile by another process
+            await js.stream_info(STREAM)
 
 
 class EventPublisher:

@@ -46,6 +46,10 @@ class Settings:
     mail_aliases: tuple[str, ...] = ()
     # Signs login tokens; unset: derived from the service token (shared by all services).
     signing_key: str = ""
+    # Inbound mail larger than this is refused with 552 (SMTP) / INVALID_ARGUMENT (gRPC).
+    smtp_max_message_bytes: int = 25 * 1024 * 1024
+    # The fax-to-mail gateway's address (seed 000): mail to it is channel FAX. "" = off.
+    fax_address: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,6 +78,10 @@ class Settings:
             service_token=_env("HELPDESK_SERVICE_TOKEN", tokens.get("service", "")),
             auto_close_after=parse_duration(_env("HELPDESK_AUTO_CLOSE_AFTER", "14d")),
             signing_key=_env("HELPDESK_SIGNING_KEY"),
+            smtp_max_message_bytes=_byte_size(
+                "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
+            ),
+            fax_address=_env("HELPDESK_FAX_ADDRESS").lower(),
         )
 
     def token_signing_key(self) -> str:
@@ -117,6 +125,23 @@ def read_tokens(data_dir: Path) -> dict[str, str]:
         if path.is_file():
             tokens[name] = path.read_text().strip()
     return tokens
+
+
+def _byte_size(name: str, value: str, default: int = 25 * 1024 * 1024) -> int:
+    """``26214400``, ``25MiB``, ``10M``, ``512k``; empty: ``default``."""
+    if not value:
+        return default
+    units = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
+             "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+    number = value.rstrip("bBkKmMgGiI ")
+    unit = value[len(number):].strip().lower()
+    try:
+        size = int(number) * units[unit]
+    except (ValueError, KeyError):
+        raise ValueError(f"{name}: {value!r} is not a size (26214400, 25MiB, 512k)") from None
+    if size <= 0:
+        raise ValueError(f"{name}: must be positive")
+    return size
 
 
 def split_hostport(addr: str) -> tuple[str, int]:

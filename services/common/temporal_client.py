@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 
 from workflows.contracts import SEARCH_ATTRIBUTES
+from workflows.prog_contracts import PROG_SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,11 @@ async def register_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
         known = set(existing.custom_attributes) | set(existing.system_attributes)
-    missing = {key.name: _KINDS[kind] for key, kind in SEARCH_ATTRIBUTES if key.name not in known}
+    missing = {
+        key.name: _KINDS[kind]
+        for key, kind in (*SEARCH_ATTRIBUTES, *PROG_SEARCH_ATTRIBUTES)
+        if key.name not in known
+    }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)

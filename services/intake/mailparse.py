@@ -1,36 +1,82 @@
-"""Reading an inbound email into what a ticket needs (standard library ``email`` only).
+"""Reading an inbound email into what a ticket needs (standard library ``email`` only,
+plus nh3 to sanitise HTML for display).
 
-Identity comes from the strictly parsed ``From`` address alone; the text is
-the plain part (or readable text from the HTML part) without the quoted
-history of a reply.
+Identity comes from the strictly parsed ``From`` address alone (two parsers must agree on
+one plain address; CVE-2023-27043-style tricks identify nobody). The text is the plain
+part, or readable text made from the HTML part, decoded right whatever the charset label
+says, without the quoted history of a reply. Attachments are bounded per file and per
+message; the number of parts and the size of the header block are bounded too, so that no
+message costs more than a bounded amount of work. ``parse`` never raises.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import getaddresses
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser, BytesParser
+from email.utils import parseaddr
 from html.parser import HTMLParser
+
+import nh3
 
 TAG = re.compile(r"\[#(\d{1,12})\]")
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
-_QUOTE_HEADERS = re.compile(
-    r"^(On .+ wrote:|Il giorno .+ ha scritto:|.+ ha scritto:|-----\s*(Original Message|"
-    r"Messaggio originale)\s*-----|From: .+|Da: .+)\s*$",
-    re.IGNORECASE,
+# A dot-atom local part and a dotted ASCII domain: nothing quoted, no comments, no routes.
+_STRICT_ADDR = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-MAX_ATTACHMENTS = 20
+ROBOT_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one message may cost. Attachments beyond a limit are left out (and named)."""
+
+    max_attachment_bytes: int = 20 * 1024 * 1024  # one file
+    max_total_attachment_bytes: int = 25 * 1024 * 1024  # all files of one message
+    max_attachments: int = 20
+    max_parts: int = 200  # MIME parts walked; beyond this only the headers are read
+    max_depth: int = 20  # nesting of multiparts
+    max_header_bytes: int = 256 * 1024  # the top-level header block
+    max_text_chars: int = 100_000  # what goes into a ticket's description
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
 class Attachment:
-    filename: str
+    filename: str  # a bare name, never a path
     content_type: str
     content: bytes
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class Bounce:
+    """What a delivery-status report says about the message it reports."""
+
+    original_message_ids: list[str]
+    recipients: list[str]
+    action: str  # "failed", "delayed", ... (RFC 3464)
+    status: str  # "5.1.1"
+    diagnostic: str
 
 
 @dataclass
@@ -42,154 +88,659 @@ class ParsedMail:
     message_id: str
     dedup_key: str
     ticket_tag: int | None
-    automatic: bool  # an auto-reply, bulk or list mail: never opens a ticket
+    automatic: bool  # an auto-reply, bulk, list mail or report: never opens a ticket
+    # Why it is automatic, or why no automatic answer may go to it (empty: none).
+    automatic_reason: str = ""
+    no_auto_reply_reason: str = ""
     # Message-IDs this mail answers (In-Reply-To first, then References, newest first).
     replies_to: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    # Attachments left out, with why ("name: reason").
+    skipped_attachments: list[str] = field(default_factory=list)
+    html: str = ""  # the HTML body, sanitised with nh3 ("" for plain-text mail)
+    full_text: str = ""  # the text before the quoted history was stripped
+    bounce: Bounce | None = None
+    recipients: list[str] = field(default_factory=list)  # To and Cc, as parsed
+    content_language: str = ""
+    problems: list[str] = field(default_factory=list)  # what could not be read
+
+    @property
+    def is_bounce(self) -> bool:
+        return self.bounce is not None
+
+    @property
+    def auto_reply_allowed(self) -> bool:
+        return not self.automatic and not self.no_auto_reply_reason
+
+
+# -- text ---------------------------------------------------------------------------------
+
+_BLOCK = {
+    "br",
+    "p",
+    "div",
+    "tr",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "pre",
+    "hr",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+}
+_SKIP = {"script", "style", "head", "title", "template"}
 
 
 class _Text(HTMLParser):
+    """Readable text from HTML: blocks on their own lines, list items with a dash, links
+    with their address, quoted blocks (``blockquote``) prefixed with ``>``."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
         self._skip = 0
+        self._quote = 0
+        self._href: list[str | None] = []
+
+    def _newline(self) -> None:
+        if self.lines[-1].strip(" >"):
+            self.lines.append("")
+        else:
+            self.lines[-1] = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head"):
+        if tag in _SKIP:
             self._skip += 1
-        if tag in ("br", "p", "div", "tr", "li", "h1", "h2", "h3"):
-            self.parts.append("\n")
+        elif tag == "blockquote":
+            self._newline()
+            self._quote += 1
+        elif tag in _BLOCK:
+            self._newline()
+        if tag == "li":
+            self._write("- ")
+        elif tag == "a":
+            self._href.append(dict(attrs).get("href"))
+        elif tag == "img":
+            alt = (dict(attrs).get("alt") or "").strip()
+            if alt:
+                self._write(f"[{alt}]")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "hr"):
+            self.lines.append("")
+        else:
+            self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head") and self._skip:
-            self._skip -= 1
+        if tag in _SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "blockquote":
+            self._quote = max(0, self._quote - 1)
+            self._newline()
+        elif tag in _BLOCK:
+            self._newline()
+        elif tag == "a" and self._href:
+            href = self._href.pop()
+            line = self.lines[-1]
+            if href and href.startswith(("http://", "https://")) and href not in line:
+                self._write(f" <{href}>")
+
+    def _write(self, data: str) -> None:
+        if not self.lines[-1] and self._quote:
+            self.lines[-1] = "> " * self._quote
+        self.lines[-1] += data
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
+        if self._skip:
+            return
+        data = re.sub(r"[ \t\r\n\f\u00a0]+", " ", data)
+        if not self.lines[-1].strip() and not self._quote:
+            data = data.lstrip()
+        if data:
+            self._write(data)
 
 
 def html_to_text(html: str) -> str:
     parser = _Text()
-    parser.feed(html)
-    text = "".join(parser.parts)
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # HTMLParser is lenient; this is belt and braces
+        return re.sub(r"<[^>]*>", " ", html).strip()
+    lines = [line.rstrip() for line in parser.lines]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def sanitize_html(html: str) -> str:
+    """HTML safe to show to an agent: no scripts, styles, event handlers or remote tricks."""
+    try:
+        return nh3.clean(html, link_rel="noopener noreferrer nofollow").strip()
+    except Exception:
+        return ""
+
+
+# Lines that introduce quoted history ("Il giorno ... ha scritto:", "On ... wrote:").
+_ATTRIBUTION = re.compile(
+    r"^(?:On\b.{0,300}\bwrote:|Il giorno\b.{0,300}\bha scritto:|Il\b.{0,300}\bha scritto:"
+    r"|Le\b.{0,300}\ba écrit\s?:|Am\b.{0,300}\bschrieb\b.{0,100}:|.{0,200}\bha scritto:)$",
+    re.IGNORECASE,
+)
+_ORIGINAL = re.compile(
+    r"^-{2,}\s*(?:Original Message|Messaggio originale|Messaggio Originale)\s*-{2,}$",
+    re.IGNORECASE,
+)
+# Outlook's header block: "Da: X" / "From: X" followed by "Inviato:" / "Sent:" / "Data:".
+_OUTLOOK_FROM = re.compile(r"^\*?(?:From|Da|De|Von)\s*:\*?\s*\S", re.IGNORECASE)
+_OUTLOOK_NEXT = re.compile(
+    r"^\*?(?:Sent|Inviato|Date|Data|Envoyé|Gesendet|To|A|Subject|Oggetto)\s*:", re.IGNORECASE
+)
+_FORWARD = re.compile(
+    r"^(?:-{2,}\s*(?:Forwarded message|Messaggio inoltrato|Inizio messaggio inoltrato"
+    r"|Begin forwarded message)\s*:?\s*-*|(?:Inizio messaggio inoltrato|Begin forwarded "
+    r"message)\s*:)$",
+    re.IGNORECASE,
+)
+
+
+def _starts_history(lines: list[str], i: int) -> bool:
+    line = lines[i].strip()
+    if _ORIGINAL.match(line) or _ATTRIBUTION.match(line):
+        return True
+    # An attribution wrapped over two lines ("On Mon, ... Rossi <\nm@rossi.it> wrote:").
+    if i + 1 < len(lines) and re.match(r"^(?:On|Il giorno|Il)\b", line, re.IGNORECASE):
+        joined = f"{line} {lines[i + 1].strip()}"
+        if _ATTRIBUTION.match(joined):
+            return True
+    if _OUTLOOK_FROM.match(line):
+        following = [x.strip() for x in lines[i + 1 : i + 4] if x.strip()]
+        return sum(1 for x in following if _OUTLOOK_NEXT.match(x)) >= 2
+    return False
 
 
 def strip_quoted(text: str) -> str:
-    """What the sender wrote, without the history a reply quotes below it."""
+    """What the sender wrote, without the history a reply quotes below it.
+
+    Cuts at the first attribution line ("Il giorno ... ha scritto:", "On ... wrote:"),
+    Outlook's "-----Original Message-----" or its "Da: / Inviato:" header block, and drops
+    ``>`` lines. A forwarded message is what the sender means to send us: it is kept whole.
+    """
+    lines = text.splitlines()
     kept: list[str] = []
-    for line in text.splitlines():
-        if _QUOTE_HEADERS.match(line.strip()) and kept:
+    for i, line in enumerate(lines):
+        if _FORWARD.match(line.strip()):
+            kept.extend(lines[i:])
             break
-        if line.startswith(">"):
+        if any(k.strip() for k in kept) and _starts_history(lines, i):
+            break
+        if line.lstrip().startswith(">"):
             continue
-        kept.append(line)
-    return "\n".join(kept).strip() or text.strip()
+        kept.append(line.rstrip())
+    result = "\n".join(kept).strip()
+    return re.sub(r"\n{3,}", "\n\n", result) or text.strip()
 
 
-def _sender(msg: EmailMessage) -> tuple[str, str]:
-    """The one ``From`` address, as the structured header parser reads it; nothing when the
-    header holds zero or several addresses or anything that parses ambiguously."""
-    values = msg.get_all("From") or []
-    if len(values) != 1:
+# -- charsets -----------------------------------------------------------------------------
+
+_LATIN1_LABELS = {
+    "iso-8859-1",
+    "iso8859-1",
+    "latin-1",
+    "latin1",
+    "l1",
+    "iso_8859-1",
+    "us-ascii",
+    "ascii",
+    "iso-8859-15",
+    "iso8859-15",
+    "",
+}
+
+
+def decode_text(payload: bytes, label: str | None) -> str:
+    """Bytes of a text part as a string, trusting the label only as far as the bytes allow.
+
+    - labelled ISO-8859-1 / ASCII (or unlabelled) but valid UTF-8 with non-ASCII: UTF-8;
+    - labelled ISO-8859-1 but holding C1 bytes (0x80-0x9F): Windows-1252 (``’``, ``€``);
+    - labelled UTF-8 but invalid: Windows-1252;
+    - an unknown label: UTF-8, else Windows-1252, else Latin-1 (which never fails).
+    """
+    charset = (label or "").strip().strip('"').lower()
+    if charset in _LATIN1_LABELS:
+        if any(b > 0x7F for b in payload):
+            try:
+                return payload.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if any(0x80 <= b <= 0x9F for b in payload):
+            return payload.decode("cp1252", "replace")
+        return payload.decode("iso-8859-15" if "15" in charset else "latin-1")
+    candidates = [charset, "utf-8", "cp1252", "latin-1"]
+    for candidate in candidates:
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")  # pragma: no cover - latin-1 decodes anything
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    return decode_text(payload, part.get_content_charset())
+
+
+# -- headers ------------------------------------------------------------------------------
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """A header value on one line: CR, LF and every other control character gone."""
+    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(value))
+    return " ".join(text.split())[:limit]
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a header the structured parser cannot read
+        return ""
+    return "" if value is None else str(value)
+
+
+def strict_sender(msg: Message) -> tuple[str, str]:
+    """The one ``From`` address, when it is beyond doubt; otherwise ``("", "")``.
+
+    Beyond doubt means: exactly one ``From`` header, holding exactly one mailbox, with no
+    parse defects, a plain dot-atom address (no quoted local part, no comment, no route)
+    on a dotted domain, and the legacy parser (``parseaddr``) reading the very same
+    address from the raw header. Any disagreement (the CVE-2023-27043 family) identifies
+    nobody rather than the wrong person.
+    """
+    raw_values = [v for k, v in msg.raw_items() if k.lower() == "from"]
+    if len(raw_values) != 1:
         return "", ""
-    addresses = getattr(values[0], "addresses", ())
-    good = [a for a in addresses if a.username and a.domain]
-    if len(good) != 1 or len(getaddresses([str(values[0])])) != 1:
+    raw = str(raw_values[0])
+    if "\x00" in raw or re.search(r"[\r\n](?![ \t])", raw.strip("\r\n")):
         return "", ""
-    address = good[0]
-    if any(c in address.addr_spec for c in '\r\n<>,;"') or " " in address.addr_spec:
+    try:
+        header = msg.get("From")
+    except Exception:  # e.g. CR/LF in the display name: the header parser refuses it
         return "", ""
-    return address.addr_spec.strip().lower(), str(address.display_name).strip()
+    addresses = getattr(header, "addresses", None)
+    if not addresses or len(addresses) != 1 or getattr(header, "defects", ()):
+        return "", ""
+    address = addresses[0]
+    spec = str(address.addr_spec)
+    if not _STRICT_ADDR.match(spec) or len(spec) > 254:
+        return "", ""
+    legacy_name, legacy_addr = parseaddr(raw.replace("\r", " ").replace("\n", " "))
+    if legacy_addr.strip().lower() != spec.lower():
+        return "", ""
+    name = one_line(address.display_name, 200)
+    return spec.lower(), name
 
 
-def _is_automatic(msg: EmailMessage, sender: str) -> bool:
-    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
-    precedence = str(msg.get("Precedence", "")).strip().lower()
+def _addresses(msg: Message, *names: str) -> list[str]:
+    found: list[str] = []
+    for name in names:
+        try:
+            for header in msg.get_all(name) or []:
+                for address in getattr(header, "addresses", ()):
+                    spec = str(address.addr_spec).lower()
+                    if _STRICT_ADDR.match(spec) and spec not in found:
+                        found.append(spec)
+        except Exception:
+            continue
+    return found[:100]
+
+
+def _classify(msg: Message, sender: str) -> tuple[str, str]:
+    """(why it is automatic, why no automatic answer may go to it); "" when not."""
+    auto = _header(msg, "Auto-Submitted").strip().lower()
+    precedence = _header(msg, "Precedence").strip().lower()
     local = sender.split("@", 1)[0]
-    return (
-        auto != "no"
-        or precedence in ("bulk", "junk", "list", "auto_reply")
-        or msg.get("List-Id") is not None
-        or msg.get("X-Autoreply") is not None
-        or msg.get("X-Loop") is not None
-        or local in ("mailer-daemon", "postmaster", "noreply", "no-reply")
-        or msg.get_content_type() == "multipart/report"
+    if msg.get_content_type() == "multipart/report":
+        return "delivery or disposition report (multipart/report)", ""
+    if auto and auto != "no" and not auto.startswith("no "):
+        return f"Auto-Submitted: {auto}", ""
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}", ""
+    for name in ("List-Id", "List-Unsubscribe", "List-Post"):
+        if msg.get(name) is not None:
+            return f"mailing list ({name})", ""
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autogenerated"):
+        if msg.get(name) is not None:
+            return f"auto-reply ({name})", ""
+    if msg.get("X-Helpdesk-Ticket") is not None:
+        return "one of our own messages came back (X-Helpdesk-Ticket)", ""
+    if local in ROBOT_LOCAL_PARTS:
+        return f"sent by a robot address ({local})", ""
+    if msg.get("X-Loop") is not None:
+        return "", "X-Loop"
+    if msg.get("X-Auto-Response-Suppress") is not None:
+        return "", "X-Auto-Response-Suppress"
+    return "", ""
+
+
+# -- structure ----------------------------------------------------------------------------
+
+
+def _walk(msg: Message, limits: Limits) -> Iterator[tuple[Message, int]]:
+    """Every part with its depth, iteratively, stopping at ``max_parts`` and ``max_depth``."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack and seen < limits.max_parts:
+        part, depth = stack.pop()
+        seen += 1
+        yield part, depth
+        if part.is_multipart() and depth < limits.max_depth:
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend((c, depth + 1) for c in reversed(children[: limits.max_parts]))
+
+
+def _count_parts(msg: Message, limits: Limits) -> int:
+    return sum(
+        1 for _ in _walk(msg, Limits(max_parts=limits.max_parts + 1, max_depth=limits.max_depth))
     )
 
 
-def _text(msg: EmailMessage) -> str:
-    body = msg.get_body(preferencelist=("plain", "html"))
-    if body is None:
-        return ""
+def _safe_filename(name: str | None, content_type: str, index: int) -> str:
+    """A bare file name: no directories, no control characters, bounded length."""
+    cleaned = one_line(name or "", 400).replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = cleaned.strip().lstrip(".").strip()
+    if cleaned in ("", ".", ".."):
+        ext = mimetypes.guess_extension(content_type) or ".bin"
+        stem = "immagine" if content_type.startswith("image/") else "allegato"
+        cleaned = f"{stem}-{index}{ext}"
+    if len(cleaned) > 200:
+        stem, dot, ext = cleaned.rpartition(".")
+        cleaned = (stem[:190] + dot + ext[:9]) if dot and len(ext) < 10 else cleaned[:200]
+    return cleaned
+
+
+def _body_parts(msg: EmailMessage) -> tuple[Message | None, Message | None]:
+    """The plain and the HTML body (either may be missing)."""
+    plain = html = None
     try:
-        content = body.get_content()
-    except (LookupError, UnicodeError, AssertionError):
-        payload = body.get_payload(decode=True)
-        content = payload.decode("latin-1") if isinstance(payload, bytes) else ""
-    if not isinstance(content, str):
-        return ""
-    if body.get_content_type() == "text/html":
-        content = html_to_text(content)
-    return strip_quoted(content)
+        plain = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
+    except Exception:
+        pass
+    return plain, html
+
+
+def _attachments(
+    msg: EmailMessage, bodies: set[int], limits: Limits
+) -> tuple[list[Attachment], list[str]]:
+    found: list[Attachment] = []
+    skipped: list[str] = []
+    total = 0
+    index = 0
+    for part, _depth in _walk(msg, limits):
+        if (
+            id(part) in bodies
+            or part.is_multipart()
+            and part.get_content_type() != "message/rfc822"
+        ):
+            continue
+        if part is msg:
+            continue
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        if ctype.startswith("text/") and disposition != "attachment" and not part.get_filename():
+            continue  # an alternative body or a text fragment, not a file
+        if ctype in (
+            "message/delivery-status",
+            "message/disposition-notification",
+            "text/rfc822-headers",
+        ):
+            continue
+        index += 1
+        try:
+            filename = part.get_filename()
+        except Exception:
+            filename = None
+        if ctype == "message/rfc822":
+            inner = part.get_payload()
+            payload: bytes | None = None
+            if isinstance(inner, list) and inner:
+                try:
+                    payload = inner[0].as_bytes(policy=policy.default)
+                except Exception:
+                    payload = None
+            filename = filename or f"messaggio-inoltrato-{index}.eml"
+        else:
+            try:
+                decoded = part.get_payload(decode=True)
+            except Exception:
+                decoded = None
+            payload = decoded if isinstance(decoded, bytes) else None
+        name = _safe_filename(filename, ctype, index)
+        if payload is None:
+            skipped.append(f"{name}: unreadable")
+            continue
+        if len(found) >= limits.max_attachments:
+            skipped.append(f"{name}: more than {limits.max_attachments} attachments")
+            continue
+        if len(payload) > limits.max_attachment_bytes:
+            skipped.append(f"{name}: {len(payload)} bytes, over {limits.max_attachment_bytes}")
+            continue
+        if total + len(payload) > limits.max_total_attachment_bytes:
+            skipped.append(f"{name}: over {limits.max_total_attachment_bytes} bytes in all")
+            continue
+        total += len(payload)
+        found.append(
+            Attachment(
+                filename=name,
+                content_type=ctype,
+                content=payload,
+                inline=disposition == "inline"
+                or (not disposition and bool(part.get("Content-ID"))),
+            )
+        )
+    return found, skipped
+
+
+def _bounce(msg: EmailMessage, sender: str, limits: Limits) -> Bounce | None:
+    """The report in a ``multipart/report; report-type=delivery-status`` (RFC 3464), or a
+    robot's non-standard bounce that quotes the original headers."""
+    is_report = msg.get_content_type() == "multipart/report"
+    report_type = str(msg.get_param("report-type", "") or "").lower() if is_report else ""
+    if is_report and report_type not in ("delivery-status", ""):
+        return None  # read receipts (disposition-notification) are not bounces
+    local = sender.split("@", 1)[0]
+    if not is_report and local not in ("mailer-daemon", "postmaster"):
+        return None
+    ids: list[str] = []
+    recipients: list[str] = []
+    action = status = diagnostic = ""
+    for part, _depth in _walk(msg, limits):
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status":
+            blocks = part.get_payload()
+            for block in blocks if isinstance(blocks, list) else []:
+                recipient = str(block.get("Final-Recipient", "") or "")
+                if recipient:
+                    address = recipient.split(";", 1)[-1].strip().lower()
+                    if address and address not in recipients:
+                        recipients.append(address)
+                action = action or one_line(block.get("Action", "") or "", 40).lower()
+                status = status or one_line(block.get("Status", "") or "", 40)
+                diagnostic = diagnostic or one_line(block.get("Diagnostic-Code", "") or "", 500)
+        elif ctype in ("message/rfc822", "text/rfc822-headers"):
+            if ctype == "message/rfc822":
+                inner = part.get_payload()
+                headers: Message | None = inner[0] if isinstance(inner, list) and inner else None
+            else:
+                payload = part.get_payload(decode=True)
+                headers = (
+                    BytesHeaderParser(policy=policy.default).parsebytes(payload)
+                    if isinstance(payload, bytes)
+                    else None
+                )
+            if headers is not None:
+                for ref in _MSG_ID.findall(_header(headers, "Message-ID")):
+                    if ref not in ids:
+                        ids.append(ref)
+    if not ids and not is_report:
+        # A robot that pasted the original message into its text.
+        plain, _ = _body_parts(msg)
+        text = _part_text(plain) if plain is not None else ""
+        for match in re.finditer(r"(?im)^\s*Message-ID:\s*(<[^<>\s]{1,250}>)", text):
+            if match.group(1) not in ids:
+                ids.append(match.group(1))
+        if not ids:
+            return None
+    return Bounce(
+        original_message_ids=ids[:10],
+        recipients=recipients[:20],
+        action=action,
+        status=status,
+        diagnostic=diagnostic,
+    )
 
 
 def raw_key(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def dedup_key(msg: EmailMessage, raw: bytes, sender: str) -> str:
-    message_id = str(msg.get("Message-ID", "")).strip()
+def _split_raw(raw: bytes) -> tuple[bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(sep)
+        if found:
+            return head, body
+    return raw, b""
+
+
+def dedup_key(msg: Message, raw: bytes, sender: str) -> str:
+    """The Message-ID, or a hash of sender, date, subject and body when there is none."""
+    message_id = one_line(_header(msg, "Message-ID"), 280)
     if message_id:
-        return "mid:" + message_id[:280]
+        return "mid:" + message_id
     digest = hashlib.sha256()
-    for part in (sender, str(msg.get("Date", "")), str(msg.get("Subject", ""))):
+    for part in (sender, one_line(_header(msg, "Date")), one_line(_header(msg, "Subject"))):
         digest.update(part.encode("utf-8", "replace") + b"\0")
-    digest.update(raw.split(b"\r\n\r\n", 1)[-1].split(b"\n\n", 1)[-1])
+    digest.update(_split_raw(raw)[1])
     return "sha256:" + digest.hexdigest()
 
 
-def _replies_to(msg: EmailMessage) -> list[str]:
+def quick_dedup_key(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
+    """``dedup_key`` from the header block alone (cheap: what the SMTP listener needs)."""
+    try:
+        msg = BytesHeaderParser(policy=policy.default).parsebytes(_bounded_headers(raw, limits)[0])
+        return dedup_key(msg, raw, strict_sender(msg)[0])
+    except Exception:
+        return raw_key(raw)
+
+
+def _bounded_headers(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
+    """``raw`` with its header block cut to ``max_header_bytes`` (on a line boundary)."""
+    head, body = _split_raw(raw)
+    if len(head) <= limits.max_header_bytes:
+        return raw, False
+    cut = head[: limits.max_header_bytes]
+    cut = cut[: max(cut.rfind(b"\n"), 0)]
+    return cut + b"\r\n\r\n" + body, True
+
+
+def _replies_to(msg: Message) -> list[str]:
     found: list[str] = []
-    in_reply_to = _MSG_ID.findall(str(msg.get("In-Reply-To", "")))
-    references = _MSG_ID.findall(str(msg.get("References", "")))
+    in_reply_to = _MSG_ID.findall(_header(msg, "In-Reply-To"))
+    references = _MSG_ID.findall(_header(msg, "References"))
     for ref in [*in_reply_to, *reversed(references)]:
         if ref not in found:
             found.append(ref)
     return found[:50]
 
 
-def parse(raw: bytes) -> ParsedMail:
-    """Never raises on malformed mail: what cannot be read is left empty."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    assert isinstance(msg, EmailMessage)
+def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
+    """Never raises on malformed mail: what cannot be read is left empty (and noted)."""
+    problems: list[str] = []
+    raw_bounded, truncated = _bounded_headers(raw, limits)
+    if truncated:
+        problems.append(f"header block over {limits.max_header_bytes} bytes: truncated")
     try:
-        sender, name = _sender(msg)
+        msg = BytesParser(policy=policy.default).parsebytes(raw_bounded)
+    except Exception as err:  # pragma: no cover - the feed parser is lenient
+        problems.append(f"unparseable: {err!r}")
+        msg = BytesParser(policy=policy.default).parsebytes(b"\r\n\r\n" + raw)
+    assert isinstance(msg, EmailMessage)
+    too_complex = _count_parts(msg, limits) > limits.max_parts
+    if too_complex:
+        problems.append(f"more than {limits.max_parts} MIME parts: only the headers were read")
+    try:
+        sender, name = strict_sender(msg)
     except Exception:  # a header the parser chokes on identifies nobody
         sender, name = "", ""
-    subject = " ".join(str(msg.get("Subject", "")).split())[:300]
+    subject = one_line(_header(msg, "Subject"))
     tag = TAG.search(subject)
-    attachments = []
-    for part in list(msg.iter_attachments())[:MAX_ATTACHMENTS]:
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            attachments.append(
-                Attachment(
-                    filename=part.get_filename() or "allegato",
-                    content_type=part.get_content_type(),
-                    content=payload,
-                )
-            )
+    automatic_reason, no_auto_reply_reason = _classify(msg, sender)
+    text = html = ""
+    attachments: list[Attachment] = []
+    skipped: list[str] = []
+    bounce: Bounce | None = None
+    if not too_complex:
+        plain, html_part = _body_parts(msg)
+        try:
+            if html_part is not None:
+                html_source = _part_text(html_part)
+                html = sanitize_html(html_source)
+            if plain is not None:
+                text = _part_text(plain)
+            elif html_part is not None:
+                text = html_to_text(html_source)
+            elif not msg.is_multipart() and msg.get_content_maintype() == "text":
+                text = _part_text(msg)
+        except Exception as err:
+            problems.append(f"body unreadable: {err!r}")
+        bodies = {id(p) for p in (plain, html_part) if p is not None}
+        try:
+            attachments, skipped = _attachments(msg, bodies, limits)
+        except Exception as err:
+            problems.append(f"attachments unreadable: {err!r}")
+        try:
+            bounce = _bounce(msg, sender, limits)
+        except Exception as err:
+            problems.append(f"report unreadable: {err!r}")
+    elif not msg.is_multipart() and msg.get_content_maintype() == "text":
+        text = _part_text(msg)
+    text = text.replace("\r\n", "\n").replace("\x00", "")
+    if bounce is not None and not automatic_reason:
+        automatic_reason = "delivery-status report (bounce)"
+    for defect in getattr(msg, "defects", [])[:5]:
+        problems.append(type(defect).__name__)
+    full = text.strip()[: limits.max_text_chars]
     return ParsedMail(
         sender=sender,
         sender_name=name,
         subject=subject,
-        text=_text(msg),
-        message_id=str(msg.get("Message-ID", "")).strip(),
+        text=strip_quoted(full) if full else "",
+        full_text=full,
+        html=html[: limits.max_text_chars * 4],
+        message_id=one_line(_header(msg, "Message-ID"), 280),
         dedup_key=dedup_key(msg, raw, sender),
         ticket_tag=int(tag.group(1)) if tag else None,
         replies_to=_replies_to(msg),
-        automatic=_is_automatic(msg, sender),
+        automatic=bool(automatic_reason),
+        automatic_reason=automatic_reason,
+        no_auto_reply_reason=no_auto_reply_reason,
         attachments=attachments,
+        skipped_attachments=skipped,
+        bounce=bounce,
+        recipients=_addresses(msg, "To", "Cc"),
+        content_language=one_line(_header(msg, "Content-Language"), 35).lower(),
+        problems=problems,
     )

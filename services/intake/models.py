@@ -49,3 +49,20 @@ class InboundMessage(Base):
     attempts: Mapped[int] = mapped_column(BigId, default=0)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SalesRequest(Base):
+    """A request from someone who is not a customer (seed 003): it goes to the sales
+    queue, never into a customer's tickets. One per stored email."""
+
+    __tablename__ = "intake_sales_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inbound_message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(320), index=True)
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    locale: Mapped[str] = mapped_column(String(8), default="it")
+    attachment_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -246,7 +246,8 @@ class Launcher:
         keys = sorted(
             k
             for k in env
-            if k.startswith("HELPDESK_") and (k.endswith(("_ADDR", "_LISTEN", "_URL", "_ADDRESS")))
+            if k.startswith("HELPDESK_")
+            and (k.endswith(("_ADDR", "_LISTEN", "_URL", "_ADDRESS")))
             and k != "HELPDESK_DATABASE_URL"
         )
         body = "".join(f"{k}={env[k]}\n" for k in keys)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from services.common.embedded import free_port
 from services.common.settings import DEFAULT_ADDRS, split_hostport
 from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
+from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         "notify", "services.notify", "HELPDESK_NOTIFY_ADDR", ("helpdesk.v1.NotifyService",)
     ),
     ProcessSpec(
+        "dev-escalation",
+        "services.dev_escalation",
+        "HELPDESK_DEV_ESCALATION_ADDR",
+        ("helpdesk.v1.DevEscalationService",),
+        ((DEV_ESCALATION_TASK_QUEUE, "activity"),),
+    ),
+    ProcessSpec(
         "workflow-worker", "workflows.worker", task_queues=((WORKFLOW_TASK_QUEUE, "workflow"),)
     ),
 )
@@ -48,14 +56,13 @@ PROCESSES: tuple[ProcessSpec, ...] = (
 LISTEN_DEFAULTS: dict[str, str] = {
     "HELPDESK_INTAKE_ADDR": DEFAULT_ADDRS["intake"],
     "HELPDESK_TICKETS_ADDR": DEFAULT_ADDRS["tickets"],
+    "HELPDESK_DEV_ESCALATION_ADDR": DEFAULT_ADDRS["dev_escalation"],
     "HELPDESK_NOTIFY_ADDR": DEFAULT_ADDRS["notify"],
     "HELPDESK_SMTP_LISTEN": "127.0.0.1:2525",
     "HELPDESK_WEBHOOK_LISTEN": "127.0.0.1:8088",
 }
 # Addresses handed on as they are: nothing started here listens on them.
-PASS_THROUGH_DEFAULTS: dict[str, str] = {
-    "HELPDESK_DEV_ESCALATION_ADDR": DEFAULT_ADDRS["dev_escalation"],
-}
+PASS_THROUGH_DEFAULTS: dict[str, str] = {}
 
 
 @dataclass

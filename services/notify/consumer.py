@@ -150,11 +150,11 @@ class JetStreamConsumer(Generic[E]):
             await self._js.add_consumer(self.stream, config)
         except BadRequestError as err:
             # An existing consumer whose settings cannot be changed in place: keep it.
-            log.warning("consumer %s exists with other settings, using it as is: %s",
-                        self.durable, err)
+            log.warning(
+                "consumer %s exists with other settings, using it as is: %s", self.durable, err
+            )
         self._sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
-        log.info("consuming %s on stream %s as %s", self.filter_subject, self.stream,
-                 self.durable)
+        log.info("consuming %s on stream %s as %s", self.filter_subject, self.stream, self.durable)
 
     async def run(self) -> None:
         """Fetch and handle messages until ``request_stop`` (or cancellation while idle)."""
@@ -193,9 +193,7 @@ class JetStreamConsumer(Generic[E]):
         except Exception:
             delivered = msg.metadata.num_delivered or 1
             delay = self._retry.delay(delivered)
-            log.exception(
-                "event %s: failed, redelivery in %.1fs", self.describe(event), delay
-            )
+            log.exception("event %s: failed, redelivery in %.1fs", self.describe(event), delay)
             await msg.nak(delay=delay)
             return
         if retry_after is None:

@@ -116,8 +116,9 @@ class SmtpMailer:
         if refused:  # only possible with several recipients; kept for safety
             text = "; ".join(f"{r}: {resp.code} {resp.message}" for r, resp in refused.items())
             raise SendError(text, permanent=all(r.code >= 500 for r in refused.values()))
-        log.info("relayed %s to %s via %s:%s", message["Message-ID"], recipient, self.host,
-                 self.port)
+        log.info(
+            "relayed %s to %s via %s:%s", message["Message-ID"], recipient, self.host, self.port
+        )
 
 
 class MaildirMailer:
@@ -137,8 +138,7 @@ class MaildirMailer:
             key = await asyncio.to_thread(self._add, message)
         except OSError as err:
             raise SendError(f"maildir {self.path}: {err}", permanent=False) from err
-        log.info("spooled %s for %s into %s (%s)", message["Message-ID"], recipient,
-                 self.path, key)
+        log.info("spooled %s for %s into %s (%s)", message["Message-ID"], recipient, self.path, key)
 
 
 def make_mailer(settings: Settings) -> Mailer:

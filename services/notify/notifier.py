@@ -114,7 +114,10 @@ class Notifier:
         if row.status != DeliveryStatus.PENDING:
             log.info(
                 "event %s: %s to %s already %s, not sent again",
-                draft.event_id, draft.template, draft.recipient, row.status,
+                draft.event_id,
+                draft.template,
+                draft.recipient,
+                row.status,
             )
             return None
         attempts = await self._store.start_attempt(row.id)
@@ -139,9 +142,12 @@ class Notifier:
         await self._store.mark_sent(row.id)
         log.info(
             "event %s (%s)%s: sent %s to %s, attempt %d",
-            draft.event_id, draft.event_type,
+            draft.event_id,
+            draft.event_type,
             f" of ticket {draft.ticket_id}" if draft.ticket_id else "",
-            draft.template, draft.recipient, attempts,
+            draft.template,
+            draft.recipient,
+            attempts,
         )
         return None
 
@@ -166,14 +172,23 @@ class Notifier:
             await self._store.mark_failed(delivery_id, error)
             log.error(
                 "event %s: giving up on %s to %s after %d attempts: %s",
-                draft.event_id, draft.template, draft.recipient, attempts, error,
+                draft.event_id,
+                draft.template,
+                draft.recipient,
+                attempts,
+                error,
             )
             return None
         await self._store.record_error(delivery_id, error)
         delay = self._retry.delay(attempts)
         log.warning(
             "event %s: %s to %s failed (attempt %d, %s), retrying in %.1fs: %s",
-            draft.event_id, draft.template, draft.recipient, attempts,
-            "permanent" if err.permanent else "temporary", delay, error,
+            draft.event_id,
+            draft.template,
+            draft.recipient,
+            attempts,
+            "permanent" if err.permanent else "temporary",
+            delay,
+            error,
         )
         return delay

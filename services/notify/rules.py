@@ -69,7 +69,9 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     if "@" not in address:
         log.warning(
             "event %s (%s) of ticket %s: requester has no email address, nothing sent",
-            event["event_id"], event["type"], event["ticket_id"],
+            event["event_id"],
+            event["type"],
+            event["ticket_id"],
         )
         return []
     return [

@@ -40,8 +40,20 @@ except ZoneInfoNotFoundError:  # no tz database: UTC, and the templates say so
     DISPLAY_ZONE = UTC
 
 
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 class SecretRecipient(TypedDict):
@@ -75,8 +87,13 @@ def parse_secret_event(data: bytes) -> SecretEventPayload:
     if not isinstance(recipient, dict):
         raise ValueError("recipient: missing or not an object")
     # Optional text (missing or null reads as empty); the address is checked by plan_secret.
-    for where, key in ((recipient, "email"), (recipient, "name"), (recipient, "locale"),
-                       (raw, "kind"), (raw, "organization_name")):
+    for where, key in (
+        (recipient, "email"),
+        (recipient, "name"),
+        (recipient, "locale"),
+        (raw, "kind"),
+        (raw, "organization_name"),
+    ):
         value = where.get(key)
         if value is not None and not isinstance(value, str):
             prefix = "recipient." if where is recipient else ""
@@ -97,14 +114,16 @@ def parse_secret_event(data: bytes) -> SecretEventPayload:
 def plan_secret(event: SecretEventPayload) -> PlannedEmail | None:
     """The one email a secret event calls for, or None (unknown type, no address)."""
     if event["type"] not in SECRET_TEMPLATES:
-        log.warning("secret event %s: unknown type %r, nothing sent", event["event_id"],
-                    event["type"])
+        log.warning(
+            "secret event %s: unknown type %r, nothing sent", event["event_id"], event["type"]
+        )
         return None
     recipient = event["recipient"]
     address = (recipient.get("email") or "").strip().lower()
     if "@" not in address:
-        log.warning("secret event %s (%s): no email address, nothing sent",
-                    event["event_id"], event["type"])
+        log.warning(
+            "secret event %s (%s): no email address, nothing sent", event["event_id"], event["type"]
+        )
         return None
     return PlannedEmail(
         template=event["type"],
@@ -161,8 +180,9 @@ class SecretNotifier:
         )
         subject = rendered.subject
         if secret in subject:  # the subject is stored: it must never hold the secret
-            log.warning("secret event %s: the subject would show the secret, masked",
-                        event["event_id"])
+            log.warning(
+                "secret event %s: the subject would show the secret, masked", event["event_id"]
+            )
             subject = subject.replace(secret, "***")
         draft = DeliveryDraft(
             event_id=event["event_id"],
@@ -174,9 +194,7 @@ class SecretNotifier:
             locale=email.locale,
             message_id=self._notifier.message_id(event["event_id"], email.template),
         )
-        return await self._notifier.deliver(
-            draft, email, rendered.body, progress, redact=(secret,)
-        )
+        return await self._notifier.deliver(draft, email, rendered.body, progress, redact=(secret,))
 
 
 class SecretConsumer(JetStreamConsumer[SecretEventPayload]):

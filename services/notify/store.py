@@ -96,9 +96,7 @@ class DeliveryStore:
 
     async def mark_sent(self, delivery_id: int) -> None:
         """Record that the relay (or the spool) accepted the message."""
-        await self._set(
-            delivery_id, status=DeliveryStatus.SENT.value, error="", sent_at=utcnow()
-        )
+        await self._set(delivery_id, status=DeliveryStatus.SENT.value, error="", sent_at=utcnow())
 
     async def record_error(self, delivery_id: int, error: str) -> None:
         """Keep the last error of an attempt that will be retried (the row stays PENDING)."""

@@ -21,6 +21,9 @@ from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
 
 log = logging.getLogger(__name__)
 
+# Events agents see but customers do not (besides internal comments).
+INTERNAL_EVENTS = frozenset({"time_logged", "third_party_reminder", "programming_ticket_detached"})
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -50,6 +53,23 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.auto_close_at = s.auto_close_at
     row.reopen_count = s.reopen_count
     row.event_seq = s.event_seq
+    row.level = s.level
+    row.programming_tickets = [
+        {
+            "id": x.id,
+            "title": x.title,
+            "urgency": x.urgency,
+            "status": x.status,
+            "detached": x.detached,
+            "request_key": x.request_key,
+        }
+        for x in s.programming_tickets
+    ]
+    row.awaiting_verification = s.awaiting_verification
+    row.hours_spent = s.hours_spent
+    row.hold_reason = s.hold_reason
+    row.third_party_name = s.third_party_name
+    row.third_party_reference = s.third_party_reference
     row.workflow_started = True
     row.updated_at = datetime.now(UTC)
 
@@ -99,6 +119,18 @@ class TicketActivities:
                     created_at=rec.occurred_at,
                 )
             )
+        e = rec.time_entry
+        if e is not None and await session.get(m.TimeEntry, e.id) is None:
+            session.add(
+                m.TimeEntry(
+                    id=e.id,
+                    ticket_id=s.ticket_id,
+                    agent_id=e.agent_id,
+                    hours=e.hours,
+                    note=e.note,
+                    created_at=rec.occurred_at,
+                )
+            )
         session.add(self._event_row(rec, s.ticket_id, rec.event_id))
         if rec.event_type == "follow_up_opened" and s.follow_up_of:
             origin = self._event_row(rec, s.follow_up_of, f"{rec.event_id}-origin")
@@ -120,7 +152,8 @@ class TicketActivities:
             from_status=rec.from_status,
             to_status=rec.to_status,
             detail=rec.detail,
-            internal=rec.comment is not None and rec.comment.visibility == "INTERNAL",
+            internal=(rec.comment is not None and rec.comment.visibility == "INTERNAL")
+            or rec.event_type in INTERNAL_EVENTS,
             performed_by=rec.actor.by[:120],
             occurred_at=rec.occurred_at,
         )

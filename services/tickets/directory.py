@@ -75,7 +75,12 @@ def contact_pb(contact: m.Contact, org_name: str = "") -> dpb.Contact:
 
 def agent_pb(agent: m.Agent) -> dpb.Agent:
     return dpb.Agent(
-        id=agent.id, name=agent.name, email=agent.email, role=value_of(pb.AgentRole, agent.role)
+        id=agent.id,
+        name=agent.name,
+        email=agent.email,
+        role=value_of(pb.AgentRole, agent.role),
+        on_call=agent.on_call,
+        development_lead=agent.development_lead,
     )
 
 
@@ -280,6 +285,8 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 email=email,
                 email_key=email.lower(),
                 role=role,
+                on_call=request.on_call,
+                development_lead=request.development_lead,
                 created_at=datetime.now(UTC),
             )
             session.add(agent)
@@ -317,11 +324,28 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
     async def ListAgents(
         self, request: dpb.ListAgentsRequest, context: Context
     ) -> dpb.ListAgentsResponse:
+        query = select(m.Agent)
+        if request.on_call_only:
+            query = query.where(m.Agent.on_call.is_(True))
+        if request.development_leads_only:
+            query = query.where(m.Agent.development_lead.is_(True))
         async with self.sessions() as session:
             rows, token = await paging.fetch_page(
-                session, select(m.Agent), m.Agent.id, request.page_size, request.page_token
+                session, query, m.Agent.id, request.page_size, request.page_token
             )
         return dpb.ListAgentsResponse(agents=[agent_pb(a) for a in rows], next_page_token=token)
+
+    @rpc_method
+    async def SetAgentDuty(self, request: dpb.SetAgentDutyRequest, context: Context) -> dpb.Agent:
+        """Puts an agent on call (or off) and names development leads."""
+        async with self.sessions() as session, session.begin():
+            agent = await session.get(m.Agent, require_id("agent_id", request.agent_id))
+            if agent is None:
+                not_found(f"agent {request.agent_id}")
+            agent.on_call = request.on_call
+            agent.development_lead = request.development_lead
+            result = agent_pb(agent)
+        return result
 
     # -- credentials ----------------------------------------------------------------
 

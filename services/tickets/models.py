@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -60,6 +61,10 @@ class Agent(Base):
     email: Mapped[str] = mapped_column(String(320))
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(20))
+    # Second level: on-call developers hear of HIGH programming tickets at once;
+    # development leads when nobody starts one in time.
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    development_lead: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -105,6 +110,14 @@ class Ticket(Base):
     auto_close_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Second level and third parties (workflow-owned, like the fields above).
+    # [{"id": .., "title": .., "urgency": .., "status": .., "detached": ..}]
+    programming_tickets: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    awaiting_verification: Mapped[bool] = mapped_column(Boolean, default=False)
+    hours_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_reason: Mapped[str] = mapped_column(String(20), default="")
+    third_party_name: Mapped[str] = mapped_column(String(200), default="")
+    third_party_reference: Mapped[str] = mapped_column(String(200), default="")
     # False until the ticket's workflow is known to be started (the reconciler's work list).
     workflow_started: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -133,6 +146,19 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(BigId)
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TimeEntry(Base):
+    """Hours spent on a ticket (seed 002: the closure is agreed with the hours)."""
+
+    __tablename__ = "ticket_time_entries"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(BigId, default=0)
+    hours: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -13,7 +13,7 @@ from helpdesk.v1 import common_pb2 as pb
 from services.tickets import models as m
 from services.tickets.convert import display_id, ts, value_of
 from services.tickets.sla import targets_for
-from workflows.contracts import SlaBreach, TicketState, ticket_workflow_id
+from workflows.contracts import ProgLink, SlaBreach, TicketState, ticket_workflow_id
 
 
 def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: int) -> TicketState:
@@ -49,6 +49,20 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
         reopen_count=t.reopen_count,
         follow_up_of=t.follow_up_of or 0,
         event_seq=t.event_seq,
+        level=t.level or "L1",
+        programming_tickets=[
+            ProgLink(
+                id=int(str(x["id"])),
+                title=str(x.get("title", "")),
+                urgency=str(x.get("urgency", "")),
+                status=str(x.get("status", "OPEN")),
+                detached=bool(x.get("detached", False)),
+                request_key=str(x.get("request_key", "")),
+            )
+            for x in t.programming_tickets or []
+        ],
+        awaiting_verification=t.awaiting_verification,
+        hours_spent=t.hours_spent,
     )
 
 
@@ -198,6 +212,20 @@ def _ticket_pb(
         reopen_count=t.reopen_count,
         updated_at=ts(t.updated_at),
         workflow_id=ticket_workflow_id(t.id),
+        programming_tickets=[
+            pb.LinkedProgrammingTicket(
+                id=int(str(x["id"])),
+                status=str(x.get("status", "")),
+                detached=bool(x.get("detached", False)),
+                title=str(x.get("title", "")),
+            )
+            for x in t.programming_tickets or []
+        ],
+        awaiting_verification=t.awaiting_verification,
+        hours_spent=t.hours_spent,
+        hold_reason=value_of(pb.HoldReason, t.hold_reason),
+        third_party_name=t.third_party_name,
+        third_party_reference=t.third_party_reference,
     )
 
 

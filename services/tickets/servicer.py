@@ -47,6 +47,7 @@ from services.tickets.readmodel import (
     ticket_pb,
     tickets_pb,
 )
+from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.workflow_calls import (
     WorkflowGone,
     execute_update,
@@ -57,7 +58,9 @@ from workflows.contracts import (
     UPDATE_ASSIGN,
     UPDATE_CHANGE_STATUS,
     UPDATE_CONFIRM,
+    UPDATE_ESCALATE,
     UPDATE_REOPEN,
+    UPDATE_THIRD_PARTY,
     ActorRef,
     AssignInput,
     CommentData,
@@ -72,7 +75,13 @@ from workflows.contracts import (
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
 # Where each update means to take the ticket, for refusals once its workflow has ended.
-_UPDATE_TARGET = {UPDATE_ASSIGN: "OPEN", UPDATE_REOPEN: "OPEN", UPDATE_CONFIRM: "CLOSED"}
+_UPDATE_TARGET = {
+    UPDATE_ASSIGN: "OPEN",
+    UPDATE_REOPEN: "OPEN",
+    UPDATE_CONFIRM: "CLOSED",
+    UPDATE_ESCALATE: "ON_HOLD",
+    UPDATE_THIRD_PARTY: "ON_HOLD",
+}
 COMMENT_NS = uuid.UUID("6f1c1a52-4d59-4b8e-9a55-0d0c2a7c6c11")
 
 
@@ -84,7 +93,7 @@ def _audit_name() -> str:
     return f"{who.role.value} {who.kind}#{who.id}"
 
 
-class TicketServicer(tgrpc.TicketServiceServicer):
+class TicketServicer(SecondLevelRpcs, tgrpc.TicketServiceServicer):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -200,6 +209,8 @@ class TicketServicer(tgrpc.TicketServiceServicer):
                 )
             if update == UPDATE_ADD_COMMENT:
                 precondition(f"#{ticket_id}: cannot comment on a {row.status} ticket")
+            if update not in _UPDATE_TARGET and not isinstance(arg, StatusInput):
+                precondition(f"#{ticket_id} is {row.status}: {update.replace('_', ' ')} refused")
             target = arg.status if isinstance(arg, StatusInput) else _UPDATE_TARGET[update]
             precondition(
                 f"#{ticket_id}: cannot move ticket from {row.status} to {target}"

@@ -103,6 +103,7 @@ def test_entry_point_starts_a_process_by_name() -> None:
         "intake",
         "tickets",
         "notify",
+        "dev-escalation",
         "workflow-worker",
         "migrate",
         "register-search-attributes",

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from services.common import events
+from services.dev_escalation import app as dev_escalation_app
 from services.notify import consumer
 from services.notify import secrets as notify_secrets
 from services.tickets import app as tickets_app
@@ -29,7 +30,7 @@ from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
 pytestmark = pytest.mark.unit
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
-PROCESSES = {"intake", "tickets", "notify", "workflow-worker"}
+PROCESSES = {"intake", "tickets", "notify", "dev-escalation", "workflow-worker"}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,13 @@ def test_probes_point_at_the_ports_the_processes_listen_on(
     overlay: str, rendered: dict[str, str]
 ) -> None:
     deployments = by_kind(documents(rendered[overlay]), "Deployment")
-    expected = {"intake": 50051, "tickets": 50052, "notify": 50054, "workflow-worker": 8081}
+    expected = {
+        "intake": 50051,
+        "tickets": 50052,
+        "dev-escalation": 50053,
+        "notify": 50054,
+        "workflow-worker": 8081,
+    }
     for name, port in expected.items():
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == [name]
@@ -163,15 +170,17 @@ def test_probes_point_at_the_ports_the_processes_listen_on(
         listen = {
             "intake": "HELPDESK_INTAKE_ADDR",
             "tickets": "HELPDESK_TICKETS_ADDR",
+            "dev-escalation": "HELPDESK_DEV_ESCALATION_ADDR",
             "notify": "HELPDESK_NOTIFY_ADDR",
             "workflow-worker": "HELPDESK_WORKER_HEALTH_ADDR",
         }[name]
         assert env[listen]["value"].endswith(f":{port}"), name
         assert container["readinessProbe"]["grpc"]["port"] == port, name
-    tickets = deployments["tickets"]["spec"]["template"]["spec"]["containers"][0]
-    assert {e["name"]: e.get("value") for e in tickets["env"]}[
-        "HELPDESK_WORKER_HEALTH_ADDR"
-    ].endswith(":8081")
+    for name in ("tickets", "dev-escalation"):
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert {e["name"]: e.get("value") for e in container["env"]}[
+            "HELPDESK_WORKER_HEALTH_ADDR"
+        ].endswith(":8081"), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -181,6 +190,7 @@ def test_grace_periods_exceed_the_worker_shutdown_timeouts(
     deployments = by_kind(documents(rendered[overlay]), "Deployment")
     timeouts = {
         "tickets": tickets_app.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
+        "dev-escalation": dev_escalation_app.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
         "workflow-worker": workflow_worker.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
     }
     for name, deployment in deployments.items():
@@ -205,13 +215,13 @@ def test_autoscaling_budgets_and_services(overlay: str, rendered: dict[str, str]
     ]
     hpa_targets = [d["spec"]["scaleTargetRef"]["name"] for d in autoscalers]
     scaled = set(hpa_targets)
-    assert {"intake", "tickets"} <= scaled, "the stateless gRPC services autoscale"
+    assert {"intake", "tickets", "dev-escalation"} <= scaled, (
+        "the stateless gRPC services autoscale"
+    )
     assert "notify" not in scaled, "notify consumes in stream order: not autoscaled"
     assert len(hpa_targets) == len(set(hpa_targets)), "one autoscaler per Deployment"
     services = by_kind(docs, "Service")
-    assert set(services) == {"intake", "tickets", "notify"}
-    # dev-escalation does not exist yet: nothing may refer to it.
-    assert "dev-escalation" not in rendered[overlay]
+    assert set(services) == {"intake", "tickets", "dev-escalation", "notify"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -45,11 +45,10 @@ def test_entry_point_refuses_unknown_names(
 
 
 @pytest.mark.unit
-def test_entry_point_refuses_dev_escalation_with_a_reason(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert entrypoint_main(["dev-escalation"]) == 2
-    assert "does not exist yet" in capsys.readouterr().err
+def test_entry_point_knows_dev_escalation() -> None:
+    from services.entrypoint import PROCESSES
+
+    assert "dev-escalation" in PROCESSES
 
 
 @pytest.mark.unit
@@ -76,7 +75,7 @@ def test_migrate_runs_every_service_migration_idempotently(
             cwd=ROOT,
         )
         assert done.returncode == 0, done.stderr
-        for service in ("tickets", "intake", "notify"):
+        for service in ("tickets", "intake", "notify", "dev-escalation"):
             assert f"{service}: migrated" in done.stderr
 
 

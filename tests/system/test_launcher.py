@@ -29,7 +29,15 @@ pytestmark = pytest.mark.system
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180
-ALL_CHILDREN = {"temporal", "nats", "tickets", "intake", "notify", "workflow-worker"}
+ALL_CHILDREN = {
+    "temporal",
+    "nats",
+    "tickets",
+    "intake",
+    "notify",
+    "dev-escalation",
+    "workflow-worker",
+}
 
 
 class LauncherRun:

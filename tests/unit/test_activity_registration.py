@@ -13,6 +13,8 @@ import pytest
 from temporalio import activity
 
 import workflows.contracts as contracts
+import workflows.prog_contracts as prog_contracts
+from services.dev_escalation.activities import ProgActivities
 from services.tickets.activities import TicketActivities
 
 pytestmark = pytest.mark.unit
@@ -41,7 +43,11 @@ class Owner:
 # Task queue -> the service that hosts its activities. A new queue needs a line here.
 OWNERS: dict[str, Owner] = {
     contracts.TICKETS_TASK_QUEUE: Owner(REPO / "services/tickets/app.py", TicketActivities),
+    prog_contracts.DEV_ESCALATION_TASK_QUEUE: Owner(
+        REPO / "services/dev_escalation/app.py", ProgActivities
+    ),
 }
+CONTRACT_MODULES = {"workflows.contracts": contracts, "workflows.prog_contracts": prog_contracts}
 
 
 @dataclass(frozen=True)
@@ -51,21 +57,23 @@ class ActivityCall:
     task_queue: str
 
 
-def contracts_names(tree: ast.Module) -> dict[str, str]:
-    """Local name -> attribute of workflows.contracts, for `from workflows.contracts import`."""
-    names: dict[str, str] = {}
+def contracts_names(tree: ast.Module) -> dict[str, Any]:
+    """Local name -> its value, for names imported from the workflow contract modules."""
+    names: dict[str, Any] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "workflows.contracts":
+        if isinstance(node, ast.ImportFrom) and node.module in CONTRACT_MODULES:
             for alias in node.names:
-                names[alias.asname or alias.name] = alias.name
+                names[alias.asname or alias.name] = getattr(
+                    CONTRACT_MODULES[node.module], alias.name
+                )
     return names
 
 
-def resolve(node: ast.expr, imported: dict[str, str], where: str) -> Any:
+def resolve(node: ast.expr, imported: dict[str, Any], where: str) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name) and node.id in imported:
-        return getattr(contracts, imported[node.id])
+        return imported[node.id]
     pytest.fail(f"{where}: cannot resolve {ast.unparse(node)} to a constant of workflows.contracts")
 
 

@@ -16,6 +16,7 @@ from workflows.domain.business_time import (
     SEED_004,
     Calendar,
     add_business,
+    add_business_days,
     business_between,
     is_open,
     next_opening,
@@ -372,3 +373,28 @@ def test_next_opening_is_open_and_nothing_is_skipped(cal: Calendar, start: datet
     assert is_open(cal, opening)
     assert business_between(cal, start, opening) == ZERO
     assert (opening == start) == is_open(cal, start)
+
+
+# -- business days (third-party reminders) ---------------------------------------------------
+
+
+def test_two_business_days_after_friday_is_tuesday_same_time() -> None:
+    friday = rome(2026, 11, 20, 10, 15)
+    assert in_rome(add_business_days(SEED_000, friday, 2)) == rome(2026, 11, 24, 10, 15)
+
+
+def test_business_days_skip_holidays_and_land_on_an_opening() -> None:
+    # 24 Dec 2026 is a Thursday; 25 and 26 Dec are holidays, 27 is Sunday: the next
+    # open day is Monday 28, where 19:00 is closed, so Tuesday's opening.
+    evening = rome(2026, 12, 24, 19, 0)
+    assert in_rome(add_business_days(SEED_000, evening, 1)) == rome(2026, 12, 29, 8, 30)
+
+
+@given(cal=CALENDARS, start=INSTANTS, days=st.integers(min_value=1, max_value=15))
+def test_business_days_land_open_and_grow_with_days(
+    cal: Calendar, start: datetime, days: int
+) -> None:
+    due = add_business_days(cal, start, days)
+    assert is_open(cal, due)
+    assert due > start
+    assert add_business_days(cal, start, days + 1) > due

@@ -63,12 +63,12 @@ def test_addresses_move_off_busy_defaults_but_never_explicit_ones(
     moved = chosen.env["HELPDESK_TICKETS_ADDR"]
     assert moved.startswith("127.0.0.1:") and moved != f"127.0.0.1:{port}"
     assert chosen.notes == [f"port {port} is taken: HELPDESK_TICKETS_ADDR={moved}"]
-    assert chosen.env["HELPDESK_DEV_ESCALATION_ADDR"] == "127.0.0.1:50053"
 
 
 def test_every_process_is_checked_for_readiness() -> None:
     names = [p.name for p in plan.PROCESSES]
-    assert names == ["tickets", "intake", "notify", "workflow-worker"]
+    assert names == ["tickets", "intake", "notify", "dev-escalation", "workflow-worker"]
+    assert plan.LISTEN_DEFAULTS["HELPDESK_DEV_ESCALATION_ADDR"] == "127.0.0.1:50053"
     for spec in plan.PROCESSES:
         assert spec.health or spec.task_queues, spec.name
         assert (spec.addr_env is None) == (not spec.health), spec.name

@@ -40,6 +40,8 @@ ILLEGAL = "-"
 #   brings the ticket back to work (seed 003: "rispondi a questo messaggio" reopens).
 # - Only a SOLVED ticket is confirmed or reopened by the customer, or auto-closed.
 # - CLOSED is final (seed 003); only the REOPEN policy (seed 004) reactivates it.
+# - A live ticket not yet solved may be escalated to development (seed 002): it waits
+#   ON_HOLD; when development is done with it, it comes back OPEN for verification.
 EXPECTED_TABLE = """
 action                NEW      OPEN     PENDING  ON_HOLD  SOLVED   CLOSED
 AGENT_SET_OPEN        OPEN     OPEN     OPEN     OPEN     OPEN     -
@@ -54,6 +56,8 @@ CUSTOMER_REOPEN       -        -        -        -        OPEN     -
 CUSTOMER_CONFIRM      -        -        -        -        CLOSED   -
 AUTO_CLOSE            -        -        -        -        CLOSED   -
 REACTIVATE            -        -        -        -        -        OPEN
+ESCALATE              ON_HOLD  ON_HOLD  ON_HOLD  ON_HOLD  -        -
+DEVELOPMENT_RETURNED  OPEN     OPEN     OPEN     OPEN     -        -
 """
 
 # The status an illegal action was heading for, named in the error next to the current
@@ -71,6 +75,8 @@ INTENDED: dict[Action, Status | None] = {
     Action.CUSTOMER_CONFIRM: Status.CLOSED,
     Action.AUTO_CLOSE: Status.CLOSED,
     Action.REACTIVATE: Status.OPEN,
+    Action.ESCALATE: Status.ON_HOLD,
+    Action.DEVELOPMENT_RETURNED: Status.OPEN,
 }
 
 

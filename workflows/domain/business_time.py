@@ -37,6 +37,7 @@ __all__ = [
     "SEED_004",
     "Calendar",
     "add_business",
+    "add_business_days",
     "business_between",
     "is_open",
     "next_opening",
@@ -278,6 +279,26 @@ def add_business(cal: Calendar, start: datetime, duration: timedelta) -> datetim
                 return begin + remaining
             remaining -= available
         day += timedelta(days=1)
+
+
+def add_business_days(cal: Calendar, start: datetime, days: int) -> datetime:
+    """The same local time of day ``days`` open days after ``start``'s day.
+
+    Days without any opening (weekends, holidays, closed dates) are not
+    counted; when the resulting instant is closed, the next opening.
+    """
+    t = _utc(start, "start")
+    if days < 0:
+        raise ValueError(f"days must not be negative, got {days}")
+    c = _compiled(cal)
+    local = t.astimezone(c.zone)
+    day, counted = local.date(), 0
+    while counted < days:
+        day += timedelta(days=1)
+        if _spans(c, day):
+            counted += 1
+    candidate = datetime.combine(day, local.time(), tzinfo=c.zone).astimezone(UTC)
+    return next_opening(cal, candidate)
 
 
 def business_between(cal: Calendar, a: datetime, b: datetime) -> timedelta:

@@ -40,6 +40,10 @@ class Action(StrEnum):
     AUTO_CLOSE = "AUTO_CLOSE"
     # A customer message to a CLOSED ticket of an organisation whose policy is REOPEN.
     REACTIVATE = "REACTIVATE"
+    # An agent opens a programming ticket (seed 002): the ticket waits on development.
+    ESCALATE = "ESCALATE"
+    # The last programming ticket holding it was shipped or cancelled.
+    DEVELOPMENT_RETURNED = "DEVELOPMENT_RETURNED"
 
 
 class IllegalTransition(Exception):
@@ -103,6 +107,15 @@ MOVES: dict[tuple[Status, Action], Status] = {
     (S.SOLVED, A.AUTO_CLOSE): S.CLOSED,
     # a closed ticket comes back only under the REOPEN policy
     (S.CLOSED, A.REACTIVATE): S.OPEN,
+    # second level: waiting on development, then back to work for verification
+    (S.NEW, A.ESCALATE): S.ON_HOLD,
+    (S.OPEN, A.ESCALATE): S.ON_HOLD,
+    (S.PENDING, A.ESCALATE): S.ON_HOLD,
+    (S.ON_HOLD, A.ESCALATE): S.ON_HOLD,
+    (S.NEW, A.DEVELOPMENT_RETURNED): S.OPEN,
+    (S.OPEN, A.DEVELOPMENT_RETURNED): S.OPEN,
+    (S.PENDING, A.DEVELOPMENT_RETURNED): S.OPEN,
+    (S.ON_HOLD, A.DEVELOPMENT_RETURNED): S.OPEN,
 }
 
 AGENT_SET: dict[Status, Action] = {
@@ -138,6 +151,8 @@ _TARGETS: dict[Action, Status] = {
     A.CUSTOMER_CONFIRM: S.CLOSED,
     A.AUTO_CLOSE: S.CLOSED,
     A.REACTIVATE: S.OPEN,
+    A.ESCALATE: S.ON_HOLD,
+    A.DEVELOPMENT_RETURNED: S.OPEN,
 }
 
 

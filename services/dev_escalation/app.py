@@ -1,0 +1,134 @@
+"""The dev_escalation process: ``DevEscalationService`` over gRPC, plus the Temporal worker
+hosting the programming-ticket activities on ``DEV_ESCALATION_TASK_QUEUE``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from helpdesk.v1 import dev_escalation_pb2
+from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
+from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from services.common import db
+from services.common.events import EventPublisher
+from services.common.grpc_server import ServiceServer, run_until_signal
+from services.common.health import (
+    DependencyWatch,
+    HealthPort,
+    NatsCheck,
+    WorkerRunner,
+    database_check,
+    temporal_check,
+)
+from services.common.settings import Settings
+from services.common.temporal_client import connect as connect_temporal
+from services.dev_escalation.activities import ProgActivities
+from services.dev_escalation.directory import Directory
+from services.dev_escalation.servicer import DevEscalationServicer
+from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
+
+log = logging.getLogger("helpdesk.dev_escalation")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_dev_escalation"
+SERVICE_NAME = dev_escalation_pb2.DESCRIPTOR.services_by_name["DevEscalationService"].full_name
+# In-flight activities get this long to finish after SIGTERM (terminationGracePeriodSeconds
+# in deploy/k8s is longer).
+GRACEFUL_SHUTDOWN_TIMEOUT = timedelta(seconds=10)
+
+
+async def migrate(settings: Settings) -> None:
+    await db.upgrade(MIGRATIONS, settings.database_url_for("dev_escalation"), VERSION_TABLE)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM.
+
+    The gRPC port listens at once, NOT_SERVING until the database, Temporal and NATS
+    answer (and again while one of them does not); SIGTERM turns it NOT_SERVING, stops
+    the worker polling (in-flight activities get the graceful shutdown timeout) and exits.
+    """
+    engine = db.make_engine(settings.database_url_for("dev_escalation"))
+    sessions = db.make_sessionmaker(engine)
+    # Lazy: the servicer needs the client object before Temporal has to answer.
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+    )
+    publisher = EventPublisher(settings.nats_url, "helpdesk-dev-escalation")
+    # Recipients and names come from the DirectoryService of the tickets process.
+    tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
+    directory = Directory(
+        dgrpc.DirectoryServiceStub(tickets_channel),  # type: ignore[arg-type]
+        settings.service_token,
+    )
+    activities = ProgActivities(sessions, publisher, directory)
+
+    def register(server: grpc.aio.Server) -> None:
+        egrpc.add_DevEscalationServiceServicer_to_server(
+            DevEscalationServicer(sessions, client), server
+        )
+
+    server = ServiceServer(settings, settings.dev_escalation_addr, [SERVICE_NAME], register)
+    port = HealthPort.from_env(DEV_ESCALATION_TASK_QUEUE)
+    runner: WorkerRunner | None = None
+    nats_check = NatsCheck(settings.nats_url, "helpdesk-dev-escalation-health")
+    watch = DependencyWatch(
+        server.set_serving,
+        {
+            "database": database_check(engine),
+            "temporal": temporal_check(client),
+            "nats": nats_check,
+        },
+    )
+    await server.start()
+    if port is not None:
+        await port.start()
+    log.info(
+        "dev-escalation listening on %s (NOT_SERVING until ready)", settings.dev_escalation_addr
+    )
+    background: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        nonlocal runner
+        await watch.wait_ready()
+        await migrate(settings)
+        # A worker needs an eagerly connected client of its own (the SDK refuses lazy ones).
+        worker = Worker(
+            await connect_temporal(settings.temporal_address, settings.temporal_namespace),
+            task_queue=DEV_ESCALATION_TASK_QUEUE,
+            activities=[
+                activities.register_programming_ticket,
+                activities.record_programming_ticket_change,
+            ],
+            max_concurrent_activities=50,
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,
+        )
+        runner = WorkerRunner(worker, "activity", port)
+        worker_task = runner.start()
+        background.append(asyncio.create_task(watch.run()))
+        await asyncio.wait([worker_task])
+        worker_task.result()
+
+    body = asyncio.create_task(run())
+    try:
+        await run_until_signal(body)
+    finally:
+        body.cancel()  # still starting, or waiting on the tasks stopped below
+        await server.begin_shutdown()
+        for task in background:
+            task.cancel()
+        if runner is not None:
+            await runner.shutdown()
+        elif port is not None:
+            await port.stop()
+        await server.stop(5)
+        await nats_check.close()
+        await publisher.close()
+        await tickets_channel.close(None)
+        await engine.dispose()

@@ -1,0 +1,372 @@
+"""One workflow per programming ticket (``progticket-<id>``), a child of its support ticket's.
+
+Developers' calls arrive as updates, validated against ``PROG_MOVES``; each
+accepted move is recorded by one activity of the dev_escalation service
+(store + ``helpdesk.progticket.<type>`` event). Timers: the start-work
+deadline of a HIGH ticket (missing it tells the development lead) and the
+two messages of a remote-update window. When the ticket ends, the support
+ticket's workflow is signalled (RELEASED after the window, or CANCELLED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import (
+        ERR_ILLEGAL_TRANSITION,
+        ERR_INVALID,
+        SIGNAL_PROG_OUTCOME,
+        ProgOutcome,
+        ticket_workflow_id,
+    )
+    from workflows.domain.durations import format_duration
+    from workflows.prog_contracts import (
+        DEV_ESCALATION_TASK_QUEUE,
+        FINAL_STATUSES,
+        PROGTICKET_WORKFLOW,
+        QUERY_PROG_STATE,
+        RECORD_PROGRAMMING_CHANGE,
+        SA_PROG_STATUS,
+        SA_PROG_URGENCY,
+        SIGNAL_MOVE,
+        UPDATE_CANCEL,
+        UPDATE_MARK_FIXED,
+        UPDATE_SCHEDULE,
+        UPDATE_SHIP,
+        UPDATE_START_WORK,
+        MoveInput,
+        ProgActionInput,
+        ProgChangeRecord,
+        ProgState,
+        ProgWorkflowInput,
+        prog_event_id,
+        prog_next_status,
+    )
+
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+
+EVENT_BY_UPDATE = {
+    UPDATE_START_WORK: "started",
+    UPDATE_SCHEDULE: "scheduled",
+    UPDATE_MARK_FIXED: "fixed",
+    UPDATE_SHIP: "shipped",
+    UPDATE_CANCEL: "cancelled",
+}
+
+
+def _refuse(message: str, kind: str = ERR_ILLEGAL_TRANSITION) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn(name=PROGTICKET_WORKFLOW)
+class ProgrammingTicketWorkflow:
+    @workflow.init
+    def __init__(self, inp: ProgWorkflowInput) -> None:
+        self.s: ProgState = inp.state
+        self._inp = inp
+        self._lock = asyncio.Lock()
+        self._wake = False
+
+    # -- recording ----------------------------------------------------------
+
+    async def _record(self, event_type: str, from_status: str, actor_id: int, detail: str) -> None:
+        s = self.s
+        s.event_seq += 1
+        record = ProgChangeRecord(
+            event_id=prog_event_id(s.id, s.event_seq),
+            event_type=event_type,
+            occurred_at=workflow.now(),
+            actor_kind="AGENT" if actor_id else "SYSTEM",
+            actor_id=actor_id,
+            state=s,
+            from_status=from_status,
+            to_status=s.status,
+            detail=detail,
+        )
+        await workflow.execute_activity(
+            RECORD_PROGRAMMING_CHANGE,
+            record,
+            task_queue=DEV_ESCALATION_TASK_QUEUE,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+            summary=f"record {event_type}",
+        )
+        self._publish_state()
+        self._wake = True
+
+    def _publish_state(self) -> None:
+        s = self.s
+        workflow.upsert_search_attributes(
+            [SA_PROG_STATUS.value_set(s.status), SA_PROG_URGENCY.value_set(s.urgency)]
+        )
+        lines = [
+            f"**Status:** {s.status}",
+            f"**Urgency:** {s.urgency}",
+            f"**Support ticket:** #{s.support_ticket_id}",
+            f"**Developer:** {('agent #' + str(s.assignee_id)) if s.assignee_id else 'nobody'}",
+        ]
+        if s.target_release:
+            lines.append(f"**Release:** {s.target_release}")
+        deadline = self._next_deadline()
+        if deadline is not None:
+            lines.append(f"**Next:** {deadline[1]} at {deadline[0].isoformat()}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    # -- timers ----------------------------------------------------------------
+
+    def _next_deadline(self) -> tuple[datetime, str, str] | None:
+        s = self.s
+        candidates: list[tuple[datetime, str, str]] = []
+        if (
+            s.start_work_due is not None
+            and not s.escalated_to_lead
+            and s.status in ("OPEN", "SCHEDULED")
+        ):
+            candidates.append((s.start_work_due, "start-work due", "START_OVERDUE"))
+        if s.status == "RELEASED" and s.window_start is not None and s.window_end is not None:
+            if not s.window_announced and s.window_announce_at is not None:
+                candidates.append(
+                    (s.window_announce_at, "announce remote update", "WINDOW_ANNOUNCE")
+                )
+            elif s.window_announced and not s.window_done:
+                candidates.append((s.window_end, "remote update ends", "WINDOW_END"))
+        return min(candidates, key=lambda c: (c[0], c[2])) if candidates else None
+
+    async def _on_deadline(self, kind: str) -> None:
+        async with self._lock:
+            deadline = self._next_deadline()
+            now = workflow.now()
+            if deadline is None or deadline[2] != kind or deadline[0] > now:
+                return
+            s = self.s
+            if kind == "START_OVERDUE":
+                s.escalated_to_lead = True
+                await self._record(
+                    "start_overdue",
+                    s.status,
+                    0,
+                    f"nobody started work by {deadline[0].isoformat()}: development lead told",
+                )
+            elif kind == "WINDOW_ANNOUNCE":
+                s.window_announced = True
+                assert s.window_start is not None and s.window_end is not None
+                await self._record(
+                    "remote_update_announced",
+                    s.status,
+                    0,
+                    f"remote update {s.window_start.isoformat()} - {s.window_end.isoformat()}",
+                )
+            else:
+                s.window_done = True
+                await self._record("remote_update_completed", s.status, 0, "remote update done")
+
+    # -- telling the support ticket ---------------------------------------------
+
+    def _outcome_due(self) -> bool:
+        s = self.s
+        if s.parent_told or s.status not in FINAL_STATUSES:
+            return False
+        # A remote update tells the support ticket once it is over.
+        return not (s.status == "RELEASED" and s.window_start is not None and not s.window_done)
+
+    async def _tell_parent(self) -> None:
+        s = self.s
+        s.parent_told = True
+        if s.detached:
+            return
+        outcome = ProgOutcome(
+            programming_ticket_id=s.id,
+            title=s.title,
+            urgency=s.urgency,
+            status=s.status,
+            release_notes=s.release_notes,
+            fix_version=s.fix_version,
+            reason=s.cancel_reason,
+        )
+        parent = workflow.get_external_workflow_handle(ticket_workflow_id(s.support_ticket_id))
+        try:
+            await parent.signal(SIGNAL_PROG_OUTCOME, outcome)
+        except Exception as err:  # the support ticket may be gone: nothing to undo
+            workflow.logger.warning("support ticket #%s not told: %s", s.support_ticket_id, err)
+
+    # -- main loop -----------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: ProgWorkflowInput) -> ProgState:
+        s = self.s
+        if inp.start == "created":
+            if s.urgency == "HIGH" and s.start_work_due is None:
+                s.start_work_due = workflow.now() + timedelta(seconds=inp.start_work_within_seconds)
+            async with self._lock:
+                detail = (
+                    "HIGH: on-call developers told; start work within "
+                    + format_duration(timedelta(seconds=inp.start_work_within_seconds), "en")
+                    if s.urgency == "HIGH"
+                    else f"{s.urgency}: queued for the next release"
+                )
+                await self._record("created", s.status, 0, detail)
+        else:
+            self._publish_state()
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._outcome_due():
+                await self._tell_parent()
+            if self.s.parent_told:
+                return self.s
+            if workflow.info().get_current_history_length() > inp.max_history_events:
+                workflow.continue_as_new(
+                    ProgWorkflowInput(
+                        state=self.s,
+                        start_work_within_seconds=inp.start_work_within_seconds,
+                        remote_update_notice_seconds=inp.remote_update_notice_seconds,
+                        start="continued",
+                        max_history_events=inp.max_history_events,
+                    )
+                )
+            deadline = self._next_deadline()
+            self._wake = False
+            if deadline is None:
+                await workflow.wait_condition(lambda: self._wake)
+                continue
+            delay = deadline[0] - workflow.now()
+            if delay > timedelta(0):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._wake, timeout=delay, timeout_summary=deadline[1]
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            await self._on_deadline(deadline[2])
+
+    @workflow.query(name=QUERY_PROG_STATE)
+    def get_state(self) -> ProgState:
+        return self.s
+
+    # -- developers' updates -------------------------------------------------------
+
+    def _check(self, update: str, inp: ProgActionInput) -> str:
+        if inp.actor_id <= 0:
+            raise _refuse("developer: must be a positive agent ID", ERR_INVALID)
+        try:
+            return prog_next_status(self.s.status, update)
+        except ValueError as err:
+            raise _refuse(f"P-{self.s.id}: {err}") from None
+
+    async def _apply(self, update: str, inp: ProgActionInput, detail: str) -> ProgState:
+        async with self._lock:
+            s = self.s
+            current = s.status
+            s.status = self._check(update, inp)
+            now = workflow.now()
+            if update == UPDATE_START_WORK:
+                s.assignee_id = inp.actor_id
+            elif update == UPDATE_SCHEDULE:
+                s.target_release = inp.target_release
+                s.planned_date = inp.planned_date
+            elif update == UPDATE_MARK_FIXED:
+                s.fix_version = inp.fix_version
+                s.fix_notes = inp.notes
+                s.assignee_id = s.assignee_id or inp.actor_id
+            elif update == UPDATE_SHIP:
+                s.release_notes = inp.notes
+                if inp.window_start is not None and inp.window_end is not None:
+                    s.window_start, s.window_end = inp.window_start, inp.window_end
+                    notice = timedelta(seconds=self._inp.remote_update_notice_seconds)
+                    s.window_announce_at = max(now, inp.window_start - notice)
+            elif update == UPDATE_CANCEL:
+                s.cancel_reason = inp.reason
+            await self._record(EVENT_BY_UPDATE[update], current, inp.actor_id, detail)
+            return s
+
+    @workflow.update(name=UPDATE_START_WORK)
+    async def start_work(self, inp: ProgActionInput) -> ProgState:
+        return await self._apply(UPDATE_START_WORK, inp, f"work started by agent #{inp.actor_id}")
+
+    @start_work.validator
+    def _validate_start_work(self, inp: ProgActionInput) -> None:
+        self._check(UPDATE_START_WORK, inp)
+
+    @workflow.update(name=UPDATE_SCHEDULE)
+    async def schedule(self, inp: ProgActionInput) -> ProgState:
+        when = f" on {inp.planned_date.date().isoformat()}" if inp.planned_date else ""
+        return await self._apply(
+            UPDATE_SCHEDULE, inp, f"scheduled for release {inp.target_release}{when}"
+        )
+
+    @schedule.validator
+    def _validate_schedule(self, inp: ProgActionInput) -> None:
+        if not inp.target_release.strip():
+            raise _refuse("target_release: is required", ERR_INVALID)
+        self._check(UPDATE_SCHEDULE, inp)
+
+    @workflow.update(name=UPDATE_MARK_FIXED)
+    async def mark_fixed(self, inp: ProgActionInput) -> ProgState:
+        return await self._apply(UPDATE_MARK_FIXED, inp, f"fixed in {inp.fix_version}")
+
+    @mark_fixed.validator
+    def _validate_mark_fixed(self, inp: ProgActionInput) -> None:
+        if not inp.fix_version.strip():
+            raise _refuse("fix_version: is required", ERR_INVALID)
+        self._check(UPDATE_MARK_FIXED, inp)
+
+    @workflow.update(name=UPDATE_SHIP)
+    async def ship_update(self, inp: ProgActionInput) -> ProgState:
+        window = (
+            f"; remote update {inp.window_start.isoformat()} - {inp.window_end.isoformat()}"
+            if inp.window_start is not None and inp.window_end is not None
+            else ""
+        )
+        return await self._apply(UPDATE_SHIP, inp, f"update shipped{window}")
+
+    @ship_update.validator
+    def _validate_ship(self, inp: ProgActionInput) -> None:
+        if not inp.notes.strip():
+            raise _refuse("release_notes: are required", ERR_INVALID)
+        if (inp.window_start is None) != (inp.window_end is None):
+            raise _refuse("remote_update: needs both start and end", ERR_INVALID)
+        if (
+            inp.window_start is not None
+            and inp.window_end is not None
+            and inp.window_end <= inp.window_start
+        ):
+            raise _refuse("remote_update: must end after it starts", ERR_INVALID)
+        self._check(UPDATE_SHIP, inp)
+
+    @workflow.update(name=UPDATE_CANCEL)
+    async def cancel(self, inp: ProgActionInput) -> ProgState:
+        return await self._apply(UPDATE_CANCEL, inp, f"cancelled: {inp.reason}")
+
+    @cancel.validator
+    def _validate_cancel(self, inp: ProgActionInput) -> None:
+        if not inp.reason.strip():
+            raise _refuse("reason: is required", ERR_INVALID)
+        self._check(UPDATE_CANCEL, inp)
+
+    # -- from the support ticket -----------------------------------------------------
+
+    @workflow.signal(name=SIGNAL_MOVE)
+    async def move(self, inp: MoveInput) -> None:
+        async with self._lock:
+            s = self.s
+            if inp.detached:
+                if s.detached:
+                    return
+                s.detached = True
+                await self._record("moved", s.status, 0, f"detached from #{s.support_ticket_id}")
+                return
+            if inp.support_ticket_id == s.support_ticket_id:
+                return
+            old = s.support_ticket_id
+            s.support_ticket_id = inp.support_ticket_id
+            await self._record(
+                "moved", s.status, 0, f"moved from #{old} to #{inp.support_ticket_id}"
+            )
