@@ -28,7 +28,7 @@ from services.tickets.app import MIGRATIONS, VERSION_TABLE
 from services.tickets.creation import NewTicket, TicketCreator
 from services.tickets.credentials import Credentials
 from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
-from workflows.ticket import TicketWorkflow
+from workflows.worker import WORKFLOWS
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
 
@@ -115,12 +115,61 @@ async def tickets_stack(
     credentials = Credentials(sessions, TokenSigner(SIGNING_KEY), secrets_out)
     creator = TicketCreator(sessions, client, auto_close_after_seconds, max_history_events)
     async with (
-        Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=[TicketWorkflow]),
+        Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=WORKFLOWS),
         Worker(client, task_queue=TICKETS_TASK_QUEUE, activities=[activities.record_ticket_change]),
     ):
         yield TicketsStack(sessions, creator, client, credentials, *ids)
     await publisher.close()
     await secrets_out.close()
+    await engine.dispose()
+
+
+@dataclass
+class DevStack:
+    """The dev_escalation store, its activities (on their task queue) and its servicer."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    activities: Any  # services.dev_escalation.activities.ProgActivities
+    servicer: Any  # services.dev_escalation.servicer.DevEscalationServicer
+
+
+@asynccontextmanager
+async def dev_escalation_stack(
+    client: Client, database_url: str, nats_url: str, tickets_addr: str, service_token: str
+) -> AsyncIterator[DevStack]:
+    """Migrated dev_escalation store and its activity worker against ``client``'s server;
+    the directory is asked over gRPC at ``tickets_addr`` with ``service_token``."""
+    import grpc
+
+    from helpdesk.v1 import directory_pb2_grpc
+    from services.dev_escalation import app as dev_app
+    from services.dev_escalation.activities import ProgActivities
+    from services.dev_escalation.directory import Directory
+    from services.dev_escalation.servicer import DevEscalationServicer
+    from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
+
+    url = async_database_url(database_url)
+    await db.upgrade(dev_app.MIGRATIONS, url, dev_app.VERSION_TABLE)
+    engine = db.make_engine(url)
+    sessions = db.make_sessionmaker(engine)
+    publisher = EventPublisher(nats_url, "test-dev-escalation")
+    channel = grpc.aio.insecure_channel(tickets_addr)
+    directory = Directory(
+        directory_pb2_grpc.DirectoryServiceStub(channel),  # type: ignore[arg-type]
+        service_token,
+    )
+    activities = ProgActivities(sessions, publisher, directory)
+    async with Worker(
+        client,
+        task_queue=DEV_ESCALATION_TASK_QUEUE,
+        activities=[
+            activities.register_programming_ticket,
+            activities.record_programming_ticket_change,
+        ],
+    ):
+        yield DevStack(sessions, activities, DevEscalationServicer(sessions, client))
+    await publisher.close()
+    await channel.close(None)
     await engine.dispose()
 
 

@@ -10,7 +10,13 @@ from typing import TypeVar
 
 import grpc
 
-from helpdesk.v1 import directory_pb2_grpc, intake_pb2_grpc, notify_pb2_grpc, tickets_pb2_grpc
+from helpdesk.v1 import (
+    dev_escalation_pb2_grpc,
+    directory_pb2_grpc,
+    intake_pb2_grpc,
+    notify_pb2_grpc,
+    tickets_pb2_grpc,
+)
 from services.common.auth import bearer_metadata
 from services.common.settings import Settings, read_tokens
 from services.launcher import ENDPOINTS_FILE
@@ -97,6 +103,12 @@ class Client:
     @property
     def intake(self) -> intake_pb2_grpc.IntakeServiceStub:
         return intake_pb2_grpc.IntakeServiceStub(self._channel(self.settings.intake_addr))
+
+    @property
+    def dev(self) -> dev_escalation_pb2_grpc.DevEscalationServiceStub:
+        return dev_escalation_pb2_grpc.DevEscalationServiceStub(
+            self._channel(self.settings.dev_escalation_addr)
+        )
 
     @property
     def notify(self) -> notify_pb2_grpc.NotifyServiceStub:

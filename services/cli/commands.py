@@ -12,9 +12,16 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import (
+    common_pb2,
+    dev_escalation_pb2,
+    directory_pb2,
+    intake_pb2,
+    notify_pb2,
+    tickets_pb2,
+)
 from services.cli import render
-from services.cli.client import Client, session_path
+from services.cli.client import CliError, Client, session_path
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -278,6 +285,88 @@ def ticket_confirm(c: Client, a: argparse.Namespace) -> Result:
 def ticket_history(c: Client, a: argparse.Namespace) -> Result:
     reply = c.call(c.tickets.GetTicketHistory, tickets_pb2.GetTicketHistoryRequest(ticket_id=a.id))
     return Result(render.history(reply.events), reply)
+
+
+# The developers' queue (programming tickets) ------------------------------------
+
+
+def dev_queue(c: Client, a: argparse.Namespace) -> Result:
+    request = dev_escalation_pb2.ListProgrammingTicketsRequest(
+        statuses=a.statuses or [],
+        urgencies=a.urgencies or [],
+        assignee_id=a.developer or 0,
+        release=a.release or "",
+        support_ticket_id=a.ticket or 0,
+        page_size=min(a.limit, PAGE_SIZE) if a.limit else PAGE_SIZE,
+    )
+    items = pages(c, c.dev.ListProgrammingTickets, request, "tickets", a.limit)
+    return Result(
+        render.prog_tickets(items),
+        dev_escalation_pb2.ListProgrammingTicketsResponse(tickets=items),
+    )
+
+
+def dev_show(c: Client, a: argparse.Namespace) -> Result:
+    t = c.call(
+        c.dev.GetProgrammingTicket, dev_escalation_pb2.GetProgrammingTicketRequest(id=a.id)
+    )
+    return Result(render.prog_ticket(t), t)
+
+
+def dev_start(c: Client, a: argparse.Namespace) -> Result:
+    t = c.call(
+        c.dev.StartWork,
+        dev_escalation_pb2.StartWorkRequest(id=a.id, developer_id=a.developer or 0),
+    )
+    return Result(render.prog_summary(t), t)
+
+
+def dev_schedule(c: Client, a: argparse.Namespace) -> Result:
+    request = dev_escalation_pb2.ScheduleRequest(
+        id=a.id, target_release=a.release, developer_id=a.developer or 0
+    )
+    if a.date is not None:
+        request.planned_date.FromDatetime(a.date)
+    t = c.call(c.dev.Schedule, request)
+    return Result(render.prog_summary(t), t)
+
+
+def dev_fix(c: Client, a: argparse.Namespace) -> Result:
+    t = c.call(
+        c.dev.MarkFixed,
+        dev_escalation_pb2.MarkFixedRequest(
+            id=a.id,
+            fix_version=a.version,
+            notes=read_body(a.notes) if a.notes else "",
+            developer_id=a.developer or 0,
+        ),
+    )
+    return Result(render.prog_summary(t), t)
+
+
+def dev_ship(c: Client, a: argparse.Namespace) -> Result:
+    if (a.window_start is None) != (a.window_end is None):
+        raise CliError("--window-start and --window-end go together")
+    request = dev_escalation_pb2.ShipUpdateRequest(
+        id=a.id, release_notes=read_body(a.notes), developer_id=a.developer or 0
+    )
+    if a.window_start is not None and a.window_end is not None:
+        if a.window_end <= a.window_start:
+            raise CliError("--window-end must be after --window-start")
+        request.remote_update.starts_at.FromDatetime(a.window_start)
+        request.remote_update.ends_at.FromDatetime(a.window_end)
+    t = c.call(c.dev.ShipUpdate, request)
+    return Result(render.prog_summary(t), t)
+
+
+def dev_cancel(c: Client, a: argparse.Namespace) -> Result:
+    t = c.call(
+        c.dev.Cancel,
+        dev_escalation_pb2.CancelProgrammingTicketRequest(
+            id=a.id, reason=a.reason, developer_id=a.developer or 0
+        ),
+    )
+    return Result(render.prog_summary(t), t)
 
 
 # Phone, notifications ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from helpdesk.v1 import common_pb2, notify_pb2
+from helpdesk.v1 import common_pb2, dev_escalation_pb2, notify_pb2
 
 if TYPE_CHECKING:
     from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
@@ -66,3 +66,5 @@ CLOSE_REASON = EnumWords(common_pb2.CloseReason, "CLOSE_REASON_")
 SLA_TARGET = EnumWords(common_pb2.SlaTarget, "SLA_TARGET_")
 SLA_STATE = EnumWords(common_pb2.SlaState, "SLA_STATE_")
 DELIVERY_STATUS = EnumWords(notify_pb2.DeliveryStatus, "DELIVERY_STATUS_")
+PROG_STATUS = EnumWords(dev_escalation_pb2.ProgStatus, "PROG_STATUS_")
+PROG_URGENCY = EnumWords(dev_escalation_pb2.ProgUrgency, "PROG_URGENCY_")

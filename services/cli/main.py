@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime
 
 import grpc
 
@@ -31,6 +32,34 @@ def positive_int(text: str) -> int:
 def ticket_id(text: str) -> int:
     """``42`` or ``#42``."""
     return positive_int(text.strip().removeprefix("#"))
+
+
+def prog_ticket_id(text: str) -> int:
+    """A programming ticket: ``12`` or ``P-12``."""
+    cleaned = text.strip()
+    if cleaned[:1] in ("P", "p"):
+        cleaned = cleaned[1:].removeprefix("-")
+    return positive_int(cleaned)
+
+
+def local_date(text: str) -> datetime:
+    """``YYYY-MM-DD``: that day's start in the local time zone."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    return datetime(day.year, day.month, day.day).astimezone()
+
+
+def local_datetime(text: str) -> datetime:
+    """ISO 8601 (``2026-12-01T20:00``, ``2026-12-01 20:00+01:00``); local time without offset."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date and time (YYYY-MM-DDTHH:MM): {text!r}"
+        ) from None
+    return value if value.tzinfo is not None else value.astimezone()
 
 
 def _common_options(json_output: bool) -> argparse.ArgumentParser:
@@ -230,6 +259,83 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = leaf(ticket, "history", commands.ticket_history, "every event of a ticket")
     p.add_argument("id", type=ticket_id)
+
+    # dev: the developers' queue (programming tickets) ---------------------------
+    dev = groups.add_parser(
+        "dev", help="programming tickets: the developers' queue"
+    ).add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    p = leaf(dev, "queue", commands.dev_queue, "list programming tickets, urgent first")
+    p.add_argument(
+        "--status",
+        dest="statuses",
+        type=enums.PROG_STATUS,
+        action="extend",
+        nargs="+",
+        metavar="STATUS",
+        help=", ".join(enums.PROG_STATUS.words),
+    )
+    p.add_argument(
+        "--urgency",
+        dest="urgencies",
+        type=enums.PROG_URGENCY,
+        action="extend",
+        nargs="+",
+        metavar="URGENCY",
+        help=", ".join(enums.PROG_URGENCY.words),
+    )
+    p.add_argument("--release", help="only those planned for this release")
+    p.add_argument("--developer", type=positive_int, metavar="AGENT_ID", help="assigned to")
+    p.add_argument("--ticket", type=ticket_id, metavar="ID", help="of this support ticket")
+    p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
+
+    p = leaf(dev, "show", commands.dev_show, "details of a programming ticket")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+
+    def developer(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--as",
+            dest="developer",
+            type=positive_int,
+            metavar="AGENT_ID",
+            help="the developer who acts (needed with the admin token; default: you)",
+        )
+
+    p = leaf(dev, "start", commands.dev_start, "start work on it (OPEN or SCHEDULED)")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+    developer(p)
+
+    p = leaf(dev, "schedule", commands.dev_schedule, "plan it for a release")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+    p.add_argument("--release", required=True, help="target release, e.g. 4.2")
+    p.add_argument("--date", type=local_date, metavar="YYYY-MM-DD", help="planned date")
+    developer(p)
+
+    p = leaf(dev, "fix", commands.dev_fix, "mark it fixed in a version")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+    p.add_argument("--version", required=True, help="the version carrying the fix")
+    p.add_argument("--notes", help="technical notes (text, or - to read standard input)")
+    developer(p)
+
+    p = leaf(dev, "ship", commands.dev_ship, "ship the update to the customer")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+    p.add_argument(
+        "--notes",
+        required=True,
+        help="release notes for the customer (text, or - to read standard input)",
+    )
+    p.add_argument(
+        "--window-start",
+        type=local_datetime,
+        metavar="ISO",
+        help="scheduled remote update: start (referents are told in advance)",
+    )
+    p.add_argument("--window-end", type=local_datetime, metavar="ISO", help="... and end")
+    developer(p)
+
+    p = leaf(dev, "cancel", commands.dev_cancel, "abandon it (the support ticket reopens)")
+    p.add_argument("id", type=prog_ticket_id, metavar="ID")
+    p.add_argument("--reason", required=True)
+    developer(p)
 
     # phone ---------------------------------------------------------------------
     phone = groups.add_parser("phone", help="the front desk's phone log").add_subparsers(

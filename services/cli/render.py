@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from helpdesk.v1 import common_pb2, directory_pb2, notify_pb2
+from helpdesk.v1 import common_pb2, dev_escalation_pb2, directory_pb2, notify_pb2
 from services.cli import enums
 
 SUBJECT_WIDTH = 48
@@ -305,3 +305,74 @@ def notifications(items: Sequence[notify_pb2.Notification]) -> str:
             for n in items
         ),
     )
+
+
+# Programming tickets (the developers' queue) -------------------------------------
+
+
+def prog_id(t: dev_escalation_pb2.ProgrammingTicket) -> str:
+    return f"P-{t.id}"
+
+
+def prog_tickets(items: Sequence[dev_escalation_pb2.ProgrammingTicket]) -> str:
+    """The queue, in the service's order: urgency, then age."""
+    return table(
+        ["id", "urgency", "status", "support", "developer", "release", "title", "created"],
+        (
+            [
+                prog_id(t),
+                enums.PROG_URGENCY.label(t.urgency),
+                enums.PROG_STATUS.label(t.status),
+                f"#{t.support_ticket_id}" if t.support_ticket_id else "-",
+                t.assignee_id or "-",
+                t.target_release or "-",
+                clip(t.title, SUBJECT_WIDTH),
+                when(t.created_at),
+            ]
+            for t in items
+        ),
+    )
+
+
+def prog_summary(t: dev_escalation_pb2.ProgrammingTicket) -> str:
+    return (
+        f"{prog_id(t)} {enums.PROG_STATUS.label(t.status)}"
+        f"  {enums.PROG_URGENCY.label(t.urgency)}  {clip(t.title, SUBJECT_WIDTH)}"
+    )
+
+
+def prog_ticket(t: dev_escalation_pb2.ProgrammingTicket) -> str:
+    """Details of one programming ticket."""
+    window = ""
+    if t.HasField("remote_update"):
+        window = f"{when(t.remote_update.starts_at)} - {when(t.remote_update.ends_at)}"
+    out = [
+        f"{prog_id(t)}  {t.title}",
+        fields(
+            [
+                ("status", enums.PROG_STATUS.label(t.status)),
+                ("urgency", enums.PROG_URGENCY.label(t.urgency)),
+                ("support ticket", f"#{t.support_ticket_id}" if t.support_ticket_id else ""),
+                ("organisation", t.organization_id),
+                ("developer", t.assignee_id),
+                ("release", t.target_release),
+                ("planned", when(t.planned_date)),
+                ("start work by", when(t.start_work_due)),
+                ("lead told", "yes" if t.escalated_to_lead else ""),
+                ("fixed in", t.fix_version),
+                ("remote update", window),
+                ("cancelled", t.cancel_reason),
+                ("created", when(t.created_at)),
+                ("updated", when(t.updated_at)),
+                ("workflow", t.workflow_id),
+            ]
+        ),
+    ]
+    for title, body in (
+        ("Technical description", t.technical_description),
+        ("Fix notes", t.fix_notes),
+        ("Release notes", t.release_notes),
+    ):
+        if body:
+            out += ["", title, textwrap.indent(body.rstrip(), "  ")]
+    return "\n".join(out)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from email.utils import parseaddr
 from pathlib import Path
 
 import grpc
@@ -13,6 +15,7 @@ from helpdesk.v1 import intake_pb2
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
+from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer, run_until_signal
 from services.common.health import DependencyWatch, database_check
 from services.common.settings import Settings, split_hostport
@@ -37,16 +40,36 @@ async def serve(settings: Settings) -> None:
     channel = grpc.aio.insecure_channel(settings.tickets_addr)
     tickets = tgrpc.TicketServiceStub(channel)
     directory = dgrpc.DirectoryServiceStub(channel)
-    servicer = IntakeServicer(sessions, tickets, directory, settings.service_token)
     wake = asyncio.Event()
-    mail_handler = SupportMailHandler(sessions, {settings.mail_from, *settings.mail_aliases}, wake)
+    support = parseaddr(settings.mail_from)[1] or settings.mail_from
+    servicer = IntakeServicer(
+        sessions,
+        tickets,
+        directory,
+        settings.service_token,
+        mail_wake=wake,
+        max_message_bytes=settings.smtp_max_message_bytes,
+        support_address=support,
+    )
+    ours = {support, *settings.mail_aliases}
+    mail_handler = SupportMailHandler(
+        sessions,
+        {*ours, settings.fax_address},
+        wake,
+        max_message_bytes=settings.smtp_max_message_bytes,
+    )
+    # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
+    events = EventPublisher(settings.nats_url, "intake")
     processor = MailProcessor(
         sessions,
         tickets,
         directory,
         settings.service_token,
         wake,
-        our_domain=settings.mail_from.rsplit("@", 1)[-1],
+        our_domain=support.rsplit("@", 1)[-1],
+        events=events,
+        our_addresses=ours,
+        fax_address=settings.fax_address,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -93,5 +116,7 @@ async def serve(settings: Settings) -> None:
         for task in background:
             task.cancel()
         await server.stop(5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(events.close(), 3)
         await channel.close(None)
         await engine.dispose()

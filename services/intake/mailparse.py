@@ -379,13 +379,13 @@ def strict_sender(msg: Message) -> tuple[str, str]:
     except Exception:  # e.g. CR/LF in the display name: the header parser refuses it
         return "", ""
     addresses = getattr(header, "addresses", None)
-    if not addresses or len(addresses) != 1 or getattr(header, "defects", ()):
+    if not addresses or len(addresses) != 1 or getattr(header, "defects", None):
         return "", ""
     address = addresses[0]
     spec = str(address.addr_spec)
     if not _STRICT_ADDR.match(spec) or len(spec) > 254:
         return "", ""
-    legacy_name, legacy_addr = parseaddr(raw.replace("\r", " ").replace("\n", " "))
+    _, legacy_addr = parseaddr(raw.replace("\r", " ").replace("\n", " "))
     if legacy_addr.strip().lower() != spec.lower():
         return "", ""
     name = one_line(address.display_name, 200)
@@ -448,7 +448,11 @@ def _walk(msg: Message, limits: Limits) -> Iterator[tuple[Message, int]]:
         if part.is_multipart() and depth < limits.max_depth:
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend((c, depth + 1) for c in reversed(children[: limits.max_parts]))
+                stack.extend(
+                    (c, depth + 1)
+                    for c in reversed(children[: limits.max_parts])
+                    if isinstance(c, Message)
+                )
 
 
 def _count_parts(msg: Message, limits: Limits) -> int:
@@ -492,8 +496,8 @@ def _attachments(
     for part, _depth in _walk(msg, limits):
         if (
             id(part) in bodies
-            or part.is_multipart()
-            and part.get_content_type() != "message/rfc822"
+            or (part.is_multipart()
+            and part.get_content_type() != "message/rfc822")
         ):
             continue
         if part is msg:
@@ -516,7 +520,7 @@ def _attachments(
         if ctype == "message/rfc822":
             inner = part.get_payload()
             payload: bytes | None = None
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 try:
                     payload = inner[0].as_bytes(policy=policy.default)
                 except Exception:
@@ -572,6 +576,8 @@ def _bounce(msg: EmailMessage, sender: str, limits: Limits) -> Bounce | None:
         if ctype == "message/delivery-status":
             blocks = part.get_payload()
             for block in blocks if isinstance(blocks, list) else []:
+                if not isinstance(block, Message):
+                    continue
                 recipient = str(block.get("Final-Recipient", "") or "")
                 if recipient:
                     address = recipient.split(";", 1)[-1].strip().lower()
@@ -583,7 +589,11 @@ def _bounce(msg: EmailMessage, sender: str, limits: Limits) -> Bounce | None:
         elif ctype in ("message/rfc822", "text/rfc822-headers"):
             if ctype == "message/rfc822":
                 inner = part.get_payload()
-                headers: Message | None = inner[0] if isinstance(inner, list) and inner else None
+                headers: Message | None = (
+                    inner[0]
+                    if isinstance(inner, list) and inner and isinstance(inner[0], Message)
+                    else None
+                )
             else:
                 payload = part.get_payload(decode=True)
                 headers = (

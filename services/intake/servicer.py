@@ -8,12 +8,20 @@ ends with exactly one ticket.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import uuid
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
@@ -32,13 +40,17 @@ from services.common.rpc_errors import (
     require_text,
     rpc_method,
 )
-from services.intake.models import IntakeRequest
+from services.intake import mailparse
+from services.intake.models import InboundMessage, IntakeRequest, SalesRequest
+from services.intake.smtp import MAX_MESSAGE_BYTES, store_message
 
 if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
 
 MAX_DESCRIPTION = 100_000
+DEFAULT_SALES_PAGE = 50
+MAX_SALES_PAGE = 500
 
 
 class IntakeServicer(igrpc.IntakeServiceServicer):
@@ -48,11 +60,19 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
         tickets: TicketServiceAsyncStub,
         directory: DirectoryServiceAsyncStub,
         service_token: str,
+        *,
+        mail_wake: asyncio.Event | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        support_address: str = "assistenza@helpdesk.localhost",
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
         self.directory = directory
         self.metadata = bearer_metadata(service_token)
+        # Set when a message is stored, so that the mail processor picks it up at once.
+        self.mail_wake = mail_wake or asyncio.Event()
+        self.max_message_bytes = max_message_bytes
+        self.support_address = support_address
 
     async def _call(self, rpc: Any, request: Any) -> Any:
         """Call another service, passing its failure on with the same status."""
@@ -242,3 +262,108 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
                     self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
                 ),
             )
+
+    @rpc_method
+    async def SubmitEmail(
+        self, request: ipb.SubmitEmailRequest, context: Context
+    ) -> ipb.SubmitEmailResponse:
+        """The SMTP listener's path for fetched mail: stored first (once per Message-ID, or
+        per content without one), then processed like any received message."""
+        raw = request.raw_message
+        if not raw:
+            invalid("raw_message", "is empty")
+        if len(raw) > self.max_message_bytes:
+            invalid("raw_message", f"is larger than {self.max_message_bytes} bytes")
+        if b"\n" not in raw[:200_000]:
+            invalid("raw_message", "is not an RFC 5322 message (no header lines)")
+        envelope_from = optional_text("envelope_from", request.envelope_from, 320)
+        envelope_to = [optional_text("envelope_to", r, 320) for r in request.envelope_to[:100]]
+        if not envelope_from:
+            envelope_from = _return_path(raw)
+        stored, new = await store_message(
+            self.sessions, raw, envelope_from, envelope_to or [self.support_address]
+        )
+        self.mail_wake.set()
+        async with self.sessions() as session:
+            row = await session.get(InboundMessage, stored)
+            status, ticket_id = (row.status, row.ticket_id) if row else ("RECEIVED", 0)
+        return ipb.SubmitEmailResponse(
+            message_id=stored, duplicate=not new, status=status, ticket_id=ticket_id
+        )
+
+    @rpc_method
+    async def ListSalesRequests(
+        self, request: ipb.ListSalesRequestsRequest, context: Context
+    ) -> ipb.ListSalesRequestsResponse:
+        """Prospects' requests (seed 003), newest first, with stable page tokens."""
+        if request.page_size < 0:
+            invalid("page_size", "must not be negative")
+        size = min(request.page_size or DEFAULT_SALES_PAGE, MAX_SALES_PAGE)
+        query = select(SalesRequest)
+        if request.page_token:
+            after_at, after_id = _decode_sales_token(request.page_token)
+            query = query.where(
+                or_(
+                    SalesRequest.received_at < after_at,
+                    and_(SalesRequest.received_at == after_at, SalesRequest.id < after_id),
+                )
+            )
+        query = query.order_by(SalesRequest.received_at.desc(), SalesRequest.id.desc())
+        async with self.sessions() as session:
+            rows = (await session.scalars(query.limit(size + 1))).all()
+        page = rows[:size]
+        token = _encode_sales_token(page[-1]) if len(rows) > size else ""
+        return ipb.ListSalesRequestsResponse(
+            requests=[_sales_pb(r) for r in page], next_page_token=token
+        )
+
+
+def _return_path(raw: bytes) -> str:
+    """The reverse path a fetched message was delivered with ("" for ``<>``: a report),
+    else its From address (never empty then, so not taken for a bounce)."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(
+            raw[:300_000]
+        )
+        return_path = headers.get("Return-Path")
+    except Exception:
+        return "unknown"
+    if return_path is not None:
+        value = str(return_path).strip()
+        return "" if value in ("<>", "") else parseaddr(value)[1] or "unknown"
+    return mailparse.strict_sender(headers)[0] or "unknown"
+
+
+def _sales_pb(row: SalesRequest) -> ipb.SalesRequest:
+    received = Timestamp()
+    at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+    received.FromDatetime(at)
+    return ipb.SalesRequest(
+        id=row.id,
+        sender=row.sender,
+        sender_name=row.sender_name,
+        subject=row.subject,
+        body=row.body,
+        locale=row.locale,
+        received_at=received,
+        message_id=row.inbound_message_id,
+        attachment_names=list(row.attachment_names or []),
+    )
+
+
+def _encode_sales_token(row: SalesRequest) -> str:
+    at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+    raw = f"{at.isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_sales_token(token: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        at, _, row_id = raw.partition("|")
+        when = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        invalid("page_token", "is not a token returned by ListSalesRequests")
+    if not row_id or when.tzinfo is None:
+        invalid("page_token", "is not a token returned by ListSalesRequests")
+    return when, row_id

@@ -1,23 +1,34 @@
 """Inbound mail: an SMTP listener that answers ``250`` only once the raw message is stored,
 and a processor that turns stored messages into tickets or comments, exactly once.
 
-Only the support address and its aliases are accepted (``550`` otherwise: never an open
-relay); oversize mail gets ``552`` from aiosmtpd's size limit; a storage failure answers
-``451`` so the sender retries.
+Only the support address, its aliases and the fax gateway's address are accepted (``550``
+otherwise: never an open relay); oversize mail gets ``552`` (``HELPDESK_SMTP_MAX_MESSAGE_BYTES``);
+a storage failure answers ``451`` so the sender retries. ``IntakeService.SubmitEmail`` stores
+through ``store_message`` too, so both ways in are one path.
+
+What a stored message becomes: a delivery-status report marks the notification it reports
+``BOUNCED`` (an event to notify), automatic mail is ignored, a contact's mail becomes a
+ticket (``FAX`` when sent to the fax gateway) or a comment, an unknown sender of an
+organisation's domain becomes its contact first, and anyone else is a prospect: a sales
+request with its own polite reply, never a ticket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import grpc
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from nats.errors import Error as NatsError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,8 +37,9 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
+from services.common.events import mail_subject
 from services.intake import mailparse
-from services.intake.models import InboundMessage
+from services.intake.models import InboundMessage, SalesRequest
 
 if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
@@ -35,7 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("helpdesk.intake.smtp")
 
-MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # the default of HELPDESK_SMTP_MAX_MESSAGE_BYTES
+PARSE_TIMEOUT_SECONDS = 10.0
+DOMAINS_TTL_SECONDS = 60.0
+_MSG_ID = re.compile(r"^<[^<>\s]{1,250}>$")
 # gRPC failures worth retrying later; anything else marks the message FAILED.
 TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -45,15 +60,73 @@ TRANSIENT = {
 }
 
 
+class MailEvents(Protocol):
+    """Where intake tells notify about mail (``services.common.events.EventPublisher``)."""
+
+    async def publish(
+        self, subject: str, event_id: str, payload: Mapping[str, object]
+    ) -> bool: ...
+
+
+async def store_message(
+    sessions: async_sessionmaker[AsyncSession], raw: bytes, mail_from: str, rcpt_to: list[str]
+) -> tuple[str, bool]:
+    """Record the raw message once per Message-ID (or content hash, without one).
+
+    Returns its ID and whether it was new. The key is read from the header block in a
+    worker thread with a time limit, so that no message stalls the event loop.
+    """
+    try:
+        key = await asyncio.wait_for(
+            asyncio.to_thread(mailparse.quick_dedup_key, raw), PARSE_TIMEOUT_SECONDS
+        )
+    except Exception:  # unreadable or too slow: the whole content identifies it
+        key = mailparse.raw_key(raw)
+    async with sessions() as session:
+        existing = (
+            await session.scalars(select(InboundMessage.id).where(InboundMessage.dedup_key == key))
+        ).first()
+        if existing is not None:
+            return existing, False
+        row = InboundMessage(
+            id=uuid.uuid4().hex,
+            dedup_key=key,
+            mail_from=mail_from[:320],
+            rcpt_to=[r[:320] for r in rcpt_to[:100]],
+            raw=raw,
+            status="RECEIVED",
+            ticket_id=0,
+            detail="",
+            attempts=0,
+            received_at=datetime.now(UTC),
+        )
+        session.add(row)
+        try:
+            await session.commit()
+        except IntegrityError:  # the same message, delivered twice at once
+            await session.rollback()
+            return (
+                await session.scalars(
+                    select(InboundMessage.id).where(InboundMessage.dedup_key == key)
+                )
+            ).one(), False
+        return row.id, True
+
+
 class SupportMailHandler:
-    """aiosmtpd handler for the support address."""
+    """aiosmtpd handler for the support address (and its aliases, and the fax gateway's)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], accepted: set[str], wake: asyncio.Event
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        accepted: set[str],
+        wake: asyncio.Event,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.sessions = sessions
-        self.accepted = {a.lower() for a in accepted}
+        self.accepted = {a.lower() for a in accepted if a}
         self.wake = wake
+        self.max_message_bytes = max_message_bytes
 
     async def handle_RCPT(
         self,
@@ -72,55 +145,32 @@ class SupportMailHandler:
         raw = envelope.original_content or envelope.content
         if not isinstance(raw, bytes):
             raw = str(raw).encode("utf-8", "surrogateescape")
+        if len(raw) > self.max_message_bytes:  # aiosmtpd's own limit answers first
+            return f"552 5.3.4 message larger than {self.max_message_bytes} bytes"
         try:
-            stored = await self.store(raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos))
+            stored, _ = await self.store(
+                raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos)
+            )
         except Exception:
             log.exception("could not store an inbound message; asking the sender to retry")
             return "451 4.3.0 temporary failure, please retry later"
         self.wake.set()
         return f"250 2.0.0 queued as {stored}"
 
-    async def store(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> str:
-        """Record the raw message (once per Message-ID or content hash); returns its ID."""
-        try:
-            key = mailparse.parse(raw).dedup_key
-        except Exception:  # unreadable beyond repair: still never lose it
-            key = mailparse.raw_key(raw)
-        async with self.sessions() as session:
-            existing = (
-                await session.scalars(
-                    select(InboundMessage.id).where(InboundMessage.dedup_key == key)
-                )
-            ).first()
-            if existing is not None:
-                return existing
-            row = InboundMessage(
-                id=uuid.uuid4().hex,
-                dedup_key=key,
-                mail_from=mail_from[:320],
-                rcpt_to=rcpt_to,
-                raw=raw,
-                status="RECEIVED",
-                ticket_id=0,
-                detail="",
-                attempts=0,
-                received_at=datetime.now(UTC),
-            )
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:  # the same message, delivered twice at once
-                await session.rollback()
-                return (
-                    await session.scalars(
-                        select(InboundMessage.id).where(InboundMessage.dedup_key == key)
-                    )
-                ).one()
-            return row.id
+    async def store(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> tuple[str, bool]:
+        """Record the raw message (once per Message-ID or content hash); (ID, new)."""
+        return await store_message(self.sessions, raw, mail_from, rcpt_to)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # TICKET_CREATED | COMMENT_ADDED | IGNORED | PROSPECT | BOUNCE | FAILED
+    ticket_id: int = 0
+    detail: str = ""
 
 
 class MailProcessor:
-    """Turns stored messages into tickets or comments through the tickets service."""
+    """Turns stored messages into tickets, comments, sales requests or bounce records."""
 
     def __init__(
         self,
@@ -130,16 +180,27 @@ class MailProcessor:
         service_token: str,
         wake: asyncio.Event,
         our_domain: str = "helpdesk.localhost",
+        *,
+        events: MailEvents | None = None,
+        our_addresses: set[str] | None = None,
+        fax_address: str = "",
+        limits: mailparse.Limits = mailparse.DEFAULT_LIMITS,
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
         self.directory = directory
         self.metadata = bearer_metadata(service_token)
         self.wake = wake
+        self.events = events
+        self.our_addresses = {a.lower() for a in (our_addresses or set()) if a}
+        self.fax_address = fax_address.lower()
+        self.limits = limits
         # Our outgoing mail references <ticket-42@our_domain> (see notify's mailer).
         self.our_ticket_ref = re.compile(
             rf"^<ticket-(\d{{1,12}})@{re.escape(our_domain)}>$", re.IGNORECASE
         )
+        self._domains: dict[str, int] = {}
+        self._domains_loaded = 0.0
 
     async def run_forever(self, idle: float = 5.0) -> None:
         while True:
@@ -174,19 +235,26 @@ class MailProcessor:
             row = await session.get(InboundMessage, message_id)
             if row is None or row.status != "RECEIVED":
                 return False
-            raw, key = row.raw, row.dedup_key
+            raw, key, mail_from, rcpt_to = row.raw, row.dedup_key, row.mail_from, row.rcpt_to
         try:
-            status, ticket_id, detail = await self._deliver(mailparse.parse(raw), key)
+            mail = await asyncio.wait_for(
+                asyncio.to_thread(mailparse.parse, raw, self.limits), PARSE_TIMEOUT_SECONDS * 3
+            )
+            outcome = await self._deliver(message_id, mail, key, mail_from, list(rcpt_to or []))
         except grpc.aio.AioRpcError as err:
             if err.code() in TRANSIENT:
                 log.warning("tickets service unavailable (%s); will retry", err.code().name)
                 await self._mark(message_id, "RECEIVED", 0, err.details() or "", attempt=True)
                 return False
-            status, ticket_id, detail = "FAILED", 0, f"{err.code().name}: {err.details()}"
+            outcome = Outcome("FAILED", 0, f"{err.code().name}: {err.details()}")
+        except (OSError, NatsError, TimeoutError) as err:  # NATS down: keep it, retry later
+            log.warning("cannot hand message %s on yet (%r); will retry", message_id, err)
+            await self._mark(message_id, "RECEIVED", 0, repr(err)[:900], attempt=True)
+            return False
         except Exception as err:
             log.exception("cannot process inbound message %s", message_id)
-            status, ticket_id, detail = "FAILED", 0, repr(err)[:900]
-        await self._mark(message_id, status, ticket_id, detail)
+            outcome = Outcome("FAILED", 0, repr(err)[:900])
+        await self._mark(message_id, outcome.status, outcome.ticket_id, outcome.detail)
         return True
 
     async def _mark(
@@ -205,27 +273,52 @@ class MailProcessor:
     async def _call(self, rpc: Any, request: Any) -> Any:
         return await rpc(request, metadata=self.metadata, timeout=90)
 
-    async def _deliver(self, mail: mailparse.ParsedMail, key: str) -> tuple[str, int, str]:
+    async def _publish(self, kind: str, event_id: str, payload: dict[str, object]) -> None:
+        if self.events is None:
+            log.debug("no event publisher: %s %s not published", kind, event_id)
+            return
+        await self.events.publish(mail_subject(kind), event_id, {"event_id": event_id,
+                                                                 "type": kind, **payload})
+
+    async def _deliver(
+        self,
+        stored_id: str,
+        mail: mailparse.ParsedMail,
+        key: str,
+        mail_from: str,
+        rcpt_to: list[str],
+    ) -> Outcome:
+        if mail.bounce is not None:
+            return await self._bounce(mail, key)
         if not mail.sender:
-            return "FAILED", 0, "no single, well-formed From address"
-        if mail.automatic:
-            return "IGNORED", 0, "automatic message (auto-reply, bulk, list or report)"
-        try:
-            contact: dpb.Contact = await self._call(
-                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=mail.sender)
-            )
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.NOT_FOUND:
-                return "PROSPECT", 0, f"{mail.sender} is not a contact of any organization"
-            raise
+            return Outcome("FAILED", 0, "no single, well-formed From address")
+        automatic = mail.automatic_reason
+        if not automatic and mail.sender in self.our_addresses:
+            automatic = "sent from our own address (a loop)"
+        if not automatic and not mail_from and rcpt_to:
+            automatic = "empty return path (a report or an auto-reply)"
+        if automatic:
+            return Outcome("IGNORED", 0, f"automatic message: {automatic}")
+        fax = bool(self.fax_address) and self.fax_address in {
+            *(r.lower() for r in rcpt_to), *mail.recipients
+        }
+        contact = await self._contact(mail)
+        if contact is None:
+            return await self._prospect(stored_id, mail, key)
         attachments = [
             pb.Attachment(filename=a.filename, content_type=a.content_type, content=a.content)
             for a in mail.attachments
         ]
         body = mail.text or "(messaggio senza testo)"
+        if mail.skipped_attachments:
+            body += "\n\n[Allegati non accettati: " + "; ".join(mail.skipped_attachments) + "]"
         target = await self._threaded_ticket(mail, contact)
-        if target is None and mail.ticket_tag is not None:
-            target = await self._tagged_ticket(mail.ticket_tag, contact)
+        if target is None:
+            tag = mail.ticket_tag if mail.ticket_tag is not None else (
+                _fax_ticket_id(mail) if fax else None
+            )
+            if tag is not None:
+                target = await self._tagged_ticket(tag, contact)
         if target is not None:
             reply: tpb.AddCommentResponse = await self._call(
                 self.tickets.AddComment,
@@ -238,19 +331,156 @@ class MailProcessor:
                     attachments=attachments,
                 ),
             )
-            return "COMMENT_ADDED", reply.ticket.id, f"comment on #{target}"
+            ticket_id = reply.ticket.id or target
+            if ticket_id != target:  # a follow-up ticket was opened: its ack answers this mail
+                await self._received(ticket_id, mail, key)
+            return Outcome("COMMENT_ADDED", ticket_id, f"comment on #{target}")
         created: pb.Ticket = await self._call(
             self.tickets.CreateTicket,
             tpb.CreateTicketRequest(
                 request_id=f"email:{key}",
-                subject=mail.subject or "(senza oggetto)",
+                subject=mail.subject or ("Fax" if fax else "(senza oggetto)"),
                 description=body,
                 requester_id=contact.id,
-                channel=pb.CHANNEL_EMAIL,
+                channel=pb.CHANNEL_FAX if fax else pb.CHANNEL_EMAIL,
                 attachments=attachments,
             ),
         )
-        return "TICKET_CREATED", created.id, ""
+        await self._received(created.id, mail, key)
+        return Outcome("TICKET_CREATED", created.id, "fax" if fax else "")
+
+    async def _received(self, ticket_id: int, mail: mailparse.ParsedMail, key: str) -> None:
+        """Tell notify which message opened the ticket: its acknowledgement answers it
+        (In-Reply-To), or is not sent at all when the mail must get no automatic reply."""
+        await self._publish(
+            "received",
+            f"mail-received:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+            {
+                "ticket_id": ticket_id,
+                "message_id": mail.message_id if _MSG_ID.match(mail.message_id) else "",
+                "sender": mail.sender,
+                "auto_reply": mail.auto_reply_allowed,
+                "no_auto_reply_reason": mail.no_auto_reply_reason,
+            },
+        )
+
+    async def _bounce(self, mail: mailparse.ParsedMail, key: str) -> Outcome:
+        bounce = mail.bounce
+        assert bounce is not None
+        ours = [i for i in bounce.original_message_ids if i.startswith("<notify.")]
+        if not ours:
+            return Outcome("BOUNCE", 0, "delivery report about none of our messages")
+        await self._publish(
+            "bounce",
+            f"mail-bounce:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
+            {
+                "original_message_ids": ours,
+                "recipients": bounce.recipients,
+                "action": bounce.action,
+                "status": bounce.status,
+                "diagnostic": bounce.diagnostic,
+            },
+        )
+        return Outcome("BOUNCE", 0, f"bounce of {', '.join(ours)}: {bounce.status}")
+
+    async def _prospect(self, stored_id: str, mail: mailparse.ParsedMail, key: str) -> Outcome:
+        """Not a customer (seed 003): a sales request and its own polite reply."""
+        locale = "en" if mail.content_language.startswith("en") else "it"
+        async with self.sessions() as session:
+            existing = (
+                await session.scalars(
+                    select(SalesRequest).where(SalesRequest.inbound_message_id == stored_id)
+                )
+            ).first()
+            if existing is None:
+                existing = SalesRequest(
+                    id=uuid.uuid4().hex,
+                    inbound_message_id=stored_id,
+                    sender=mail.sender,
+                    sender_name=mail.sender_name,
+                    subject=mail.subject,
+                    body=mail.text,
+                    locale=locale,
+                    attachment_names=[a.filename for a in mail.attachments],
+                    received_at=datetime.now(UTC),
+                )
+                session.add(existing)
+                await session.commit()
+            request_id = existing.id
+        if mail.auto_reply_allowed:
+            await self._publish(
+                "prospect",
+                f"mail-prospect:{request_id}",
+                {
+                    "request_id": request_id,
+                    "sender": mail.sender,
+                    "sender_name": mail.sender_name,
+                    "subject": mail.subject,
+                    "message_id": mail.message_id if _MSG_ID.match(mail.message_id) else "",
+                    "locale": locale,
+                },
+            )
+        detail = f"{mail.sender} is not a customer: sales request {request_id}"
+        return Outcome("PROSPECT", 0, detail)
+
+    async def _contact(self, mail: mailparse.ParsedMail) -> dpb.Contact | None:
+        """The sender's contact; a new one when the sender's domain is an organisation's
+        email domain; None for a prospect."""
+        try:
+            return cast(
+                dpb.Contact,
+                await self._call(
+                    self.directory.GetContactByEmail,
+                    dpb.GetContactByEmailRequest(email=mail.sender),
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        org_id = await self._organization_of(mail.sender.rsplit("@", 1)[1])
+        if not org_id:
+            return None
+        name = mail.sender_name or mail.sender.split("@", 1)[0]
+        try:
+            return cast(
+                dpb.Contact,
+                await self._call(
+                    self.directory.AddContact,
+                    dpb.AddContactRequest(organization_id=org_id, name=name, email=mail.sender),
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.ALREADY_EXISTS:  # a concurrent retry added it
+                raise
+        return cast(
+            dpb.Contact,
+            await self._call(
+                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=mail.sender)
+            ),
+        )
+
+    async def _organization_of(self, domain: str) -> int:
+        """The organisation whose email domains include ``domain`` (0: none). The directory
+        has no lookup by domain: its organisations are listed, at most once a minute."""
+        now = asyncio.get_running_loop().time()
+        age = now - self._domains_loaded
+        # Stale, or an unknown domain (a new organisation?) and not listed a moment ago.
+        if age > DOMAINS_TTL_SECONDS or (domain not in self._domains and age > 2.0):
+            domains: dict[str, int] = {}
+            token = ""
+            while True:
+                page: dpb.ListOrganizationsResponse = await self._call(
+                    self.directory.ListOrganizations,
+                    dpb.ListOrganizationsRequest(page_size=500, page_token=token),
+                )
+                for org in page.organizations:
+                    for d in org.email_domains:
+                        domains.setdefault(d.lower(), org.id)
+                token = page.next_page_token
+                if not token:
+                    break
+            self._domains, self._domains_loaded = domains, now
+        return self._domains.get(domain.lower(), 0)
 
     async def _threaded_ticket(
         self, mail: mailparse.ParsedMail, contact: dpb.Contact
@@ -291,14 +521,36 @@ class MailProcessor:
         return ticket.id if ticket.organization_id == contact.organization_id else None
 
 
+_FAX_ID = re.compile(
+    r"(?:#|\b(?:ticket|richiesta|pratica)\s*(?:n\.?|nr\.?|numero)?\s*#?)\s*(\d{1,12})\b",
+    re.IGNORECASE,
+)
+
+
+def _fax_ticket_id(mail: mailparse.ParsedMail) -> int | None:
+    """A ticket ID a fax quotes ("#42", "ticket 42", "richiesta n. 42") in its subject or in
+    the first lines of its text (a gateway's cover page)."""
+    for text in (mail.subject, "\n".join(mail.text.splitlines()[:10])):
+        found = _FAX_ID.search(text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
 async def start_listener(
     handler: SupportMailHandler, host: str, port: int, hostname: str
 ) -> asyncio.Server:
-    """Serve SMTP on the running loop (so the handler shares the loop's database engine)."""
+    """Serve SMTP on the running loop (so the handler shares the loop's database engine).
+
+    aiosmtpd answers ``552`` to a message (or a ``SIZE=``) over the handler's limit.
+    """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SMTP(
-            handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=hostname, enable_SMTPUTF8=True
+            handler,
+            data_size_limit=handler.max_message_bytes,
+            hostname=hostname,
+            enable_SMTPUTF8=True,
         ),
         host=host,
         port=port,

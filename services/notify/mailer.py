@@ -42,6 +42,10 @@ class Envelope:
     message_id: str
     ticket_id: int  # 0: not about a ticket (credentials, reset codes): no thread headers
     locale: str
+    # The customer's message this one answers (acknowledgements, prospects' replies).
+    in_reply_to: str = ""
+    # RFC 3834: "auto-replied" for answers to a message, "auto-generated" otherwise.
+    auto_submitted: str = "auto-generated"
 
 
 def mail_domain(mail_from: str) -> str:
@@ -67,10 +71,19 @@ def compose(envelope: Envelope) -> EmailMessage:
     msg["Subject"] = envelope.subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = envelope.message_id
+    references = []
     if envelope.ticket_id:
         # Every message about a ticket in one thread of the customer's mail client.
-        msg["References"] = f"<ticket-{envelope.ticket_id}@{domain}>"
-    msg["Auto-Submitted"] = "auto-generated"
+        references.append(f"<ticket-{envelope.ticket_id}@{domain}>")
+    if envelope.in_reply_to:
+        msg["In-Reply-To"] = envelope.in_reply_to
+        references.append(envelope.in_reply_to)
+    if references:
+        msg["References"] = " ".join(references)
+    msg["Auto-Submitted"] = envelope.auto_submitted
+    msg["Precedence"] = "auto_reply"
+    # Our loop header: intake ignores mail carrying it with our address (and X-Helpdesk-*).
+    msg["X-Loop"] = parseaddr(envelope.sender)[1] or envelope.sender
     # Ask Exchange / Outlook not to answer with out-of-office replies (no mail loops).
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     if envelope.ticket_id:

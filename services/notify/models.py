@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Index,
@@ -39,6 +40,8 @@ class DeliveryStatus(enum.StrEnum):
     PENDING = "PENDING"  # recorded, not yet accepted by the relay / spool
     SENT = "SENT"
     FAILED = "FAILED"  # given up: permanent refusal or too many attempts
+    BOUNCED = "BOUNCED"  # accepted, then a delivery-status report came back
+    SUPPRESSED = "SUPPRESSED"  # an automatic reply that must not go (loop, rate limit)
 
 
 def utcnow() -> datetime:
@@ -56,9 +59,12 @@ class Delivery(Base):
     __tablename__ = "notify_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "template", "recipient"),
-        CheckConstraint("status IN ('PENDING', 'SENT', 'FAILED')", name="status"),
+        CheckConstraint(
+            "status IN ('PENDING', 'SENT', 'FAILED', 'BOUNCED', 'SUPPRESSED')", name="status"
+        ),
         Index("ix_notify_deliveries_ticket_id_id", "ticket_id", "id"),
         Index("ix_notify_deliveries_recipient_id", "recipient", "id"),
+        Index("ix_notify_deliveries_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
@@ -76,3 +82,17 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class InboundMail(Base):
+    """The customer's message that opened a ticket (told by intake on ``helpdesk.mail.received``):
+    the acknowledgement answers it (``In-Reply-To``), or is suppressed when it must not."""
+
+    __tablename__ = "notify_inbound_mail"
+
+    ticket_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[str] = mapped_column(String(255), default="")
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.ticket_events import TicketEventPayload
 from services.notify.rules import PlannedEmail
+from services.notify.ticket_details import detail_context
 from workflows.domain.durations import format_duration
 
 _SPACES = re.compile(r"\s+")
@@ -84,6 +85,7 @@ class Renderer:
             "previous_display_id": f"#{follow_up_of}" if follow_up_of else "",
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
+            **detail_context(event),
         }
 
     def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:

@@ -20,6 +20,8 @@ CLOSED_TEMPLATES = {
     "VERIFIED": "closed_verified",
     "AUTO_CLOSED": "closed_auto",
 }
+# Second-level events whose email goes to the ticket's assignee (an agent), not the requester.
+ASSIGNEE_TEMPLATES = frozenset({"third_party_reminder", "programming_ticket_cancelled"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ def locale_of(requested: str) -> str:
 def template_for(event: TicketEventPayload) -> str | None:
     """The template an event calls for, or None when it sends nothing."""
     kind = event["type"]
-    if kind in ("created", "follow_up_opened", "solved"):
+    if kind in ("created", "follow_up_opened", "solved", "development_update_shipped"):
+        return kind
+    if kind in ASSIGNEE_TEMPLATES:
         return kind
     if kind == "comment_added":
         comment = event.get("comment")
@@ -57,11 +61,18 @@ def template_for(event: TicketEventPayload) -> str | None:
 
 
 def plan(event: TicketEventPayload) -> list[PlannedEmail]:
-    """The emails ``event`` produces: today at most one, to the requester."""
+    """The emails ``event`` produces: at most one, to the requester (the assignee for
+    ``ASSIGNEE_TEMPLATES``)."""
     template = template_for(event)
     if template is None:
         return []
     requester = event["ticket"]["requester"]
+    if template in ASSIGNEE_TEMPLATES:
+        assignee = event["ticket"].get("assignee")
+        if assignee is None:
+            log.info("event %s (%s): no assignee, nothing sent", event["event_id"], template)
+            return []
+        requester = assignee
     address = (requester.get("email") or "").strip().lower()
     if address.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
         log.info("event %s: %s is a robot address, nothing sent", event["event_id"], address)

@@ -24,6 +24,8 @@ MAX_PAGE_SIZE = 500
 _STATUS = {
     DeliveryStatus.SENT.value: notify_pb2.DELIVERY_STATUS_SENT,
     DeliveryStatus.FAILED.value: notify_pb2.DELIVERY_STATUS_FAILED,
+    DeliveryStatus.BOUNCED.value: notify_pb2.DELIVERY_STATUS_BOUNCED,
+    DeliveryStatus.SUPPRESSED.value: notify_pb2.DELIVERY_STATUS_SUPPRESSED,
     # PENDING has no value of its own in the contract yet.
     DeliveryStatus.PENDING.value: notify_pb2.DELIVERY_STATUS_UNSPECIFIED,
 }

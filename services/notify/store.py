@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notify.models import Delivery, DeliveryStatus, utcnow
+from services.notify.models import Delivery, DeliveryStatus, InboundMail, utcnow
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,73 @@ class DeliveryStore:
     async def mark_failed(self, delivery_id: int, error: str) -> None:
         """Give up on a message: it will not be sent again."""
         await self._set(delivery_id, status=DeliveryStatus.FAILED.value, error=error[:2000])
+
+    async def mark_suppressed(self, delivery_id: int, why: str) -> None:
+        """Record that an automatic reply was deliberately not sent, and why."""
+        await self._set(
+            delivery_id, status=DeliveryStatus.SUPPRESSED.value, error=why[:2000]
+        )
+
+    async def mark_bounced(self, message_ids: Sequence[str], report: str) -> list[int]:
+        """Mark the deliveries sent with these Message-IDs BOUNCED; returns their IDs."""
+        if not message_ids:
+            return []
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Delivery).where(Delivery.message_id.in_(list(message_ids)))
+                )
+            ).all()
+            for row in rows:
+                row.status = DeliveryStatus.BOUNCED.value
+                row.error = report[:2000]
+            await session.commit()
+            return [row.id for row in rows]
+
+    async def count_sent_since(
+        self, recipient: str, templates: Sequence[str], since: datetime
+    ) -> int:
+        """How many of ``templates`` went to ``recipient`` since ``since`` (the rate limit
+        of automatic replies: the delivery log survives restarts, so does the limit)."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count(Delivery.id)).where(
+                    Delivery.recipient == recipient,
+                    Delivery.template.in_(list(templates)),
+                    Delivery.status.in_(
+                        [DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value]
+                    ),
+                    Delivery.sent_at >= since,
+                )
+            )
+        return int(count or 0)
+
+    async def record_inbound(
+        self, ticket_id: int, message_id: str, sender: str, auto_reply: bool, reason: str
+    ) -> None:
+        """The message that opened ``ticket_id`` (the first one recorded wins)."""
+        async with self._sessions() as session:
+            if await session.get(InboundMail, ticket_id) is not None:
+                return
+            session.add(
+                InboundMail(
+                    ticket_id=ticket_id,
+                    message_id=message_id[:255],
+                    sender=sender[:320],
+                    auto_reply=auto_reply,
+                    reason=reason[:200],
+                    created_at=utcnow(),
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:  # recorded meanwhile by a redelivery
+                await session.rollback()
+
+    async def inbound(self, ticket_id: int) -> InboundMail | None:
+        """The message that opened ``ticket_id``, if intake told us about one."""
+        async with self._sessions() as session:
+            return await session.get(InboundMail, ticket_id)
 
     async def _set(self, delivery_id: int, **values: object) -> None:
         async with self._sessions() as session:

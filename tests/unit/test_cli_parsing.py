@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import (
+    common_pb2,
+    dev_escalation_pb2,
+    directory_pb2,
+    intake_pb2,
+    notify_pb2,
+    tickets_pb2,
+)
 from services.cli import commands, enums, render
 from services.cli.client import CliError, load_endpoints, resolve_token
 from services.cli.main import build_parser, main
@@ -34,7 +42,7 @@ class RecordingClient:
     def __init__(self, reply: Any = None) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.reply = reply
-        self.directory = self.tickets = self.intake = self.notify = self
+        self.directory = self.tickets = self.intake = self.notify = self.dev = self
 
     def __getattr__(self, name: str) -> str:
         return name  # c.tickets.AssignTicket -> "AssignTicket"
@@ -291,9 +299,151 @@ def test_json_option_before_or_after_the_command() -> None:
 
 
 def test_every_group_needs_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
-    for group in ("org", "contact", "agent", "ticket", "phone"):
+    for group in ("org", "contact", "agent", "ticket", "phone", "dev"):
         parse_error(capsys, group)
     parse_error(capsys)
+
+
+# The developers' queue -----------------------------------------------------------
+
+PROG = dev_escalation_pb2.ProgrammingTicket(id=3, title="Crash in stampa")
+
+
+def test_dev_queue_filters() -> None:
+    args = parse(
+        "dev", "queue", "--status", "open", "scheduled", "--status", "in-progress",
+        "--urgency", "high", "--release", "4.2", "--developer", "5", "--ticket", "#42",
+    )
+    method, request = run_command(args, dev_escalation_pb2.ListProgrammingTicketsResponse())
+    assert method == "ListProgrammingTickets"
+    assert list(request.statuses) == [
+        dev_escalation_pb2.PROG_STATUS_OPEN,
+        dev_escalation_pb2.PROG_STATUS_SCHEDULED,
+        dev_escalation_pb2.PROG_STATUS_IN_PROGRESS,
+    ]
+    assert list(request.urgencies) == [dev_escalation_pb2.PROG_URGENCY_HIGH]
+    assert (request.release, request.assignee_id, request.support_ticket_id) == ("4.2", 5, 42)
+
+
+def test_dev_queue_defaults_and_bad_words(capsys: pytest.CaptureFixture[str]) -> None:
+    _, request = run_command(
+        parse("dev", "queue"), dev_escalation_pb2.ListProgrammingTicketsResponse()
+    )
+    assert request == dev_escalation_pb2.ListProgrammingTicketsRequest(page_size=200)
+    err = parse_error(capsys, "dev", "queue", "--urgency", "urgent")
+    assert "high, average, low, secondary" in err
+    assert "released" in parse_error(capsys, "dev", "queue", "--status", "done")
+
+
+def test_dev_ids_accept_the_p_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    for word in ("3", "P-3", "p3", "P3"):
+        assert parse("dev", "show", word).id == 3
+    method, request = run_command(parse("dev", "show", "P-3"), PROG)
+    assert (method, request.id) == ("GetProgrammingTicket", 3)
+    assert "positive" in parse_error(capsys, "dev", "start", "P-0")
+    assert "not a number" in parse_error(capsys, "dev", "start", "X-3")
+
+
+def test_dev_start_acts_as_the_caller_unless_told() -> None:
+    method, request = run_command(parse("dev", "start", "3"), PROG)
+    assert method == "StartWork"
+    assert request == dev_escalation_pb2.StartWorkRequest(id=3)
+    _, request = run_command(parse("dev", "start", "3", "--as", "7"), PROG)
+    assert request.developer_id == 7
+
+
+def test_dev_schedule_release_and_date(capsys: pytest.CaptureFixture[str]) -> None:
+    method, request = run_command(
+        parse("dev", "schedule", "3", "--release", "4.2", "--date", "2026-12-15"), PROG
+    )
+    assert method == "Schedule"
+    assert request.target_release == "4.2"
+    planned = request.planned_date.ToDatetime(tzinfo=UTC).astimezone()
+    assert (planned.year, planned.month, planned.day, planned.hour) == (2026, 12, 15, 0)
+    _, request = run_command(parse("dev", "schedule", "3", "--release", "4.2"), PROG)
+    assert not request.HasField("planned_date")
+    assert "--release" in parse_error(capsys, "dev", "schedule", "3")
+    assert "YYYY-MM-DD" in parse_error(
+        capsys, "dev", "schedule", "3", "--release", "4.2", "--date", "15/12/2026"
+    )
+
+
+def test_dev_fix_version_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    method, request = run_command(
+        parse("dev", "fix", "3", "--version", "4.2.1", "--notes", "null check", "--as", "5"),
+        PROG,
+    )
+    assert method == "MarkFixed"
+    assert request == dev_escalation_pb2.MarkFixedRequest(
+        id=3, fix_version="4.2.1", notes="null check", developer_id=5
+    )
+    assert "--version" in parse_error(capsys, "dev", "fix", "3")
+
+
+def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) -> None:
+    method, request = run_command(parse("dev", "ship", "3", "--notes", "Corretta stampa"), PROG)
+    assert method == "ShipUpdate"
+    assert request.release_notes == "Corretta stampa"
+    assert not request.HasField("remote_update")
+    _, request = run_command(
+        parse(
+            "dev", "ship", "3", "--notes", "x",
+            "--window-start", "2026-12-01T20:00+01:00", "--window-end", "2026-12-01T22:00+01:00",
+        ),
+        PROG,
+    )
+    window = request.remote_update
+    assert window.starts_at.ToDatetime(tzinfo=UTC) == datetime(2026, 12, 1, 19, 0, tzinfo=UTC)
+    assert window.ends_at.ToDatetime(tzinfo=UTC) == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+    assert "--notes" in parse_error(capsys, "dev", "ship", "3")
+    assert "not a date and time" in parse_error(
+        capsys, "dev", "ship", "3", "--notes", "x", "--window-start", "tonight"
+    )
+    half = parse("dev", "ship", "3", "--notes", "x", "--window-start", "2026-12-01T20:00")
+    with pytest.raises(CliError, match="go together"):
+        run_command(half, PROG)
+    backwards = parse(
+        "dev", "ship", "3", "--notes", "x",
+        "--window-start", "2026-12-01T22:00", "--window-end", "2026-12-01T20:00",
+    )
+    with pytest.raises(CliError, match="after"):
+        run_command(backwards, PROG)
+
+
+def test_dev_cancel_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    method, request = run_command(
+        parse("dev", "cancel", "P-3", "--reason", "not a bug"), PROG
+    )
+    assert method == "Cancel"
+    assert request == dev_escalation_pb2.CancelProgrammingTicketRequest(
+        id=3, reason="not a bug"
+    )
+    assert "--reason" in parse_error(capsys, "dev", "cancel", "3")
+
+
+def test_dev_queue_renders_in_the_services_order() -> None:
+    items = [
+        dev_escalation_pb2.ProgrammingTicket(
+            id=9, support_ticket_id=42, title="Crash", target_release="4.2",
+            urgency=dev_escalation_pb2.PROG_URGENCY_HIGH,
+            status=dev_escalation_pb2.PROG_STATUS_IN_PROGRESS, assignee_id=5,
+        ),
+        dev_escalation_pb2.ProgrammingTicket(
+            id=4, support_ticket_id=40, title="Typo",
+            urgency=dev_escalation_pb2.PROG_URGENCY_LOW,
+            status=dev_escalation_pb2.PROG_STATUS_OPEN,
+        ),
+    ]
+    header, first, second = render.prog_tickets(items).splitlines()
+    assert header.split()[:4] == ["ID", "URGENCY", "STATUS", "SUPPORT"]
+    assert first.split()[:6] == ["P-9", "HIGH", "IN_PROGRESS", "#42", "5", "4.2"]
+    assert second.split()[:6] == ["P-4", "LOW", "OPEN", "#40", "-", "-"]
+    detail = render.prog_ticket(
+        dev_escalation_pb2.ProgrammingTicket(
+            id=9, title="Crash", release_notes="Corretto", fix_version="4.2.1"
+        )
+    )
+    assert "P-9  Crash" in detail and "Release notes" in detail and "4.2.1" in detail
 
 
 # Token, endpoints, errors --------------------------------------------------------
