@@ -9,8 +9,9 @@ retry) is sent again with the same Message-ID.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 from services.common.ticket_events import TicketEventPayload
@@ -22,14 +23,28 @@ from services.notify.mailer import (
     mail_domain,
     make_message_id,
 )
-from services.notify.models import DeliveryStatus
+from services.notify.models import DeliveryStatus, utcnow
 from services.notify.render import Renderer
-from services.notify.rules import PlannedEmail, plan
+from services.notify.rules import (
+    AUTO_REPLY_TEMPLATES,
+    NEVER_MAIL_LOCAL_PARTS,
+    PlannedEmail,
+    locale_of,
+    plan,
+)
 from services.notify.store import DeliveryDraft, DeliveryStore
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[], Awaitable[None]]
+
+# At most this many automatic replies to one address per hour (RFC 3834's spirit).
+MAX_AUTO_REPLIES_PER_HOUR = 5
+# How long an acknowledgement of an emailed ticket waits for intake to say which message
+# opened the ticket (its In-Reply-To), retrying every INBOUND_RETRY_SECONDS.
+INBOUND_WAIT_SECONDS = 60.0
+INBOUND_RETRY_SECONDS = 2.0
+MAIL_CHANNELS = ("EMAIL", "FAX")
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,20 @@ class Notifier:
     async def _deliver(
         self, event: TicketEventPayload, email: PlannedEmail, progress: Progress | None
     ) -> float | None:
+        in_reply_to = suppress = ""
+        if email.template in AUTO_REPLY_TEMPLATES and event["ticket"]["channel"] in MAIL_CHANNELS:
+            inbound = await self._store.inbound(event["ticket_id"])
+            if inbound is None:
+                if _age_seconds(event.get("occurred_at", "")) < INBOUND_WAIT_SECONDS:
+                    return INBOUND_RETRY_SECONDS  # intake's "received" event is on its way
+                log.warning(
+                    "event %s: no word from intake on the message that opened ticket %s; "
+                    "acknowledging without In-Reply-To", event["event_id"], event["ticket_id"],
+                )
+            else:
+                in_reply_to = inbound.message_id
+                if not inbound.auto_reply:
+                    suppress = f"no automatic reply to this message ({inbound.reason})"
         rendered = self._renderer.render(event, email)
         draft = DeliveryDraft(
             event_id=event["event_id"],
@@ -90,7 +119,69 @@ class Notifier:
             locale=email.locale,
             message_id=make_message_id(event["event_id"], email.template, self._domain),
         )
-        return await self.deliver(draft, email, rendered.body, progress)
+        return await self.deliver(
+            draft, email, rendered.body, progress, in_reply_to=in_reply_to, suppress=suppress
+        )
+
+    async def reply_to_prospect(
+        self, event: Mapping[str, object], progress: Progress | None = None
+    ) -> float | None:
+        """The polite reply to someone who is not a customer (seed 003): their request went
+        to the sales office, who will contact them. Never a ticket."""
+        recipient = str(event.get("sender") or "").strip().lower()
+        if "@" not in recipient or recipient.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
+            log.info("event %s: no polite reply to %r", event.get("event_id"), recipient)
+            return None
+        email = PlannedEmail(
+            template="prospect_reply",
+            recipient=recipient,
+            recipient_name=str(event.get("sender_name") or "").strip(),
+            locale=locale_of(str(event.get("locale") or "")),
+        )
+        rendered = self._renderer.render_template(
+            email.template,
+            email.locale,
+            {"name": email.recipient_name, "subject": str(event.get("subject") or "")},
+        )
+        event_id = str(event["event_id"])
+        draft = DeliveryDraft(
+            event_id=event_id,
+            event_type="prospect",
+            ticket_id=0,
+            recipient=recipient,
+            subject=rendered.subject,
+            template=email.template,
+            locale=email.locale,
+            message_id=make_message_id(event_id, email.template, self._domain),
+        )
+        return await self.deliver(
+            draft, email, rendered.body, progress, in_reply_to=str(event.get("message_id") or "")
+        )
+
+    async def record_bounce(self, event: Mapping[str, object]) -> list[int]:
+        """Mark the notifications a delivery-status report names BOUNCED."""
+        raw_ids = event.get("original_message_ids")
+        raw_recipients = event.get("recipients")
+        ids = [i for i in raw_ids if isinstance(i, str)] if isinstance(raw_ids, list) else []
+        recipients = ", ".join(
+            str(r) for r in (raw_recipients if isinstance(raw_recipients, list) else [])
+        )
+        report = " ".join(
+            part
+            for part in (
+                f"bounced ({event.get('action') or 'failed'}",
+                f"{event.get('status') or '?'})",
+                f"for {recipients}:" if recipients else ":",
+                str(event.get("diagnostic") or ""),
+            )
+            if part
+        )
+        marked = await self._store.mark_bounced(ids, report)
+        if marked:
+            log.info("bounce %s: deliveries %s marked BOUNCED", event.get("event_id"), marked)
+        else:
+            log.warning("bounce %s names none of our deliveries (%s)", event.get("event_id"), ids)
+        return marked
 
     def message_id(self, event_id: str, template: str) -> str:
         """The Message-ID of the email ``template`` for ``event_id`` (the same on every resend)."""
@@ -104,11 +195,16 @@ class Notifier:
         progress: Progress | None = None,
         *,
         redact: tuple[str, ...] = (),
+        in_reply_to: str = "",
+        suppress: str = "",
     ) -> float | None:
         """Record, send and mark one email, unless its row says it was already handled.
 
         The row holds ``draft`` only, never ``body``; ``redact`` lists strings (secrets)
         that must not reach the log either, should an error message ever quote them.
+        An automatic reply (``AUTO_REPLY_TEMPLATES``) is recorded SUPPRESSED instead of
+        sent when ``suppress`` says why, or when its recipient already had
+        ``MAX_AUTO_REPLIES_PER_HOUR`` of them in the last hour.
         """
         row = await self._store.claim(draft)
         if row.status != DeliveryStatus.PENDING:
@@ -118,6 +214,23 @@ class Notifier:
                 draft.template,
                 draft.recipient,
                 row.status,
+            )
+            return None
+        auto_reply = draft.template in AUTO_REPLY_TEMPLATES
+        if auto_reply and not suppress:
+            recent = await self._store.count_sent_since(
+                draft.recipient, sorted(AUTO_REPLY_TEMPLATES), utcnow() - timedelta(hours=1)
+            )
+            if recent >= MAX_AUTO_REPLIES_PER_HOUR:
+                suppress = f"{recent} automatic replies to this address in the last hour"
+        if auto_reply and suppress:
+            await self._store.mark_suppressed(row.id, suppress)
+            log.info(
+                "event %s: %s to %s not sent: %s",
+                draft.event_id,
+                draft.template,
+                draft.recipient,
+                suppress,
             )
             return None
         attempts = await self._store.start_attempt(row.id)
@@ -131,6 +244,8 @@ class Notifier:
                 message_id=row.message_id,
                 ticket_id=draft.ticket_id,
                 locale=email.locale,
+                in_reply_to=in_reply_to,
+                auto_submitted="auto-replied" if auto_reply else "auto-generated",
             )
         )
         if progress is not None:
@@ -192,3 +307,14 @@ class Notifier:
             error,
         )
         return delay
+
+
+def _age_seconds(occurred_at: str) -> float:
+    """Seconds since an event's ``occurred_at`` (large when it cannot be read)."""
+    try:
+        when = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds()

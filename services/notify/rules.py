@@ -13,6 +13,9 @@ LOCALES = ("it", "en")
 # Automatic mail never goes to these (RFC 3834 spirit: no loops with robots).
 NEVER_MAIL_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply"})
 DEFAULT_LOCALE = "it"
+# Answers to a customer's message (RFC 3834 "auto-replied"): rate-limited per address and
+# never sent to automatic mail. Everything else notify sends is "auto-generated".
+AUTO_REPLY_TEMPLATES = frozenset({"created", "follow_up_opened", "prospect_reply"})
 
 # Template of the closed email, by ``ticket.close_reason``.
 CLOSED_TEMPLATES = {

@@ -1,13 +1,15 @@
 """Record the ticket workflow's histories that the replay test keeps replaying.
 
-Run ``python -m tests.workflows.record_histories`` only when a deliberate,
-patched change of the workflow needs fresh histories; keep the old files too,
-so that running tickets started before the change stay replayable.
+Run ``python -m tests.workflows.record_histories [SCENARIO ...]`` only when a
+deliberate, patched change of the workflow needs fresh histories; keep the old
+files too, so that running tickets started before the change stay replayable.
+Without arguments every scenario is recorded again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from datetime import timedelta
@@ -20,7 +22,11 @@ from services.common.temporal_client import register_search_attributes
 from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
 from services.tickets.workflow_calls import execute_update_with_start
-from tests.support import TicketsStack, tickets_stack
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import dev_escalation_pb2 as epb
+from helpdesk.v1 import tickets_pb2 as tpb
+from tests.second_level import MD, SecondLevel, second_level
+from tests.support import TicketsStack, eventually, tickets_stack
 from workflows.contracts import (
     UPDATE_ADD_COMMENT,
     UPDATE_ASSIGN,
@@ -137,7 +143,102 @@ async def reactivated(env: WorkflowEnvironment, stack: TicketsStack) -> list[tup
     ]
 
 
-async def main() -> None:
+async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[tuple[str, str]]:
+    """A HIGH escalation nobody starts in time, then fixed and shipped with a remote-update
+    window, a cancelled second one, the hours, the close; and a third-party hold."""
+    tid = await sl.stack.new_ticket()
+    agent = sl.agent()
+    await sl.tickets.AssignTicket(
+        tpb.AssignTicketRequest(ticket_id=tid, assignee_id=sl.stack.agent_id), metadata=MD
+    )
+    high = await sl.tickets.EscalateToDevelopment(
+        tpb.EscalateToDevelopmentRequest(
+            ticket_id=tid,
+            request_id="r1",
+            title="Crash",
+            urgency=epb.PROG_URGENCY_HIGH,
+            actor=agent,
+        ),
+        metadata=MD,
+    )
+    low = await sl.tickets.EscalateToDevelopment(
+        tpb.EscalateToDevelopmentRequest(
+            ticket_id=tid,
+            request_id="r2",
+            title="Lento",
+            urgency=epb.PROG_URGENCY_LOW,
+            actor=agent,
+        ),
+        metadata=MD,
+    )
+    p1, p2 = high.programming_ticket.id, low.programming_ticket.id
+    await _advance(env, timedelta(minutes=70))
+    dev = sl.on_call_id
+    await sl.dev.StartWork(epb.StartWorkRequest(id=p1, developer_id=dev), metadata=MD)
+    await sl.dev.MarkFixed(
+        epb.MarkFixedRequest(id=p1, fix_version="2.3.1", developer_id=dev), metadata=MD
+    )
+    now = await env.get_current_time()
+    window = epb.RemoteUpdateWindow()
+    window.starts_at.FromDatetime(now + timedelta(hours=30))
+    window.ends_at.FromDatetime(now + timedelta(hours=31))
+    await sl.dev.ShipUpdate(
+        epb.ShipUpdateRequest(
+            id=p1, release_notes="Corretto", remote_update=window, developer_id=dev
+        ),
+        metadata=MD,
+    )
+    await sl.dev.Cancel(
+        epb.CancelProgrammingTicketRequest(id=p2, reason="duplicato", developer_id=dev),
+        metadata=MD,
+    )
+    await _advance(env, timedelta(hours=32))
+
+    async def back_open() -> bool:
+        t = await sl.tickets.GetTicket(tpb.GetTicketRequest(id=tid), metadata=MD)
+        return t.status == pb.TICKET_STATUS_OPEN and t.awaiting_verification
+
+    await eventually(back_open)
+    await sl.tickets.LogTime(
+        tpb.LogTimeRequest(ticket_id=tid, request_id="t1", hours=1.5, actor=agent), metadata=MD
+    )
+    await sl.tickets.ChangeStatus(
+        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        metadata=MD,
+    )
+    other = await sl.stack.new_ticket()
+    await sl.tickets.HoldForThirdParty(
+        tpb.HoldForThirdPartyRequest(ticket_id=other, third_party_name="ISP", actor=agent),
+        metadata=MD,
+    )
+    await _advance(env, timedelta(days=5))
+    await sl.tickets.ChangeStatus(
+        tpb.ChangeStatusRequest(ticket_id=other, status=pb.TICKET_STATUS_OPEN, actor=agent),
+        metadata=MD,
+    )
+    await sl.tickets.ChangeStatus(
+        tpb.ChangeStatusRequest(ticket_id=other, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        metadata=MD,
+    )
+    runs = []
+    for wid in (
+        ticket_workflow_id(tid),
+        f"progticket-{p1}",
+        f"progticket-{p2}",
+        ticket_workflow_id(other),
+    ):
+        handle = env.client.get_workflow_handle(wid)
+        await handle.result()
+        runs.append((wid, (await handle.describe()).run_id))
+    return runs
+
+
+def _write(name: str, history_json: str, events: int) -> None:
+    (HERE / name).write_text(history_json)
+    print("recorded", name, events, "events")
+
+
+async def main(only: set[str]) -> None:
     HERE.mkdir(exist_ok=True)
     nats = start_nats(None)
     env = await WorkflowEnvironment.start_time_skipping(
@@ -149,17 +250,28 @@ async def main() -> None:
             db_url = f"sqlite:///{tmp}/record.db"
             async with tickets_stack(env.client, db_url, nats.addresses["nats"]) as stack:
                 for scenario in (full_life, breaches, reactivated):
+                    if only and scenario.__name__ not in only:
+                        continue
                     for n, (wid, run_id) in enumerate(await scenario(env, stack)):
                         history = await env.client.get_workflow_handle(
                             wid, run_id=run_id
                         ).fetch_history()
                         name = f"ticket_{scenario.__name__}_run{n + 1}.json"
-                        (HERE / name).write_text(history.to_json())
-                        print("recorded", name, len(history.events), "events")
+                        _write(name, history.to_json(), len(history.events))
+            if not only or "second_level_life" in only:
+                db_url = f"sqlite:///{tmp}/second.db"
+                async with second_level(env.client, db_url, nats.addresses["nats"]) as sl:
+                    for n, (wid, run_id) in enumerate(await second_level_life(env, sl)):
+                        history = await env.client.get_workflow_handle(
+                            wid, run_id=run_id
+                        ).fetch_history()
+                        kind = "progticket" if wid.startswith("progticket") else "ticket"
+                        name = f"{kind}_second_level_life_{n + 1}.json"
+                        _write(name, history.to_json(), len(history.events))
     finally:
         await env.shutdown()
         nats.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(set(sys.argv[1:])))

@@ -1,0 +1,331 @@
+"""Emails for programming-ticket events: durable ``notify-progticket`` on ``helpdesk.progticket.>``.
+
+dev_escalation publishes every move of a programming ticket with the people to write to
+already resolved (``recipients``, see ``services.common.prog_events``). Four events send
+mail, one message per recipient, each in the recipient's locale:
+
+- ``created`` of a ``HIGH`` ticket: the on-call developers, with the start-work deadline;
+- ``start_overdue``: the development leads (nobody started by the deadline);
+- ``remote_update_announced``: the organisation's referents, with the window in Italian
+  time, asking to keep users disconnected;
+- ``remote_update_completed``: the referents again, users may reconnect.
+
+Delivery goes through the same ``Notifier`` and delivery log as the ticket emails: one row
+per (event, template, recipient), so a redelivered event sends nothing twice, and
+``ListNotifications`` shows them under the support ticket (``ticket_id``) with
+``event_type`` ``progticket.<type>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from services.common.events import ensure_stream
+from services.common.events import STREAM as HELPDESK_STREAM
+from services.common.prog_events import ProgEventPayload, progticket_subject
+from services.notify.consumer import JetStreamConsumer
+from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.render import Renderer, one_line
+from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
+from services.notify.secrets import DISPLAY_ZONE  # Europe/Rome, the customers' clock
+from services.notify.store import DeliveryDraft
+
+log = logging.getLogger(__name__)
+
+DURABLE = "notify-progticket"
+FILTER_SUBJECT = progticket_subject(">")
+# Event type -> template. ``created`` sends only for HIGH urgency (see ``template_for_prog``).
+PROG_TEMPLATES = {
+    "created": "progticket_created",
+    "start_overdue": "progticket_start_overdue",
+    "remote_update_announced": "remote_update_announced",
+    "remote_update_completed": "remote_update_completed",
+}
+EVENT_TYPE_PREFIX = "progticket."  # event_type in the delivery log: "progticket.created"
+
+_WEEKDAYS = {
+    "it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "it": (
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def parse_prog_event(data: bytes) -> ProgEventPayload:
+    """Decode a message body; ``ValueError`` naming what is wrong when it is not an event."""
+    try:
+        raw: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    for key, kind in (
+        ("event_id", str),
+        ("type", str),
+        ("programming_ticket_id", int),
+        ("programming_ticket", dict),
+    ):
+        if not isinstance(raw.get(key), kind) or (kind is str and not raw[key]):
+            raise ValueError(f"{key}: missing or not a {kind.__name__}")
+    prog = raw["programming_ticket"]
+    for key, kind in (("display_id", str), ("support_ticket_id", int), ("urgency", str)):
+        if not isinstance(prog.get(key), kind):
+            raise ValueError(f"programming_ticket.{key}: missing or not a {kind.__name__}")
+    window = prog.get("remote_update")
+    if window is not None:
+        if not isinstance(window, dict):
+            raise ValueError("programming_ticket.remote_update: not an object")
+        for key in ("starts_at", "ends_at"):
+            _check_instant(window.get(key), f"programming_ticket.remote_update.{key}")
+    if prog.get("start_work_due") is not None:
+        _check_instant(prog["start_work_due"], "programming_ticket.start_work_due")
+    recipients = raw.get("recipients")
+    if recipients is None:
+        raw["recipients"] = []
+    elif not isinstance(recipients, list) or not all(isinstance(r, dict) for r in recipients):
+        raise ValueError("recipients: not a list of objects")
+    return cast(ProgEventPayload, raw)
+
+
+def _check_instant(value: Any, field: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: missing or not an ISO 8601 string")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ValueError(f"{field}: not an ISO 8601 date and time") from err
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def template_for_prog(event: ProgEventPayload) -> str | None:
+    """The template a programming-ticket event calls for, or None when it sends nothing."""
+    kind = event["type"]
+    if kind == "created" and event["programming_ticket"]["urgency"] != "HIGH":
+        return None
+    if kind == "remote_update_announced" and not event["programming_ticket"].get(
+        "remote_update"
+    ):
+        log.warning(
+            "event %s: remote update announced without a window, nothing sent", event["event_id"]
+        )
+        return None
+    return PROG_TEMPLATES.get(kind)
+
+
+def plan_prog(event: ProgEventPayload) -> list[PlannedEmail]:
+    """One email per recipient (each address once), never to robots or to no address."""
+    template = template_for_prog(event)
+    if template is None:
+        return []
+    planned: list[PlannedEmail] = []
+    seen: set[str] = set()
+    for recipient in event["recipients"]:
+        address = (recipient.get("email") or "").strip().lower()
+        if address.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
+            log.info("event %s: %s is a robot address, nothing sent", event["event_id"], address)
+            continue
+        if "@" not in address:
+            log.warning(
+                "event %s (%s): recipient %s #%s has no email address, nothing sent",
+                event["event_id"],
+                event["type"],
+                recipient.get("kind", "?"),
+                recipient.get("id", "?"),
+            )
+            continue
+        if address in seen:
+            continue
+        seen.add(address)
+        planned.append(
+            PlannedEmail(
+                template=template,
+                recipient=address,
+                recipient_name=(recipient.get("name") or "").strip(),
+                locale=locale_of(recipient.get("locale") or ""),
+            )
+        )
+    if not planned:
+        log.info("event %s (%s): nobody to write to", event["event_id"], event["type"])
+    return planned
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def _local(iso: str) -> datetime:
+    when = datetime.fromisoformat(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return cast(datetime, when.astimezone(DISPLAY_ZONE))
+
+
+def format_day(when: datetime, locale: str) -> str:
+    """``venerdì 27 novembre 2026`` / ``Friday 27 November 2026``."""
+    lang = "en" if locale == "en" else "it"
+    weekday = _WEEKDAYS[lang][when.weekday()]
+    month = _MONTHS[lang][when.month - 1]
+    return f"{weekday} {when.day} {month} {when.year}"
+
+
+def zone_note(locale: str) -> str:
+    """``ora italiana`` / ``Italian time`` (``UTC`` without a time-zone database)."""
+    if DISPLAY_ZONE is UTC:
+        return "UTC"
+    return "Italian time" if locale == "en" else "ora italiana"
+
+
+def format_instant(iso: str, locale: str) -> str:
+    """``venerdì 27 novembre 2026 alle 10:30`` / ``Friday 27 November 2026 at 10:30``."""
+    when = _local(iso)
+    word = "at" if locale == "en" else "alle"
+    return f"{format_day(when, locale)} {word} {when:%H:%M}"
+
+
+def format_window(starts_at: str, ends_at: str, locale: str) -> str:
+    """``venerdì 27 novembre 2026, 18:00-19:00``; a window across midnight names both days."""
+    start, end = _local(starts_at), _local(ends_at)
+    if start.date() == end.date():
+        return f"{format_day(start, locale)}, {start:%H:%M}-{end:%H:%M}"
+    return (
+        f"{format_day(start, locale)}, {start:%H:%M} - {format_day(end, locale)}, {end:%H:%M}"
+    )
+
+
+def prog_context(event: ProgEventPayload, email: PlannedEmail) -> dict[str, Any]:
+    """The variables the programming-ticket templates may use."""
+    prog = event["programming_ticket"]
+    window = prog.get("remote_update")
+    due = prog.get("start_work_due")
+    support_id = prog["support_ticket_id"]
+    return {
+        "event": event,
+        "prog": prog,
+        "name": email.recipient_name,
+        "prog_display_id": prog["display_id"],
+        "support_display_id": prog.get("support_display_id")
+        or (f"#{support_id}" if support_id else ""),
+        "organization_name": one_line(prog.get("organization_name") or ""),
+        "title": one_line(prog.get("title") or ""),
+        "urgency": prog["urgency"],
+        "start_work_due": format_instant(due, email.locale) if due else "",
+        "window": (
+            format_window(window["starts_at"], window["ends_at"], email.locale) if window else ""
+        ),
+        "zone": zone_note(email.locale),
+    }
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+class ProgNotifier:
+    """Renders and sends the emails of one programming-ticket event, exactly once each."""
+
+    def __init__(self, notifier: Notifier, renderer: Renderer) -> None:
+        self._notifier = notifier
+        self._renderer = renderer
+
+    async def handle(
+        self, event: ProgEventPayload, progress: Progress | None = None
+    ) -> float | None:
+        """Send what ``event`` calls for; None when done, else seconds to wait before a retry."""
+        retry_after: float | None = None
+        for email in plan_prog(event):
+            delay = await self._deliver(event, email, progress)
+            if delay is not None:
+                retry_after = max(retry_after or 0.0, delay)
+        return retry_after
+
+    async def _deliver(
+        self, event: ProgEventPayload, email: PlannedEmail, progress: Progress | None
+    ) -> float | None:
+        rendered = self._renderer.render_template(
+            email.template, email.locale, prog_context(event, email)
+        )
+        # One event writes to several people: each message gets its own Message-ID
+        # (stable across resends), without showing the address in the header.
+        message_id = self._notifier.message_id(
+            f"{event['event_id']}\x00{email.recipient}", email.template
+        )
+        draft = DeliveryDraft(
+            event_id=event["event_id"],
+            event_type=f"{EVENT_TYPE_PREFIX}{event['type']}",
+            ticket_id=event["programming_ticket"]["support_ticket_id"],
+            recipient=email.recipient,
+            subject=rendered.subject,
+            template=email.template,
+            locale=email.locale,
+            message_id=message_id,
+        )
+        return await self._notifier.deliver(draft, email, rendered.body, progress)
+
+
+class ProgEventConsumer(JetStreamConsumer[ProgEventPayload]):
+    """Durable pull consumer ``notify-progticket`` on ``helpdesk.progticket.>``."""
+
+    stream = HELPDESK_STREAM
+    filter_subject = FILTER_SUBJECT
+    description = "notify: emails for programming-ticket events"
+
+    def __init__(
+        self,
+        nats_url: str,
+        notifier: ProgNotifier,
+        *,
+        durable: str = DURABLE,
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
+        self._notifier = notifier
+
+    async def ensure_stream(self, js: JetStreamContext) -> None:
+        await ensure_stream(js)
+
+    def parse(self, data: bytes) -> ProgEventPayload:
+        return parse_prog_event(data)
+
+    def describe(self, event: ProgEventPayload) -> str:
+        return f"{event['event_id']} ({event['type']})"
+
+    async def process(self, event: ProgEventPayload, progress: Progress) -> float | None:
+        return await self._notifier.handle(event, progress=progress)
