@@ -24,6 +24,13 @@ def _env(name: str, default: str = "") -> str:
     return value or default
 
 
+def _positive_int(name: str, default: str) -> int:
+    text = _env(name, default)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name}: expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -46,6 +53,12 @@ class Settings:
     mail_aliases: tuple[str, ...] = ()
     # Signs login tokens; unset: derived from the service token (shared by all services).
     signing_key: str = ""
+    # Second level: a HIGH programming ticket must be started within this, or the
+    # development lead is told; referents hear of a remote update this long before it.
+    start_work_within: timedelta = timedelta(hours=1)
+    remote_update_notice: timedelta = timedelta(days=1)
+    # A ticket ON_HOLD for a third party reminds its assignee every this many business days.
+    third_party_reminder_days: int = 2
     # Inbound mail larger than this is refused with 552 (SMTP) / INVALID_ARGUMENT (gRPC).
     smtp_max_message_bytes: int = 25 * 1024 * 1024
     # The fax-to-mail gateway's address (seed 000): mail to it is channel FAX. "" = off.
@@ -77,6 +90,9 @@ class Settings:
             admin_token=_env("HELPDESK_ADMIN_TOKEN", tokens.get("admin", "")),
             service_token=_env("HELPDESK_SERVICE_TOKEN", tokens.get("service", "")),
             auto_close_after=parse_duration(_env("HELPDESK_AUTO_CLOSE_AFTER", "14d")),
+            start_work_within=parse_duration(_env("HELPDESK_DEV_START_WORK_WITHIN", "1h")),
+            remote_update_notice=parse_duration(_env("HELPDESK_REMOTE_UPDATE_NOTICE", "1d")),
+            third_party_reminder_days=_positive_int("HELPDESK_THIRD_PARTY_REMINDER_DAYS", "2"),
             signing_key=_env("HELPDESK_SIGNING_KEY"),
             smtp_max_message_bytes=_byte_size(
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
@@ -131,10 +147,21 @@ def _byte_size(name: str, value: str, default: int = 25 * 1024 * 1024) -> int:
     """``26214400``, ``25MiB``, ``10M``, ``512k``; empty: ``default``."""
     if not value:
         return default
-    units = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
-             "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1024,
+        "kb": 1024,
+        "kib": 1024,
+        "m": 1024**2,
+        "mb": 1024**2,
+        "mib": 1024**2,
+        "g": 1024**3,
+        "gb": 1024**3,
+        "gib": 1024**3,
+    }
     number = value.rstrip("bBkKmMgGiI ")
-    unit = value[len(number):].strip().lower()
+    unit = value[len(number) :].strip().lower()
     try:
         size = int(number) * units[unit]
     except (ValueError, KeyError):

@@ -102,6 +102,7 @@ class ParsedMail:
     bounce: Bounce | None = None
     recipients: list[str] = field(default_factory=list)  # To and Cc, as parsed
     content_language: str = ""
+    x_loop: str = ""  # the X-Loop header, lower-cased (ours: our own mail came back)
     problems: list[str] = field(default_factory=list)  # what could not be read
 
     @property
@@ -752,5 +753,6 @@ def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
         bounce=bounce,
         recipients=_addresses(msg, "To", "Cc"),
         content_language=one_line(_header(msg, "Content-Language"), 35).lower(),
+        x_loop=one_line(_header(msg, "X-Loop"), 320).lower(),
         problems=problems,
     )

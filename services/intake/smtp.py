@@ -293,8 +293,11 @@ class MailProcessor:
         if not mail.sender:
             return Outcome("FAILED", 0, "no single, well-formed From address")
         automatic = mail.automatic_reason
-        if not automatic and mail.sender in self.our_addresses:
-            automatic = "sent from our own address (a loop)"
+        if not automatic and (
+            mail.sender in self.our_addresses
+            or any(a in mail.x_loop for a in self.our_addresses)
+        ):
+            automatic = "our own mail came back (a loop)"
         if not automatic and not mail_from and rcpt_to:
             automatic = "empty return path (a report or an auto-reply)"
         if automatic:

@@ -20,6 +20,7 @@ from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
+from services.notify.mail_events import MailEventConsumer
 from services.notify.mailer import Mailer, make_mailer
 from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.render import Renderer
@@ -62,6 +63,8 @@ class NotifyApp:
         self._consumer_task: asyncio.Task[None] | None = None
         self._secrets_consumer: SecretConsumer | None = None
         self._secrets_task: asyncio.Task[None] | None = None
+        self._mail_consumer: MailEventConsumer | None = None
+        self._mail_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._serving = False
 
@@ -115,13 +118,25 @@ class NotifyApp:
             deliver_policy=self._deliver_policy,
             retry=self._retry,
         )
+        self._mail_consumer = MailEventConsumer(
+            settings.nats_url,
+            notifier,
+            self._store,
+            durable=f"{self._durable}-mail",
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
         await self._consumer.start()
         await self._secrets_consumer.start()
+        await self._mail_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
         self._secrets_task = asyncio.create_task(
             self._secrets_consumer.run(), name="notify-secrets-consumer"
+        )
+        self._mail_task = asyncio.create_task(
+            self._mail_consumer.run(), name="notify-mail-consumer"
         )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
@@ -139,7 +154,8 @@ class NotifyApp:
         """Both consumer loops (tickets, secrets); either ending is an error."""
         if self._consumer_task is None or self._secrets_task is None:
             raise RuntimeError("NotifyApp.start() first")
-        return (self._consumer_task, self._secrets_task)
+        mail = (self._mail_task,) if self._mail_task is not None else ()
+        return (self._consumer_task, self._secrets_task, *mail)
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -148,7 +164,7 @@ class NotifyApp:
             log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
 
     async def _healthy(self) -> bool:
-        consumers = (self._consumer, self._secrets_consumer)
+        consumers = (self._consumer, self._secrets_consumer, self._mail_consumer)
         if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
         try:
@@ -177,6 +193,7 @@ class NotifyApp:
             for c, t in (
                 (self._consumer, self._consumer_task),
                 (self._secrets_consumer, self._secrets_task),
+                (self._mail_consumer, self._mail_task),
             )
             if c is not None
         ]
@@ -185,6 +202,7 @@ class NotifyApp:
         await asyncio.gather(*(self._stop_consumer(c, t) for c, t in running))
         self._consumer, self._consumer_task = None, None
         self._secrets_consumer, self._secrets_task = None, None
+        self._mail_consumer, self._mail_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -32,7 +32,7 @@ from services.common.temporal_client import connect as connect_temporal
 from services.common.temporal_client import register_search_attributes
 from services.common.tokens import TokenSigner
 from services.tickets.activities import TicketActivities
-from services.tickets.creation import TicketCreator
+from services.tickets.creation import SecondLevelTimes, TicketCreator
 from services.tickets.credentials import Credentials
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
@@ -65,7 +65,16 @@ async def serve(settings: Settings) -> None:
         settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
     )
     publisher = EventPublisher(settings.nats_url, "helpdesk-tickets")
-    creator = TicketCreator(sessions, client, int(settings.auto_close_after.total_seconds()))
+    creator = TicketCreator(
+        sessions,
+        client,
+        int(settings.auto_close_after.total_seconds()),
+        second_level=SecondLevelTimes(
+            start_work_within_seconds=int(settings.start_work_within.total_seconds()),
+            remote_update_notice_seconds=int(settings.remote_update_notice.total_seconds()),
+            third_party_reminder_days=settings.third_party_reminder_days,
+        ),
+    )
     activities = TicketActivities(sessions, publisher)
     secrets_out = SecretPublisher(settings.nats_url, "helpdesk-tickets-secrets")
     credentials = Credentials(sessions, TokenSigner(settings.token_signing_key()), secrets_out)

@@ -22,7 +22,7 @@ from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
 from services.tickets.sla import due_times
 from services.tickets.workflow_calls import start_ticket_workflow
-from workflows.contracts import TicketWorkflowInput
+from workflows.contracts import TicketState, TicketWorkflowInput
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,16 @@ def attachment_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class SecondLevelTimes:
+    """The second level's clocks: HELPDESK_DEV_START_WORK_WITHIN,
+    HELPDESK_REMOTE_UPDATE_NOTICE and HELPDESK_THIRD_PARTY_REMINDER_DAYS."""
+
+    start_work_within_seconds: int = 3600
+    remote_update_notice_seconds: int = 86400
+    third_party_reminder_days: int = 2
+
+
 class TicketCreator:
     def __init__(
         self,
@@ -98,11 +108,25 @@ class TicketCreator:
         client: Client,
         auto_close_after_seconds: int,
         max_history_events: int = 2000,
+        second_level: SecondLevelTimes | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.auto_close_after_seconds = auto_close_after_seconds
         self.max_history_events = max_history_events
+        self.second_level = second_level or SecondLevelTimes()
+
+    def workflow_input(self, state: TicketState, start: str) -> TicketWorkflowInput:
+        """The ticket workflow's input with this deployment's clocks."""
+        times = self.second_level
+        return TicketWorkflowInput(
+            state=state,
+            start=start,
+            max_history_events=self.max_history_events,
+            start_work_within_seconds=times.start_work_within_seconds,
+            remote_update_notice_seconds=times.remote_update_notice_seconds,
+            third_party_reminder_business_days=times.third_party_reminder_days,
+        )
 
     async def create(self, new: NewTicket) -> tuple[m.Ticket, bool]:
         """Store the ticket (or find the one this request ID made) and make sure its workflow
@@ -180,9 +204,7 @@ class TicketCreator:
             start = "follow_up_opened" if row.follow_up_of else "created"
             await start_ticket_workflow(
                 self.client,
-                TicketWorkflowInput(
-                    state=state, start=start, max_history_events=self.max_history_events
-                ),
+                self.workflow_input(state, start),
                 row.subject,
             )
             fresh = await session.get(m.Ticket, row.id)

@@ -69,7 +69,6 @@ from workflows.contracts import (
     CustomerAnswerInput,
     StatusInput,
     TicketState,
-    TicketWorkflowInput,
 )
 
 MAX_SUBJECT = 300
@@ -513,7 +512,7 @@ class TicketServicer(SecondLevelRpcs, tgrpc.TicketServiceServicer):
         state = state_from_row(row, org, self.creator.auto_close_after_seconds)
         result = await execute_update_with_start(
             self.client,
-            TicketWorkflowInput(state=state, start="reactivated"),
+            self.creator.workflow_input(state, "reactivated"),
             row.subject,
             UPDATE_ADD_COMMENT,
             CommentInput(comment=data, reactivate=True),

@@ -7,10 +7,13 @@ import asyncio
 import smtplib
 import uuid
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import notify_pb2 as npb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.settings import split_hostport
 from tests.support import eventually
@@ -69,6 +72,10 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     await mail_arrives(box, ticket.id, f"#{ticket.id}")  # the automatic reply, ID in subject
     ack = box.about(ticket.id)[0]
     assert ack["To"].addresses[0].addr_spec.lower() == contact.email.lower()
+    # RFC 3834: the acknowledgement answers the customer's message and says it is automatic.
+    assert ack["In-Reply-To"] == first["Message-ID"]
+    assert ack["Auto-Submitted"] == "auto-replied" and ack["Precedence"] == "auto_reply"
+    assert ack["X-Loop"] == SUPPORT
 
     reply = _mail(
         contact.email,
@@ -136,3 +143,188 @@ async def test_other_recipients_are_refused_and_auto_replies_open_nothing(
     await asyncio.sleep(1)
     assert [t.subject for t in await _tickets_of(sut, contact.email)] == ["Richiesta vera"]
     assert len(tickets) == 1
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "email"
+
+
+def _to(box: Mailbox, address: str) -> list[EmailMessage]:
+    return [
+        m for m in box.messages if m["To"].addresses[0].addr_spec.lower() == address.lower()
+    ]
+
+
+async def test_a_prospect_goes_to_sales_with_its_own_reply_and_a_colleague_joins(
+    system: tuple[System, Mailbox],
+) -> None:
+    sut, box = system
+    org, _, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    stranger = f"laura.{uuid.uuid4().hex[:6]}@nuovocliente.example"
+    request = _mail(stranger, "Preventivo per 10 licenze", "Vorrei un preventivo, grazie.")
+    await asyncio.to_thread(_send, sut, request)
+
+    async def sales() -> list[ipb.SalesRequest]:
+        page = await sut.intake().ListSalesRequests(
+            ipb.ListSalesRequestsRequest(), metadata=sut.metadata
+        )
+        return [r for r in page.requests if r.sender == stranger]
+
+    found = await eventually(sales, timeout=30)
+    assert [(r.subject, r.body) for r in found] == [
+        ("Preventivo per 10 licenze", "Vorrei un preventivo, grazie.")
+    ]
+    await eventually(lambda: _to(box, stranger), timeout=30)
+    reply = _to(box, stranger)[0]
+    assert reply["Subject"] == "Richiesta ricevuta: Preventivo per 10 licenze"
+    assert "ufficio commerciale" in reply.get_body(("plain",)).get_content()
+    assert reply["In-Reply-To"] == request["Message-ID"]
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert await _tickets_of(sut, stranger) == []
+
+    # Someone new at the customer's own domain is one of its people: a contact, a ticket.
+    colleague = f"nuovo.{uuid.uuid4().hex[:6]}@rossi.it"
+    await asyncio.to_thread(_send, sut, _mail(colleague, "Anche io", "Non stampo."))
+    tickets = await eventually(lambda: _tickets_of(sut, colleague), timeout=30)
+    assert [t.organization_id for t in tickets] == [org.id]
+    assert await sales() == found
+
+
+async def test_a_bounce_marks_the_notification_and_opens_nothing(
+    system: tuple[System, Mailbox],
+) -> None:
+    sut, box = system
+    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    await asyncio.to_thread(_send, sut, _mail(contact.email, "Stampa", "Non stampa."))
+    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    ticket_id = tickets[0].id
+    await mail_arrives(box, ticket_id, f"#{ticket_id}")
+    ack = box.about(ticket_id)[0]
+    dsn = (CORPUS / "dsn_bounce.eml").read_bytes().replace(
+        b"<notify.created.0123456789abcdef0123456789abcdef@helpdesk.localhost>",
+        str(ack["Message-ID"]).encode(),
+    ).replace(b"ex.dipendente@rossi.it", contact.email.encode())
+    host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
+
+    def send_dsn() -> None:
+        with smtplib.SMTP(host, port, timeout=30) as client:
+            client.sendmail("", [SUPPORT], dsn)  # a report travels with an empty return path
+
+    await asyncio.to_thread(send_dsn)
+
+    async def bounced() -> list[npb.Notification]:
+        page = await sut.notify().ListNotifications(
+            npb.ListNotificationsRequest(ticket_id=ticket_id), metadata=sut.metadata
+        )
+        return [n for n in page.notifications if n.status == npb.DELIVERY_STATUS_BOUNCED]
+
+    marked = await eventually(bounced, timeout=30)
+    assert [n.message_id for n in marked] == [ack["Message-ID"]]
+    assert "5.1.1" in marked[0].error
+    assert len(await _tickets_of(sut, contact.email)) == 1
+    assert await _tickets_of(sut, "mailer-daemon@mx.rossi.it") == []
+
+
+async def test_an_auto_responder_gets_at_most_one_answer(
+    system: tuple[System, Mailbox],
+) -> None:
+    sut, box = system
+    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    answered: set[str] = set()
+
+    async def responder(rfc3834: bool) -> None:
+        """The customer's mailbox answers everything we send, as an out-of-office does
+        (RFC 3834 headers) or as a naive script does (none, just "Re:")."""
+        while True:
+            for msg in _to(box, contact.email):
+                if msg["Message-ID"] in answered:
+                    continue
+                answered.add(msg["Message-ID"])
+                headers = {"In_Reply_To": msg["Message-ID"]}
+                if rfc3834:
+                    headers["Auto_Submitted"] = "auto-replied"
+                oof = _mail(
+                    contact.email, f"Re: {msg['Subject']}", "Sono fuori ufficio.", **headers
+                )
+                await asyncio.to_thread(_send, sut, oof)
+            await asyncio.sleep(0.3)
+
+    for rfc3834 in (True, False):
+        before = len(_to(box, contact.email))
+        task = asyncio.create_task(responder(rfc3834))
+        try:
+            subject = f"Richiesta {'A' if rfc3834 else 'B'}"
+            await asyncio.to_thread(_send, sut, _mail(contact.email, subject, "Aiuto"))
+            await eventually(
+                lambda n=before: len(_to(box, contact.email)) > n,  # type: ignore[misc]
+                timeout=30,
+            )
+            await asyncio.sleep(8)  # time for a loop to show itself
+        finally:
+            task.cancel()
+        assert len(_to(box, contact.email)) == before + 1
+    assert len(await _tickets_of(sut, contact.email)) == 2
+
+
+async def test_submit_email_is_the_smtp_path_and_oversize_mail_is_refused(
+    system: tuple[System, Mailbox],
+) -> None:
+    sut, _ = system
+    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    raw = _mail(contact.email, "Via IMAP", "Scaricata dal fetcher.").as_bytes()
+    first = await sut.intake().SubmitEmail(
+        ipb.SubmitEmailRequest(raw_message=raw), metadata=sut.metadata
+    )
+    again = await sut.intake().SubmitEmail(
+        ipb.SubmitEmailRequest(raw_message=raw), metadata=sut.metadata
+    )
+    assert not first.duplicate and again.duplicate and again.message_id == first.message_id
+    await asyncio.to_thread(_send, sut, _mail(contact.email, "x", "x"))  # unrelated
+    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await asyncio.sleep(1)
+    assert sorted(t.subject for t in await _tickets_of(sut, contact.email)) == ["Via IMAP", "x"]
+    assert len(tickets) >= 1
+
+    host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
+
+    def oversize() -> None:
+        with smtplib.SMTP(host, port, timeout=30) as client:
+            client.sendmail(contact.email, [SUPPORT], b"Subject: x\r\n\r\nx",
+                            mail_options=[f"SIZE={26 * 1024 * 1024}"])
+
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        await asyncio.to_thread(oversize)
+    assert refused.value.smtp_code == 552
+
+
+async def test_a_fax_quoting_a_ticket_joins_it(system: tuple[System, Mailbox]) -> None:
+    sut, _ = system
+    sut.kill("intake")
+    sut.env["HELPDESK_FAX_ADDRESS"] = "fax@helpdesk.localhost"
+    sut.start("intake")
+    await sut.wait_serving("intake")
+    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    await asyncio.to_thread(
+        _send, sut, _mail(contact.email, "Vi mando un fax", "Segue fax con la stampa.")
+    )
+    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=60)
+    ticket_id = tickets[0].id
+    fax = _mail(contact.email, f"Fax 2 pagine - rif. ticket {ticket_id}", "Fax ricevuto.")
+    fax.replace_header("To", "fax@helpdesk.localhost")
+    await asyncio.to_thread(_send, sut, fax, "fax@helpdesk.localhost")
+    new_fax = _mail(contact.email, "Fax ordine", "Fax senza riferimenti.")
+    await asyncio.to_thread(_send, sut, new_fax, "fax@helpdesk.localhost")
+
+    async def comments() -> list[pb.Comment]:
+        found = await sut.tickets().ListComments(
+            tpb.ListCommentsRequest(ticket_id=ticket_id), metadata=sut.metadata
+        )
+        return list(found.comments)
+
+    assert [c.body for c in await eventually(comments, timeout=30)] == ["Fax ricevuto."]
+
+    async def two() -> list[pb.Ticket]:
+        found = await _tickets_of(sut, contact.email)
+        return found if len(found) == 2 else []
+
+    channels = {t.subject: t.channel for t in await eventually(two, timeout=30)}
+    assert channels == {"Vi mando un fax": pb.CHANNEL_EMAIL, "Fax ordine": pb.CHANNEL_FAX}

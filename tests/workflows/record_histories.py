@@ -17,14 +17,14 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import dev_escalation_pb2 as epb
+from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import binary, start_nats
 from services.common.temporal_client import register_search_attributes
 from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
 from services.tickets.workflow_calls import execute_update_with_start
-from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import dev_escalation_pb2 as epb
-from helpdesk.v1 import tickets_pb2 as tpb
 from tests.second_level import MD, SecondLevel, second_level
 from tests.support import TicketsStack, eventually, tickets_stack
 from workflows.contracts import (

@@ -1,0 +1,89 @@
+"""Intake's mail events: durable pull consumer ``notify-mail`` on ``helpdesk.mail.>``.
+
+- ``received``: which message opened a ticket, so that its acknowledgement answers it
+  (``In-Reply-To``), or is suppressed when that message must get no automatic reply;
+- ``prospect``: a sender who is not a customer: the polite reply (seed 003);
+- ``bounce``: a delivery-status report came back: the notifications it names are BOUNCED.
+
+Each event carries a deterministic ID (``Nats-Msg-Id``), and each effect is idempotent
+(first ``received`` per ticket wins; a prospect reply is one delivery row per event;
+marking BOUNCED twice is marking it once), so a redelivery repeats nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from services.common.events import STREAM, ensure_stream
+from services.notify.consumer import JetStreamConsumer
+from services.notify.notifier import Notifier, Progress
+from services.notify.store import DeliveryStore
+
+DURABLE = "notify-mail"
+FILTER_SUBJECT = "helpdesk.mail.>"
+TYPES = ("received", "prospect", "bounce")
+
+
+def parse_mail_event(data: bytes) -> dict[str, Any]:
+    """Decode a body; ``ValueError`` naming what is wrong when it is not a mail event."""
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    if not isinstance(raw.get("event_id"), str) or not raw["event_id"]:
+        raise ValueError("event_id: missing")
+    if raw.get("type") not in TYPES:
+        raise ValueError(f"type: not one of {', '.join(TYPES)}")
+    if raw["type"] == "received" and not isinstance(raw.get("ticket_id"), int):
+        raise ValueError("ticket_id: missing or not an integer")
+    if raw["type"] == "prospect" and not isinstance(raw.get("sender"), str):
+        raise ValueError("sender: missing")
+    if raw["type"] == "bounce" and not isinstance(raw.get("original_message_ids"), list):
+        raise ValueError("original_message_ids: missing")
+    return raw
+
+
+class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
+    """Pulls intake's mail events and acts on them, one at a time."""
+
+    stream = STREAM
+    filter_subject = FILTER_SUBJECT
+    description = "notify: acknowledgement threading, prospects' replies, bounces"
+
+    def __init__(
+        self, nats_url: str, notifier: Notifier, store: DeliveryStore, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("durable", DURABLE)
+        super().__init__(nats_url, **kwargs)
+        self._notifier = notifier
+        self._store = store
+
+    async def ensure_stream(self, js: JetStreamContext) -> None:
+        await ensure_stream(js)
+
+    def parse(self, data: bytes) -> dict[str, Any]:
+        return parse_mail_event(data)
+
+    def describe(self, event: dict[str, Any]) -> str:
+        return f"{event['event_id']} (mail {event['type']})"
+
+    async def process(self, event: dict[str, Any], progress: Progress) -> float | None:
+        kind = event["type"]
+        if kind == "received":
+            await self._store.record_inbound(
+                event["ticket_id"],
+                str(event.get("message_id") or ""),
+                str(event.get("sender") or ""),
+                bool(event.get("auto_reply", True)),
+                str(event.get("no_auto_reply_reason") or ""),
+            )
+            return None
+        if kind == "prospect":
+            return await self._notifier.reply_to_prospect(event, progress)
+        await self._notifier.record_bounce(event)
+        return None
