@@ -1,8 +1,9 @@
 """The notify process assembled: store, gRPC server, JetStream consumers, health.
 
-Two durable consumers run side by side: ``notify`` on the ticket events and
-``notify-secrets`` on the short-lived secrets stream (credentials, reset codes).
-They start together, both count for health, and stopping stops both.
+Durable consumers run side by side: ``notify`` on the ticket events,
+``notify-secrets`` on the short-lived secrets stream (credentials, reset codes) and
+``<durable>-progticket`` on the programming-ticket events (``services.notify.progticket``).
+They start together, all count for health, and stopping stops them all.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
 from services.notify.mail_events import MailEventConsumer
 from services.notify.mailer import Mailer, make_mailer
 from services.notify.notifier import Notifier, RetryPolicy
+from services.notify.progticket import ProgEventConsumer, ProgNotifier
 from services.notify.render import Renderer
 from services.notify.secrets import DURABLE as SECRETS_DURABLE
 from services.notify.secrets import SecretConsumer, SecretNotifier
@@ -65,6 +67,8 @@ class NotifyApp:
         self._secrets_task: asyncio.Task[None] | None = None
         self._mail_consumer: MailEventConsumer | None = None
         self._mail_task: asyncio.Task[None] | None = None
+        self._prog_consumer: ProgEventConsumer | None = None
+        self._prog_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._serving = False
 
@@ -128,7 +132,15 @@ class NotifyApp:
         )
         await self._consumer.start()
         await self._secrets_consumer.start()
+        self._prog_consumer = ProgEventConsumer(
+            settings.nats_url,
+            ProgNotifier(notifier, renderer),
+            durable=f"{self._durable}-progticket",
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
         await self._mail_consumer.start()
+        await self._prog_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
@@ -137,6 +149,9 @@ class NotifyApp:
         )
         self._mail_task = asyncio.create_task(
             self._mail_consumer.run(), name="notify-mail-consumer"
+        )
+        self._prog_task = asyncio.create_task(
+            self._prog_consumer.run(), name="notify-progticket-consumer"
         )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
@@ -155,7 +170,8 @@ class NotifyApp:
         if self._consumer_task is None or self._secrets_task is None:
             raise RuntimeError("NotifyApp.start() first")
         mail = (self._mail_task,) if self._mail_task is not None else ()
-        return (self._consumer_task, self._secrets_task, *mail)
+        prog = (self._prog_task,) if self._prog_task is not None else ()
+        return (self._consumer_task, self._secrets_task, *mail, *prog)
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -164,7 +180,12 @@ class NotifyApp:
             log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
 
     async def _healthy(self) -> bool:
-        consumers = (self._consumer, self._secrets_consumer, self._mail_consumer)
+        consumers = (
+            self._consumer,
+            self._secrets_consumer,
+            self._mail_consumer,
+            self._prog_consumer,
+        )
         if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
         try:
@@ -194,6 +215,7 @@ class NotifyApp:
                 (self._consumer, self._consumer_task),
                 (self._secrets_consumer, self._secrets_task),
                 (self._mail_consumer, self._mail_task),
+                (self._prog_consumer, self._prog_task),
             )
             if c is not None
         ]
@@ -203,6 +225,7 @@ class NotifyApp:
         self._consumer, self._consumer_task = None, None
         self._secrets_consumer, self._secrets_task = None, None
         self._mail_consumer, self._mail_task = None, None
+        self._prog_consumer, self._prog_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -26,8 +26,8 @@ from typing import Any, cast
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-from services.common.events import ensure_stream
 from services.common.events import STREAM as HELPDESK_STREAM
+from services.common.events import ensure_stream
 from services.common.prog_events import ProgEventPayload, progticket_subject
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Notifier, Progress, RetryPolicy
@@ -141,9 +141,7 @@ def template_for_prog(event: ProgEventPayload) -> str | None:
     kind = event["type"]
     if kind == "created" and event["programming_ticket"]["urgency"] != "HIGH":
         return None
-    if kind == "remote_update_announced" and not event["programming_ticket"].get(
-        "remote_update"
-    ):
+    if kind == "remote_update_announced" and not event["programming_ticket"].get("remote_update"):
         log.warning(
             "event %s: remote update announced without a window, nothing sent", event["event_id"]
         )
@@ -195,7 +193,7 @@ def _local(iso: str) -> datetime:
     when = datetime.fromisoformat(iso)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return cast(datetime, when.astimezone(DISPLAY_ZONE))
+    return when.astimezone(DISPLAY_ZONE)
 
 
 def format_day(when: datetime, locale: str) -> str:
@@ -225,9 +223,7 @@ def format_window(starts_at: str, ends_at: str, locale: str) -> str:
     start, end = _local(starts_at), _local(ends_at)
     if start.date() == end.date():
         return f"{format_day(start, locale)}, {start:%H:%M}-{end:%H:%M}"
-    return (
-        f"{format_day(start, locale)}, {start:%H:%M} - {format_day(end, locale)}, {end:%H:%M}"
-    )
+    return f"{format_day(start, locale)}, {start:%H:%M} - {format_day(end, locale)}, {end:%H:%M}"
 
 
 def prog_context(event: ProgEventPayload, email: PlannedEmail) -> dict[str, Any]:

@@ -86,7 +86,11 @@ class System:
         return bearer_metadata(SIGNER.access_token(Principal(role=role, kind="AGENT", id=agent_id)))
 
     async def register(
-        self, urgency: str = "LOW", title: str = "Crash in stampa fattura", key: str = ""
+        self,
+        urgency: str = "LOW",
+        title: str = "Crash in stampa fattura",
+        key: str = "",
+        created_at: datetime | None = None,
     ) -> int:
         return int(
             await self.dev.activities.register_programming_ticket(
@@ -97,7 +101,7 @@ class System:
                     title=title,
                     technical_description="NullPointer in PrintService.render",
                     urgency=urgency,
-                    created_at=datetime.now(UTC),
+                    created_at=created_at or datetime.now(UTC),
                 )
             )
         )
@@ -564,13 +568,17 @@ async def test_the_queue_is_ordered_by_urgency_then_age_with_stable_pages(system
         assert len(page.tickets) <= 2
         seen += [t.id for t in page.tickets]
         if len(seen) == 2:
-            # A new HIGH ticket after the first page lands before it: never repeated, never
-            # shifting the pages still to come.
-            await system.register("HIGH")
+            # An older HIGH ticket arriving after the first page sorts before it: the pages
+            # still to come do not shift (nothing repeated, nothing skipped).
+            early = await system.register("HIGH", created_at=datetime.now(UTC) - timedelta(days=1))
         token = page.next_page_token
         if not token:
             break
     assert seen == expected
+    first = await rpc.ListProgrammingTickets(
+        epb.ListProgrammingTicketsRequest(page_size=1), metadata=me
+    )
+    assert [t.id for t in first.tickets] == [early]
 
     high = await rpc.ListProgrammingTickets(
         epb.ListProgrammingTicketsRequest(

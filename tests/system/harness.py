@@ -25,7 +25,13 @@ import grpc
 from aiosmtpd.controller import Controller
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from helpdesk.v1 import directory_pb2_grpc, intake_pb2_grpc, notify_pb2_grpc, tickets_pb2_grpc
+from helpdesk.v1 import (
+    dev_escalation_pb2_grpc,
+    directory_pb2_grpc,
+    intake_pb2_grpc,
+    notify_pb2_grpc,
+    tickets_pb2_grpc,
+)
 from services.common.auth import bearer_metadata
 from services.common.embedded import free_port
 
@@ -36,6 +42,7 @@ PROCESSES = {
     "intake": ("services.intake", "HELPDESK_INTAKE_ADDR"),
     "notify": ("services.notify", "HELPDESK_NOTIFY_ADDR"),
     "worker": ("workflows.worker", None),
+    "dev_escalation": ("services.dev_escalation", "HELPDESK_DEV_ESCALATION_ADDR"),
 }
 
 
@@ -163,6 +170,11 @@ class System:
             self._channel("HELPDESK_NOTIFY_ADDR")
         )
 
+    def dev(self) -> dev_escalation_pb2_grpc.DevEscalationServiceStub:
+        return dev_escalation_pb2_grpc.DevEscalationServiceStub(  # type: ignore[no-untyped-call]
+            self._channel("HELPDESK_DEV_ESCALATION_ADDR")
+        )
+
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
@@ -194,5 +206,4 @@ def system_env(
     for _, addr_var in PROCESSES.values():
         if addr_var:
             env[addr_var] = f"127.0.0.1:{free_port()}"
-    env.setdefault("HELPDESK_DEV_ESCALATION_ADDR", f"127.0.0.1:{free_port()}")
     return env

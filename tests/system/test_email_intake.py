@@ -149,9 +149,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "email"
 
 
 def _to(box: Mailbox, address: str) -> list[EmailMessage]:
-    return [
-        m for m in box.messages if m["To"].addresses[0].addr_spec.lower() == address.lower()
-    ]
+    return [m for m in box.messages if m["To"].addresses[0].addr_spec.lower() == address.lower()]
 
 
 async def test_a_prospect_goes_to_sales_with_its_own_reply_and_a_colleague_joins(
@@ -199,10 +197,15 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
     ticket_id = tickets[0].id
     await mail_arrives(box, ticket_id, f"#{ticket_id}")
     ack = box.about(ticket_id)[0]
-    dsn = (CORPUS / "dsn_bounce.eml").read_bytes().replace(
-        b"<notify.created.0123456789abcdef0123456789abcdef@helpdesk.localhost>",
-        str(ack["Message-ID"]).encode(),
-    ).replace(b"ex.dipendente@rossi.it", contact.email.encode())
+    dsn = (
+        (CORPUS / "dsn_bounce.eml")
+        .read_bytes()
+        .replace(
+            b"<notify.created.0123456789abcdef0123456789abcdef@helpdesk.localhost>",
+            str(ack["Message-ID"]).encode(),
+        )
+        .replace(b"ex.dipendente@rossi.it", contact.email.encode())
+    )
     host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
 
     def send_dsn() -> None:
@@ -288,8 +291,12 @@ async def test_submit_email_is_the_smtp_path_and_oversize_mail_is_refused(
 
     def oversize() -> None:
         with smtplib.SMTP(host, port, timeout=30) as client:
-            client.sendmail(contact.email, [SUPPORT], b"Subject: x\r\n\r\nx",
-                            mail_options=[f"SIZE={26 * 1024 * 1024}"])
+            client.sendmail(
+                contact.email,
+                [SUPPORT],
+                b"Subject: x\r\n\r\nx",
+                mail_options=[f"SIZE={26 * 1024 * 1024}"],
+            )
 
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
         await asyncio.to_thread(oversize)
