@@ -21,7 +21,7 @@ from helpdesk.v1 import (
     tickets_pb2,
 )
 from services.cli import render
-from services.cli.client import CliError, Client, session_path
+from services.cli.client import Client, CliError, session_path
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -307,9 +307,7 @@ def dev_queue(c: Client, a: argparse.Namespace) -> Result:
 
 
 def dev_show(c: Client, a: argparse.Namespace) -> Result:
-    t = c.call(
-        c.dev.GetProgrammingTicket, dev_escalation_pb2.GetProgrammingTicketRequest(id=a.id)
-    )
+    t = c.call(c.dev.GetProgrammingTicket, dev_escalation_pb2.GetProgrammingTicketRequest(id=a.id))
     return Result(render.prog_ticket(t), t)
 
 

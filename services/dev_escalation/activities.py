@@ -143,10 +143,9 @@ class ProgActivities:
         The database step is skipped when the event ID is already stored (a retry); the
         publish carries the event ID as ``Nats-Msg-Id``, so JetStream drops a repeat.
         """
-        async with self.sessions() as session:
-            async with session.begin():
-                if await session.get(m.ProgrammingTicketEvent, rec.event_id) is None:
-                    await self._write(session, rec)
+        async with self.sessions() as session, session.begin():
+            if await session.get(m.ProgrammingTicketEvent, rec.event_id) is None:
+                await self._write(session, rec)
         payload = await self.payload(rec)
         fresh = await self.publisher.publish(
             progticket_subject(rec.event_type), rec.event_id, payload
@@ -246,7 +245,7 @@ class ProgActivities:
 async def _advance_id_sequence(session: AsyncSession) -> None:
     """After a row was inserted with an explicit ID, PostgreSQL's sequence must move past it
     (SQLite's autoincrement already does)."""
-    if session.bind.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
         return
     await session.execute(
         text(

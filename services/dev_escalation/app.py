@@ -63,10 +63,7 @@ async def serve(settings: Settings) -> None:
     publisher = EventPublisher(settings.nats_url, "helpdesk-dev-escalation")
     # Recipients and names come from the DirectoryService of the tickets process.
     tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
-    directory = Directory(
-        dgrpc.DirectoryServiceStub(tickets_channel),  # type: ignore[arg-type]
-        settings.service_token,
-    )
+    directory = Directory(dgrpc.DirectoryServiceStub(tickets_channel), settings.service_token)
     activities = ProgActivities(sessions, publisher, directory)
 
     def register(server: grpc.aio.Server) -> None:

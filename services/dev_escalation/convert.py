@@ -87,8 +87,8 @@ def prog_pb(src: m.ProgrammingTicket | ProgState, updated_at: datetime) -> epb.P
         workflow_id=progticket_workflow_id(src.id),
     )
     if src.window_start is not None and src.window_end is not None:
-        ticket.remote_update.starts_at.CopyFrom(_ts(src.window_start))
-        ticket.remote_update.ends_at.CopyFrom(_ts(src.window_end))
+        ticket.remote_update.starts_at.FromDatetime(src.window_start.astimezone(UTC))
+        ticket.remote_update.ends_at.FromDatetime(src.window_end.astimezone(UTC))
     return ticket
 
 

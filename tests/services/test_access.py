@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import dev_escalation_pb2, intake_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2_grpc as igrpc
@@ -30,7 +31,7 @@ from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.servicer import IntakeServicer
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, tickets_stack
+from tests.support import SIGNING_KEY, TicketsStack, dev_escalation_stack, tickets_stack
 
 pytestmark = [pytest.mark.db]
 
@@ -65,7 +66,15 @@ async def server(
     url = async_database_url(database_url)
     await db.upgrade(INTAKE_MIGRATIONS, url, "alembic_version_intake")
     engine = db.make_engine(url)
-    async with tickets_stack(temporal_client, database_url, nats_url) as stack:
+    from services.common.embedded import free_port
+
+    port_holder = [free_port()]
+    async with (
+        tickets_stack(temporal_client, database_url, nats_url) as stack,
+        dev_escalation_stack(
+            temporal_client, database_url, nats_url, f"127.0.0.1:{port_holder[0]}", SERVICE
+        ) as dev,
+    ):
         loop_channel: list[grpc.aio.Channel] = []
 
         def register(srv: grpc.aio.Server) -> None:
@@ -86,10 +95,8 @@ async def server(
                 ),
                 srv,
             )
+            egrpc.add_DevEscalationServiceServicer_to_server(dev.servicer, srv)
 
-        from services.common.embedded import free_port
-
-        port_holder = [free_port()]
         srv = ServiceServer(settings, f"127.0.0.1:{port_holder[0]}", [], register)
         await srv.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{srv.port}")

@@ -248,9 +248,9 @@ async def test_register_returns_one_id_per_request_key_under_retries_and_races(
         assert row is not None
         assert (row.status, row.urgency, row.urgency_rank) == ("OPEN", "AVERAGE", 2)
         count = await session.scalar(
-            select(func.count()).select_from(m.ProgrammingTicket).where(
-                m.ProgrammingTicket.request_key == key
-            )
+            select(func.count())
+            .select_from(m.ProgrammingTicket)
+            .where(m.ProgrammingTicket.request_key == key)
         )
     assert count == 1
     got = await system.rpc.GetProgrammingTicket(
@@ -364,8 +364,13 @@ async def test_record_writes_and_publishes_each_event_once_with_its_recipients(
     assert ticket["urgency"] == "HIGH" and ticket["start_work_due"] == due.isoformat()
     on_call = system.people.on_call
     assert body["recipients"] == [
-        {"kind": "AGENT", "id": on_call.id, "name": on_call.name, "email": on_call.email,
-         "locale": "it"}
+        {
+            "kind": "AGENT",
+            "id": on_call.id,
+            "name": on_call.name,
+            "email": on_call.email,
+            "locale": "it",
+        }
     ]
     lead = system.people.lead
     assert [r["email"] for r in by_type["start_overdue"][1]["recipients"]] == [lead.email]
@@ -380,8 +385,13 @@ async def test_record_writes_and_publishes_each_event_once_with_its_recipients(
     announced = by_type["remote_update_announced"][1]
     referent = system.people.referent
     assert announced["recipients"] == [
-        {"kind": "CONTACT", "id": referent.id, "name": referent.name, "email": referent.email,
-         "locale": "en"}
+        {
+            "kind": "CONTACT",
+            "id": referent.id,
+            "name": referent.name,
+            "email": referent.email,
+            "locale": "en",
+        }
     ]
     assert announced["programming_ticket"]["remote_update"] == {
         "starts_at": window[0].isoformat(),
@@ -629,7 +639,9 @@ async def test_unknown_programming_tickets_are_not_found(system: System) -> None
     agent = bearer_metadata(
         SIGNER.access_token(Principal(role=Role.AGENT, kind="AGENT", id=system.stack.agent_id))
     )
-    err = await rpc_error(rpc.ListProgrammingTickets(epb.ListProgrammingTicketsRequest(), metadata=agent))
+    err = await rpc_error(
+        rpc.ListProgrammingTickets(epb.ListProgrammingTicketsRequest(), metadata=agent)
+    )
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -659,3 +671,25 @@ async def _status_is(system: System, prog_id: int, status: str, seq: int) -> boo
     async with system.dev.sessions() as session:
         row = await session.get(m.ProgrammingTicket, prog_id)
         return row is not None and row.status == status and row.event_seq >= seq
+
+
+async def test_a_workflow_started_without_registering_still_lands_in_the_store(
+    system: System,
+) -> None:
+    """An operator (or a test) may start ``progticket-<id>`` by hand: its first event
+    creates the row, and later registrations still get fresh IDs."""
+    registered = await system.register("LOW")
+    by_hand = registered + 10
+    await system.start_workflow(system.state(by_hand, "SECONDARY"))
+    await eventually(lambda: _status_is(system, by_hand, "OPEN", seq=1))
+    got = await system.rpc.GetProgrammingTicket(
+        epb.GetProgrammingTicketRequest(id=by_hand), metadata=bearer_metadata(ADMIN)
+    )
+    assert got.urgency == epb.PROG_URGENCY_SECONDARY
+    after = await system.register("LOW")
+    assert after not in (registered, by_hand)
+    started = await system.rpc.StartWork(
+        epb.StartWorkRequest(id=by_hand, developer_id=system.people.off_duty.id),
+        metadata=bearer_metadata(ADMIN),
+    )
+    assert started.status == epb.PROG_STATUS_IN_PROGRESS

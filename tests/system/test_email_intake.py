@@ -221,7 +221,7 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
         return [n for n in page.notifications if n.status == npb.DELIVERY_STATUS_BOUNCED]
 
     marked = await eventually(bounced, timeout=30)
-    assert [n.message_id for n in marked] == [ack["Message-ID"]]
+    assert [n.message_id for n in marked] == [str(ack["Message-ID"]).strip()]
     assert "5.1.1" in marked[0].error
     assert len(await _tickets_of(sut, contact.email)) == 1
     assert await _tickets_of(sut, "mailer-daemon@mx.rossi.it") == []
