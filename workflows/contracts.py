@@ -137,6 +137,8 @@ class TicketState:
     third_party_name: str = ""
     third_party_reference: str = ""
     third_party_remind_at: datetime | None = None
+    # Merged into this ticket (CLOSED, close_reason "MERGED").
+    merged_into: int = 0
     # Idempotency keys of the latest LogTime calls (bounded), so a retry adds nothing.
     recent_keys: list[str] = field(default_factory=list)
     # Number of events recorded so far; the next event's ID is event_id(ticket_id, seq + 1).
@@ -265,6 +267,26 @@ class LogTimeInput:
 
 
 @dataclass
+class MergeInput:
+    """Merge this ticket into ``target_ticket_id`` (validated by the service first)."""
+
+    target_ticket_id: int
+    reason: str
+    actor: ActorRef
+
+
+@dataclass
+class AbsorbInput:
+    """Sent by a merged ticket's workflow to the surviving ticket's."""
+
+    source_ticket_id: int
+    source_subject: str
+    programming_tickets: list[ProgLink]
+    reason: str
+    actor: ActorRef
+
+
+@dataclass
 class ProgOutcome:
     """Sent by a programming ticket's workflow to its support ticket's when it ends."""
 
@@ -288,6 +310,8 @@ UPDATE_DETACH = "detach_programming_ticket"
 UPDATE_THIRD_PARTY = "hold_for_third_party"
 UPDATE_LOG_TIME = "log_time"
 SIGNAL_PROG_OUTCOME = "programming_ticket_outcome"
+UPDATE_MERGE = "merge_into"
+SIGNAL_ABSORB = "absorb_merged_ticket"
 QUERY_STATE = "state"
 
 # ApplicationError types the services map to gRPC codes.

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         SA_SLA_BREACHED,
         SA_TICKET_PRIORITY,
         SA_TICKET_STATUS,
+        SIGNAL_ABSORB,
         SIGNAL_PROG_OUTCOME,
         SYSTEM,
         TICKET_WORKFLOW,
@@ -41,8 +42,10 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_DETACH,
         UPDATE_ESCALATE,
         UPDATE_LOG_TIME,
+        UPDATE_MERGE,
         UPDATE_REOPEN,
         UPDATE_THIRD_PARTY,
+        AbsorbInput,
         ActorRef,
         AssignInput,
         ChangeRecord,
@@ -54,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         EscalateInput,
         EscalateResult,
         LogTimeInput,
+        MergeInput,
         ProgLink,
         ProgOutcome,
         SlaBreach,
@@ -777,3 +781,80 @@ class TicketWorkflow:
         if inp.request_key and inp.request_key in self.state.recent_keys:
             return
         self._check_loggable(inp)
+
+    # -- merging (seed 004: support may merge tickets about the same problem) ----------
+
+    @workflow.update(name=UPDATE_MERGE)
+    async def merge_into(self, inp: MergeInput) -> TicketState:
+        async with self._lock:
+            s = self.state
+            current = self.status
+            new = self._check(Action.MERGE)
+            moving = [dataclasses.replace(x) for x in s.programming_tickets if x.holds]
+            target = workflow.get_external_workflow_handle(ticket_workflow_id(inp.target_ticket_id))
+            try:
+                await target.signal(
+                    SIGNAL_ABSORB,
+                    AbsorbInput(s.ticket_id, s.subject, moving, inp.reason, inp.actor),
+                )
+            except Exception as err:
+                raise ApplicationError(
+                    f"#{inp.target_ticket_id} cannot take the merge: {err}",
+                    type=ERR_ILLEGAL_TRANSITION,
+                    non_retryable=True,
+                ) from None
+            for link in moving:
+                child = workflow.get_external_workflow_handle(progticket_workflow_id(link.id))
+                try:
+                    await child.signal(
+                        SIGNAL_MOVE, MoveInput(support_ticket_id=inp.target_ticket_id)
+                    )
+                except Exception as err:  # a finished child has nothing left to report
+                    workflow.logger.warning("P-%s not moved: %s", link.id, err)
+            for link in s.programming_tickets:
+                if link.holds:
+                    link.detached = True  # it belongs to the survivor now
+            s.merged_into = inp.target_ticket_id
+            self._set_status(new, workflow.now())
+            s.close_reason = "MERGED"
+            moved = ", ".join(f"P-{x.id}" for x in moving)
+            await self._record(
+                "merged_into",
+                inp.actor,
+                current,
+                detail=f"merged into #{inp.target_ticket_id}: {inp.reason}"
+                + (f" ({moved} moved there)" if moved else ""),
+                summary=f"merge into #{inp.target_ticket_id}",
+            )
+            return s
+
+    @merge_into.validator
+    def _validate_merge(self, inp: MergeInput) -> None:
+        if inp.target_ticket_id == self.state.ticket_id or inp.target_ticket_id <= 0:
+            raise ApplicationError("target_ticket_id: must be another ticket", type=ERR_INVALID)
+        self._check(Action.MERGE)
+
+    @workflow.signal(name=SIGNAL_ABSORB)
+    async def absorb(self, inp: AbsorbInput) -> None:
+        async with self._lock:
+            s = self.state
+            if self.status is Status.CLOSED:
+                return
+            current = self.status
+            added = [x for x in inp.programming_tickets if self._link(x.id) is None]
+            s.programming_tickets.extend(
+                ProgLink(id=x.id, title=x.title, urgency=x.urgency, status=x.status) for x in added
+            )
+            if any(x.holds for x in added):
+                s.level = "L2"
+                if current in (Status.NEW, Status.OPEN, Status.PENDING):
+                    self._set_status(next_status(current, Action.ESCALATE), workflow.now())
+                    s.hold_reason = "DEVELOPMENT"
+            moved = ", ".join(f"P-{x.id}" for x in added)
+            await self._record(
+                "merged",
+                inp.actor,
+                current,
+                detail=f"#{inp.source_ticket_id} ({inp.source_subject}) merged into this ticket:"
+                f" {inp.reason}" + (f"; {moved} moved here" if moved else ""),
+            )

@@ -271,6 +271,8 @@ class _CloseReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CloseReas
     """An agent closed it after verifying with the customer."""
     CLOSE_REASON_AUTO_CLOSED: _CloseReason.ValueType  # 3
     """Nobody answered within HELPDESK_AUTO_CLOSE_AFTER of SOLVED."""
+    CLOSE_REASON_MERGED: _CloseReason.ValueType  # 4
+    """Merged into another ticket about the same problem (seed 004); see merged_into."""
 
 class CloseReason(_CloseReason, metaclass=_CloseReasonEnumTypeWrapper):
     """Why a ticket reached CLOSED."""
@@ -282,6 +284,8 @@ CLOSE_REASON_VERIFIED: CloseReason.ValueType  # 2
 """An agent closed it after verifying with the customer."""
 CLOSE_REASON_AUTO_CLOSED: CloseReason.ValueType  # 3
 """Nobody answered within HELPDESK_AUTO_CLOSE_AFTER of SOLVED."""
+CLOSE_REASON_MERGED: CloseReason.ValueType  # 4
+"""Merged into another ticket about the same problem (seed 004); see merged_into."""
 Global___CloseReason: _TypeAlias = CloseReason  # noqa: Y015
 
 class _HoldReason:
@@ -527,6 +531,7 @@ class Ticket(_message.Message):
     HOLD_REASON_FIELD_NUMBER: _builtins.int
     THIRD_PARTY_NAME_FIELD_NUMBER: _builtins.int
     THIRD_PARTY_REFERENCE_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     display_id: _builtins.str
     """"#42" """
@@ -565,6 +570,8 @@ class Ticket(_message.Message):
     third_party_name: _builtins.str
     """Set while ON_HOLD for a third party."""
     third_party_reference: _builtins.str
+    merged_into: _builtins.int
+    """Set when this ticket was merged into another (CLOSED, reason MERGED)."""
     @_builtins.property
     def milestones(self) -> Global___Milestones: ...
     @_builtins.property
@@ -622,10 +629,11 @@ class Ticket(_message.Message):
         hold_reason: Global___HoldReason.ValueType = ...,
         third_party_name: _builtins.str = ...,
         third_party_reference: _builtins.str = ...,
+        merged_into: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auto_close_at", b"auto_close_at", "milestones", b"milestones", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "merged_into", b"merged_into", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

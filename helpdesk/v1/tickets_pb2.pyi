@@ -445,6 +445,35 @@ class HoldForThirdPartyRequest(_message.Message):
 Global___HoldForThirdPartyRequest: _TypeAlias = HoldForThirdPartyRequest  # noqa: Y015
 
 @_typing.final
+class MergeTicketsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_TICKET_ID_FIELD_NUMBER: _builtins.int
+    TARGET_TICKET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    source_ticket_id: _builtins.int
+    target_ticket_id: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        source_ticket_id: _builtins.int = ...,
+        target_ticket_id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "reason", b"reason", "source_ticket_id", b"source_ticket_id", "target_ticket_id", b"target_ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeTicketsRequest: _TypeAlias = MergeTicketsRequest  # noqa: Y015
+
+@_typing.final
 class LogTimeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -108,6 +108,11 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
                 _registered_method=True)
+        self.MergeTickets = channel.unary_unary(
+                '/helpdesk.v1.TicketService/MergeTickets',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -217,6 +222,15 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeTickets(self, request, context):
+        """Merges a ticket into another of the same organisation about the same problem
+        (seed 004): the source closes (reason MERGED), its programming tickets move to
+        the target, and later messages for it land on the target. Returns the target.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +302,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
             'LogTime': grpc.unary_unary_rpc_method_handler(
                     servicer.LogTime,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'MergeTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeTickets,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
             ),
     }
@@ -671,6 +690,33 @@ class TicketService:
             target,
             '/helpdesk.v1.TicketService/LogTime',
             helpdesk_dot_v1_dot_tickets__pb2.LogTimeRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/MergeTickets',
+            helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
             helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
             options,
             channel_credentials,

@@ -72,6 +72,11 @@ class TicketServiceStub:
     """
     LogTime: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.LogTimeRequest, _common_pb2.Ticket]
     """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
+    MergeTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _common_pb2.Ticket]
+    """Merges a ticket into another of the same organisation about the same problem
+    (seed 004): the source closes (reason MERGED), its programming tickets move to
+    the target, and later messages for it land on the target. Returns the target.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -116,6 +121,11 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """
     LogTime: _aio.UnaryUnaryMultiCallable[_tickets_pb2.LogTimeRequest, _common_pb2.Ticket]  # type: ignore[assignment]
     """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
+    MergeTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.MergeTicketsRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Merges a ticket into another of the same organisation about the same problem
+    (seed 004): the source closes (reason MERGED), its programming tickets move to
+    the target, and later messages for it land on the target. Returns the target.
+    """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -241,5 +251,16 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
         """Records hours spent on the ticket (seed 002: closure agreed with the hours)."""
+
+    @_abc_1.abstractmethod
+    def MergeTickets(
+        self,
+        request: _tickets_pb2.MergeTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Merges a ticket into another of the same organisation about the same problem
+        (seed 004): the source closes (reason MERGED), its programming tickets move to
+        the target, and later messages for it land on the target. Returns the target.
+        """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

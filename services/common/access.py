@@ -104,6 +104,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "DetachProgrammingTicket": SUPPORT | TRUSTED,
     _T + "HoldForThirdParty": SUPPORT | TRUSTED,
     _T + "LogTime": SUPPORT | TRUSTED,
+    _T + "MergeTickets": SUPPORT | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,

@@ -70,6 +70,7 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.hold_reason = s.hold_reason
     row.third_party_name = s.third_party_name
     row.third_party_reference = s.third_party_reference
+    row.merged_into = s.merged_into or None
     row.workflow_started = True
     row.updated_at = datetime.now(UTC)
 

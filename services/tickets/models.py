@@ -118,6 +118,7 @@ class Ticket(Base):
     hold_reason: Mapped[str] = mapped_column(String(20), default="")
     third_party_name: Mapped[str] = mapped_column(String(200), default="")
     third_party_reference: Mapped[str] = mapped_column(String(200), default="")
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # False until the ticket's workflow is known to be started (the reconciler's work list).
     workflow_started: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -63,6 +63,7 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
         ],
         awaiting_verification=t.awaiting_verification,
         hours_spent=t.hours_spent,
+        merged_into=t.merged_into or 0,
     )
 
 
@@ -226,6 +227,7 @@ def _ticket_pb(
         hold_reason=value_of(pb.HoldReason, t.hold_reason),
         third_party_name=t.third_party_name,
         third_party_reference=t.third_party_reference,
+        merged_into=t.merged_into or 0,
     )
 
 

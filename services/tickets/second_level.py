@@ -20,6 +20,7 @@ from services.common.rpc_errors import (
     rpc_method,
 )
 from services.tickets.convert import required_name
+from services.tickets.rpc_helpers import TicketRpcHelpers
 from workflows.contracts import (
     UPDATE_DETACH,
     UPDATE_ESCALATE,
@@ -35,9 +36,6 @@ from workflows.contracts import (
 from workflows.prog_contracts import progticket_workflow_id
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-    from services.tickets import models as m
     from workflows.contracts import ActorRef
 
 MAX_TITLE = 300
@@ -45,28 +43,8 @@ MAX_TEXT = 20_000
 MAX_KEY = 200
 
 
-class SecondLevelRpcs:
+class SecondLevelRpcs(TicketRpcHelpers):
     """EscalateToDevelopment, DetachProgrammingTicket, HoldForThirdParty, LogTime."""
-
-    if TYPE_CHECKING:
-        sessions: async_sessionmaker[AsyncSession]
-
-        async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket: ...
-
-        async def _actor(
-            self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]
-        ) -> ActorRef: ...
-
-        async def _update(
-            self,
-            ticket_id: int,
-            update: str,
-            arg: object,
-            result_type: type,
-            update_id: str = "",
-        ) -> object: ...
-
-        async def _ticket(self, ticket_id: int) -> pb.Ticket: ...
 
     async def _agent(self, ticket_id: int, actor: tpb.Actor) -> ActorRef:
         async with self.sessions() as session:

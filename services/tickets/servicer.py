@@ -40,6 +40,7 @@ from services.tickets.creation import (
     attachment_rows,
     validate_attachments,
 )
+from services.tickets.merging import MergingRpcs, survivor
 from services.tickets.readmodel import (
     actor_name,
     comment_pb,
@@ -59,6 +60,7 @@ from workflows.contracts import (
     UPDATE_CHANGE_STATUS,
     UPDATE_CONFIRM,
     UPDATE_ESCALATE,
+    UPDATE_MERGE,
     UPDATE_REOPEN,
     UPDATE_THIRD_PARTY,
     ActorRef,
@@ -79,6 +81,7 @@ _UPDATE_TARGET = {
     UPDATE_REOPEN: "OPEN",
     UPDATE_CONFIRM: "CLOSED",
     UPDATE_ESCALATE: "ON_HOLD",
+    UPDATE_MERGE: "CLOSED",
     UPDATE_THIRD_PARTY: "ON_HOLD",
 }
 COMMENT_NS = uuid.UUID("6f1c1a52-4d59-4b8e-9a55-0d0c2a7c6c11")
@@ -92,7 +95,7 @@ def _audit_name() -> str:
     return f"{who.role.value} {who.kind}#{who.id}"
 
 
-class TicketServicer(SecondLevelRpcs, tgrpc.TicketServiceServicer):
+class TicketServicer(SecondLevelRpcs, MergingRpcs, tgrpc.TicketServiceServicer):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -438,7 +441,8 @@ class TicketServicer(SecondLevelRpcs, tgrpc.TicketServiceServicer):
             optional_name(pb.CommentVisibility, request.visibility, "visibility") or "PUBLIC"
         )
         async with self.sessions() as session:
-            row = await self._row(session, request.ticket_id)
+            # A message for a merged ticket lands on the ticket that survived the merge.
+            row = await survivor(session, await self._row(session, request.ticket_id))
             author = await self._actor(session, request.author, "author", ("CONTACT", "AGENT"))
             await self._requester_or_org_contact(session, row, author)
             if author.kind == "CONTACT" and visibility != "PUBLIC":

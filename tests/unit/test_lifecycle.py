@@ -42,6 +42,7 @@ ILLEGAL = "-"
 # - CLOSED is final (seed 003); only the REOPEN policy (seed 004) reactivates it.
 # - A live ticket not yet solved may be escalated to development (seed 002): it waits
 #   ON_HOLD; when development is done with it, it comes back OPEN for verification.
+# - Any live ticket may be merged into another (seed 004): it closes for good.
 EXPECTED_TABLE = """
 action                NEW      OPEN     PENDING  ON_HOLD  SOLVED   CLOSED
 AGENT_SET_OPEN        OPEN     OPEN     OPEN     OPEN     OPEN     -
@@ -58,6 +59,7 @@ AUTO_CLOSE            -        -        -        -        CLOSED   -
 REACTIVATE            -        -        -        -        -        OPEN
 ESCALATE              ON_HOLD  ON_HOLD  ON_HOLD  ON_HOLD  -        -
 DEVELOPMENT_RETURNED  OPEN     OPEN     OPEN     OPEN     -        -
+MERGE                 CLOSED   CLOSED   CLOSED   CLOSED   CLOSED   -
 """
 
 # The status an illegal action was heading for, named in the error next to the current
@@ -77,6 +79,7 @@ INTENDED: dict[Action, Status | None] = {
     Action.REACTIVATE: Status.OPEN,
     Action.ESCALATE: Status.ON_HOLD,
     Action.DEVELOPMENT_RETURNED: Status.OPEN,
+    Action.MERGE: Status.CLOSED,
 }
 
 

@@ -44,6 +44,8 @@ class Action(StrEnum):
     ESCALATE = "ESCALATE"
     # The last programming ticket holding it was shipped or cancelled.
     DEVELOPMENT_RETURNED = "DEVELOPMENT_RETURNED"
+    # An agent merges it into another ticket about the same problem (seed 004).
+    MERGE = "MERGE"
 
 
 class IllegalTransition(Exception):
@@ -116,6 +118,12 @@ MOVES: dict[tuple[Status, Action], Status] = {
     (S.OPEN, A.DEVELOPMENT_RETURNED): S.OPEN,
     (S.PENDING, A.DEVELOPMENT_RETURNED): S.OPEN,
     (S.ON_HOLD, A.DEVELOPMENT_RETURNED): S.OPEN,
+    # merged into another ticket: closed for good, its messages go to the survivor
+    (S.NEW, A.MERGE): S.CLOSED,
+    (S.OPEN, A.MERGE): S.CLOSED,
+    (S.PENDING, A.MERGE): S.CLOSED,
+    (S.ON_HOLD, A.MERGE): S.CLOSED,
+    (S.SOLVED, A.MERGE): S.CLOSED,
 }
 
 AGENT_SET: dict[Status, Action] = {
@@ -153,6 +161,7 @@ _TARGETS: dict[Action, Status] = {
     A.REACTIVATE: S.OPEN,
     A.ESCALATE: S.ON_HOLD,
     A.DEVELOPMENT_RETURNED: S.OPEN,
+    A.MERGE: S.CLOSED,
 }
 
 

@@ -55,6 +55,14 @@ def upgrade() -> None:
                 "third_party_reference", sa.String(length=200), nullable=False, server_default=""
             )
         )
+        batch_op.add_column(
+            sa.Column(
+                "merged_into",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
+        batch_op.create_foreign_key("fk_tickets_merged_into", "tickets", ["merged_into"], ["id"])
     with op.batch_alter_table("agents", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("on_call", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -69,7 +77,9 @@ def downgrade() -> None:
         batch_op.drop_column("development_lead")
         batch_op.drop_column("on_call")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_tickets_merged_into", type_="foreignkey")
         for column in (
+            "merged_into",
             "third_party_reference",
             "third_party_name",
             "hold_reason",
