@@ -220,12 +220,58 @@ async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[t
         tpb.ChangeStatusRequest(ticket_id=other, status=pb.TICKET_STATUS_CLOSED, actor=agent),
         metadata=MD,
     )
+    # A merge: the source's programming ticket moves to the survivor, then is cancelled.
+    source, survivor = await sl.stack.new_ticket(), await sl.stack.new_ticket()
+    moved = await sl.tickets.EscalateToDevelopment(
+        tpb.EscalateToDevelopmentRequest(
+            ticket_id=source,
+            request_id="r3",
+            title="Merge",
+            urgency=epb.PROG_URGENCY_LOW,
+            actor=agent,
+        ),
+        metadata=MD,
+    )
+    p3 = moved.programming_ticket.id
+    await sl.tickets.MergeTickets(
+        tpb.MergeTicketsRequest(
+            source_ticket_id=source, target_ticket_id=survivor, reason="stesso", actor=agent
+        ),
+        metadata=MD,
+    )
+
+    async def absorbed() -> bool:
+        t = await sl.tickets.GetTicket(tpb.GetTicketRequest(id=survivor), metadata=MD)
+        return bool(t.programming_tickets)
+
+    await eventually(absorbed)
+    await sl.dev.Cancel(
+        epb.CancelProgrammingTicketRequest(id=p3, reason="non serve", developer_id=dev),
+        metadata=MD,
+    )
+
+    async def survivor_open() -> bool:
+        t = await sl.tickets.GetTicket(tpb.GetTicketRequest(id=survivor), metadata=MD)
+        return t.status == pb.TICKET_STATUS_OPEN
+
+    await eventually(survivor_open)
+    await sl.tickets.LogTime(
+        tpb.LogTimeRequest(ticket_id=survivor, request_id="t2", hours=0.5, actor=agent),
+        metadata=MD,
+    )
+    await sl.tickets.ChangeStatus(
+        tpb.ChangeStatusRequest(ticket_id=survivor, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        metadata=MD,
+    )
     runs = []
     for wid in (
         ticket_workflow_id(tid),
         f"progticket-{p1}",
         f"progticket-{p2}",
         ticket_workflow_id(other),
+        ticket_workflow_id(source),
+        f"progticket-{p3}",
+        ticket_workflow_id(survivor),
     ):
         handle = env.client.get_workflow_handle(wid)
         await handle.result()

@@ -385,3 +385,76 @@ async def test_third_party_hold_reminds_the_assignee_every_two_business_days(
         )
         await _advance(env, timedelta(days=7))
         assert reminders(await ticket_events(nats_url, ticket_id)) == count
+
+
+async def test_a_merge_moves_the_programming_ticket_and_later_messages(
+    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
+) -> None:
+    env = time_skipping_env
+    async with second_level(env.client, database_url, nats_url) as sl:
+        prog_id = await _escalate(sl, epb.PROG_URGENCY_AVERAGE)
+        source = await _ticket_of(sl, prog_id)
+        target_id = await sl.stack.new_ticket("Fattura non stampa (stesso problema)")
+        target = await sl.tickets.MergeTickets(
+            tpb.MergeTicketsRequest(
+                source_ticket_id=source.id,
+                target_ticket_id=target_id,
+                reason="stesso problema",
+                actor=sl.agent(),
+            ),
+            metadata=MD,
+        )
+        assert target.id == target_id
+
+        async def moved() -> pb.Ticket | None:
+            t = await sl.tickets.GetTicket(tpb.GetTicketRequest(id=target_id), metadata=MD)
+            return t if [p.id for p in t.programming_tickets] == [prog_id] else None
+
+        target = await eventually(moved)
+        assert target.status == pb.TICKET_STATUS_ON_HOLD and target.level == pb.SUPPORT_LEVEL_L2
+        source = await sl.tickets.GetTicket(tpb.GetTicketRequest(id=source.id), metadata=MD)
+        assert source.status == pb.TICKET_STATUS_CLOSED
+        assert source.close_reason == pb.CLOSE_REASON_MERGED
+        assert source.merged_into == target_id
+        prog = await sl.dev.GetProgrammingTicket(
+            epb.GetProgrammingTicketRequest(id=prog_id), metadata=MD
+        )
+        assert prog.support_ticket_id == target_id
+
+        # A customer's message for the merged ticket lands on the survivor.
+        answer = await sl.tickets.AddComment(
+            tpb.AddCommentRequest(
+                ticket_id=source.id,
+                request_id=uuid.uuid4().hex,
+                author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=sl.stack.contact_id),
+                body="Ancora bloccato",
+            ),
+            metadata=MD,
+        )
+        assert answer.ticket.id == target_id
+
+        # Shipping reaches the survivor, which comes back for verification.
+        dev = sl.on_call_id
+        await sl.dev.StartWork(epb.StartWorkRequest(id=prog_id, developer_id=dev), metadata=MD)
+        await sl.dev.MarkFixed(
+            epb.MarkFixedRequest(id=prog_id, fix_version="2.5", developer_id=dev), metadata=MD
+        )
+        await sl.dev.ShipUpdate(
+            epb.ShipUpdateRequest(id=prog_id, release_notes="Risolto.", developer_id=dev),
+            metadata=MD,
+        )
+        survivor = await _back_open(sl, prog_id)
+        assert survivor.id == target_id and survivor.awaiting_verification
+
+        # Merging into a closed ticket, or across organisations, is refused.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await sl.tickets.MergeTickets(
+                tpb.MergeTicketsRequest(
+                    source_ticket_id=target_id,
+                    target_ticket_id=source.id,
+                    reason="x",
+                    actor=sl.agent(),
+                ),
+                metadata=MD,
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
