@@ -97,6 +97,11 @@ async def test_escalate_fix_ship_verify_and_close_with_the_hours(
     assert escalated.ticket.status == pb.TICKET_STATUS_ON_HOLD
     assert escalated.ticket.level == pb.SUPPORT_LEVEL_L2
 
+    # A crash of the developers' service loses nothing.
+    sut.kill("dev_escalation")
+    sut.start("dev_escalation")
+    await sut.wait_serving("dev_escalation")
+
     # The Temporal UI shows the programming ticket under its support ticket.
     child = await temporal_client.get_workflow_handle(progticket_workflow_id(prog_id)).describe()
     assert child.parent_id == f"ticket-{ticket.id}"
@@ -150,3 +155,17 @@ async def test_escalate_fix_ship_verify_and_close_with_the_hours(
     assert closed.status == pb.TICKET_STATUS_CLOSED
     assert closed.hours_spent == pytest.approx(1.5)
     assert [(p.id, p.status) for p in closed.programming_tickets] == [(prog_id, "RELEASED")]
+
+    # The on-call developer was told once, and the customer's update came once.
+    told = [
+        m
+        for m in box.messages
+        if developer.email in str(m["To"]) and f"P-{prog_id}" in str(m["Subject"])
+    ]
+    assert len(told) == 1
+    updates = [
+        m
+        for m in box.about(ticket.id)
+        if "con il logo aziendale" in m.get_body(("plain",)).get_content()
+    ]
+    assert len(updates) == 1
