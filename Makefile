@@ -34,11 +34,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: install
 	$(BIN)/python -m services.launcher
 
+# Two workers: most tests wait on servers, so this halves the wall time on 2 cores.
+PYTEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test-db: install
-	HELPDESK_TEST_DATABASE_URL='$(HELPDESK_TEST_DATABASE_URL)' $(BIN)/pytest -m db
+	HELPDESK_TEST_DATABASE_URL='$(HELPDESK_TEST_DATABASE_URL)' $(BIN)/pytest -m db -n $(PYTEST_WORKERS)
 
 # Starts its own servers on free ports; PostgreSQL for list_tickets from BENCH_POSTGRES_URL
 # (default postgresql://postgres@127.0.0.1:5432/test; skipped when unreachable).
