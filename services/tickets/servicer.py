@@ -443,10 +443,16 @@ class TicketServicer(SecondLevelRpcs, MergingRpcs, tgrpc.TicketServiceServicer):
         async with self.sessions() as session:
             # A message for a merged ticket lands on the ticket that survived the merge.
             row = await survivor(session, await self._row(session, request.ticket_id))
-            author = await self._actor(session, request.author, "author", ("CONTACT", "AGENT"))
+            # Services may file system notes (an out-of-office answer, a bounced email).
+            kinds = (
+                ("CONTACT", "AGENT", "SYSTEM") if principal().is_trusted else ("CONTACT", "AGENT")
+            )
+            author = await self._actor(session, request.author, "author", kinds)
             await self._requester_or_org_contact(session, row, author)
             if author.kind == "CONTACT" and visibility != "PUBLIC":
                 invalid("visibility", "a customer's comment is always public")
+            if author.kind == "SYSTEM" and visibility != "INTERNAL":
+                invalid("visibility", "a system note is internal")
             comment_id = (
                 uuid.uuid5(COMMENT_NS, f"{row.id}:{request_id}").hex
                 if request_id

@@ -355,3 +355,33 @@ async def test_a_refused_comment_leaves_no_attachment_behind(api: Api) -> None:
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     after = await api.tickets.GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=MD)
     assert len(after.attachments) == 1
+
+
+async def test_a_system_note_is_internal_and_moves_nothing(api: Api) -> None:
+    ticket_id = await api.stack.new_ticket()
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=api.stack.agent_id)
+    await api.tickets.AssignTicket(
+        tpb.AssignTicketRequest(ticket_id=ticket_id, assignee_id=api.stack.agent_id), metadata=MD
+    )
+    await api.tickets.ChangeStatus(
+        tpb.ChangeStatusRequest(ticket_id=ticket_id, status=pb.TICKET_STATUS_PENDING, actor=agent),
+        metadata=MD,
+    )
+    system = tpb.Actor(kind=pb.AUTHOR_KIND_SYSTEM)
+    public = tpb.AddCommentRequest(
+        ticket_id=ticket_id, author=system, body="Risposta automatica: fuori ufficio"
+    )
+    code, details = await _code(api.tickets.AddComment(public, metadata=MD))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "visibility" in details
+    note = await api.tickets.AddComment(
+        tpb.AddCommentRequest(
+            ticket_id=ticket_id,
+            author=system,
+            visibility=pb.COMMENT_VISIBILITY_INTERNAL,
+            body="Risposta automatica: fuori ufficio",
+        ),
+        metadata=MD,
+    )
+    assert note.ticket.status == pb.TICKET_STATUS_PENDING
+    assert note.comment.author_kind == pb.AUTHOR_KIND_SYSTEM
+    assert not note.reopened
