@@ -13,6 +13,8 @@ from datetime import datetime
 
 from temporalio.common import SearchAttributeKey
 
+from workflows.domain.business_time import Calendar
+
 # The workflow worker (`workflow-worker` process) polls this queue.
 WORKFLOW_TASK_QUEUE = "helpdesk-workflows"
 # The tickets service hosts the ticket activities on its own queue.
@@ -78,8 +80,33 @@ class SlaTargets:
 
 
 @dataclass
+class MilestoneTargets:
+    """Business minutes from the start of the clocks to each milestone (seed 002)."""
+
+    taken_in_charge_minutes: int
+    first_feedback_minutes: int
+    resolution_minutes: int
+
+
+@dataclass
+class SlaTerms:
+    """What a ticket is timed by: its organisation's contract (or the default one).
+
+    ``targets`` maps a priority ("URGENT", "HIGH", "NORMAL", "LOW") to its targets.
+    A pending reminder / auto-solve of 0 business days is off.
+    """
+
+    calendar: Calendar
+    targets: dict[str, MilestoneTargets]
+    calendar_name: str = ""
+    plan_name: str = ""
+    pending_reminder_business_days: int = 0
+    pending_auto_solve_business_days: int = 0
+
+
+@dataclass
 class SlaBreach:
-    target: str  # "TAKEN_IN_CHARGE" | "FIRST_FEEDBACK"
+    target: str  # "TAKEN_IN_CHARGE" | "FIRST_FEEDBACK" | "RESOLUTION"
     due_at: datetime
     recorded_at: datetime
 
@@ -139,6 +166,21 @@ class TicketState:
     third_party_remind_at: datetime | None = None
     # Merged into this ticket (CLOSED, close_reason "MERGED").
     merged_into: int = 0
+    # Business-hours service levels (issue 5). None: a ticket started before them,
+    # timed by the plain durations in ``sla`` as it always was.
+    terms: SlaTerms | None = None
+    # When the clocks started: the desk's next opening at or after received_at.
+    clocks_start_at: datetime | None = None
+    # Business seconds counted up to sla_as_of; the clocks run from sla_as_of when running.
+    sla_elapsed_seconds: float = 0.0
+    sla_as_of: datetime | None = None
+    sla_running: bool = False
+    # Targets whose 80% warning was sent.
+    sla_warned: list[str] = field(default_factory=list)
+    resolution_due: datetime | None = None
+    # PENDING: the reminder to the customer, then (by the contract) the automatic solve.
+    pending_remind_at: datetime | None = None
+    pending_solve_at: datetime | None = None
     # Idempotency keys of the latest LogTime calls (bounded), so a retry adds nothing.
     recent_keys: list[str] = field(default_factory=list)
     # Number of events recorded so far; the next event's ID is event_id(ticket_id, seq + 1).
@@ -259,6 +301,13 @@ class ThirdPartyInput:
 
 
 @dataclass
+class PriorityInput:
+    priority: str  # "URGENT" | "HIGH" | "NORMAL" | "LOW"
+    reason: str
+    actor: ActorRef
+
+
+@dataclass
 class LogTimeInput:
     request_key: str
     hours: float
@@ -311,6 +360,7 @@ UPDATE_THIRD_PARTY = "hold_for_third_party"
 UPDATE_LOG_TIME = "log_time"
 SIGNAL_PROG_OUTCOME = "programming_ticket_outcome"
 UPDATE_MERGE = "merge_into"
+UPDATE_CHANGE_PRIORITY = "change_priority"
 SIGNAL_ABSORB = "absorb_merged_ticket"
 QUERY_STATE = "state"
 

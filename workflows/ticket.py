@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TICKETS_TASK_QUEUE,
         UPDATE_ADD_COMMENT,
         UPDATE_ASSIGN,
+        UPDATE_CHANGE_PRIORITY,
         UPDATE_CHANGE_STATUS,
         UPDATE_CONFIRM,
         UPDATE_DETACH,
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         EscalateResult,
         LogTimeInput,
         MergeInput,
+        PriorityInput,
         ProgLink,
         ProgOutcome,
         SlaBreach,
@@ -69,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         event_id,
         ticket_workflow_id,
     )
+    from workflows.domain import sla_clock
     from workflows.domain.business_time import SEED_000, add_business_days
     from workflows.domain.durations import format_duration
     from workflows.domain.lifecycle import (
@@ -208,6 +211,7 @@ class TicketWorkflow:
 
     def _set_status(self, new: Status, at: datetime) -> None:
         s = self.state
+        old = s.status
         s.status = new.value
         if new is Status.SOLVED:
             s.solved_at = at
@@ -222,6 +226,7 @@ class TicketWorkflow:
             s.third_party_remind_at = None
         if new in (Status.SOLVED, Status.CLOSED):
             s.awaiting_verification = False
+        sla_clock.on_status(s, old, new.value, at)
 
     def _take_in_charge(self, at: datetime) -> None:
         if self.state.taken_in_charge_at is None:
@@ -234,7 +239,9 @@ class TicketWorkflow:
         s = self.state
         candidates: list[tuple[datetime, str, str]] = []
         breached = {b.target for b in s.breaches}
-        clocks_run = self.status not in (Status.SOLVED, Status.CLOSED)
+        # Business-hours clocks (issue 5); tickets started before them keep plain durations.
+        candidates.extend(sla_clock.deadlines(s, breached))
+        clocks_run = s.terms is None and self.status not in (Status.SOLVED, Status.CLOSED)
         if (
             clocks_run
             and s.taken_in_charge_at is None
@@ -271,7 +278,36 @@ class TicketWorkflow:
                 return
             s = self.state
             current = self.status
-            if kind == "REMINDER":
+            if kind.startswith("WARN:"):
+                target = kind.removeprefix("WARN:")
+                s.sla_warned.append(target)
+                due = sla_clock.due(s, target)
+                await self._record(
+                    "sla_warning",
+                    SYSTEM,
+                    current,
+                    detail=f"{target} at 80%: due {due.isoformat() if due else '?'}",
+                    summary=f"warn: {target.lower()} at 80%",
+                )
+            elif kind == "PENDING_REMINDER":
+                sla_clock.after_reminder(s, now)
+                await self._record(
+                    "pending_reminder",
+                    SYSTEM,
+                    current,
+                    detail="waiting for the customer's answer: reminder sent",
+                    summary="remind the customer",
+                )
+            elif kind == "PENDING_AUTO_SOLVE":
+                self._set_status(next_status(current, Action.AGENT_SET_SOLVED), now)
+                await self._record(
+                    "solved",
+                    SYSTEM,
+                    current,
+                    detail="solved automatically: no answer from the customer",
+                    summary="auto-solve: send solved email",
+                )
+            elif kind == "REMINDER":
                 s.third_party_remind_at = add_business_days(
                     REMINDER_CALENDAR, now, self._inp.third_party_reminder_business_days
                 )
@@ -310,6 +346,7 @@ class TicketWorkflow:
     async def run(self, inp: TicketWorkflowInput) -> TicketState:
         if inp.start in ("created", "follow_up_opened"):
             async with self._lock:
+                sla_clock.start(self.state, self.state.received_at)
                 await self._record(
                     inp.start,
                     SYSTEM,
@@ -858,3 +895,39 @@ class TicketWorkflow:
                 detail=f"#{inp.source_ticket_id} ({inp.source_subject}) merged into this ticket:"
                 f" {inp.reason}" + (f"; {moved} moved here" if moved else ""),
             )
+
+    # -- priority (seed 001 tiers; agents may override with a reason) --------------------
+
+    @workflow.update(name=UPDATE_CHANGE_PRIORITY)
+    async def change_priority(self, inp: PriorityInput) -> TicketState:
+        async with self._lock:
+            s = self.state
+            self._check_priority(inp)
+            old = s.priority
+            s.priority = inp.priority
+            sla_clock.recompute(s)  # the targets of the new priority, from what was counted
+            await self._record(
+                "priority_changed",
+                inp.actor,
+                self.status,
+                detail=f"{old} -> {inp.priority}: {inp.reason}",
+            )
+            return s
+
+    def _check_priority(self, inp: PriorityInput) -> None:
+        if inp.priority not in ("URGENT", "HIGH", "NORMAL", "LOW"):
+            raise ApplicationError("priority: unknown", type=ERR_INVALID)
+        if not inp.reason.strip():
+            raise ApplicationError("reason: is required", type=ERR_INVALID)
+        if inp.priority == self.state.priority:
+            raise ApplicationError(
+                f"priority: #{self.state.ticket_id} is already {inp.priority}", type=ERR_INVALID
+            )
+        if self.status is Status.CLOSED:
+            raise ApplicationError(
+                f"#{self.state.ticket_id} is CLOSED", type=ERR_ILLEGAL_TRANSITION
+            )
+
+    @change_priority.validator
+    def _validate_change_priority(self, inp: PriorityInput) -> None:
+        self._check_priority(inp)

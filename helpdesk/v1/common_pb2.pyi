@@ -465,10 +465,13 @@ class SlaClock(_message.Message):
     DUE_AT_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     BREACHED_BY_SECONDS_FIELD_NUMBER: _builtins.int
+    REMAINING_BUSINESS_SECONDS_FIELD_NUMBER: _builtins.int
     target: Global___SlaTarget.ValueType
     state: Global___SlaState.ValueType
     breached_by_seconds: _builtins.int
     """Set when breached: how late the milestone is (or was)."""
+    remaining_business_seconds: _builtins.int
+    """Business time left before the due instant (running or paused; business-hours SLAs)."""
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -478,10 +481,11 @@ class SlaClock(_message.Message):
         due_at: _timestamp_pb2.Timestamp | None = ...,
         state: Global___SlaState.ValueType = ...,
         breached_by_seconds: _builtins.int = ...,
+        remaining_business_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breached_by_seconds", b"breached_by_seconds", "due_at", b"due_at", "state", b"state", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breached_by_seconds", b"breached_by_seconds", "due_at", b"due_at", "remaining_business_seconds", b"remaining_business_seconds", "state", b"state", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -532,6 +536,8 @@ class Ticket(_message.Message):
     THIRD_PARTY_NAME_FIELD_NUMBER: _builtins.int
     THIRD_PARTY_REFERENCE_FIELD_NUMBER: _builtins.int
     MERGED_INTO_FIELD_NUMBER: _builtins.int
+    SATISFACTION_RATING_FIELD_NUMBER: _builtins.int
+    SATISFACTION_COMMENT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     display_id: _builtins.str
     """"#42" """
@@ -572,6 +578,9 @@ class Ticket(_message.Message):
     third_party_reference: _builtins.str
     merged_into: _builtins.int
     """Set when this ticket was merged into another (CLOSED, reason MERGED)."""
+    satisfaction_rating: _builtins.int
+    """Seed 002's questionnaire (TicketService.SubmitSatisfaction): 0 when not answered."""
+    satisfaction_comment: _builtins.str
     @_builtins.property
     def milestones(self) -> Global___Milestones: ...
     @_builtins.property
@@ -630,10 +639,12 @@ class Ticket(_message.Message):
         third_party_name: _builtins.str = ...,
         third_party_reference: _builtins.str = ...,
         merged_into: _builtins.int = ...,
+        satisfaction_rating: _builtins.int = ...,
+        satisfaction_comment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auto_close_at", b"auto_close_at", "milestones", b"milestones", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "merged_into", b"merged_into", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "merged_into", b"merged_into", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "satisfaction_comment", b"satisfaction_comment", "satisfaction_rating", b"satisfaction_rating", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

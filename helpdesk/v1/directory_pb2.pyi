@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from helpdesk.v1 import common_pb2 as _common_pb2
@@ -233,6 +234,7 @@ class Organization(_message.Message):
     CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     DEPARTMENT_SEES_TICKETS_FIELD_NUMBER: _builtins.int
+    ADD_CONTACTS_BY_DOMAIN_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
@@ -240,6 +242,10 @@ class Organization(_message.Message):
     """"it" (default) or "en"."""
     department_sees_tickets: _builtins.bool
     """Seed 001: a USER also sees the tickets of colleagues in the same department."""
+    add_contacts_by_domain: _builtins.bool
+    """Mail from an unknown address of one of `email_domains` makes its sender a new
+    contact of this organisation (on when unset); off: the sender is a prospect.
+    """
     @_builtins.property
     def email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -251,12 +257,15 @@ class Organization(_message.Message):
         closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
         locale: _builtins.str = ...,
         department_sees_tickets: _builtins.bool = ...,
+        add_contacts_by_domain: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain", "add_contacts_by_domain", b"add_contacts_by_domain"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "id", b"id", "locale", b"locale", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain", "add_contacts_by_domain", b"add_contacts_by_domain", "closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "id", b"id", "locale", b"locale", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__add_contacts_by_domain: _TypeAlias = _typing.Literal["add_contacts_by_domain"]  # noqa: Y015
+    _WhichOneofArgType__add_contacts_by_domain: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__add_contacts_by_domain) -> _WhichOneofReturnType__add_contacts_by_domain | None: ...
 
 Global___Organization: _TypeAlias = Organization  # noqa: Y015
 
@@ -349,10 +358,13 @@ class CreateOrganizationRequest(_message.Message):
     CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     DEPARTMENT_SEES_TICKETS_FIELD_NUMBER: _builtins.int
+    ADD_CONTACTS_BY_DOMAIN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
     locale: _builtins.str
     department_sees_tickets: _builtins.bool
+    add_contacts_by_domain: _builtins.bool
+    """Unset: on (see Organization.add_contacts_by_domain)."""
     @_builtins.property
     def email_domains(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -363,12 +375,15 @@ class CreateOrganizationRequest(_message.Message):
         closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
         locale: _builtins.str = ...,
         department_sees_tickets: _builtins.bool = ...,
+        add_contacts_by_domain: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain", "add_contacts_by_domain", b"add_contacts_by_domain"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "locale", b"locale", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain", "add_contacts_by_domain", b"add_contacts_by_domain", "closed_ticket_policy", b"closed_ticket_policy", "department_sees_tickets", b"department_sees_tickets", "email_domains", b"email_domains", "locale", b"locale", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__add_contacts_by_domain: _TypeAlias = _typing.Literal["add_contacts_by_domain"]  # noqa: Y015
+    _WhichOneofArgType__add_contacts_by_domain: _TypeAlias = _typing.Literal["_add_contacts_by_domain", b"_add_contacts_by_domain"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__add_contacts_by_domain) -> _WhichOneofReturnType__add_contacts_by_domain | None: ...
 
 Global___CreateOrganizationRequest: _TypeAlias = CreateOrganizationRequest  # noqa: Y015
 
@@ -390,6 +405,25 @@ class GetOrganizationRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOrganizationRequest: _TypeAlias = GetOrganizationRequest  # noqa: Y015
+
+@_typing.final
+class GetOrganizationByDomainRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    domain: _builtins.str
+    def __init__(
+        self,
+        *,
+        domain: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["domain", b"domain"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrganizationByDomainRequest: _TypeAlias = GetOrganizationByDomainRequest  # noqa: Y015
 
 @_typing.final
 class ListOrganizationsRequest(_message.Message):
@@ -706,3 +740,405 @@ class ListAgentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAgentsResponse: _TypeAlias = ListAgentsResponse  # noqa: Y015
+
+@_typing.final
+class OpeningInterval(_message.Message):
+    """One weekly opening interval, local wall-clock time in the calendar's time zone;
+    half-open [start, end). end may be "24:00".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEKDAY_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    weekday: _builtins.int
+    """0 = Monday .. 6 = Sunday."""
+    start: _builtins.str
+    """"HH:MM"."""
+    end: _builtins.str
+    def __init__(
+        self,
+        *,
+        weekday: _builtins.int = ...,
+        start: _builtins.str = ...,
+        end: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start", "weekday", b"weekday"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpeningInterval: _TypeAlias = OpeningInterval  # noqa: Y015
+
+@_typing.final
+class Calendar(_message.Message):
+    """Business hours: weekly intervals in a time zone, closed on the country's national
+    holidays and on closed_dates (bridge days, company closures).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    CLOSED_DATES_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """0: the built-in default calendar (seed 000's office hours)."""
+    name: _builtins.str
+    time_zone: _builtins.str
+    """IANA name, e.g. "Europe/Rome"."""
+    country: _builtins.str
+    """ISO country code of the national holidays ("IT"); "" for none."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpeningInterval]: ...
+    @_builtins.property
+    def closed_dates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"YYYY-MM-DD", in order."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+        intervals: _abc.Iterable[Global___OpeningInterval] | None = ...,
+        country: _builtins.str = ...,
+        closed_dates: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_dates", b"closed_dates", "country", b"country", "id", b"id", "intervals", b"intervals", "name", b"name", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Calendar: _TypeAlias = Calendar  # noqa: Y015
+
+@_typing.final
+class CreateCalendarRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    CLOSED_DATES_FIELD_NUMBER: _builtins.int
+    PRESET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    time_zone: _builtins.str
+    """Empty: "Europe/Rome"."""
+    country: _builtins.str
+    """Unset: "IT"; "" for no national holidays."""
+    preset: _builtins.str
+    """"SEED_000" (Mon-Fri 08:30-13:00, 14:30-18:30) or "SEED_004" (Mon-Fri 07:30-12:00,
+    13:30-17:00): their intervals instead of `intervals`.
+    """
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpeningInterval]:
+        """Required unless `preset` is given (not both)."""
+
+    @_builtins.property
+    def closed_dates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+        intervals: _abc.Iterable[Global___OpeningInterval] | None = ...,
+        country: _builtins.str | None = ...,
+        closed_dates: _abc.Iterable[_builtins.str] | None = ...,
+        preset: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_country", b"_country", "country", b"country"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_country", b"_country", "closed_dates", b"closed_dates", "country", b"country", "intervals", b"intervals", "name", b"name", "preset", b"preset", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__country: _TypeAlias = _typing.Literal["country"]  # noqa: Y015
+    _WhichOneofArgType__country: _TypeAlias = _typing.Literal["_country", b"_country"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__country) -> _WhichOneofReturnType__country | None: ...
+
+Global___CreateCalendarRequest: _TypeAlias = CreateCalendarRequest  # noqa: Y015
+
+@_typing.final
+class ListCalendarsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCalendarsRequest: _TypeAlias = ListCalendarsRequest  # noqa: Y015
+
+@_typing.final
+class ListCalendarsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDARS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def calendars(self) -> _containers.RepeatedCompositeFieldContainer[Global___Calendar]: ...
+    def __init__(
+        self,
+        *,
+        calendars: _abc.Iterable[Global___Calendar] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendars", b"calendars", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCalendarsResponse: _TypeAlias = ListCalendarsResponse  # noqa: Y015
+
+@_typing.final
+class PriorityTargets(_message.Message):
+    """The targets of one priority, in business minutes from the start of the clocks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    TAKEN_IN_CHARGE_MINUTES_FIELD_NUMBER: _builtins.int
+    FIRST_FEEDBACK_MINUTES_FIELD_NUMBER: _builtins.int
+    RESOLUTION_MINUTES_FIELD_NUMBER: _builtins.int
+    priority: _common_pb2.Priority.ValueType
+    taken_in_charge_minutes: _builtins.int
+    first_feedback_minutes: _builtins.int
+    resolution_minutes: _builtins.int
+    def __init__(
+        self,
+        *,
+        priority: _common_pb2.Priority.ValueType = ...,
+        taken_in_charge_minutes: _builtins.int = ...,
+        first_feedback_minutes: _builtins.int = ...,
+        resolution_minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_feedback_minutes", b"first_feedback_minutes", "priority", b"priority", "resolution_minutes", b"resolution_minutes", "taken_in_charge_minutes", b"taken_in_charge_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PriorityTargets: _TypeAlias = PriorityTargets  # noqa: Y015
+
+@_typing.final
+class SlaPlan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """0: the built-in default plan."""
+    name: _builtins.str
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriorityTargets]:
+        """One per priority, URGENT first."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        targets: _abc.Iterable[Global___PriorityTargets] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "name", b"name", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SlaPlan: _TypeAlias = SlaPlan  # noqa: Y015
+
+@_typing.final
+class CreateSlaPlanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriorityTargets]:
+        """Exactly one for each of URGENT, HIGH, NORMAL and LOW; every target > 0 and
+        taken_in_charge_minutes <= resolution_minutes.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        targets: _abc.Iterable[Global___PriorityTargets] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSlaPlanRequest: _TypeAlias = CreateSlaPlanRequest  # noqa: Y015
+
+@_typing.final
+class ListSlaPlansRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSlaPlansRequest: _TypeAlias = ListSlaPlansRequest  # noqa: Y015
+
+@_typing.final
+class ListSlaPlansResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SLA_PLANS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def sla_plans(self) -> _containers.RepeatedCompositeFieldContainer[Global___SlaPlan]: ...
+    def __init__(
+        self,
+        *,
+        sla_plans: _abc.Iterable[Global___SlaPlan] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sla_plans", b"sla_plans"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSlaPlansResponse: _TypeAlias = ListSlaPlansResponse  # noqa: Y015
+
+@_typing.final
+class SetContractRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CALENDAR_ID_FIELD_NUMBER: _builtins.int
+    SLA_PLAN_ID_FIELD_NUMBER: _builtins.int
+    CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
+    PENDING_REMINDER_BUSINESS_DAYS_FIELD_NUMBER: _builtins.int
+    PENDING_AUTO_SOLVE_BUSINESS_DAYS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    calendar_id: _builtins.int
+    """0: the default calendar."""
+    sla_plan_id: _builtins.int
+    """0: the default plan."""
+    closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
+    """Unspecified: keep the organisation's policy."""
+    pending_reminder_business_days: _builtins.int
+    """A PENDING ticket reminds the customer after this many business days (0: never) ..."""
+    pending_auto_solve_business_days: _builtins.int
+    """... and solves itself this many business days after the reminder (0: never)."""
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        calendar_id: _builtins.int = ...,
+        sla_plan_id: _builtins.int = ...,
+        closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
+        pending_reminder_business_days: _builtins.int = ...,
+        pending_auto_solve_business_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar_id", b"calendar_id", "closed_ticket_policy", b"closed_ticket_policy", "organization_id", b"organization_id", "pending_auto_solve_business_days", b"pending_auto_solve_business_days", "pending_reminder_business_days", b"pending_reminder_business_days", "sla_plan_id", b"sla_plan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContractRequest: _TypeAlias = SetContractRequest  # noqa: Y015
+
+@_typing.final
+class GetContractRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContractRequest: _TypeAlias = GetContractRequest  # noqa: Y015
+
+@_typing.final
+class Contract(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    SLA_PLAN_FIELD_NUMBER: _builtins.int
+    CLOSED_TICKET_POLICY_FIELD_NUMBER: _builtins.int
+    PENDING_REMINDER_BUSINESS_DAYS_FIELD_NUMBER: _builtins.int
+    PENDING_AUTO_SOLVE_BUSINESS_DAYS_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType
+    """The organisation's policy."""
+    pending_reminder_business_days: _builtins.int
+    pending_auto_solve_business_days: _builtins.int
+    is_default: _builtins.bool
+    """No contract was set: the default calendar, plan and pending policy apply."""
+    @_builtins.property
+    def calendar(self) -> Global___Calendar: ...
+    @_builtins.property
+    def sla_plan(self) -> Global___SlaPlan: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset for the default contract."""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        calendar: Global___Calendar | None = ...,
+        sla_plan: Global___SlaPlan | None = ...,
+        closed_ticket_policy: _common_pb2.ClosedTicketPolicy.ValueType = ...,
+        pending_reminder_business_days: _builtins.int = ...,
+        pending_auto_solve_business_days: _builtins.int = ...,
+        is_default: _builtins.bool = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "sla_plan", b"sla_plan", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "closed_ticket_policy", b"closed_ticket_policy", "is_default", b"is_default", "organization_id", b"organization_id", "pending_auto_solve_business_days", b"pending_auto_solve_business_days", "pending_reminder_business_days", b"pending_reminder_business_days", "sla_plan", b"sla_plan", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contract: _TypeAlias = Contract  # noqa: Y015

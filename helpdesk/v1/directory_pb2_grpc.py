@@ -51,6 +51,11 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
                 _registered_method=True)
+        self.GetOrganizationByDomain = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/GetOrganizationByDomain',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.GetOrganizationByDomainRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Organization.FromString,
+                _registered_method=True)
         self.AddContact = channel.unary_unary(
                 '/helpdesk.v1.DirectoryService/AddContact',
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.AddContactRequest.SerializeToString,
@@ -121,6 +126,36 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
                 _registered_method=True)
+        self.CreateCalendar = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/CreateCalendar',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.CreateCalendarRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Calendar.FromString,
+                _registered_method=True)
+        self.ListCalendars = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/ListCalendars',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.ListCalendarsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListCalendarsResponse.FromString,
+                _registered_method=True)
+        self.CreateSlaPlan = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/CreateSlaPlan',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.CreateSlaPlanRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.SlaPlan.FromString,
+                _registered_method=True)
+        self.ListSlaPlans = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/ListSlaPlans',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansResponse.FromString,
+                _registered_method=True)
+        self.SetContract = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/SetContract',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.SetContractRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
+                _registered_method=True)
+        self.GetContract = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/GetContract',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -142,6 +177,14 @@ class DirectoryServiceServicer:
 
     def ListOrganizations(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrganizationByDomain(self, request, context):
+        """The organisation one of whose email domains is `domain` (case-insensitive);
+        NOT_FOUND when none.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -238,6 +281,48 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCalendar(self, request, context):
+        """Business calendars, SLA plans and the organisations' support contracts (seeds 000,
+        002, 004). Calendars and plans are immutable once created; a contract names one of
+        each. Bad input: INVALID_ARGUMENT naming the field; a name taken: ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCalendars(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSlaPlan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSlaPlans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContract(self, request, context):
+        """Replaces the organisation's contract (the previous one is not kept).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContract(self, request, context):
+        """The organisation's contract, or the default one (is_default) when none is set.
+        A referent: its own organisation only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +340,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ListOrganizations,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsResponse.SerializeToString,
+            ),
+            'GetOrganizationByDomain': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrganizationByDomain,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.GetOrganizationByDomainRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Organization.SerializeToString,
             ),
             'AddContact': grpc.unary_unary_rpc_method_handler(
                     servicer.AddContact,
@@ -325,6 +415,36 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ResetPassword,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.SerializeToString,
+            ),
+            'CreateCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCalendar,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.CreateCalendarRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Calendar.SerializeToString,
+            ),
+            'ListCalendars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCalendars,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListCalendarsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.ListCalendarsResponse.SerializeToString,
+            ),
+            'CreateSlaPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSlaPlan,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.CreateSlaPlanRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.SlaPlan.SerializeToString,
+            ),
+            'ListSlaPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSlaPlans,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansResponse.SerializeToString,
+            ),
+            'SetContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContract,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetContractRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contract.SerializeToString,
+            ),
+            'GetContract': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContract,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contract.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -410,6 +530,33 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/ListOrganizations',
             helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.ListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrganizationByDomain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/GetOrganizationByDomain',
+            helpdesk_dot_v1_dot_directory__pb2.GetOrganizationByDomainRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Organization.FromString,
             options,
             channel_credentials,
             insecure,
@@ -788,6 +935,168 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/ResetPassword',
             helpdesk_dot_v1_dot_directory__pb2.ResetPasswordRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.SetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/CreateCalendar',
+            helpdesk_dot_v1_dot_directory__pb2.CreateCalendarRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Calendar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCalendars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/ListCalendars',
+            helpdesk_dot_v1_dot_directory__pb2.ListCalendarsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.ListCalendarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSlaPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/CreateSlaPlan',
+            helpdesk_dot_v1_dot_directory__pb2.CreateSlaPlanRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.SlaPlan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSlaPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/ListSlaPlans',
+            helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.ListSlaPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/SetContract',
+            helpdesk_dot_v1_dot_directory__pb2.SetContractRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContract(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/GetContract',
+            helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,10 @@ class DirectoryServiceStub:
     CreateOrganization: _grpc.UnaryUnaryMultiCallable[_directory_pb2.CreateOrganizationRequest, _directory_pb2.Organization]
     GetOrganization: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetOrganizationRequest, _directory_pb2.Organization]
     ListOrganizations: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListOrganizationsRequest, _directory_pb2.ListOrganizationsResponse]
+    GetOrganizationByDomain: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetOrganizationByDomainRequest, _directory_pb2.Organization]
+    """The organisation one of whose email domains is `domain` (case-insensitive);
+    NOT_FOUND when none.
+    """
     AddContact: _grpc.UnaryUnaryMultiCallable[_directory_pb2.AddContactRequest, _directory_pb2.Contact]
     GetContact: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetContactRequest, _directory_pb2.Contact]
     GetContactByEmail: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetContactByEmailRequest, _directory_pb2.Contact]
@@ -62,6 +66,20 @@ class DirectoryServiceStub:
     answers the same either way (existence is not revealed).
     """
     ResetPassword: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ResetPasswordRequest, _directory_pb2.SetPasswordResponse]
+    CreateCalendar: _grpc.UnaryUnaryMultiCallable[_directory_pb2.CreateCalendarRequest, _directory_pb2.Calendar]
+    """Business calendars, SLA plans and the organisations' support contracts (seeds 000,
+    002, 004). Calendars and plans are immutable once created; a contract names one of
+    each. Bad input: INVALID_ARGUMENT naming the field; a name taken: ALREADY_EXISTS.
+    """
+    ListCalendars: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListCalendarsRequest, _directory_pb2.ListCalendarsResponse]
+    CreateSlaPlan: _grpc.UnaryUnaryMultiCallable[_directory_pb2.CreateSlaPlanRequest, _directory_pb2.SlaPlan]
+    ListSlaPlans: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListSlaPlansRequest, _directory_pb2.ListSlaPlansResponse]
+    SetContract: _grpc.UnaryUnaryMultiCallable[_directory_pb2.SetContractRequest, _directory_pb2.Contract]
+    """Replaces the organisation's contract (the previous one is not kept)."""
+    GetContract: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetContractRequest, _directory_pb2.Contract]
+    """The organisation's contract, or the default one (is_default) when none is set.
+    A referent: its own organisation only.
+    """
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -73,6 +91,10 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     CreateOrganization: _aio.UnaryUnaryMultiCallable[_directory_pb2.CreateOrganizationRequest, _directory_pb2.Organization]  # type: ignore[assignment]
     GetOrganization: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetOrganizationRequest, _directory_pb2.Organization]  # type: ignore[assignment]
     ListOrganizations: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListOrganizationsRequest, _directory_pb2.ListOrganizationsResponse]  # type: ignore[assignment]
+    GetOrganizationByDomain: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetOrganizationByDomainRequest, _directory_pb2.Organization]  # type: ignore[assignment]
+    """The organisation one of whose email domains is `domain` (case-insensitive);
+    NOT_FOUND when none.
+    """
     AddContact: _aio.UnaryUnaryMultiCallable[_directory_pb2.AddContactRequest, _directory_pb2.Contact]  # type: ignore[assignment]
     GetContact: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetContactRequest, _directory_pb2.Contact]  # type: ignore[assignment]
     GetContactByEmail: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetContactByEmailRequest, _directory_pb2.Contact]  # type: ignore[assignment]
@@ -97,6 +119,20 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     answers the same either way (existence is not revealed).
     """
     ResetPassword: _aio.UnaryUnaryMultiCallable[_directory_pb2.ResetPasswordRequest, _directory_pb2.SetPasswordResponse]  # type: ignore[assignment]
+    CreateCalendar: _aio.UnaryUnaryMultiCallable[_directory_pb2.CreateCalendarRequest, _directory_pb2.Calendar]  # type: ignore[assignment]
+    """Business calendars, SLA plans and the organisations' support contracts (seeds 000,
+    002, 004). Calendars and plans are immutable once created; a contract names one of
+    each. Bad input: INVALID_ARGUMENT naming the field; a name taken: ALREADY_EXISTS.
+    """
+    ListCalendars: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListCalendarsRequest, _directory_pb2.ListCalendarsResponse]  # type: ignore[assignment]
+    CreateSlaPlan: _aio.UnaryUnaryMultiCallable[_directory_pb2.CreateSlaPlanRequest, _directory_pb2.SlaPlan]  # type: ignore[assignment]
+    ListSlaPlans: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListSlaPlansRequest, _directory_pb2.ListSlaPlansResponse]  # type: ignore[assignment]
+    SetContract: _aio.UnaryUnaryMultiCallable[_directory_pb2.SetContractRequest, _directory_pb2.Contract]  # type: ignore[assignment]
+    """Replaces the organisation's contract (the previous one is not kept)."""
+    GetContract: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetContractRequest, _directory_pb2.Contract]  # type: ignore[assignment]
+    """The organisation's contract, or the default one (is_default) when none is set.
+    A referent: its own organisation only.
+    """
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Organisations (customers), their contacts and the help desk's agents.
@@ -123,6 +159,16 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ListOrganizationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.ListOrganizationsResponse, _abc.Awaitable[_directory_pb2.ListOrganizationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetOrganizationByDomain(
+        self,
+        request: _directory_pb2.GetOrganizationByDomainRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Organization, _abc.Awaitable[_directory_pb2.Organization]]:
+        """The organisation one of whose email domains is `domain` (case-insensitive);
+        NOT_FOUND when none.
+        """
 
     @_abc_1.abstractmethod
     def AddContact(
@@ -231,5 +277,55 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ResetPasswordRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.SetPasswordResponse, _abc.Awaitable[_directory_pb2.SetPasswordResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCalendar(
+        self,
+        request: _directory_pb2.CreateCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Calendar, _abc.Awaitable[_directory_pb2.Calendar]]:
+        """Business calendars, SLA plans and the organisations' support contracts (seeds 000,
+        002, 004). Calendars and plans are immutable once created; a contract names one of
+        each. Bad input: INVALID_ARGUMENT naming the field; a name taken: ALREADY_EXISTS.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCalendars(
+        self,
+        request: _directory_pb2.ListCalendarsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.ListCalendarsResponse, _abc.Awaitable[_directory_pb2.ListCalendarsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateSlaPlan(
+        self,
+        request: _directory_pb2.CreateSlaPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.SlaPlan, _abc.Awaitable[_directory_pb2.SlaPlan]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSlaPlans(
+        self,
+        request: _directory_pb2.ListSlaPlansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.ListSlaPlansResponse, _abc.Awaitable[_directory_pb2.ListSlaPlansResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetContract(
+        self,
+        request: _directory_pb2.SetContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Contract, _abc.Awaitable[_directory_pb2.Contract]]:
+        """Replaces the organisation's contract (the previous one is not kept)."""
+
+    @_abc_1.abstractmethod
+    def GetContract(
+        self,
+        request: _directory_pb2.GetContractRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Contract, _abc.Awaitable[_directory_pb2.Contract]]:
+        """The organisation's contract, or the default one (is_default) when none is set.
+        A referent: its own organisation only.
+        """
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

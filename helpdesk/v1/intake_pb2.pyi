@@ -195,7 +195,8 @@ class SubmitEmailResponse(_message.Message):
     one) had been received before.
     """
     status: _builtins.str
-    """RECEIVED (being processed), TICKET_CREATED, COMMENT_ADDED, PROSPECT,
+    """RECEIVED (being processed), TICKET_CREATED, COMMENT_ADDED, NOTE_ADDED
+    (automatic mail attached to its ticket as an internal note), PROSPECT,
     BOUNCE, IGNORED or FAILED.
     """
     ticket_id: _builtins.int

@@ -24,57 +24,72 @@ _sym_db = _symbol_database.Default()
 
 from helpdesk.v1 import common_pb2 as helpdesk_dot_v1_dot_common__pb2
 from helpdesk.v1 import dev_escalation_pb2 as helpdesk_dot_v1_dot_dev__escalation__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpdesk/v1/tickets.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\x1a helpdesk/v1/dev_escalation.proto\":\n\x05\x41\x63tor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.helpdesk.v1.AuthorKind\x12\n\n\x02id\x18\x02 \x01(\x03\"\xcd\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0crequester_id\x18\x04 \x01(\x03\x12%\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x14.helpdesk.v1.Channel\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x0f\n\x07product\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\n\n\x02os\x18\t \x01(\t\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12\'\n\x08priority\x18\x0b \x01(\x0e\x32\x15.helpdesk.v1.Priority\x12\r\n\x05phone\x18\x0c \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\r \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\x0e \x01(\x08\x12,\n\x0b\x61ttachments\x18\x0f \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\x14\n\x0c\x66ollow_up_of\x18\x10 \x01(\x03\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xda\x01\n\x12ListTicketsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12+\n\x08statuses\x18\x03 \x03(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12)\n\npriorities\x18\x04 \x03(\x0e\x32\x15.helpdesk.v1.Priority\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\x03\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"T\n\x13ListTicketsResponse\x12$\n\x07tickets\x18\x01 \x03(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x61ssignee_id\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\xce\x01\n\x11\x41\x64\x64\x43ommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x32\n\nvisibility\x18\x03 \x01(\x0e\x32\x1e.helpdesk.v1.CommentVisibility\x12\"\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12,\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x17.helpdesk.v1.Attachment\"\x8d\x01\n\x12\x41\x64\x64\x43ommentResponse\x12%\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x14.helpdesk.v1.Comment\x12#\n\x06ticket\x18\x02 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x19\n\x11\x66ollow_up_created\x18\x03 \x01(\x08\x12\x10\n\x08reopened\x18\x04 \x01(\x08\"\x86\x01\n\x13\x43hangeStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xc1\x01\n\x1c\x45scalateToDevelopmentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x1d\n\x15technical_description\x18\x04 \x01(\t\x12)\n\x07urgency\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12!\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x80\x01\n\x1d\x45scalateToDevelopmentResponse\x12#\n\x06ticket\x18\x01 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12:\n\x12programming_ticket\x18\x02 \x01(\x0b\x32\x1e.helpdesk.v1.ProgrammingTicket\"\x85\x01\n\x1e\x44\x65tachProgrammingTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x1d\n\x15programming_ticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x89\x01\n\x18HoldForThirdPartyRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10third_party_name\x18\x02 \x01(\t\x12\x1d\n\x15third_party_reference\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"|\n\x13MergeTicketsRequest\x12\x18\n\x10source_ticket_id\x18\x01 \x01(\x03\x12\x18\n\x10target_ticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"w\n\x0eLogTimeRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x0c\n\x04note\x18\x04 \x01(\t\x12!\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"[\n\x13ReopenTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onfirmSolutionRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"B\n\x13ListCommentsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10include_internal\x18\x02 \x01(\x08\">\n\x14ListCommentsResponse\x12&\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Comment\",\n\x17GetTicketHistoryRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\"D\n\x18GetTicketHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.helpdesk.v1.TicketEvent2\xb2\t\n\rTicketService\x12\x45\n\x0c\x43reateTicket\x12 .helpdesk.v1.CreateTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12?\n\tGetTicket\x12\x1d.helpdesk.v1.GetTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12P\n\x0bListTickets\x12\x1f.helpdesk.v1.ListTicketsRequest\x1a .helpdesk.v1.ListTicketsResponse\x12\x45\n\x0c\x41ssignTicket\x12 .helpdesk.v1.AssignTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12M\n\nAddComment\x12\x1e.helpdesk.v1.AddCommentRequest\x1a\x1f.helpdesk.v1.AddCommentResponse\x12\x45\n\x0c\x43hangeStatus\x12 .helpdesk.v1.ChangeStatusRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cReopenTicket\x12 .helpdesk.v1.ReopenTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12K\n\x0f\x43onfirmSolution\x12#.helpdesk.v1.ConfirmSolutionRequest\x1a\x13.helpdesk.v1.Ticket\x12S\n\x0cListComments\x12 .helpdesk.v1.ListCommentsRequest\x1a!.helpdesk.v1.ListCommentsResponse\x12_\n\x10GetTicketHistory\x12$.helpdesk.v1.GetTicketHistoryRequest\x1a%.helpdesk.v1.GetTicketHistoryResponse\x12n\n\x15\x45scalateToDevelopment\x12).helpdesk.v1.EscalateToDevelopmentRequest\x1a*.helpdesk.v1.EscalateToDevelopmentResponse\x12[\n\x17\x44\x65tachProgrammingTicket\x12+.helpdesk.v1.DetachProgrammingTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12O\n\x11HoldForThirdParty\x12%.helpdesk.v1.HoldForThirdPartyRequest\x1a\x13.helpdesk.v1.Ticket\x12;\n\x07LogTime\x12\x1b.helpdesk.v1.LogTimeRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cMergeTickets\x12 .helpdesk.v1.MergeTicketsRequest\x1a\x13.helpdesk.v1.Ticketb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19helpdesk/v1/tickets.proto\x12\x0bhelpdesk.v1\x1a\x18helpdesk/v1/common.proto\x1a helpdesk/v1/dev_escalation.proto\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x05\x41\x63tor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.helpdesk.v1.AuthorKind\x12\n\n\x02id\x18\x02 \x01(\x03\"\xcd\x03\n\x13\x43reateTicketRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x14\n\x0crequester_id\x18\x04 \x01(\x03\x12%\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x14.helpdesk.v1.Channel\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x0f\n\x07product\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\n\n\x02os\x18\t \x01(\t\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12\'\n\x08priority\x18\x0b \x01(\x0e\x32\x15.helpdesk.v1.Priority\x12\r\n\x05phone\x18\x0c \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\r \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\x0e \x01(\x08\x12,\n\x0b\x61ttachments\x18\x0f \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\x14\n\x0c\x66ollow_up_of\x18\x10 \x01(\x03\"\x1e\n\x10GetTicketRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xda\x01\n\x12ListTicketsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12+\n\x08statuses\x18\x03 \x03(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12)\n\npriorities\x18\x04 \x03(\x0e\x32\x15.helpdesk.v1.Priority\x12\x13\n\x0b\x61ssignee_id\x18\x05 \x01(\x03\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"T\n\x13ListTicketsResponse\x12$\n\x07tickets\x18\x01 \x03(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x61ssignee_id\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\xce\x01\n\x11\x41\x64\x64\x43ommentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x32\n\nvisibility\x18\x03 \x01(\x0e\x32\x1e.helpdesk.v1.CommentVisibility\x12\"\n\x06\x61uthor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12,\n\x0b\x61ttachments\x18\x06 \x03(\x0b\x32\x17.helpdesk.v1.Attachment\"\x8d\x01\n\x12\x41\x64\x64\x43ommentResponse\x12%\n\x07\x63omment\x18\x01 \x01(\x0b\x32\x14.helpdesk.v1.Comment\x12#\n\x06ticket\x18\x02 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x19\n\x11\x66ollow_up_created\x18\x03 \x01(\x08\x12\x10\n\x08reopened\x18\x04 \x01(\x08\"\x86\x01\n\x13\x43hangeStatusRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.helpdesk.v1.TicketStatus\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xc1\x01\n\x1c\x45scalateToDevelopmentRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x1d\n\x15technical_description\x18\x04 \x01(\t\x12)\n\x07urgency\x18\x05 \x01(\x0e\x32\x18.helpdesk.v1.ProgUrgency\x12!\n\x05\x61\x63tor\x18\x06 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x80\x01\n\x1d\x45scalateToDevelopmentResponse\x12#\n\x06ticket\x18\x01 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12:\n\x12programming_ticket\x18\x02 \x01(\x0b\x32\x1e.helpdesk.v1.ProgrammingTicket\"\x85\x01\n\x1e\x44\x65tachProgrammingTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x1d\n\x15programming_ticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x89\x01\n\x18HoldForThirdPartyRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10third_party_name\x18\x02 \x01(\t\x12\x1d\n\x15third_party_reference\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x86\x01\n\x15\x43hangePriorityRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\'\n\x08priority\x18\x02 \x01(\x0e\x32\x15.helpdesk.v1.Priority\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"|\n\x13MergeTicketsRequest\x12\x18\n\x10source_ticket_id\x18\x01 \x01(\x03\x12\x18\n\x10target_ticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12!\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"w\n\x0eLogTimeRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05hours\x18\x03 \x01(\x01\x12\x0c\n\x04note\x18\x04 \x01(\t\x12!\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"[\n\x13ReopenTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\"N\n\x16\x43onfirmSolutionRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"B\n\x13ListCommentsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x18\n\x10include_internal\x18\x02 \x01(\x08\">\n\x14ListCommentsResponse\x12&\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x14.helpdesk.v1.Comment\",\n\x17GetTicketHistoryRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\"D\n\x18GetTicketHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.helpdesk.v1.TicketEvent\"\x81\x01\n\x19SubmitSatisfactionRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x11\n\tticket_id\x18\x02 \x01(\x03\x12\x0e\n\x06rating\x18\x03 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\x12!\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x12.helpdesk.v1.Actor\"\x93\x02\n\x1aSubmitSatisfactionResponse\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\ndisplay_id\x18\x02 \x01(\t\x12\x0e\n\x06rating\x18\x03 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\x12\x35\n\x11\x66irst_answered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x61nswered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x63hangeable_until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hanged\x18\x08 \x01(\x08\"\x8d\x01\n\x10GetReportRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x30\n\x0cperiod_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x0bReportCount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xb6\x01\n\x0fMilestoneReport\x12&\n\x06target\x18\x01 \x01(\x0e\x32\x16.helpdesk.v1.SlaTarget\x12\x0b\n\x03met\x18\x02 \x01(\x03\x12\x10\n\x08\x62reached\x18\x03 \x01(\x03\x12\x0c\n\x04open\x18\x04 \x01(\x03\x12\x0f\n\x07reached\x18\x05 \x01(\x03\x12\x1f\n\x17median_business_seconds\x18\x06 \x01(\x01\x12\x1c\n\x14p90_business_seconds\x18\x07 \x01(\x01\"\xa5\x04\n\x06Report\x12\x17\n\x0forganization_id\x18\x01 \x01(\x03\x12\x19\n\x11organization_name\x18\x02 \x01(\t\x12\x30\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10tickets_received\x18\x05 \x01(\x03\x12\x30\n\x0e\x62y_criticality\x18\x06 \x03(\x0b\x32\x18.helpdesk.v1.ReportCount\x12-\n\x0b\x62y_priority\x18\x07 \x03(\x0b\x32\x18.helpdesk.v1.ReportCount\x12,\n\nby_channel\x18\x08 \x03(\x0b\x32\x18.helpdesk.v1.ReportCount\x12)\n\x07\x62y_kind\x18\t \x03(\x0b\x32\x18.helpdesk.v1.ReportCount\x12\x30\n\nmilestones\x18\n \x03(\x0b\x32\x1c.helpdesk.v1.MilestoneReport\x12\x13\n\x0bhours_spent\x18\x0b \x01(\x01\x12\x1c\n\x14satisfaction_average\x18\x0c \x01(\x01\x12\x1a\n\x12satisfaction_count\x18\r \x01(\x03\x12\x30\n\x0cgenerated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xa5\x0b\n\rTicketService\x12\x45\n\x0c\x43reateTicket\x12 .helpdesk.v1.CreateTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12?\n\tGetTicket\x12\x1d.helpdesk.v1.GetTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12P\n\x0bListTickets\x12\x1f.helpdesk.v1.ListTicketsRequest\x1a .helpdesk.v1.ListTicketsResponse\x12\x45\n\x0c\x41ssignTicket\x12 .helpdesk.v1.AssignTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12M\n\nAddComment\x12\x1e.helpdesk.v1.AddCommentRequest\x1a\x1f.helpdesk.v1.AddCommentResponse\x12\x45\n\x0c\x43hangeStatus\x12 .helpdesk.v1.ChangeStatusRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cReopenTicket\x12 .helpdesk.v1.ReopenTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12K\n\x0f\x43onfirmSolution\x12#.helpdesk.v1.ConfirmSolutionRequest\x1a\x13.helpdesk.v1.Ticket\x12S\n\x0cListComments\x12 .helpdesk.v1.ListCommentsRequest\x1a!.helpdesk.v1.ListCommentsResponse\x12_\n\x10GetTicketHistory\x12$.helpdesk.v1.GetTicketHistoryRequest\x1a%.helpdesk.v1.GetTicketHistoryResponse\x12n\n\x15\x45scalateToDevelopment\x12).helpdesk.v1.EscalateToDevelopmentRequest\x1a*.helpdesk.v1.EscalateToDevelopmentResponse\x12[\n\x17\x44\x65tachProgrammingTicket\x12+.helpdesk.v1.DetachProgrammingTicketRequest\x1a\x13.helpdesk.v1.Ticket\x12O\n\x11HoldForThirdParty\x12%.helpdesk.v1.HoldForThirdPartyRequest\x1a\x13.helpdesk.v1.Ticket\x12;\n\x07LogTime\x12\x1b.helpdesk.v1.LogTimeRequest\x1a\x13.helpdesk.v1.Ticket\x12\x45\n\x0cMergeTickets\x12 .helpdesk.v1.MergeTicketsRequest\x1a\x13.helpdesk.v1.Ticket\x12I\n\x0e\x43hangePriority\x12\".helpdesk.v1.ChangePriorityRequest\x1a\x13.helpdesk.v1.Ticket\x12\x65\n\x12SubmitSatisfaction\x12&.helpdesk.v1.SubmitSatisfactionRequest\x1a\'.helpdesk.v1.SubmitSatisfactionResponse\x12?\n\tGetReport\x12\x1d.helpdesk.v1.GetReportRequest\x1a\x13.helpdesk.v1.Reportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.tickets_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTOR']._serialized_start=102
-  _globals['_ACTOR']._serialized_end=160
-  _globals['_CREATETICKETREQUEST']._serialized_start=163
-  _globals['_CREATETICKETREQUEST']._serialized_end=624
-  _globals['_GETTICKETREQUEST']._serialized_start=626
-  _globals['_GETTICKETREQUEST']._serialized_end=656
-  _globals['_LISTTICKETSREQUEST']._serialized_start=659
-  _globals['_LISTTICKETSREQUEST']._serialized_end=877
-  _globals['_LISTTICKETSRESPONSE']._serialized_start=879
-  _globals['_LISTTICKETSRESPONSE']._serialized_end=963
-  _globals['_ASSIGNTICKETREQUEST']._serialized_start=965
-  _globals['_ASSIGNTICKETREQUEST']._serialized_end=1061
-  _globals['_ADDCOMMENTREQUEST']._serialized_start=1064
-  _globals['_ADDCOMMENTREQUEST']._serialized_end=1270
-  _globals['_ADDCOMMENTRESPONSE']._serialized_start=1273
-  _globals['_ADDCOMMENTRESPONSE']._serialized_end=1414
-  _globals['_CHANGESTATUSREQUEST']._serialized_start=1417
-  _globals['_CHANGESTATUSREQUEST']._serialized_end=1551
-  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_start=1554
-  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_end=1747
-  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_start=1750
-  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_end=1878
-  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_start=1881
-  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_end=2014
-  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_start=2017
-  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_end=2154
-  _globals['_MERGETICKETSREQUEST']._serialized_start=2156
-  _globals['_MERGETICKETSREQUEST']._serialized_end=2280
-  _globals['_LOGTIMEREQUEST']._serialized_start=2282
-  _globals['_LOGTIMEREQUEST']._serialized_end=2401
-  _globals['_REOPENTICKETREQUEST']._serialized_start=2403
-  _globals['_REOPENTICKETREQUEST']._serialized_end=2494
-  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_start=2496
-  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_end=2574
-  _globals['_LISTCOMMENTSREQUEST']._serialized_start=2576
-  _globals['_LISTCOMMENTSREQUEST']._serialized_end=2642
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=2644
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=2706
-  _globals['_GETTICKETHISTORYREQUEST']._serialized_start=2708
-  _globals['_GETTICKETHISTORYREQUEST']._serialized_end=2752
-  _globals['_GETTICKETHISTORYRESPONSE']._serialized_start=2754
-  _globals['_GETTICKETHISTORYRESPONSE']._serialized_end=2822
-  _globals['_TICKETSERVICE']._serialized_start=2825
-  _globals['_TICKETSERVICE']._serialized_end=4027
+  _globals['_ACTOR']._serialized_start=135
+  _globals['_ACTOR']._serialized_end=193
+  _globals['_CREATETICKETREQUEST']._serialized_start=196
+  _globals['_CREATETICKETREQUEST']._serialized_end=657
+  _globals['_GETTICKETREQUEST']._serialized_start=659
+  _globals['_GETTICKETREQUEST']._serialized_end=689
+  _globals['_LISTTICKETSREQUEST']._serialized_start=692
+  _globals['_LISTTICKETSREQUEST']._serialized_end=910
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=912
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=996
+  _globals['_ASSIGNTICKETREQUEST']._serialized_start=998
+  _globals['_ASSIGNTICKETREQUEST']._serialized_end=1094
+  _globals['_ADDCOMMENTREQUEST']._serialized_start=1097
+  _globals['_ADDCOMMENTREQUEST']._serialized_end=1303
+  _globals['_ADDCOMMENTRESPONSE']._serialized_start=1306
+  _globals['_ADDCOMMENTRESPONSE']._serialized_end=1447
+  _globals['_CHANGESTATUSREQUEST']._serialized_start=1450
+  _globals['_CHANGESTATUSREQUEST']._serialized_end=1584
+  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_start=1587
+  _globals['_ESCALATETODEVELOPMENTREQUEST']._serialized_end=1780
+  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_start=1783
+  _globals['_ESCALATETODEVELOPMENTRESPONSE']._serialized_end=1911
+  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_start=1914
+  _globals['_DETACHPROGRAMMINGTICKETREQUEST']._serialized_end=2047
+  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_start=2050
+  _globals['_HOLDFORTHIRDPARTYREQUEST']._serialized_end=2187
+  _globals['_CHANGEPRIORITYREQUEST']._serialized_start=2190
+  _globals['_CHANGEPRIORITYREQUEST']._serialized_end=2324
+  _globals['_MERGETICKETSREQUEST']._serialized_start=2326
+  _globals['_MERGETICKETSREQUEST']._serialized_end=2450
+  _globals['_LOGTIMEREQUEST']._serialized_start=2452
+  _globals['_LOGTIMEREQUEST']._serialized_end=2571
+  _globals['_REOPENTICKETREQUEST']._serialized_start=2573
+  _globals['_REOPENTICKETREQUEST']._serialized_end=2664
+  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_start=2666
+  _globals['_CONFIRMSOLUTIONREQUEST']._serialized_end=2744
+  _globals['_LISTCOMMENTSREQUEST']._serialized_start=2746
+  _globals['_LISTCOMMENTSREQUEST']._serialized_end=2812
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=2814
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=2876
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_start=2878
+  _globals['_GETTICKETHISTORYREQUEST']._serialized_end=2922
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_start=2924
+  _globals['_GETTICKETHISTORYRESPONSE']._serialized_end=2992
+  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_start=2995
+  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_end=3124
+  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_start=3127
+  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_end=3402
+  _globals['_GETREPORTREQUEST']._serialized_start=3405
+  _globals['_GETREPORTREQUEST']._serialized_end=3546
+  _globals['_REPORTCOUNT']._serialized_start=3548
+  _globals['_REPORTCOUNT']._serialized_end=3589
+  _globals['_MILESTONEREPORT']._serialized_start=3592
+  _globals['_MILESTONEREPORT']._serialized_end=3774
+  _globals['_REPORT']._serialized_start=3777
+  _globals['_REPORT']._serialized_end=4326
+  _globals['_TICKETSERVICE']._serialized_start=4329
+  _globals['_TICKETSERVICE']._serialized_end=5774
 # @@protoc_insertion_point(module_scope)

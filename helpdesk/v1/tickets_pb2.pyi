@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from helpdesk.v1 import common_pb2 as _common_pb2
 from helpdesk.v1 import dev_escalation_pb2 as _dev_escalation_pb2
@@ -445,6 +446,35 @@ class HoldForThirdPartyRequest(_message.Message):
 Global___HoldForThirdPartyRequest: _TypeAlias = HoldForThirdPartyRequest  # noqa: Y015
 
 @_typing.final
+class ChangePriorityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    priority: _common_pb2.Priority.ValueType
+    reason: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        priority: _common_pb2.Priority.ValueType = ...,
+        reason: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "priority", b"priority", "reason", b"reason", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePriorityRequest: _TypeAlias = ChangePriorityRequest  # noqa: Y015
+
+@_typing.final
 class MergeTicketsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -636,3 +666,258 @@ class GetTicketHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTicketHistoryResponse: _TypeAlias = GetTicketHistoryResponse  # noqa: Y015
+
+@_typing.final
+class SubmitSatisfactionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token of the survey email: enough on its own (the call needs no bearer token)."""
+    ticket_id: _builtins.int
+    """Without a token: the ticket (its requester, or a trusted caller)."""
+    rating: _builtins.int
+    """1 (poor) to 5 (excellent)."""
+    comment: _builtins.str
+    @_builtins.property
+    def actor(self) -> Global___Actor:
+        """Trusted callers answering for a contact (intake, for a reply by email): it must
+        be the ticket's requester.
+        """
+
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        ticket_id: _builtins.int = ...,
+        rating: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "comment", b"comment", "rating", b"rating", "ticket_id", b"ticket_id", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitSatisfactionRequest: _TypeAlias = SubmitSatisfactionRequest  # noqa: Y015
+
+@_typing.final
+class SubmitSatisfactionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_ID_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    FIRST_ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_FIELD_NUMBER: _builtins.int
+    CHANGEABLE_UNTIL_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    display_id: _builtins.str
+    rating: _builtins.int
+    comment: _builtins.str
+    changed: _builtins.bool
+    """This call replaced an earlier answer."""
+    @_builtins.property
+    def first_answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def changeable_until(self) -> _timestamp_pb2.Timestamp:
+        """The answer can be changed until then (7 days after the first answer)."""
+
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        display_id: _builtins.str = ...,
+        rating: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        first_answered_at: _timestamp_pb2.Timestamp | None = ...,
+        answered_at: _timestamp_pb2.Timestamp | None = ...,
+        changeable_until: _timestamp_pb2.Timestamp | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "changeable_until", b"changeable_until", "first_answered_at", b"first_answered_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "changeable_until", b"changeable_until", "changed", b"changed", "comment", b"comment", "display_id", b"display_id", "first_answered_at", b"first_answered_at", "rating", b"rating", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitSatisfactionResponse: _TypeAlias = SubmitSatisfactionResponse  # noqa: Y015
+
+@_typing.final
+class GetReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    """0: every organisation (staff and trusted callers); referents see their own only."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """Tickets received in [period_start, period_end)."""
+
+    @_builtins.property
+    def period_end(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        period_end: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportRequest: _TypeAlias = GetReportRequest  # noqa: Y015
+
+@_typing.final
+class ReportCount(_message.Message):
+    """How many tickets have one value ("BLOCKING", "EMAIL", ...; "UNSPECIFIED" when unset)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportCount: _TypeAlias = ReportCount  # noqa: Y015
+
+@_typing.final
+class MilestoneReport(_message.Message):
+    """One milestone over the period's tickets. Not counted in met / breached / open: a
+    ticket without a due time for it, and a CLOSED ticket that neither reached nor
+    breached it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    MET_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    REACHED_FIELD_NUMBER: _builtins.int
+    MEDIAN_BUSINESS_SECONDS_FIELD_NUMBER: _builtins.int
+    P90_BUSINESS_SECONDS_FIELD_NUMBER: _builtins.int
+    target: _common_pb2.SlaTarget.ValueType
+    met: _builtins.int
+    breached: _builtins.int
+    open: _builtins.int
+    """Not reached and not (yet) breached, on a ticket not CLOSED."""
+    reached: _builtins.int
+    """Tickets that reached the milestone: business time from received to it, in the
+    organisation's business calendar.
+    """
+    median_business_seconds: _builtins.float
+    p90_business_seconds: _builtins.float
+    def __init__(
+        self,
+        *,
+        target: _common_pb2.SlaTarget.ValueType = ...,
+        met: _builtins.int = ...,
+        breached: _builtins.int = ...,
+        open: _builtins.int = ...,
+        reached: _builtins.int = ...,
+        median_business_seconds: _builtins.float = ...,
+        p90_business_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breached", b"breached", "median_business_seconds", b"median_business_seconds", "met", b"met", "open", b"open", "p90_business_seconds", b"p90_business_seconds", "reached", b"reached", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MilestoneReport: _TypeAlias = MilestoneReport  # noqa: Y015
+
+@_typing.final
+class Report(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    TICKETS_RECEIVED_FIELD_NUMBER: _builtins.int
+    BY_CRITICALITY_FIELD_NUMBER: _builtins.int
+    BY_PRIORITY_FIELD_NUMBER: _builtins.int
+    BY_CHANNEL_FIELD_NUMBER: _builtins.int
+    BY_KIND_FIELD_NUMBER: _builtins.int
+    MILESTONES_FIELD_NUMBER: _builtins.int
+    HOURS_SPENT_FIELD_NUMBER: _builtins.int
+    SATISFACTION_AVERAGE_FIELD_NUMBER: _builtins.int
+    SATISFACTION_COUNT_FIELD_NUMBER: _builtins.int
+    GENERATED_AT_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    organization_name: _builtins.str
+    tickets_received: _builtins.int
+    hours_spent: _builtins.float
+    """Sum of the period's tickets' time entries."""
+    satisfaction_average: _builtins.float
+    """Over the period's tickets that were rated (0 when none)."""
+    satisfaction_count: _builtins.int
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def period_end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def by_criticality(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportCount]: ...
+    @_builtins.property
+    def by_priority(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportCount]: ...
+    @_builtins.property
+    def by_channel(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportCount]: ...
+    @_builtins.property
+    def by_kind(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportCount]: ...
+    @_builtins.property
+    def milestones(self) -> _containers.RepeatedCompositeFieldContainer[Global___MilestoneReport]:
+        """TAKEN_IN_CHARGE, FIRST_FEEDBACK, RESOLUTION."""
+
+    @_builtins.property
+    def generated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        organization_name: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        period_end: _timestamp_pb2.Timestamp | None = ...,
+        tickets_received: _builtins.int = ...,
+        by_criticality: _abc.Iterable[Global___ReportCount] | None = ...,
+        by_priority: _abc.Iterable[Global___ReportCount] | None = ...,
+        by_channel: _abc.Iterable[Global___ReportCount] | None = ...,
+        by_kind: _abc.Iterable[Global___ReportCount] | None = ...,
+        milestones: _abc.Iterable[Global___MilestoneReport] | None = ...,
+        hours_spent: _builtins.float = ...,
+        satisfaction_average: _builtins.float = ...,
+        satisfaction_count: _builtins.int = ...,
+        generated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at", "period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_criticality", b"by_criticality", "by_kind", b"by_kind", "by_priority", b"by_priority", "generated_at", b"generated_at", "hours_spent", b"hours_spent", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "period_end", b"period_end", "period_start", b"period_start", "satisfaction_average", b"satisfaction_average", "satisfaction_count", b"satisfaction_count", "tickets_received", b"tickets_received"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Report: _TypeAlias = Report  # noqa: Y015

@@ -113,6 +113,21 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
                 _registered_method=True)
+        self.ChangePriority = channel.unary_unary(
+                '/helpdesk.v1.TicketService/ChangePriority',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.ChangePriorityRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.SubmitSatisfaction = channel.unary_unary(
+                '/helpdesk.v1.TicketService/SubmitSatisfaction',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.FromString,
+                _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/helpdesk.v1.TicketService/GetReport',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.Report.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -231,6 +246,32 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePriority(self, request, context):
+        """An agent overrides the priority with a reason; the service-level due times follow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitSatisfaction(self, request, context):
+        """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
+        ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
+        requester, or a trusted caller such as intake for an answer by email). One answer
+        per ticket, changeable for 7 days after the first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """Seed 002's report of calls per severity: tickets received in a period, for one
+        organisation or all (referents: their own), with SLA compliance, business times,
+        hours spent and satisfaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +349,21 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.MergeTickets,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'ChangePriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePriority,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ChangePriorityRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'SubmitSatisfaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitSatisfaction,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.Report.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -718,6 +774,87 @@ class TicketService:
             '/helpdesk.v1.TicketService/MergeTickets',
             helpdesk_dot_v1_dot_tickets__pb2.MergeTicketsRequest.SerializeToString,
             helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/ChangePriority',
+            helpdesk_dot_v1_dot_tickets__pb2.ChangePriorityRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitSatisfaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/SubmitSatisfaction',
+            helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/GetReport',
+            helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.Report.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,19 @@ class TicketServiceStub:
     (seed 004): the source closes (reason MERGED), its programming tickets move to
     the target, and later messages for it land on the target. Returns the target.
     """
+    ChangePriority: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ChangePriorityRequest, _common_pb2.Ticket]
+    """An agent overrides the priority with a reason; the service-level due times follow."""
+    SubmitSatisfaction: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SubmitSatisfactionRequest, _tickets_pb2.SubmitSatisfactionResponse]
+    """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
+    ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
+    requester, or a trusted caller such as intake for an answer by email). One answer
+    per ticket, changeable for 7 days after the first.
+    """
+    GetReport: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]
+    """Seed 002's report of calls per severity: tickets received in a period, for one
+    organisation or all (referents: their own), with SLA compliance, business times,
+    hours spent and satisfaction.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -125,6 +138,19 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """Merges a ticket into another of the same organisation about the same problem
     (seed 004): the source closes (reason MERGED), its programming tickets move to
     the target, and later messages for it land on the target. Returns the target.
+    """
+    ChangePriority: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ChangePriorityRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """An agent overrides the priority with a reason; the service-level due times follow."""
+    SubmitSatisfaction: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SubmitSatisfactionRequest, _tickets_pb2.SubmitSatisfactionResponse]  # type: ignore[assignment]
+    """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
+    ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
+    requester, or a trusted caller such as intake for an answer by email). One answer
+    per ticket, changeable for 7 days after the first.
+    """
+    GetReport: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]  # type: ignore[assignment]
+    """Seed 002's report of calls per severity: tickets received in a period, for one
+    organisation or all (referents: their own), with SLA compliance, business times,
+    hours spent and satisfaction.
     """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -261,6 +287,37 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         """Merges a ticket into another of the same organisation about the same problem
         (seed 004): the source closes (reason MERGED), its programming tickets move to
         the target, and later messages for it land on the target. Returns the target.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangePriority(
+        self,
+        request: _tickets_pb2.ChangePriorityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """An agent overrides the priority with a reason; the service-level due times follow."""
+
+    @_abc_1.abstractmethod
+    def SubmitSatisfaction(
+        self,
+        request: _tickets_pb2.SubmitSatisfactionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.SubmitSatisfactionResponse, _abc.Awaitable[_tickets_pb2.SubmitSatisfactionResponse]]:
+        """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
+        ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
+        requester, or a trusted caller such as intake for an answer by email). One answer
+        per ticket, changeable for 7 days after the first.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReport(
+        self,
+        request: _tickets_pb2.GetReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.Report, _abc.Awaitable[_tickets_pb2.Report]]:
+        """Seed 002's report of calls per severity: tickets received in a period, for one
+        organisation or all (referents: their own), with SLA compliance, business times,
+        hours spent and satisfaction.
         """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import grpc
 
-from services.cli import commands, enums, render
+from services.cli import commands, contracts, enums, render
 from services.cli.client import Client, CliError
 
 EXIT_ERROR = 2
@@ -361,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ticket", type=ticket_id, metavar="ID")
     p.add_argument("--recipient", metavar="EMAIL")
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
+    contracts.add_commands(groups, common)
     return parser
 
 

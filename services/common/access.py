@@ -75,6 +75,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "CreateOrganization": TRUSTED,
     _D + "GetOrganization": EVERYONE - {Role.DEVELOPER},  # customers: their own only
     _D + "ListOrganizations": STAFF | TRUSTED,
+    _D + "GetOrganizationByDomain": STAFF | TRUSTED,
     _D + "AddContact": frozenset({Role.FRONT_DESK, Role.TEAM_LEAD}) | TRUSTED,
     _D + "GetContact": EVERYONE - {Role.DEVELOPER},  # customers: own organisation only
     _D + "GetContactByEmail": STAFF | TRUSTED,
@@ -89,6 +90,13 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "SetPassword": EVERYONE - {Role.SERVICE},  # own password; admins anyone's
     _D + "RequestPasswordReset": PUBLIC,
     _D + "ResetPassword": PUBLIC,
+    # Business calendars, SLA plans and contracts (issue 5).
+    _D + "CreateCalendar": frozenset({Role.TEAM_LEAD}) | TRUSTED,
+    _D + "ListCalendars": STAFF | TRUSTED,
+    _D + "CreateSlaPlan": frozenset({Role.TEAM_LEAD}) | TRUSTED,
+    _D + "ListSlaPlans": STAFF | TRUSTED,
+    _D + "SetContract": frozenset({Role.TEAM_LEAD}) | TRUSTED,
+    _D + "GetContract": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
     # -- tickets -------------------------------------------------------------------
     _T + "CreateTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _T + "GetTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: visible tickets only
@@ -105,6 +113,11 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "HoldForThirdParty": SUPPORT | TRUSTED,
     _T + "LogTime": SUPPORT | TRUSTED,
     _T + "MergeTickets": SUPPORT | TRUSTED,
+    # Seed 002's survey: the email's token is the credential (checked by the servicer);
+    # without one, the requester or a trusted caller (intake: an answer by email).
+    _T + "SubmitSatisfaction": PUBLIC,
+    _T + "GetReport": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
+    _T + "ChangePriority": SUPPORT | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,

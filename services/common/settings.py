@@ -63,6 +63,9 @@ class Settings:
     smtp_max_message_bytes: int = 25 * 1024 * 1024
     # The fax-to-mail gateway's address (seed 000): mail to it is channel FAX. "" = off.
     fax_address: str = ""
+    # The customer portal's base URL: survey emails link to <portal_url>/survey?token=...
+    # ("": they carry the survey code and the reply-by-email instructions only).
+    portal_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,6 +101,7 @@ class Settings:
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
             ),
             fax_address=_env("HELPDESK_FAX_ADDRESS").lower(),
+            portal_url=_env("HELPDESK_PORTAL_URL").rstrip("/"),
         )
 
     def token_signing_key(self) -> str:

@@ -14,6 +14,11 @@ ISSUER = "helpdesk"
 AUDIENCE = "helpdesk"
 ACCESS_TTL = 15 * 60
 REFRESH_TTL = 7 * 24 * 3600
+# Survey link tokens (seed 002's questionnaire): their own audience, so that no login token
+# answers a survey and no survey token logs in. Valid long enough to answer within 30 days
+# and change the answer during the 7 days after it.
+SURVEY_AUDIENCE = "helpdesk-survey"
+SURVEY_TTL = 37 * 24 * 3600
 
 
 class InvalidToken(Exception):
@@ -33,25 +38,25 @@ class TokenSigner:
             raise ValueError("HELPDESK_SIGNING_KEY must be at least 32 characters")
         self._key = key
 
-    def _encode(self, claims: dict[str, object], ttl: int) -> str:
+    def _encode(self, claims: dict[str, object], ttl: int, audience: str = AUDIENCE) -> str:
         now = int(time.time())
         body = {
             **claims,
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": audience,
             "iat": now,
             "exp": now + ttl,
             "jti": secrets.token_hex(8),
         }
         return jwt.encode(body, self._key, algorithm="HS256")
 
-    def _decode(self, token: str, typ: str) -> dict[str, object]:
+    def _decode(self, token: str, typ: str, audience: str = AUDIENCE) -> dict[str, object]:
         try:
             claims: dict[str, object] = jwt.decode(
                 token,
                 self._key,
                 algorithms=["HS256"],
-                audience=AUDIENCE,
+                audience=audience,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "typ", "aud", "iss"]},
             )
@@ -101,3 +106,22 @@ class TokenSigner:
             return RefreshClaims(kind=kind, id=int(raw_id), version=int(str(claims["ver"])))
         except (KeyError, ValueError):
             raise InvalidToken("malformed claims") from None
+
+    def survey_token(self, ticket_id: int, ttl: int = SURVEY_TTL) -> str:
+        """The link token of a ticket's satisfaction survey (signed by notify)."""
+        return self._encode(
+            {"sub": f"ticket:{ticket_id}", "typ": "survey", "tid": ticket_id},
+            ttl,
+            audience=SURVEY_AUDIENCE,
+        )
+
+    def survey_ticket(self, token: str) -> int:
+        """The ticket a survey token answers for (``InvalidToken`` otherwise)."""
+        claims = self._decode(token, "survey", audience=SURVEY_AUDIENCE)
+        try:
+            ticket_id = int(str(claims["tid"]))
+        except (KeyError, ValueError):
+            raise InvalidToken("malformed claims") from None
+        if ticket_id <= 0 or claims["sub"] != f"ticket:{ticket_id}":
+            raise InvalidToken("malformed claims")
+        return ticket_id

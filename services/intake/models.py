@@ -42,7 +42,8 @@ class InboundMessage(Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[list[str]] = mapped_column(JSON)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    # RECEIVED -> TICKET_CREATED | COMMENT_ADDED | IGNORED | PROSPECT | FAILED
+    # RECEIVED -> TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | IGNORED | PROSPECT | BOUNCE
+    # | FAILED (NOTE_ADDED: automatic mail attached to its ticket as an internal note)
     status: Mapped[str] = mapped_column(String(20), default="RECEIVED", index=True)
     ticket_id: Mapped[int] = mapped_column(BigId, default=0)
     detail: Mapped[str] = mapped_column(Text, default="")

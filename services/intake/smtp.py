@@ -7,10 +7,12 @@ a storage failure answers ``451`` so the sender retries. ``IntakeService.SubmitE
 through ``store_message`` too, so both ways in are one path.
 
 What a stored message becomes: a delivery-status report marks the notification it reports
-``BOUNCED`` (an event to notify), automatic mail is ignored, a contact's mail becomes a
-ticket (``FAX`` when sent to the fax gateway) or a comment, an unknown sender of an
-organisation's domain becomes its contact first, and anyone else is a prospect: a sales
-request with its own polite reply, never a ticket.
+``BOUNCED`` (an event to notify); automatic mail (an out-of-office, an auto-responder) that
+threads to a ticket is attached to it as an internal system note that changes nothing, and
+is otherwise ignored (it never opens a ticket); a contact's mail becomes a ticket (``FAX``
+when sent to the fax gateway) or a comment; an unknown sender of an organisation's domain
+becomes its contact first (unless the organisation turned that off), and anyone else is a
+prospect: a sales request with its own polite reply, never a ticket.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ log = logging.getLogger("helpdesk.intake.smtp")
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # the default of HELPDESK_SMTP_MAX_MESSAGE_BYTES
 PARSE_TIMEOUT_SECONDS = 10.0
-DOMAINS_TTL_SECONDS = 60.0
+# An automatic message attached to its ticket: at most this much of its text.
+NOTE_TEXT_CHARS = 500
+MAX_REQUEST_ID = 200  # the tickets service's limit on a request_id
+MAX_BODY_CHARS = 100_000  # ... on a description or a comment
 _MSG_ID = re.compile(r"^<[^<>\s]{1,250}>$")
 # gRPC failures worth retrying later; anything else marks the message FAILED.
 TRANSIENT = {
@@ -164,7 +169,8 @@ class SupportMailHandler:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # TICKET_CREATED | COMMENT_ADDED | IGNORED | PROSPECT | BOUNCE | FAILED
+    # TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | IGNORED | PROSPECT | BOUNCE | FAILED
+    status: str
     ticket_id: int = 0
     detail: str = ""
 
@@ -199,8 +205,6 @@ class MailProcessor:
         self.our_ticket_ref = re.compile(
             rf"^<ticket-(\d{{1,12}})@{re.escape(our_domain)}>$", re.IGNORECASE
         )
-        self._domains: dict[str, int] = {}
-        self._domains_loaded = 0.0
 
     async def run_forever(self, idle: float = 5.0) -> None:
         while True:
@@ -293,15 +297,19 @@ class MailProcessor:
         if not mail.sender:
             return Outcome("FAILED", 0, "no single, well-formed From address")
         automatic = mail.automatic_reason
-        if not automatic and (
-            mail.sender in self.our_addresses
-            or any(a in mail.x_loop for a in self.our_addresses)
-        ):
+        loop = mail.sender in self.our_addresses or any(
+            a in mail.x_loop for a in self.our_addresses
+        )
+        if not automatic and loop:
             automatic = "our own mail came back (a loop)"
+        loop = loop or "X-Helpdesk-Ticket" in automatic
         if not automatic and not mail_from and rcpt_to:
             automatic = "empty return path (a report or an auto-reply)"
         if automatic:
-            return Outcome("IGNORED", 0, f"automatic message: {automatic}")
+            # An out-of-office answering our mail belongs on its ticket, moving nothing;
+            # our own mail coming back is dropped.
+            noted = None if loop else await self._automatic_note(mail, key, automatic)
+            return noted or Outcome("IGNORED", 0, f"automatic message: {automatic}")
         fax = bool(self.fax_address) and self.fax_address in {
             *(r.lower() for r in rcpt_to), *mail.recipients
         }
@@ -314,7 +322,9 @@ class MailProcessor:
         ]
         body = mail.text or "(messaggio senza testo)"
         if mail.skipped_attachments:
-            body += "\n\n[Allegati non accettati: " + "; ".join(mail.skipped_attachments) + "]"
+            note = "\n\n[Allegati non accettati: " + "; ".join(mail.skipped_attachments) + "]"
+            body = body[: MAX_BODY_CHARS - min(len(note), 2000)] + note[:2000]
+        body = body[:MAX_BODY_CHARS]
         target = await self._threaded_ticket(mail, contact)
         if target is None:
             tag = mail.ticket_tag if mail.ticket_tag is not None else (
@@ -327,7 +337,7 @@ class MailProcessor:
                 self.tickets.AddComment,
                 tpb.AddCommentRequest(
                     ticket_id=target,
-                    request_id=f"email:{key}",
+                    request_id=_request_id(key),
                     visibility=pb.COMMENT_VISIBILITY_PUBLIC,
                     author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
                     body=body,
@@ -341,8 +351,8 @@ class MailProcessor:
         created: pb.Ticket = await self._call(
             self.tickets.CreateTicket,
             tpb.CreateTicketRequest(
-                request_id=f"email:{key}",
-                subject=mail.subject or ("Fax" if fax else "(senza oggetto)"),
+                request_id=_request_id(key),
+                subject=mail.subject.strip() or ("Fax" if fax else "(senza oggetto)"),
                 description=body,
                 requester_id=contact.id,
                 channel=pb.CHANNEL_FAX if fax else pb.CHANNEL_EMAIL,
@@ -351,6 +361,103 @@ class MailProcessor:
         )
         await self._received(created.id, mail, key)
         return Outcome("TICKET_CREATED", created.id, "fax" if fax else "")
+
+    async def _automatic_note(
+        self, mail: mailparse.ParsedMail, key: str, why: str
+    ) -> Outcome | None:
+        """Attach automatic mail that threads to a ticket (In-Reply-To / References, else the
+        tag) as an internal system note: no status change, no mail. None when it threads to
+        no ticket its sender may write to (it is then ignored). A closed ticket takes no
+        note: the message is dropped (logged)."""
+        if not mail.sender:
+            return None
+        target = await self._automatic_target(mail)
+        if target is None:
+            return None
+        snippet = " ".join((mail.text or mail.subject or "").split())
+        if len(snippet) > NOTE_TEXT_CHARS:
+            snippet = snippet[: NOTE_TEXT_CHARS - 1].rstrip() + "…"
+        body = f"Risposta automatica da {mail.sender}: {snippet or '(senza testo)'}"
+        try:
+            reply: tpb.AddCommentResponse = await self._call(
+                self.tickets.AddComment,
+                tpb.AddCommentRequest(
+                    ticket_id=target,
+                    request_id=_request_id(key),
+                    visibility=pb.COMMENT_VISIBILITY_INTERNAL,
+                    author=tpb.Actor(kind=pb.AUTHOR_KIND_SYSTEM),
+                    body=body,
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                raise
+            log.info(
+                "automatic message from %s for ticket #%s dropped: %s",
+                mail.sender, target, err.details(),
+            )
+            return Outcome(
+                "IGNORED", target, f"automatic message ({why}) for #{target}: {err.details()}"
+            )
+        ticket_id = reply.ticket.id or target
+        return Outcome("NOTE_ADDED", ticket_id, f"automatic message ({why}) noted on #{ticket_id}")
+
+    async def _automatic_target(self, mail: mailparse.ParsedMail) -> int | None:
+        """The ticket automatic mail answers: threading first, then the subject tag; only a
+        ticket of the sender's organisation (a contact of it, or an address of one of its
+        domains: an auto-responder often writes from another mailbox)."""
+        candidates: list[int] = []
+        for ref in mail.replies_to:
+            ticket_id = await self._ticket_of_ref(ref)
+            if ticket_id and ticket_id not in candidates:
+                candidates.append(ticket_id)
+        if mail.ticket_tag is not None and mail.ticket_tag not in candidates:
+            candidates.append(mail.ticket_tag)
+        contact: dpb.Contact | None = None
+        try:
+            contact = await self._call(
+                self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=mail.sender)
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        domain = mail.sender.rsplit("@", 1)[-1].lower()
+        for ticket_id in candidates[:10]:
+            try:
+                ticket: pb.Ticket = await self._call(
+                    self.tickets.GetTicket, tpb.GetTicketRequest(id=ticket_id)
+                )
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.NOT_FOUND:
+                    continue
+                raise
+            if contact is not None:
+                if contact.organization_id == ticket.organization_id:
+                    return ticket.id
+                continue
+            org: dpb.Organization = await self._call(
+                self.directory.GetOrganization,
+                dpb.GetOrganizationRequest(id=ticket.organization_id),
+            )
+            if domain in (d.lower() for d in org.email_domains):
+                return ticket.id
+        return None
+
+    async def _ticket_of_ref(self, ref: str) -> int:
+        """The ticket a Message-ID names: one of ours (``<ticket-N@our domain>``) or a
+        message we received and filed on a ticket; 0 when none."""
+        matched = self.our_ticket_ref.match(ref)
+        if matched:
+            return int(matched.group(1))
+        async with self.sessions() as session:
+            return (
+                await session.scalars(
+                    select(InboundMessage.ticket_id).where(
+                        InboundMessage.dedup_key == f"mid:{ref}",
+                        InboundMessage.ticket_id > 0,
+                    )
+                )
+            ).first() or 0
 
     async def _received(self, ticket_id: int, mail: mailparse.ParsedMail, key: str) -> None:
         """Tell notify which message opened the ticket: its acknowledgement answers it
@@ -440,8 +547,11 @@ class MailProcessor:
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
-        org_id = await self._organization_of(mail.sender.rsplit("@", 1)[1])
-        if not org_id:
+        org = await self._organization_of(mail.sender.rsplit("@", 1)[1])
+        # The organisation's policy: unset is on; off, a stranger of its domain is a prospect.
+        if org is None or (
+            org.HasField("add_contacts_by_domain") and not org.add_contacts_by_domain
+        ):
             return None
         name = mail.sender_name or mail.sender.split("@", 1)[0]
         try:
@@ -449,7 +559,7 @@ class MailProcessor:
                 dpb.Contact,
                 await self._call(
                     self.directory.AddContact,
-                    dpb.AddContactRequest(organization_id=org_id, name=name, email=mail.sender),
+                    dpb.AddContactRequest(organization_id=org.id, name=name, email=mail.sender),
                 ),
             )
         except grpc.aio.AioRpcError as err:
@@ -462,28 +572,21 @@ class MailProcessor:
             ),
         )
 
-    async def _organization_of(self, domain: str) -> int:
-        """The organisation whose email domains include ``domain`` (0: none). The directory
-        has no lookup by domain: its organisations are listed, at most once a minute."""
-        now = asyncio.get_running_loop().time()
-        age = now - self._domains_loaded
-        # Stale, or an unknown domain (a new organisation?) and not listed a moment ago.
-        if age > DOMAINS_TTL_SECONDS or (domain not in self._domains and age > 2.0):
-            domains: dict[str, int] = {}
-            token = ""
-            while True:
-                page: dpb.ListOrganizationsResponse = await self._call(
-                    self.directory.ListOrganizations,
-                    dpb.ListOrganizationsRequest(page_size=500, page_token=token),
-                )
-                for org in page.organizations:
-                    for d in org.email_domains:
-                        domains.setdefault(d.lower(), org.id)
-                token = page.next_page_token
-                if not token:
-                    break
-            self._domains, self._domains_loaded = domains, now
-        return self._domains.get(domain.lower(), 0)
+    async def _organization_of(self, domain: str) -> dpb.Organization | None:
+        """The organisation whose email domains include ``domain`` (None: none)."""
+        try:
+            return cast(
+                dpb.Organization,
+                await self._call(
+                    self.directory.GetOrganizationByDomain,
+                    dpb.GetOrganizationByDomainRequest(domain=domain),
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            # INVALID_ARGUMENT: not a domain an organisation could have (an IP literal...).
+            if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise
 
     async def _threaded_ticket(
         self, mail: mailparse.ParsedMail, contact: dpb.Contact
@@ -491,19 +594,7 @@ class MailProcessor:
         """The ticket this mail answers, by In-Reply-To / References: one of our messages
         (which reference ``<ticket-N@our domain>``) or a message we received earlier."""
         for ref in mail.replies_to:
-            matched = self.our_ticket_ref.match(ref)
-            if matched:
-                ticket_id = int(matched.group(1))
-            else:
-                async with self.sessions() as session:
-                    ticket_id = (
-                        await session.scalars(
-                            select(InboundMessage.ticket_id).where(
-                                InboundMessage.dedup_key == f"mid:{ref}",
-                                InboundMessage.ticket_id > 0,
-                            )
-                        )
-                    ).first() or 0
+            ticket_id = await self._ticket_of_ref(ref)
             if ticket_id:
                 found = await self._tagged_ticket(ticket_id, contact)
                 if found is not None:
@@ -528,6 +619,15 @@ _FAX_ID = re.compile(
     r"(?:#|\b(?:ticket|richiesta|pratica)\s*(?:n\.?|nr\.?|numero)?\s*#?)\s*(\d{1,12})\b",
     re.IGNORECASE,
 )
+
+
+def _request_id(key: str) -> str:
+    """The tickets service's idempotency key for a stored message (its dedup key, hashed
+    when too long: a Message-ID may be up to 280 characters)."""
+    request_id = f"email:{key}"
+    if len(request_id) <= MAX_REQUEST_ID:
+        return request_id
+    return "email:sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _fax_ticket_id(mail: mailparse.ParsedMail) -> int | None:

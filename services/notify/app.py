@@ -14,12 +14,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import grpc
 from nats.js.api import DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
+from services.common.tokens import TokenSigner
 from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
 from services.notify.mail_events import MailEventConsumer
 from services.notify.mailer import Mailer, make_mailer
@@ -30,6 +33,7 @@ from services.notify.secrets import DURABLE as SECRETS_DURABLE
 from services.notify.secrets import SecretConsumer, SecretNotifier
 from services.notify.server import SERVICE_NAME, NotifyServicer, register
 from services.notify.store import DeliveryStore
+from services.notify.ticket_notes import TicketNotes
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ class NotifyApp:
         self._prog_consumer: ProgEventConsumer | None = None
         self._prog_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
+        self._tickets_channel: grpc.aio.Channel | None = None
         self._serving = False
 
     @property
@@ -100,7 +105,11 @@ class NotifyApp:
         await self._server.start()
         log.info("gRPC %s listening on port %d", SERVICE_NAME, self._server.port)
         await upgrade(MIGRATIONS_DIR, url, VERSION_TABLE)
-        renderer = Renderer(settings.auto_close_after)
+        renderer = Renderer(
+            settings.auto_close_after,
+            TokenSigner(settings.token_signing_key()).survey_token,
+            settings.portal_url,
+        )
         notifier = Notifier(
             self._store,
             renderer,
@@ -122,10 +131,17 @@ class NotifyApp:
             deliver_policy=self._deliver_policy,
             retry=self._retry,
         )
+        # Bounces become internal notes on their tickets (TicketService, the service token).
+        self._tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
+        notes = TicketNotes(
+            tgrpc.TicketServiceStub(self._tickets_channel),
+            settings.service_token,
+        )
         self._mail_consumer = MailEventConsumer(
             settings.nats_url,
             notifier,
             self._store,
+            notes,
             durable=f"{self._durable}-mail",
             deliver_policy=self._deliver_policy,
             retry=self._retry,
@@ -229,6 +245,9 @@ class NotifyApp:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self._tickets_channel is not None:
+            await self._tickets_channel.close(None)
+            self._tickets_channel = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None

@@ -3,11 +3,14 @@
 - ``received``: which message opened a ticket, so that its acknowledgement answers it
   (``In-Reply-To``), or is suppressed when that message must get no automatic reply;
 - ``prospect``: a sender who is not a customer: the polite reply (seed 003);
-- ``bounce``: a delivery-status report came back: the notifications it names are BOUNCED.
+- ``bounce``: a delivery-status report came back: the notifications it names are BOUNCED,
+  and each one about a ticket gets an internal system note on it (agents see the bounce).
 
 Each event carries a deterministic ID (``Nats-Msg-Id``), and each effect is idempotent
 (first ``received`` per ticket wins; a prospect reply is one delivery row per event;
-marking BOUNCED twice is marking it once), so a redelivery repeats nothing.
+marking BOUNCED twice is marking it once; a note's ``request_id`` comes from the event ID
+and the delivery), so a redelivery repeats nothing. A note the tickets service cannot take
+now (``NoteDeferred``) fails the event: it is nak'ed with a delay and comes back.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from services.common.events import STREAM, ensure_stream
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Notifier, Progress
 from services.notify.store import DeliveryStore
+from services.notify.ticket_notes import TicketNotes, bounce_note
 
 DURABLE = "notify-mail"
 FILTER_SUBJECT = "helpdesk.mail.>"
@@ -56,12 +60,18 @@ class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
     description = "notify: acknowledgement threading, prospects' replies, bounces"
 
     def __init__(
-        self, nats_url: str, notifier: Notifier, store: DeliveryStore, **kwargs: Any
+        self,
+        nats_url: str,
+        notifier: Notifier,
+        store: DeliveryStore,
+        notes: TicketNotes | None = None,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("durable", DURABLE)
         super().__init__(nats_url, **kwargs)
         self._notifier = notifier
         self._store = store
+        self._notes = notes
 
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
@@ -85,5 +95,15 @@ class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
             return None
         if kind == "prospect":
             return await self._notifier.reply_to_prospect(event, progress)
-        await self._notifier.record_bounce(event)
+        bounced = await self._notifier.record_bounce(event)
+        if self._notes is not None:
+            status = str(event.get("status") or "")
+            diagnostic = str(event.get("diagnostic") or "")
+            for delivery in bounced:
+                if delivery.ticket_id > 0:
+                    await self._notes.add(
+                        delivery.ticket_id,
+                        f"notify-bounce:{event['event_id']}:{delivery.id}",
+                        bounce_note(delivery.recipient, status, diagnostic),
+                    )
         return None

@@ -46,6 +46,8 @@ class Envelope:
     in_reply_to: str = ""
     # RFC 3834: "auto-replied" for answers to a message, "auto-generated" otherwise.
     auto_submitted: str = "auto-generated"
+    # Further headers of our own (``X-Helpdesk-Survey``), added after the standard ones.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def mail_domain(mail_from: str) -> str:
@@ -88,6 +90,8 @@ def compose(envelope: Envelope) -> EmailMessage:
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     if envelope.ticket_id:
         msg["X-Helpdesk-Ticket"] = str(envelope.ticket_id)
+    for name, value in envelope.headers:
+        msg[name] = value
     msg.set_content(envelope.body)
     msg["Content-Language"] = envelope.locale  # after set_content, which drops Content-*
     return msg

@@ -28,11 +28,12 @@ from services.notify.render import Renderer
 from services.notify.rules import (
     AUTO_REPLY_TEMPLATES,
     NEVER_MAIL_LOCAL_PARTS,
+    SURVEY_TEMPLATE,
     PlannedEmail,
     locale_of,
     plan,
 )
-from services.notify.store import DeliveryDraft, DeliveryStore
+from services.notify.store import BouncedDelivery, DeliveryDraft, DeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,8 @@ class Notifier:
             draft, email, rendered.body, progress, in_reply_to=str(event.get("message_id") or "")
         )
 
-    async def record_bounce(self, event: Mapping[str, object]) -> list[int]:
-        """Mark the notifications a delivery-status report names BOUNCED."""
+    async def record_bounce(self, event: Mapping[str, object]) -> list[BouncedDelivery]:
+        """Mark the notifications a delivery-status report names BOUNCED; returns them."""
         raw_ids = event.get("original_message_ids")
         raw_recipients = event.get("recipients")
         ids = [i for i in raw_ids if isinstance(i, str)] if isinstance(raw_ids, list) else []
@@ -178,7 +179,11 @@ class Notifier:
         )
         marked = await self._store.mark_bounced(ids, report)
         if marked:
-            log.info("bounce %s: deliveries %s marked BOUNCED", event.get("event_id"), marked)
+            log.info(
+                "bounce %s: deliveries %s marked BOUNCED",
+                event.get("event_id"),
+                [d.id for d in marked],
+            )
         else:
             log.warning("bounce %s names none of our deliveries (%s)", event.get("event_id"), ids)
         return marked
@@ -246,6 +251,11 @@ class Notifier:
                 locale=email.locale,
                 in_reply_to=in_reply_to,
                 auto_submitted="auto-replied" if auto_reply else "auto-generated",
+                headers=(
+                    (("X-Helpdesk-Survey", str(draft.ticket_id)),)
+                    if draft.template == SURVEY_TEMPLATE
+                    else ()
+                ),
             )
         )
         if progress is not None:

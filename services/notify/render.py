@@ -7,6 +7,7 @@ Templates live in ``templates/<locale>/<name>.subject.j2`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.ticket_events import TicketEventPayload
-from services.notify.rules import PlannedEmail
+from services.notify.rules import SURVEY_TEMPLATE, PlannedEmail
 from services.notify.ticket_details import detail_context
 from workflows.domain.durations import format_duration
 
 _SPACES = re.compile(r"\s+")
+# How long a survey answer can be changed (TicketService.SubmitSatisfaction says the same).
+SURVEY_CHANGE_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,16 @@ def one_line(text: str) -> str:
 class Renderer:
     """Renders a planned email for an event."""
 
-    def __init__(self, default_auto_close: timedelta = timedelta(days=14)) -> None:
+    def __init__(
+        self,
+        default_auto_close: timedelta = timedelta(days=14),
+        survey_tokens: Callable[[int], str] | None = None,
+        portal_url: str = "",
+    ) -> None:
         self._default_auto_close = default_auto_close
+        # Signs a ticket's survey link token (TokenSigner.survey_token); None: no link.
+        self._survey_tokens = survey_tokens
+        self._portal_url = portal_url.rstrip("/")
         self._env = Environment(
             loader=PackageLoader("services.notify", "templates"),
             autoescape=False,  # plain text, never HTML
@@ -86,6 +97,21 @@ class Renderer:
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
             **detail_context(event),
+            **(
+                self._survey_context(ticket["id"], email)
+                if email.template == SURVEY_TEMPLATE
+                else {}
+            ),
+        }
+
+    def _survey_context(self, ticket_id: int, email: PlannedEmail) -> dict[str, Any]:
+        """The survey's link token and link (none without a signer / portal)."""
+        token = self._survey_tokens(ticket_id) if self._survey_tokens else ""
+        link = f"{self._portal_url}/survey?token={token}" if token and self._portal_url else ""
+        return {
+            "survey_token": token,
+            "survey_link": link,
+            "survey_change_window": format_duration(SURVEY_CHANGE_WINDOW, email.locale),
         }
 
     def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common.ticket_events import TicketEventPayload
 
@@ -23,6 +23,10 @@ CLOSED_TEMPLATES = {
     "VERIFIED": "closed_verified",
     "AUTO_CLOSED": "closed_auto",
 }
+# Seed 002's satisfaction survey: a second email on ``closed`` (its own Message-ID, so that
+# a reply to it is recognisable), unless the ticket closed by merging into another.
+SURVEY_TEMPLATE = "survey"
+NO_SURVEY_CLOSE_REASONS = frozenset({"MERGED"})
 # Second-level events whose email goes to the ticket's assignee (an agent), not the requester.
 ASSIGNEE_TEMPLATES = frozenset({"third_party_reminder", "programming_ticket_cancelled"})
 
@@ -64,8 +68,8 @@ def template_for(event: TicketEventPayload) -> str | None:
 
 
 def plan(event: TicketEventPayload) -> list[PlannedEmail]:
-    """The emails ``event`` produces: at most one, to the requester (the assignee for
-    ``ASSIGNEE_TEMPLATES``)."""
+    """The emails ``event`` produces: one to the requester (the assignee for
+    ``ASSIGNEE_TEMPLATES``), and on ``closed`` the satisfaction survey after it."""
     template = template_for(event)
     if template is None:
         return []
@@ -88,7 +92,7 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
             event["ticket_id"],
         )
         return []
-    return [
+    emails = [
         PlannedEmail(
             template=template,
             recipient=address,
@@ -96,3 +100,6 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
             locale=locale_of(requester.get("locale") or ""),
         )
     ]
+    if event["type"] == "closed" and event["ticket"]["close_reason"] not in NO_SURVEY_CLOSE_REASONS:
+        emails.append(replace(emails[0], template=SURVEY_TEMPLATE))
+    return emails

@@ -28,6 +28,15 @@ class DeliveryDraft:
     channel: str = "email"
 
 
+@dataclass(frozen=True)
+class BouncedDelivery:
+    """A delivery a delivery-status report named (now BOUNCED)."""
+
+    id: int
+    ticket_id: int  # 0: not about a ticket (a prospect's reply, credentials)
+    recipient: str
+
+
 class DeliveryStore:
     """The ``notify_deliveries`` table behind a session factory."""
 
@@ -113,8 +122,11 @@ class DeliveryStore:
             delivery_id, status=DeliveryStatus.SUPPRESSED.value, error=why[:2000]
         )
 
-    async def mark_bounced(self, message_ids: Sequence[str], report: str) -> list[int]:
-        """Mark the deliveries sent with these Message-IDs BOUNCED; returns their IDs."""
+    async def mark_bounced(
+        self, message_ids: Sequence[str], report: str
+    ) -> list[BouncedDelivery]:
+        """Mark the deliveries sent with these Message-IDs BOUNCED (again, on a redelivered
+        report: the same result); returns them."""
         if not message_ids:
             return []
         async with self._sessions() as session:
@@ -126,8 +138,9 @@ class DeliveryStore:
             for row in rows:
                 row.status = DeliveryStatus.BOUNCED.value
                 row.error = report[:2000]
+            marked = [BouncedDelivery(row.id, row.ticket_id, row.recipient) for row in rows]
             await session.commit()
-            return [row.id for row in rows]
+            return marked
 
     async def count_sent_since(
         self, recipient: str, templates: Sequence[str], since: datetime

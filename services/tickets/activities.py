@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from services.common.ticket_events import (
 from services.tickets import models as m
 from services.tickets.readmodel import actor_name
 from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
+from workflows.domain.sla_clock import target_seconds
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,26 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.third_party_name = s.third_party_name
     row.third_party_reference = s.third_party_reference
     row.merged_into = s.merged_into or None
+    row.resolution_due = s.resolution_due
+    row.clocks_start_at = s.clocks_start_at
+    row.sla_clock = sla_clock_json(s)
     row.workflow_started = True
     row.updated_at = datetime.now(UTC)
+
+
+def sla_clock_json(s: TicketState) -> dict[str, object]:
+    """The clock as the read model keeps it, enough to show the remaining business time."""
+    if s.terms is None:
+        return {}
+    return {
+        "calendar": dataclasses.asdict(s.terms.calendar),
+        "calendar_name": s.terms.calendar_name,
+        "plan_name": s.terms.plan_name,
+        "targets": target_seconds(s),
+        "elapsed": s.sla_elapsed_seconds,
+        "as_of": _iso(s.sla_as_of),
+        "running": s.sla_running,
+    }
 
 
 class TicketActivities:

@@ -77,10 +77,13 @@ async def serve(settings: Settings) -> None:
     )
     activities = TicketActivities(sessions, publisher)
     secrets_out = SecretPublisher(settings.nats_url, "helpdesk-tickets-secrets")
-    credentials = Credentials(sessions, TokenSigner(settings.token_signing_key()), secrets_out)
+    signer = TokenSigner(settings.token_signing_key())
+    credentials = Credentials(sessions, signer, secrets_out)
 
     def register(server: grpc.aio.Server) -> None:
-        tgrpc.add_TicketServiceServicer_to_server(TicketServicer(sessions, client, creator), server)
+        tgrpc.add_TicketServiceServicer_to_server(
+            TicketServicer(sessions, client, creator, signer), server
+        )
         dgrpc.add_DirectoryServiceServicer_to_server(
             DirectoryServicer(sessions, credentials), server
         )

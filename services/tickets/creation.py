@@ -21,6 +21,7 @@ from services.common.rpc_errors import invalid, not_found, optional_text, requir
 from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
 from services.tickets.sla import due_times
+from services.tickets.sla_terms import sla_terms_for
 from services.tickets.workflow_calls import start_ticket_workflow
 from workflows.contracts import TicketState, TicketWorkflowInput
 
@@ -52,6 +53,8 @@ class NewTicket:
     attachments_requested_by_email: bool = False
     follow_up_of: int | None = None
     attachments: list[pb.Attachment] = field(default_factory=list)
+    # When the request reached the desk (a mail stored before it was processed); now if unset.
+    received_at: datetime | None = None
 
 
 def validate_attachments(items: list[pb.Attachment]) -> None:
@@ -141,7 +144,7 @@ class TicketCreator:
             requester = await session.get(m.Contact, new.requester_id)
             if requester is None:
                 not_found(f"contact {new.requester_id}")
-            now = datetime.now(UTC)
+            now = new.received_at or datetime.now(UTC)
             tic_due, ff_due = due_times(new.priority, now)
             row = m.Ticket(
                 request_id=new.request_id,
@@ -201,6 +204,7 @@ class TicketCreator:
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
             state = state_from_row(row, org, self.auto_close_after_seconds)
+            state.terms = await sla_terms_for(session, row.organization_id)
             start = "follow_up_opened" if row.follow_up_of else "created"
             await start_ticket_workflow(
                 self.client,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +25,7 @@ from services.common.rpc_errors import (
 )
 from services.tickets import models as m
 from services.tickets import paging
+from services.tickets.contracts_rpc import ContractRpcs
 from services.tickets.convert import optional_name, required_name, value_of
 from services.tickets.credentials import Credentials
 
@@ -56,6 +57,7 @@ def org_pb(org: m.Organization) -> dpb.Organization:
         closed_ticket_policy=value_of(pb.ClosedTicketPolicy, org.closed_ticket_policy),
         locale=org.locale,
         department_sees_tickets=org.department_sees_tickets,
+        add_contacts_by_domain=org.add_contacts_by_domain,
     )
 
 
@@ -126,7 +128,7 @@ def _own_org_only(organization_id: int, what: str) -> None:
         not_found(what)
 
 
-class DirectoryServicer(dgrpc.DirectoryServiceServicer):
+class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], credentials: Credentials
     ) -> None:
@@ -160,6 +162,11 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
                 closed_ticket_policy=policy,
                 locale=locale,
                 department_sees_tickets=request.department_sees_tickets,
+                add_contacts_by_domain=(
+                    request.add_contacts_by_domain
+                    if request.HasField("add_contacts_by_domain")
+                    else True
+                ),
                 created_at=datetime.now(UTC),
             )
             session.add(org)
@@ -179,6 +186,27 @@ class DirectoryServicer(dgrpc.DirectoryServiceServicer):
             if org is None:
                 not_found(f"organization {request.id}")
             return org_pb(org)
+
+    @rpc_method
+    async def GetOrganizationByDomain(
+        self, request: dpb.GetOrganizationByDomainRequest, context: Context
+    ) -> dpb.Organization:
+        """The organisation one of whose email domains is ``domain`` (the oldest, should
+        two claim it). Domains are a JSON list (stored lower-case): the database narrows
+        by text, the exact match is made here."""
+        domain = require_text("domain", request.domain, 253).lower().lstrip("@")
+        if not _DOMAIN.match(domain):  # also keeps LIKE wildcards out of the filter
+            invalid("domain", f"{request.domain!r} is not a domain")
+        async with self.sessions() as session:
+            orgs = await session.scalars(
+                select(m.Organization)
+                .where(cast(m.Organization.email_domains, String).contains(domain))
+                .order_by(m.Organization.id)
+            )
+            for org in orgs:
+                if domain in (d.lower() for d in org.email_domains or ()):
+                    return org_pb(org)
+        not_found(f"organization with email domain {domain}")
 
     @rpc_method
     async def ListOrganizations(

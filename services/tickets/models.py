@@ -35,6 +35,8 @@ class Organization(Base):
     locale: Mapped[str] = mapped_column(String(5), default="it")
     # Seed 001: users see their department's tickets too.
     department_sees_tickets: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Mail from an unknown address of one of its domains makes a new contact (else: prospect).
+    add_contacts_by_domain: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -119,6 +121,12 @@ class Ticket(Base):
     third_party_name: Mapped[str] = mapped_column(String(200), default="")
     third_party_reference: Mapped[str] = mapped_column(String(200), default="")
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Business-hours service levels (workflow-owned): the resolution target, when the
+    # clocks started, and the clock itself: {"calendar", "targets", "elapsed", "as_of",
+    # "running", "calendar_name", "plan_name"} ({} for tickets timed by plain durations).
+    resolution_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    clocks_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sla_clock: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     # False until the ticket's workflow is known to be started (the reconciler's work list).
     workflow_started: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -200,3 +208,69 @@ class Credential(Base):
     reset_code_hash: Mapped[str] = mapped_column(String(200), default="")
     reset_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BusinessCalendar(Base):
+    """Business hours of a contract (issue 5): weekly intervals, holidays, closed days.
+
+    Immutable once created (a contract names another calendar instead)."""
+
+    __tablename__ = "calendars"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Rome")
+    # [[weekday 0=Monday..6, "HH:MM", "HH:MM"], ...]
+    intervals: Mapped[list[list[int | str]]] = mapped_column(JSON, default=list)
+    # ISO country code of the national holidays; "" for none.
+    country: Mapped[str] = mapped_column(String(8), default="IT")
+    # ["YYYY-MM-DD", ...], sorted.
+    closed_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SlaPlan(Base):
+    """Targets per priority in business minutes (seed 002 milestones). Immutable."""
+
+    __tablename__ = "sla_plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # {"URGENT": {"taken_in_charge_minutes": .., "first_feedback_minutes": ..,
+    #             "resolution_minutes": ..}, "HIGH": .., "NORMAL": .., "LOW": ..}
+    targets: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SupportContract(Base):
+    """An organisation's contract: its calendar and SLA plan (NULL: the defaults) and its
+    pending-ticket policy. The closed-ticket policy stays on the organisation."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
+    sla_plan_id: Mapped[int | None] = mapped_column(ForeignKey("sla_plans.id"))
+    # Business days; 0 = off.
+    pending_reminder_business_days: Mapped[int] = mapped_column(Integer, default=0)
+    pending_auto_solve_business_days: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Satisfaction(Base):
+    """The requester's answer to the satisfaction survey of a closed ticket (seed 002): one
+    per ticket, changeable for a while after the first answer."""
+
+    __tablename__ = "ticket_satisfaction"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # "TOKEN" (the survey link), "EMAIL" (a reply to the survey email), "REQUESTER", "STAFF"
+    source: Mapped[str] = mapped_column(String(20), default="")
+    first_answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    changes: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.v1 import common_pb2 as pb
 from services.tickets import models as m
 from services.tickets.convert import display_id, ts, value_of
+from services.tickets.satisfaction import with_satisfaction
 from services.tickets.sla import targets_for
 from workflows.contracts import ProgLink, SlaBreach, TicketState, ticket_workflow_id
+from workflows.domain.business_time import Calendar
+from workflows.domain.sla_clock import remaining_seconds
 
 
 def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: int) -> TicketState:
@@ -64,7 +67,47 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
         awaiting_verification=t.awaiting_verification,
         hours_spent=t.hours_spent,
         merged_into=t.merged_into or 0,
+        # The business-hours clock (its terms are looked up again by the caller): what it
+        # counted goes on; it runs again when the ticket is back in the desk's hands.
+        resolution_due=t.resolution_due,
+        clocks_start_at=t.clocks_start_at,
+        sla_elapsed_seconds=float(str((t.sla_clock or {}).get("elapsed", 0.0))),
     )
+
+
+def _business_clocks(t: m.Ticket, breached: set[str]) -> list[pb.SlaClock]:
+    """The three business-hours clocks, with the business time left as of now."""
+    data = t.sla_clock
+    cal = Calendar(**data["calendar"])  # type: ignore[arg-type]
+    targets = data["targets"]
+    assert isinstance(targets, dict)
+    as_of = datetime.fromisoformat(str(data["as_of"]))
+    running, elapsed = bool(data["running"]), float(str(data["elapsed"]))
+    now = datetime.now(UTC)
+    solved = t.solved_at if t.status in ("SOLVED", "CLOSED") else None
+    clocks = []
+    for target, due, met_at in (
+        ("TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at),
+        ("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at),
+        ("RESOLUTION", t.resolution_due, solved),
+    ):
+        clock = pb.SlaClock(target=value_of(pb.SlaTarget, target), due_at=ts(due))
+        if met_at is not None:
+            late = (met_at - due).total_seconds() if due is not None else 0.0
+            clock.state = (
+                pb.SLA_STATE_BREACHED if target in breached or late > 0 else pb.SLA_STATE_MET
+            )
+            clock.breached_by_seconds = max(0, int(late))
+        else:
+            left = remaining_seconds(cal, int(targets[target]), elapsed, as_of, running, now)
+            clock.remaining_business_seconds = int(left)
+            if target in breached or left < 0:
+                clock.state = pb.SLA_STATE_BREACHED
+                clock.breached_by_seconds = max(0, int(-left))
+            else:
+                clock.state = pb.SLA_STATE_RUNNING if running else pb.SLA_STATE_PAUSED
+        clocks.append(clock)
+    return clocks
 
 
 def _clock(
@@ -145,7 +188,7 @@ async def tickets_pb(session: AsyncSession, rows: Sequence[m.Ticket]) -> list[pb
                 sha256=a.sha256,
             )
         )
-    return [
+    tickets = [
         _ticket_pb(
             t,
             orgs.get(t.organization_id),
@@ -156,6 +199,7 @@ async def tickets_pb(session: AsyncSession, rows: Sequence[m.Ticket]) -> list[pb
         )
         for t in rows
     ]
+    return await with_satisfaction(session, tickets)
 
 
 def _ticket_pb(
@@ -195,7 +239,9 @@ def _ticket_pb(
             solved_at=ts(t.solved_at),
             closed_at=ts(t.closed_at),
         ),
-        sla=[
+        sla=_business_clocks(t, breached)
+        if t.sla_clock
+        else [
             _clock(
                 "TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at, breached, t.status
             ),

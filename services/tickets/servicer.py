@@ -15,6 +15,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Role, principal
+from services.common.tokens import TokenSigner
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -41,6 +42,7 @@ from services.tickets.creation import (
     validate_attachments,
 )
 from services.tickets.merging import MergingRpcs, survivor
+from services.tickets.priority import PriorityRpcs
 from services.tickets.readmodel import (
     actor_name,
     comment_pb,
@@ -48,7 +50,10 @@ from services.tickets.readmodel import (
     ticket_pb,
     tickets_pb,
 )
+from services.tickets.reports import ReportRpcs
+from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
+from services.tickets.sla_terms import sla_terms_for
 from services.tickets.workflow_calls import (
     WorkflowGone,
     execute_update,
@@ -95,16 +100,25 @@ def _audit_name() -> str:
     return f"{who.role.value} {who.kind}#{who.id}"
 
 
-class TicketServicer(SecondLevelRpcs, MergingRpcs, tgrpc.TicketServiceServicer):
+class TicketServicer(
+    SecondLevelRpcs,
+    MergingRpcs,
+    PriorityRpcs,
+    SatisfactionRpcs,
+    ReportRpcs,
+    tgrpc.TicketServiceServicer,
+):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         client: Client,
         creator: TicketCreator,
+        signer: TokenSigner | None = None,  # checks survey tokens (SubmitSatisfaction)
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.creator = creator
+        self.signer = signer
 
     # -- helpers ---------------------------------------------------------------
 
@@ -520,6 +534,8 @@ class TicketServicer(SecondLevelRpcs, MergingRpcs, tgrpc.TicketServiceServicer):
         """REOPEN policy (seed 004): the closed ticket's workflow runs again, opened by this
         comment."""
         state = state_from_row(row, org, self.creator.auto_close_after_seconds)
+        async with self.sessions() as session:
+            state.terms = await sla_terms_for(session, row.organization_id)
         result = await execute_update_with_start(
             self.client,
             self.creator.workflow_input(state, "reactivated"),

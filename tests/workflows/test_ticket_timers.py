@@ -11,7 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support import ticket_events, tickets_stack
 from workflows.contracts import (
-    SA_SLA_BREACHED,
     UPDATE_ADD_COMMENT,
     UPDATE_ASSIGN,
     UPDATE_CHANGE_STATUS,
@@ -116,45 +115,6 @@ async def test_customer_reply_on_day_13_cancels_auto_close(
         await _advance(env, timedelta(days=14, minutes=5))
         final = await handle.result()
         assert final.status == "CLOSED" and final.close_reason == "AUTO_CLOSED"
-
-
-async def test_first_feedback_breach_is_recorded(
-    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
-) -> None:
-    env = time_skipping_env
-    async with tickets_stack(env.client, database_url, nats_url) as stack:
-        ticket_id = await stack.new_ticket()
-        handle = env.client.get_workflow_handle(
-            ticket_workflow_id(ticket_id), result_type=TicketState
-        )
-        agent = ActorRef("AGENT", stack.agent_id)
-        # Taken in charge at once: that target is met, the first feedback is not.
-        await handle.execute_update(
-            UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
-        )
-        # NORMAL priority: first feedback due within 8 hours.
-        await _advance(env, timedelta(hours=8, minutes=1))
-
-        row = await stack.ticket(ticket_id)
-        assert row.sla_breached
-        assert [b["target"] for b in row.breaches] == ["FIRST_FEEDBACK"]
-        assert row.taken_in_charge_at is not None and row.first_feedback_at is None
-        description = await handle.describe()
-        assert description.typed_search_attributes.get(SA_SLA_BREACHED) is True
-        breaches = [
-            e for e in await ticket_events(nats_url, ticket_id) if e["type"] == "sla_breached"
-        ]
-        assert len(breaches) == 1 and "FIRST_FEEDBACK" in breaches[0]["detail"]
-
-        # A late public answer is still recorded as the first feedback; no second breach.
-        answer = CommentData(
-            id=uuid.uuid4().hex, visibility="PUBLIC", author=agent, body="Stiamo verificando."
-        )
-        result = await handle.execute_update(
-            UPDATE_ADD_COMMENT, CommentInput(comment=answer), result_type=CommentResult
-        )
-        assert result.state.first_feedback_at is not None
-        assert len(result.state.breaches) == 1
 
 
 async def test_long_lived_ticket_continues_as_new_keeping_its_state(
