@@ -43,7 +43,9 @@ class TicketsStack:
     contact_id: int
     agent_id: int
 
-    async def new_ticket(self, subject: str = "Stampa fattura non funziona") -> int:
+    async def new_ticket(
+        self, subject: str = "Stampa fattura non funziona", received_at: datetime | None = None
+    ) -> int:
         row, _ = await self.creator.create(
             NewTicket(
                 request_id=uuid.uuid4().hex,
@@ -52,6 +54,7 @@ class TicketsStack:
                 requester_id=self.contact_id,
                 channel="PORTAL",
                 priority="NORMAL",
+                received_at=received_at,
             )
         )
         return row.id

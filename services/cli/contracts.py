@@ -84,12 +84,13 @@ def opening_hours(text: str) -> list[tuple[int, str, str]]:
             raise argparse.ArgumentTypeError(
                 f"expected DAYS HH:MM-HH:MM[,HH:MM-HH:MM...], got {group!r}"
             )
-        weekdays = _days(days)
+        spans = []
         for span in times.replace(" ", "").split(","):
             start, dash, end = span.partition("-")
             if not dash:
                 raise argparse.ArgumentTypeError(f"not a time range HH:MM-HH:MM: {span!r}")
-            intervals += [(d, _hhmm(start), _hhmm(end)) for d in weekdays]
+            spans.append((_hhmm(start), _hhmm(end)))
+        intervals += [(d, start, end) for d in _days(days) for start, end in spans]
     if not intervals:
         raise argparse.ArgumentTypeError("no opening hours given")
     return intervals

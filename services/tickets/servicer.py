@@ -15,7 +15,6 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Role, principal
-from services.common.tokens import TokenSigner
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -27,6 +26,7 @@ from services.common.rpc_errors import (
     require_text,
     rpc_method,
 )
+from services.common.tokens import TokenSigner
 from services.tickets import models as m
 from services.tickets import paging
 from services.tickets.convert import (

@@ -16,9 +16,11 @@ from tests.support import TicketsStack, ticket_events, tickets_stack
 from workflows.contracts import (
     SA_SLA_BREACHED,
     UPDATE_ASSIGN,
+    UPDATE_CHANGE_PRIORITY,
     UPDATE_CHANGE_STATUS,
     ActorRef,
     AssignInput,
+    PriorityInput,
     StatusInput,
     TicketState,
     ticket_workflow_id,
@@ -161,3 +163,70 @@ async def test_two_days_pending_move_the_due_time_by_the_paused_business_time(
         assert _local_minute(due_after) == (monday + timedelta(days=2)).replace(hour=12)
         events = await ticket_events(nats_url, ticket_id)
         assert "sla_breached" not in _types(events)
+
+
+async def test_a_priority_change_takes_the_new_targets_from_what_was_counted(
+    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
+) -> None:
+    env = time_skipping_env
+    async with tickets_stack(env.client, database_url, nats_url) as stack:
+        monday = _next(await env.get_current_time(), 0, 8, 45, working=[0])
+        await _advance_to(env, monday)
+        # NORMAL: first feedback within 8 business hours.
+        ticket_id = await stack.new_ticket(received_at=await env.get_current_time())
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
+        agent = ActorRef("AGENT", stack.agent_id)
+        await handle.execute_update(
+            UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+        )
+        await _advance(env, timedelta(hours=1))
+        state = await handle.execute_update(
+            UPDATE_CHANGE_PRIORITY,
+            PriorityInput("HIGH", "fermo produzione", agent),
+            result_type=TicketState,
+        )
+        assert state.priority == "HIGH"
+        row = await stack.ticket(ticket_id)
+        assert row.priority == "HIGH"
+        assert row.first_feedback_due is not None
+        # HIGH: 4 business hours from 08:45, one of them already counted: 12:45.
+        assert _local_minute(row.first_feedback_due) == monday.replace(hour=12)
+        changed = [
+            e for e in await ticket_events(nats_url, ticket_id) if e["type"] == "priority_changed"
+        ]
+        assert len(changed) == 1 and "fermo produzione" in str(changed[0]["detail"])
+
+
+async def test_a_pending_ticket_reminds_the_customer_after_three_business_days(
+    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
+) -> None:
+    env = time_skipping_env
+    async with tickets_stack(env.client, database_url, nats_url) as stack:
+        monday = _next(await env.get_current_time(), 0, 10, 0, working=[0, 1, 2, 3])
+        await _advance_to(env, monday)
+        ticket_id = await stack.new_ticket(received_at=await env.get_current_time())
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
+        agent = ActorRef("AGENT", stack.agent_id)
+        await handle.execute_update(
+            UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+        )
+        await handle.execute_update(
+            UPDATE_CHANGE_STATUS, StatusInput("PENDING", agent), result_type=TicketState
+        )
+
+        def reminders(events: list[dict[str, object]]) -> int:
+            return sum(1 for e in events if e["type"] == "pending_reminder")
+
+        await _advance_to(env, (monday + timedelta(days=3)).replace(hour=9, minute=59))
+        assert reminders(await ticket_events(nats_url, ticket_id, 2)) == 0
+        await _advance(env, timedelta(minutes=2))
+        assert reminders(await ticket_events(nats_url, ticket_id)) == 1
+        # The default contract does not solve by itself: still PENDING a week later.
+        await _advance(env, timedelta(days=7))
+        row = await stack.ticket(ticket_id)
+        assert row.status == "PENDING"
+        assert reminders(await ticket_events(nats_url, ticket_id)) == 1
