@@ -274,6 +274,9 @@ def calendars_text(items: Sequence[directory_pb2.Calendar]) -> str:
 
 
 def _minutes(value: int) -> str:
+    """``15m``, ``1h``, ``1h30``."""
+    if value < 60:
+        return f"{value}m"
     return f"{value // 60}h{value % 60:02d}" if value % 60 else f"{value // 60}h"
 
 

@@ -8,7 +8,7 @@ Event types: ``created``, ``follow_up_opened``, ``assigned``,
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class PersonPayload(TypedDict):
@@ -33,6 +33,12 @@ class TicketPayload(TypedDict):
     close_reason: str  # "" | "CONFIRMED" | "VERIFIED" | "AUTO_CLOSED"
     auto_close_at: str | None  # ISO 8601, set while SOLVED
     auto_close_after_seconds: int
+    # ISO 8601: when the request arrived, and when its clocks started (the next opening:
+    # later when it arrived out of hours).
+    received_at: NotRequired[str]
+    clocks_start_at: NotRequired[str | None]
+    # ``sla_breached`` only: the team leads to tell.
+    team_leads: NotRequired[list[PersonPayload]]
 
 
 class CommentPayload(TypedDict):

@@ -103,7 +103,9 @@ class Notifier:
                     return INBOUND_RETRY_SECONDS  # intake's "received" event is on its way
                 log.warning(
                     "event %s: no word from intake on the message that opened ticket %s; "
-                    "acknowledging without In-Reply-To", event["event_id"], event["ticket_id"],
+                    "acknowledging without In-Reply-To",
+                    event["event_id"],
+                    event["ticket_id"],
                 )
             else:
                 in_reply_to = inbound.message_id

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from nats.js import JetStreamContext
@@ -30,10 +30,10 @@ from services.common.events import STREAM as HELPDESK_STREAM
 from services.common.events import ensure_stream
 from services.common.prog_events import ProgEventPayload, progticket_subject
 from services.notify.consumer import JetStreamConsumer
+from services.notify.local_time import format_instant, format_window, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 from services.notify.render import Renderer, one_line
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
-from services.notify.secrets import DISPLAY_ZONE  # Europe/Rome, the customers' clock
 from services.notify.store import DeliveryDraft
 
 log = logging.getLogger(__name__)
@@ -48,41 +48,6 @@ PROG_TEMPLATES = {
     "remote_update_completed": "remote_update_completed",
 }
 EVENT_TYPE_PREFIX = "progticket."  # event_type in the delivery log: "progticket.created"
-
-_WEEKDAYS = {
-    "it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_MONTHS = {
-    "it": (
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -187,43 +152,6 @@ def plan_prog(event: ProgEventPayload) -> list[PlannedEmail]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-
-
-def _local(iso: str) -> datetime:
-    when = datetime.fromisoformat(iso)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(DISPLAY_ZONE)
-
-
-def format_day(when: datetime, locale: str) -> str:
-    """``venerdì 27 novembre 2026`` / ``Friday 27 November 2026``."""
-    lang = "en" if locale == "en" else "it"
-    weekday = _WEEKDAYS[lang][when.weekday()]
-    month = _MONTHS[lang][when.month - 1]
-    return f"{weekday} {when.day} {month} {when.year}"
-
-
-def zone_note(locale: str) -> str:
-    """``ora italiana`` / ``Italian time`` (``UTC`` without a time-zone database)."""
-    if DISPLAY_ZONE is UTC:
-        return "UTC"
-    return "Italian time" if locale == "en" else "ora italiana"
-
-
-def format_instant(iso: str, locale: str) -> str:
-    """``venerdì 27 novembre 2026 alle 10:30`` / ``Friday 27 November 2026 at 10:30``."""
-    when = _local(iso)
-    word = "at" if locale == "en" else "alle"
-    return f"{format_day(when, locale)} {word} {when:%H:%M}"
-
-
-def format_window(starts_at: str, ends_at: str, locale: str) -> str:
-    """``venerdì 27 novembre 2026, 18:00-19:00``; a window across midnight names both days."""
-    start, end = _local(starts_at), _local(ends_at)
-    if start.date() == end.date():
-        return f"{format_day(start, locale)}, {start:%H:%M}-{end:%H:%M}"
-    return f"{format_day(start, locale)}, {start:%H:%M} - {format_day(end, locale)}, {end:%H:%M}"
 
 
 def prog_context(event: ProgEventPayload, email: PlannedEmail) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.ticket_events import TicketEventPayload
 from services.notify.rules import SURVEY_TEMPLATE, PlannedEmail
+from services.notify.sla_context import sla_context
 from services.notify.ticket_details import detail_context
 from workflows.domain.durations import format_duration
 
@@ -97,6 +98,7 @@ class Renderer:
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
             **detail_context(event),
+            **sla_context(event, email.locale),
             **(
                 self._survey_context(ticket["id"], email)
                 if email.template == SURVEY_TEMPLATE

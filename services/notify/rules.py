@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from services.common.ticket_events import TicketEventPayload
+from services.common.ticket_events import PersonPayload, TicketEventPayload
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,11 @@ CLOSED_TEMPLATES = {
 SURVEY_TEMPLATE = "survey"
 NO_SURVEY_CLOSE_REASONS = frozenset({"MERGED"})
 # Second-level events whose email goes to the ticket's assignee (an agent), not the requester.
-ASSIGNEE_TEMPLATES = frozenset({"third_party_reminder", "programming_ticket_cancelled"})
+ASSIGNEE_TEMPLATES = frozenset(
+    {"third_party_reminder", "programming_ticket_cancelled", "sla_warning"}
+)
+# Service-level breaches go to the team leads (issue 5).
+TEAM_LEAD_TEMPLATES = frozenset({"sla_breached"})
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,15 @@ def locale_of(requested: str) -> str:
 def template_for(event: TicketEventPayload) -> str | None:
     """The template an event calls for, or None when it sends nothing."""
     kind = event["type"]
-    if kind in ("created", "follow_up_opened", "solved", "development_update_shipped"):
+    if kind in (
+        "created",
+        "follow_up_opened",
+        "solved",
+        "development_update_shipped",
+        "pending_reminder",
+    ):
         return kind
-    if kind in ASSIGNEE_TEMPLATES:
+    if kind in ASSIGNEE_TEMPLATES or kind in TEAM_LEAD_TEMPLATES:
         return kind
     if kind == "comment_added":
         comment = event.get("comment")
@@ -74,6 +84,8 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     if template is None:
         return []
     requester = event["ticket"]["requester"]
+    if template in TEAM_LEAD_TEMPLATES:
+        return _to_people(event, template, event["ticket"].get("team_leads") or [])
     if template in ASSIGNEE_TEMPLATES:
         assignee = event["ticket"].get("assignee")
         if assignee is None:
@@ -103,3 +115,26 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     if event["type"] == "closed" and event["ticket"]["close_reason"] not in NO_SURVEY_CLOSE_REASONS:
         emails.append(replace(emails[0], template=SURVEY_TEMPLATE))
     return emails
+
+
+def _to_people(
+    event: TicketEventPayload, template: str, people: list[PersonPayload]
+) -> list[PlannedEmail]:
+    """One email to each of ``people`` with a usable, non-robot address, each once."""
+    emails: dict[str, PlannedEmail] = {}
+    for person in people:
+        address = (person.get("email") or "").strip().lower()
+        if "@" not in address or address.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
+            continue
+        emails.setdefault(
+            address,
+            PlannedEmail(
+                template=template,
+                recipient=address,
+                recipient_name=(person.get("name") or "").strip(),
+                locale=locale_of(person.get("locale") or ""),
+            ),
+        )
+    if not emails:
+        log.info("event %s (%s): nobody to tell", event["event_id"], template)
+    return list(emails.values())

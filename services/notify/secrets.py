@@ -14,13 +14,13 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
 from services.notify.consumer import JetStreamConsumer
+from services.notify.local_time import DISPLAY_ZONE  # expiry times on the customers' clock
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 from services.notify.render import Renderer, one_line
 from services.notify.rules import PlannedEmail, locale_of
@@ -33,12 +33,6 @@ FILTER_SUBJECT = SECRET_SUBJECTS[0]
 # The event types and the template each one sends (same name).
 SECRET_TEMPLATES = ("credentials_issued", "password_reset")
 KINDS = ("CONTACT", "AGENT")
-# Expiry times are shown on the customers' clock.
-try:
-    DISPLAY_ZONE: Any = ZoneInfo("Europe/Rome")
-except ZoneInfoNotFoundError:  # no tz database: UTC, and the templates say so
-    DISPLAY_ZONE = UTC
-
 
 _MONTHS_EN = (
     "January",

@@ -118,13 +118,9 @@ class DeliveryStore:
 
     async def mark_suppressed(self, delivery_id: int, why: str) -> None:
         """Record that an automatic reply was deliberately not sent, and why."""
-        await self._set(
-            delivery_id, status=DeliveryStatus.SUPPRESSED.value, error=why[:2000]
-        )
+        await self._set(delivery_id, status=DeliveryStatus.SUPPRESSED.value, error=why[:2000])
 
-    async def mark_bounced(
-        self, message_ids: Sequence[str], report: str
-    ) -> list[BouncedDelivery]:
+    async def mark_bounced(self, message_ids: Sequence[str], report: str) -> list[BouncedDelivery]:
         """Mark the deliveries sent with these Message-IDs BOUNCED (again, on a redelivered
         report: the same result); returns them."""
         if not message_ids:
@@ -152,9 +148,7 @@ class DeliveryStore:
                 select(func.count(Delivery.id)).where(
                     Delivery.recipient == recipient,
                     Delivery.template.in_(list(templates)),
-                    Delivery.status.in_(
-                        [DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value]
-                    ),
+                    Delivery.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value]),
                     Delivery.sent_at >= since,
                 )
             )

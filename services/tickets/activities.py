@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -223,7 +224,14 @@ class TicketActivities:
             close_reason=s.close_reason,
             auto_close_at=_iso(s.auto_close_at),
             auto_close_after_seconds=s.auto_close_after_seconds,
+            received_at=s.received_at.isoformat(),
+            clocks_start_at=_iso(s.clocks_start_at),
         )
+        if rec.event_type == "sla_breached":
+            leads = await session.scalars(select(m.Agent).where(m.Agent.role == "TEAM_LEAD"))
+            ticket["team_leads"] = [
+                PersonPayload(id=a.id, name=a.name, email=a.email, locale="it") for a in leads
+            ]
         return TicketEventPayload(
             event_id=rec.event_id,
             type=rec.event_type,

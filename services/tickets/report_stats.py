@@ -105,9 +105,7 @@ def count_by(values: Iterable[str], order: Sequence[str] = ()) -> list[tuple[str
     the others alphabetically; an empty value counts as ``UNSPECIFIED`` (last)."""
     counts = Counter(v or UNSPECIFIED for v in values)
     rank = {name: i for i, name in enumerate(order)}
-    keys = sorted(
-        counts, key=lambda k: (k == UNSPECIFIED, k not in rank, rank.get(k, 0), k)
-    )
+    keys = sorted(counts, key=lambda k: (k == UNSPECIFIED, k not in rank, rank.get(k, 0), k))
     return [(k, counts[k]) for k in keys]
 
 

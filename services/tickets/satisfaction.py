@@ -214,4 +214,3 @@ class SatisfactionRpcs(TicketRpcHelpers):
                 changeable_until=ts(changeable_until(answer.first_answered_at)),
                 changed=previous is not None,
             )
-

@@ -30,9 +30,9 @@ from services.tickets.app import MIGRATIONS, VERSION_TABLE
 from services.tickets.credentials import Credentials
 from services.tickets.directory import DirectoryServicer
 from services.tickets.sla_terms import DEFAULT_CALENDAR, DEFAULT_TARGETS, sla_terms_for
+from tests.support import SIGNING_KEY
 from workflows.contracts import MilestoneTargets
 from workflows.domain.business_time import SEED_000, SEED_004, add_business, is_open
-from tests.support import SIGNING_KEY
 
 pytestmark = [pytest.mark.db]
 

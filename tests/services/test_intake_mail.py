@@ -28,10 +28,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
-from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata

@@ -8,6 +8,7 @@ own relay, so tests never see each other's events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import json
 import mailbox
@@ -31,10 +32,17 @@ from aiosmtpd.controller import Controller
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.api import DeliverPolicy
 
-from helpdesk.v1 import notify_pb2, notify_pb2_grpc
+from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import notify_pb2, notify_pb2_grpc, tickets_pb2, tickets_pb2_grpc
 from services.common.auth import bearer_metadata
 from services.common.embedded import free_port, start_nats
-from services.common.events import STREAM, EventPublisher, connect, ticket_subject
+from services.common.events import (
+    STREAM,
+    EventPublisher,
+    connect,
+    mail_subject,
+    ticket_subject,
+)
 from services.common.settings import Settings
 from services.common.ticket_events import CommentPayload, TicketEventPayload
 from services.notify.app import NotifyApp
@@ -730,3 +738,115 @@ async def test_the_process_serves_health_sends_mail_and_stops_on_sigterm(
             proc.wait()
         await pub.close()
         nats.stop()
+
+
+# -- automatic replies: the hourly limit per address --------------------------------------
+
+
+@pytest.mark.db
+async def test_at_most_five_automatic_replies_to_one_address_per_hour(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    # Six new tickets from one sender within the hour: five acknowledgements, then silence
+    # (RFC 3834: no endless conversation with a robot that keeps opening tickets).
+    for ticket_id in range(60, 66):
+        await publish(publisher, make_event("created", ticket_id=ticket_id))
+    # Not an automatic reply: the limit does not hold it back.
+    await publish(publisher, make_event("solved", ticket_id=60))
+    # A marker to someone else: events are handled in stream order.
+    await publish(publisher, make_event("created", ticket_id=99, email_address="anna@acme.test"))
+
+    received = await wait_for_mail(relay, 7)
+    await asyncio.sleep(0.3)  # nothing else may arrive
+    subjects = relay.handler.subjects()
+    assert len(subjects) == 7, subjects
+    assert [s.split("]")[0] for s in subjects] == [f"[#{n}" for n in (60, 61, 62, 63, 64, 60, 99)]
+    assert received[5].message["Auto-Submitted"] == "auto-generated"  # the solved email
+    rows = list(await notify.store.list_page(ticket_id=65, recipient="", after_id=0, limit=10))
+    assert [(r.template, r.status) for r in rows] == [("created", DeliveryStatus.SUPPRESSED)]
+    assert "5 automatic replies" in rows[0].error
+    assert rows[0].attempts == 0 and rows[0].sent_at is None
+    acks = await notify.store.list_page(
+        ticket_id=0, recipient="mario.rossi@acme.test", after_id=0, limit=20
+    )
+    assert sorted((r.ticket_id, r.status) for r in acks if r.template == "created") == [
+        *((n, "SENT") for n in range(60, 65)),
+        (65, "SUPPRESSED"),
+    ]
+
+
+# -- bounces: an internal note on the ticket ---------------------------------------------
+
+
+@dataclass
+class FakeTickets(tickets_pb2_grpc.TicketServiceServicer):
+    """A TicketService that records the notes it is given; the first calls fail as a
+    restarting tickets service does (UNAVAILABLE)."""
+
+    unavailable: int = 1
+    notes: list[tuple[tickets_pb2.AddCommentRequest, str]] = field(default_factory=list)
+
+    async def AddComment(
+        self, request: tickets_pb2.AddCommentRequest, context: Any
+    ) -> tickets_pb2.AddCommentResponse:
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "tickets restarting")
+        auth = dict(context.invocation_metadata()).get("authorization", "")
+        self.notes.append((request, auth))
+        return tickets_pb2.AddCommentResponse()
+
+
+@pytest.mark.db
+async def test_a_bounce_becomes_an_internal_note_on_its_ticket_retried_until_filed(
+    start_notify: Callable[[Settings], Any],
+    tmp_path: Path,
+    database_url: str,
+    nats_url: str,
+    relay: Relay,
+    publisher: EventPublisher,
+) -> None:
+    fake = FakeTickets()
+    server = grpc.aio.server()
+    tickets_pb2_grpc.add_TicketServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        settings = dataclasses.replace(
+            make_settings(tmp_path, database_url, nats_url, relay.address),
+            tickets_addr=f"127.0.0.1:{port}",
+        )
+        app: NotifyApp = await start_notify(settings)
+        event = make_event("created", ticket_id=42, email_address="ex.dipendente@acme.test")
+        await publish(publisher, event)
+        [got] = await wait_for_mail(relay, 1)
+        bounce = {
+            "event_id": "mail-bounce:0123456789abcdef",
+            "type": "bounce",
+            "original_message_ids": [str(got.message["Message-ID"])],
+            "recipients": ["ex.dipendente@acme.test"],
+            "action": "failed",
+            "status": "5.1.1",
+            "diagnostic": "smtp; 550 5.1.1 <ex.dipendente@acme.test>: user unknown",
+        }
+        await publisher.publish(mail_subject("bounce"), bounce["event_id"], bounce)
+        await eventually(lambda: fake.notes, "the note on the ticket")
+        # The same report again (another Nats-Msg-Id: JetStream cannot drop it): the note
+        # carries the same request_id, so the tickets service files it once.
+        await publisher.publish(mail_subject("bounce"), "bounce-again", bounce)
+        await eventually(lambda: len(fake.notes) >= 2, "the repeated note")
+    finally:
+        await server.stop(0)
+    first, again = fake.notes[0][0], fake.notes[1][0]
+    assert first.ticket_id == 42
+    assert first.author.kind == pb.AUTHOR_KIND_SYSTEM
+    assert first.visibility == pb.COMMENT_VISIBILITY_INTERNAL
+    assert first.body == (
+        "Email to ex.dipendente@acme.test bounced: 5.1.1 "
+        "smtp; 550 5.1.1 <ex.dipendente@acme.test>: user unknown"
+    )
+    assert first.request_id and first.request_id == again.request_id
+    assert fake.notes[0][1] == f"Bearer {SERVICE_TOKEN}"
+    assert fake.unavailable == 0  # the first call failed, and was retried
+    [row] = await app.store.list_page(ticket_id=42, recipient="", after_id=0, limit=10)
+    assert row.status == DeliveryStatus.BOUNCED and "5.1.1" in row.error

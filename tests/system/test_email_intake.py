@@ -225,6 +225,64 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
     assert "5.1.1" in marked[0].error
     assert len(await _tickets_of(sut, contact.email)) == 1
     assert await _tickets_of(sut, "mailer-daemon@mx.rossi.it") == []
+    # Agents see it on the ticket: an internal note from the system (customers do not).
+    [note] = await eventually(lambda: _comments(sut, ticket_id), timeout=30)
+    assert (note.author_kind, note.visibility) == (
+        pb.AUTHOR_KIND_SYSTEM,
+        pb.COMMENT_VISIBILITY_INTERNAL,
+    )
+    assert note.body.startswith(f"Email to {contact.email.lower()} bounced: 5.1.1 smtp; 550")
+    ticket = await sut.tickets().GetTicket(
+        tpb.GetTicketRequest(id=ticket_id), metadata=sut.metadata
+    )
+    assert ticket.status == pb.TICKET_STATUS_NEW
+
+
+async def _comments(sut: System, ticket_id: int) -> list[pb.Comment]:
+    found = await sut.tickets().ListComments(
+        tpb.ListCommentsRequest(ticket_id=ticket_id), metadata=sut.metadata
+    )
+    return list(found.comments)
+
+
+async def test_an_out_of_office_answering_us_is_noted_on_its_ticket(
+    system: tuple[System, Mailbox],
+) -> None:
+    sut, box = system
+    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    await asyncio.to_thread(_send, sut, _mail(contact.email, "Fattura", "Non si apre."))
+    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    ticket = tickets[0]
+    await mail_arrives(box, ticket.id, f"#{ticket.id}")
+    ack = box.about(ticket.id)[0]
+    # Exchange-style: "Risposta automatica: <our subject>", threaded to our message.
+    oof = _mail(
+        contact.email,
+        f"Risposta automatica: {ack['Subject']}",
+        "Sono fuori ufficio fino a lunedì.",
+        Auto_Submitted="auto-replied",
+        In_Reply_To=ack["Message-ID"],
+        References=f"{ack['References']} {ack['Message-ID']}",
+    )
+    await asyncio.to_thread(_send, sut, oof)
+    [note] = await eventually(lambda: _comments(sut, ticket.id), timeout=30)
+    assert (note.author_kind, note.visibility) == (
+        pb.AUTHOR_KIND_SYSTEM,
+        pb.COMMENT_VISIBILITY_INTERNAL,
+    )
+    assert note.body == (
+        f"Risposta automatica da {contact.email.lower()}: Sono fuori ufficio fino a lunedì."
+    )
+    after = await sut.tickets().GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=sut.metadata)
+    assert after.status == ticket.status == pb.TICKET_STATUS_NEW
+    stored = await sut.intake().SubmitEmail(
+        ipb.SubmitEmailRequest(raw_message=oof.as_bytes()), metadata=sut.metadata
+    )
+    assert stored.duplicate and (stored.status, stored.ticket_id) == ("NOTE_ADDED", ticket.id)
+    await asyncio.sleep(2)  # no answer goes to an out-of-office, no ticket comes of it
+    assert len(_to(box, contact.email)) == 1
+    assert [t.id for t in await _tickets_of(sut, contact.email)] == [ticket.id]
+    assert len(await _comments(sut, ticket.id)) == 1
 
 
 async def test_an_auto_responder_gets_at_most_one_answer(
