@@ -601,7 +601,7 @@ async def notify_app(
         await app.stop()
 
 
-TOKEN_LINE = re.compile(r"^Codice del questionario[^:]*: (\S+)$", re.MULTILINE)
+TOKEN_LINE = re.compile(r"Codice del questionario[^:\n]*: ([\w.-]+)")
 
 
 async def test_notify_sends_the_survey_on_closed(

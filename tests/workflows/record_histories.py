@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,6 +24,7 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import binary, start_nats
 from services.common.temporal_client import register_search_attributes
 from services.tickets import models as m
+from services.tickets.creation import NewTicket
 from services.tickets.readmodel import state_from_row
 from services.tickets.workflow_calls import execute_update_with_start
 from tests.second_level import MD, SecondLevel, second_level
@@ -30,6 +32,7 @@ from tests.support import TicketsStack, eventually, tickets_stack
 from workflows.contracts import (
     UPDATE_ADD_COMMENT,
     UPDATE_ASSIGN,
+    UPDATE_CHANGE_PRIORITY,
     UPDATE_CHANGE_STATUS,
     UPDATE_CONFIRM,
     UPDATE_REOPEN,
@@ -39,6 +42,7 @@ from workflows.contracts import (
     CommentInput,
     CommentResult,
     CustomerAnswerInput,
+    PriorityInput,
     StatusInput,
     TicketState,
     TicketWorkflowInput,
@@ -279,6 +283,77 @@ async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[t
     return runs
 
 
+async def business_sla_life(env: WorkflowEnvironment, stack: TicketsStack) -> list[tuple[str, str]]:
+    """Business-hours clocks: Friday evening HIGH ticket warned and breached on Monday, an
+    answer, PENDING reminded and solved by the contract, auto-closed; a second ticket whose
+    priority changes, held and resumed, solved and confirmed."""
+    async with stack.sessions() as session:
+        session.add(
+            m.SupportContract(
+                organization_id=stack.org_id,
+                pending_reminder_business_days=1,
+                pending_auto_solve_business_days=1,
+                updated_at=await env.get_current_time(),
+            )
+        )
+        await session.commit()
+    rome = ZoneInfo("Europe/Rome")
+    now = (await env.get_current_time()).astimezone(rome)
+    days = (4 - now.weekday()) % 7 or 7
+    friday = (now + timedelta(days=days)).replace(hour=17, minute=55, second=0, microsecond=0)
+    await _advance(env, friday - now)
+    agent, customer = ActorRef("AGENT", stack.agent_id), ActorRef("CONTACT", stack.contact_id)
+    row, _ = await stack.creator.create(
+        NewTicket(
+            request_id=uuid.uuid4().hex,
+            subject="Gestionale bloccato",
+            description="Errore all'avvio",
+            requester_id=stack.contact_id,
+            channel="EMAIL",
+            priority="HIGH",
+            received_at=await env.get_current_time(),
+        )
+    )
+    first = env.client.get_workflow_handle(ticket_workflow_id(row.id), result_type=TicketState)
+    await first.execute_update(
+        UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+    )
+    await _advance(env, timedelta(days=3, hours=6))  # Monday afternoon: warned and breached
+    await first.execute_update(
+        UPDATE_ADD_COMMENT, _comment(agent, "Ci serve il log"), result_type=CommentResult
+    )
+    await first.execute_update(
+        UPDATE_CHANGE_STATUS, StatusInput("PENDING", agent), result_type=TicketState
+    )
+    await _advance(env, timedelta(days=4))  # reminded, then solved by the contract
+    await _advance(env, timedelta(days=15))  # auto-closed
+    await first.result()
+
+    second_id = await stack.new_ticket(received_at=await env.get_current_time())
+    second = env.client.get_workflow_handle(ticket_workflow_id(second_id), result_type=TicketState)
+    await second.execute_update(
+        UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+    )
+    await second.execute_update(
+        UPDATE_CHANGE_PRIORITY, PriorityInput("URGENT", "fermo", agent), result_type=TicketState
+    )
+    await second.execute_update(
+        UPDATE_CHANGE_STATUS, StatusInput("ON_HOLD", agent), result_type=TicketState
+    )
+    await _advance(env, timedelta(hours=5))
+    await second.execute_update(
+        UPDATE_CHANGE_STATUS, StatusInput("SOLVED", agent), result_type=TicketState
+    )
+    await second.execute_update(
+        UPDATE_CONFIRM, CustomerAnswerInput(customer), result_type=TicketState
+    )
+    await second.result()
+    return [
+        (ticket_workflow_id(row.id), (await first.describe()).run_id),
+        (ticket_workflow_id(second_id), (await second.describe()).run_id),
+    ]
+
+
 def _write(name: str, history_json: str, events: int) -> None:
     (HERE / name).write_text(history_json)
     print("recorded", name, events, "events")
@@ -295,7 +370,7 @@ async def main(only: set[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db_url = f"sqlite:///{tmp}/record.db"
             async with tickets_stack(env.client, db_url, nats.addresses["nats"]) as stack:
-                for scenario in (full_life, breaches, reactivated):
+                for scenario in (full_life, breaches, reactivated, business_sla_life):
                     if only and scenario.__name__ not in only:
                         continue
                     for n, (wid, run_id) in enumerate(await scenario(env, stack)):

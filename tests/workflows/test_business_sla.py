@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from services.tickets import models as m
 from services.tickets.creation import NewTicket
 from tests.support import TicketsStack, ticket_events, tickets_stack
 from workflows.contracts import (
@@ -230,3 +231,43 @@ async def test_a_pending_ticket_reminds_the_customer_after_three_business_days(
         row = await stack.ticket(ticket_id)
         assert row.status == "PENDING"
         assert reminders(await ticket_events(nats_url, ticket_id)) == 1
+
+
+async def test_the_contract_solves_a_silent_pending_ticket_with_the_reason(
+    time_skipping_env: WorkflowEnvironment, database_url: str, nats_url: str
+) -> None:
+    env = time_skipping_env
+    async with tickets_stack(env.client, database_url, nats_url) as stack:
+        async with stack.sessions() as session:
+            session.add(
+                m.SupportContract(
+                    organization_id=stack.org_id,
+                    pending_reminder_business_days=2,
+                    pending_auto_solve_business_days=3,
+                    updated_at=await env.get_current_time(),
+                )
+            )
+            await session.commit()
+        monday = _next(await env.get_current_time(), 0, 10, 0, working=[0, 1, 2, 3, 4, 7])
+        await _advance_to(env, monday)
+        ticket_id = await stack.new_ticket(received_at=await env.get_current_time())
+        handle = env.client.get_workflow_handle(
+            ticket_workflow_id(ticket_id), result_type=TicketState
+        )
+        agent = ActorRef("AGENT", stack.agent_id)
+        await handle.execute_update(
+            UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+        )
+        await handle.execute_update(
+            UPDATE_CHANGE_STATUS, StatusInput("PENDING", agent), result_type=TicketState
+        )
+        # Reminder on Wednesday 10:00, solved three business days later (next Monday).
+        await _advance_to(env, (monday + timedelta(days=2)).replace(hour=10, minute=1))
+        events = await ticket_events(nats_url, ticket_id)
+        assert _types(events).count("pending_reminder") == 1
+        assert (await stack.ticket(ticket_id)).status == "PENDING"
+        await _advance_to(env, (monday + timedelta(days=7)).replace(hour=10, minute=1))
+        row = await stack.ticket(ticket_id)
+        assert row.status == "SOLVED"
+        solved = [e for e in await ticket_events(nats_url, ticket_id) if e["type"] == "solved"]
+        assert len(solved) == 1 and "no answer from the customer" in str(solved[0]["detail"])

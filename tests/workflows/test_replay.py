@@ -30,6 +30,7 @@ def test_histories_are_present() -> None:
         "ticket_reactivated",
         "ticket_second_level_life",
         "progticket_second_level_life",
+        "ticket_business_sla_life",
     } <= names
 
 
