@@ -39,6 +39,9 @@ class TicketPayload(TypedDict):
     clocks_start_at: NotRequired[str | None]
     # ``sla_breached`` only: the team leads to tell.
     team_leads: NotRequired[list[PersonPayload]]
+    # An URGENT ticket's ``created`` / ``follow_up_opened`` / ``priority_changed``: the
+    # support agents on call, paged at once (seed 001).
+    on_call: NotRequired[list[PersonPayload]]
 
 
 class CommentPayload(TypedDict):

@@ -495,10 +495,8 @@ def _attachments(
     total = 0
     index = 0
     for part, _depth in _walk(msg, limits):
-        if (
-            id(part) in bodies
-            or (part.is_multipart()
-            and part.get_content_type() != "message/rfc822")
+        if id(part) in bodies or (
+            part.is_multipart() and part.get_content_type() != "message/rfc822"
         ):
             continue
         if part is msg:

@@ -322,9 +322,7 @@ def _return_path(raw: bytes) -> str:
     """The reverse path a fetched message was delivered with ("" for ``<>``: a report),
     else its From address (never empty then, so not taken for a bounce)."""
     try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(
-            raw[:300_000]
-        )
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw[:300_000])
         return_path = headers.get("Return-Path")
     except Exception:
         return "unknown"

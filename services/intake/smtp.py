@@ -68,9 +68,7 @@ TRANSIENT = {
 class MailEvents(Protocol):
     """Where intake tells notify about mail (``services.common.events.EventPublisher``)."""
 
-    async def publish(
-        self, subject: str, event_id: str, payload: Mapping[str, object]
-    ) -> bool: ...
+    async def publish(self, subject: str, event_id: str, payload: Mapping[str, object]) -> bool: ...
 
 
 async def store_message(
@@ -281,8 +279,9 @@ class MailProcessor:
         if self.events is None:
             log.debug("no event publisher: %s %s not published", kind, event_id)
             return
-        await self.events.publish(mail_subject(kind), event_id, {"event_id": event_id,
-                                                                 "type": kind, **payload})
+        await self.events.publish(
+            mail_subject(kind), event_id, {"event_id": event_id, "type": kind, **payload}
+        )
 
     async def _deliver(
         self,
@@ -311,7 +310,8 @@ class MailProcessor:
             noted = None if loop else await self._automatic_note(mail, key, automatic)
             return noted or Outcome("IGNORED", 0, f"automatic message: {automatic}")
         fax = bool(self.fax_address) and self.fax_address in {
-            *(r.lower() for r in rcpt_to), *mail.recipients
+            *(r.lower() for r in rcpt_to),
+            *mail.recipients,
         }
         contact = await self._contact(mail)
         if contact is None:
@@ -327,8 +327,10 @@ class MailProcessor:
         body = body[:MAX_BODY_CHARS]
         target = await self._threaded_ticket(mail, contact)
         if target is None:
-            tag = mail.ticket_tag if mail.ticket_tag is not None else (
-                _fax_ticket_id(mail) if fax else None
+            tag = (
+                mail.ticket_tag
+                if mail.ticket_tag is not None
+                else (_fax_ticket_id(mail) if fax else None)
             )
             if tag is not None:
                 target = await self._tagged_ticket(tag, contact)
@@ -394,7 +396,9 @@ class MailProcessor:
                 raise
             log.info(
                 "automatic message from %s for ticket #%s dropped: %s",
-                mail.sender, target, err.details(),
+                mail.sender,
+                target,
+                err.details(),
             )
             return Outcome(
                 "IGNORED", target, f"automatic message ({why}) for #{target}: {err.details()}"

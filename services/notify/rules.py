@@ -77,9 +77,23 @@ def template_for(event: TicketEventPayload) -> str | None:
     return None
 
 
+# An URGENT ticket (seed 001: CRITICAL) pages the agents on call at once.
+URGENT_PAGE_TEMPLATE = "urgent_page"
+PAGING_EVENTS = frozenset({"created", "follow_up_opened", "priority_changed"})
+
+
 def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     """The emails ``event`` produces: one to the requester (the assignee for
-    ``ASSIGNEE_TEMPLATES``), and on ``closed`` the satisfaction survey after it."""
+    ``ASSIGNEE_TEMPLATES``, the team leads for a breach), on ``closed`` the satisfaction
+    survey after it, and the on-call page of an URGENT ticket."""
+    pages: list[PlannedEmail] = []
+    ticket = event["ticket"]
+    if event["type"] in PAGING_EVENTS and ticket.get("priority") == "URGENT":
+        pages = _to_people(event, URGENT_PAGE_TEMPLATE, ticket.get("on_call") or [])
+    return _plan_for_ticket(event) + pages
+
+
+def _plan_for_ticket(event: TicketEventPayload) -> list[PlannedEmail]:
     template = template_for(event)
     if template is None:
         return []

@@ -227,6 +227,17 @@ class TicketActivities:
             received_at=s.received_at.isoformat(),
             clocks_start_at=_iso(s.clocks_start_at),
         )
+        if s.priority == "URGENT" and rec.event_type in (
+            "created",
+            "follow_up_opened",
+            "priority_changed",
+        ):
+            paged = await session.scalars(
+                select(m.Agent).where(m.Agent.on_call.is_(True), m.Agent.role != "DEVELOPER")
+            )
+            ticket["on_call"] = [
+                PersonPayload(id=a.id, name=a.name, email=a.email, locale="it") for a in paged
+            ]
         if rec.event_type == "sla_breached":
             leads = await session.scalars(select(m.Agent).where(m.Agent.role == "TEAM_LEAD"))
             ticket["team_leads"] = [

@@ -83,9 +83,7 @@ def test_the_pending_reminder_goes_to_the_customer_in_their_language() -> None:
         ("en", "outside our office hours: we will take it up from Monday 30 November 2026 at"),
     ],
 )
-def test_an_out_of_hours_acknowledgement_says_when_the_desk_opens(
-    locale: str, words: str
-) -> None:
+def test_an_out_of_hours_acknowledgement_says_when_the_desk_opens(locale: str, words: str) -> None:
     event = _event(
         "created",
         received_at="2026-11-28T10:00:00+00:00",  # Saturday
@@ -100,3 +98,14 @@ def test_an_out_of_hours_acknowledgement_says_when_the_desk_opens(
         clocks_start_at="2026-11-30T09:00:00+00:00",
     )
     assert "08:30" not in Renderer().render(in_hours, email).body
+
+
+@pytest.mark.parametrize("kind", ["created", "priority_changed"])
+def test_an_urgent_ticket_pages_the_agents_on_call(kind: str) -> None:
+    on_call = [{"id": 5, "email": "turno@helpdesk.test", "name": "Tina", "locale": "it"}]
+    event = _event(kind, priority="URGENT", on_call=on_call)
+    pages = [e for e in plan(event) if e.template == "urgent_page"]
+    assert [e.recipient for e in pages] == ["turno@helpdesk.test"]
+    assert "URGENTE" in Renderer().render(event, pages[0]).subject
+    calm = _event(kind, priority="HIGH", on_call=on_call)
+    assert not [e for e in plan(calm) if e.template == "urgent_page"]

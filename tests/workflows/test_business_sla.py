@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from helpdesk.v1 import common_pb2 as pb
 from services.tickets import models as m
 from services.tickets.creation import NewTicket
+from services.tickets.readmodel import ticket_pb
 from tests.support import TicketsStack, ticket_events, tickets_stack
 from workflows.contracts import (
     SA_SLA_BREACHED,
@@ -150,6 +152,17 @@ async def test_two_days_pending_move_the_due_time_by_the_paused_business_time(
             UPDATE_CHANGE_STATUS, StatusInput("PENDING", agent), result_type=TicketState
         )
         assert (await stack.ticket(ticket_id)).first_feedback_due is None  # paused
+        async with stack.sessions() as session:
+            shown = await ticket_pb(session, await stack.ticket(ticket_id))
+        clocks = {pb.SlaTarget.Name(c.target): c for c in shown.sla}
+        assert clocks["SLA_TARGET_TAKEN_IN_CHARGE"].state == pb.SLA_STATE_MET
+        feedback = clocks["SLA_TARGET_FIRST_FEEDBACK"]
+        assert feedback.state == pb.SLA_STATE_PAUSED
+        # 1 h of 4 h counted (to the second: the clocks' readings differ by milliseconds)
+        assert abs(feedback.remaining_business_seconds - 3 * 3600) <= 1
+        resolution = clocks["SLA_TARGET_RESOLUTION"]
+        assert resolution.state == pb.SLA_STATE_PAUSED
+        assert abs(resolution.remaining_business_seconds - (16 - 1) * 3600) <= 1
         await _advance(env, timedelta(days=2))
         resumed_at = await env.get_current_time()
         await handle.execute_update(
