@@ -1,0 +1,154 @@
+"""``helpdesk report``: seed 002's report of calls (``TicketService.GetReport``) as a table,
+optionally exported as CSV (one ``section,key,value`` row per figure)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from helpdesk.v1 import common_pb2, tickets_pb2
+from services.cli import render
+from services.cli.client import Client, CliError
+from services.cli.commands import Result
+
+
+def _stamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def report_request(a: argparse.Namespace) -> tickets_pb2.GetReportRequest:
+    """``--from`` and ``--to`` are local days, both included: the period ends at the start
+    of the day after ``--to``."""
+    start: datetime = a.date_from
+    end: datetime = (a.date_to + timedelta(days=1)).astimezone()
+    return tickets_pb2.GetReportRequest(
+        organization_id=a.org or 0, period_start=_stamp(start), period_end=_stamp(end)
+    )
+
+
+def business_duration(seconds: float) -> str:
+    """``2h05m`` (business time), ``-`` for nothing measured."""
+    if seconds <= 0:
+        return "0m"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _target(value: int) -> str:
+    return common_pb2.SlaTarget.Name(value).removeprefix("SLA_TARGET_")  # type: ignore[arg-type]
+
+
+def _day(ts: Timestamp) -> str:
+    return render.when(ts)[:10]
+
+
+def rows(r: tickets_pb2.Report) -> Iterator[tuple[str, str, str]]:
+    """Every figure of the report as ``(section, key, value)``."""
+    yield "report", "organization_id", str(r.organization_id)
+    yield "report", "organization", r.organization_name or "(all)"
+    yield "report", "period_start", render.when(r.period_start)
+    yield "report", "period_end", render.when(r.period_end)
+    yield "tickets", "received", str(r.tickets_received)
+    for section, items in (
+        ("criticality", r.by_criticality),
+        ("priority", r.by_priority),
+        ("channel", r.by_channel),
+        ("kind", r.by_kind),
+    ):
+        for c in items:
+            yield section, c.key, str(c.count)
+    for mr in r.milestones:
+        section = f"sla {_target(mr.target)}"
+        yield section, "met", str(mr.met)
+        yield section, "breached", str(mr.breached)
+        yield section, "open", str(mr.open)
+        yield section, "reached", str(mr.reached)
+        yield section, "median_business_seconds", f"{mr.median_business_seconds:.0f}"
+        yield section, "p90_business_seconds", f"{mr.p90_business_seconds:.0f}"
+    yield "hours", "spent", f"{r.hours_spent:.2f}"
+    yield "satisfaction", "average", f"{r.satisfaction_average:.2f}"
+    yield "satisfaction", "count", str(r.satisfaction_count)
+
+
+def as_csv(r: tickets_pb2.Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("section", "key", "value"))
+    writer.writerows(rows(r))
+    return out.getvalue()
+
+
+def as_text(r: tickets_pb2.Report) -> str:
+    who = f"{r.organization_name} ({r.organization_id})" if r.organization_id else "all"
+    # The period's end is exclusive: show the last day included.
+    last = render.when(r.period_end)
+    if r.period_end.seconds:
+        end = r.period_end.ToDatetime().replace(tzinfo=None)
+        last = (end - timedelta(seconds=1)).strftime("%Y-%m-%d") if end else last
+    parts = [
+        f"Report: {who}, tickets received {_day(r.period_start)} .. "
+        f"{render.when(_stamp_minus_one(r.period_end))[:10]}",
+        f"Tickets received: {r.tickets_received}",
+    ]
+    for title, items in (
+        ("criticality", r.by_criticality),
+        ("priority", r.by_priority),
+        ("channel", r.by_channel),
+        ("kind", r.by_kind),
+    ):
+        parts.append(render.table([title, "tickets"], [(c.key, c.count) for c in items]))
+    parts.append(
+        render.table(
+            ["milestone", "met", "breached", "open", "reached", "median", "p90"],
+            [
+                (
+                    _target(mr.target),
+                    mr.met,
+                    mr.breached,
+                    mr.open,
+                    mr.reached,
+                    business_duration(mr.median_business_seconds) if mr.reached else "-",
+                    business_duration(mr.p90_business_seconds) if mr.reached else "-",
+                )
+                for mr in r.milestones
+            ],
+        )
+    )
+    satisfaction = (
+        f"{r.satisfaction_average:.2f} / 5 ({r.satisfaction_count} answers)"
+        if r.satisfaction_count
+        else "no answers"
+    )
+    parts.append(f"Hours spent: {r.hours_spent:.2f}\nSatisfaction: {satisfaction}")
+    del last
+    return "\n\n".join(parts)
+
+
+def _stamp_minus_one(ts: Timestamp) -> Timestamp:
+    out = Timestamp()
+    out.CopyFrom(ts)
+    if out.seconds:
+        out.seconds -= 1
+    return out
+
+
+def report(c: Client, a: argparse.Namespace) -> Result:
+    reply = c.call(c.tickets.GetReport, report_request(a))
+    if a.csv:
+        try:
+            Path(a.csv).write_text(as_csv(reply), encoding="utf-8")
+        except OSError as err:
+            raise CliError(f"--csv {a.csv}: {err.strerror or err}") from None
+    text = as_text(reply)
+    if a.csv:
+        text += f"\n\nCSV written to {a.csv}"
+    return Result(text, reply)
