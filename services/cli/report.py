@@ -89,14 +89,10 @@ def as_csv(r: tickets_pb2.Report) -> str:
 
 def as_text(r: tickets_pb2.Report) -> str:
     who = f"{r.organization_name} ({r.organization_id})" if r.organization_id else "all"
-    # The period's end is exclusive: show the last day included.
-    last = render.when(r.period_end)
-    if r.period_end.seconds:
-        end = r.period_end.ToDatetime().replace(tzinfo=None)
-        last = (end - timedelta(seconds=1)).strftime("%Y-%m-%d") if end else last
+    # The period's end is exclusive: the last day shown is the one before it.
     parts = [
         f"Report: {who}, tickets received {_day(r.period_start)} .. "
-        f"{render.when(_stamp_minus_one(r.period_end))[:10]}",
+        f"{_day(_stamp_minus_one(r.period_end))}",
         f"Tickets received: {r.tickets_received}",
     ]
     for title, items in (
@@ -129,7 +125,6 @@ def as_text(r: tickets_pb2.Report) -> str:
         else "no answers"
     )
     parts.append(f"Hours spent: {r.hours_spent:.2f}\nSatisfaction: {satisfaction}")
-    del last
     return "\n\n".join(parts)
 
 
