@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import grpc
 
-from services.cli import commands, contracts, enums, render
+from services.cli import commands, contracts, enums, render, report
 from services.cli.client import Client, CliError
 
 EXIT_ERROR = 2
@@ -355,6 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the caller was asked to email the attachment",
     )
     _criticality_and_kind(p)
+
+    # report (seed 002) ---------------------------------------------------------
+    p = leaf(groups, "report", report.report, "report of tickets received in a period")
+    p.add_argument("--org", type=positive_int, metavar="ID", help="one organisation (default all)")
+    p.add_argument(
+        "--from", dest="date_from", type=local_date, required=True, metavar="YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        type=local_date,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="last day included",
+    )
+    p.add_argument("--csv", metavar="FILE", help="also write every figure to FILE as CSV")
 
     # notifications -------------------------------------------------------------
     p = leaf(groups, "notifications", commands.notifications, "outbound messages sent")

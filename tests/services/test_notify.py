@@ -329,8 +329,11 @@ def test_which_events_send_which_template() -> None:
     assert template_for(make_event("closed", close_reason="AUTO_CLOSED")) == "closed_auto"
     assert template_for(make_event("closed", close_reason="CONFIRMED")) == "closed_confirmed"
     assert template_for(make_event("closed", close_reason="VERIFIED")) == "closed_verified"
-    for kind in ("assigned", "status_changed", "reopened", "reactivated", "sla_breached"):
+    for kind in ("assigned", "status_changed", "reopened", "reactivated", "priority_changed"):
         assert template_for(make_event(kind)) is None
+    # Service levels: the breach goes to the team leads, the warning to the assignee.
+    assert template_for(make_event("sla_breached")) == "sla_breached"
+    assert template_for(make_event("sla_warning")) == "sla_warning"
     assert plan(make_event("created", email_address="")) == []
     [planned] = plan(make_event("created", locale="fr", email_address="Mario@ACME.test"))
     assert (planned.recipient, planned.locale) == ("mario@acme.test", "it")

@@ -133,9 +133,7 @@ async def _new_contact(stack: TicketsStack, role: str = "USER") -> int:
 # -- a scripted life -------------------------------------------------------------------
 
 
-async def _create(
-    api: Api, subject: str, criticality: int, channel: int, kind: int
-) -> pb.Ticket:
+async def _create(api: Api, subject: str, criticality: int, channel: int, kind: int) -> pb.Ticket:
     return await api.tickets.CreateTicket(
         tpb.CreateTicketRequest(
             request_id=uuid.uuid4().hex,
@@ -168,8 +166,9 @@ async def _work_and_close(api: Api, ticket_id: int, hours: list[float], confirm:
     )
     for n, h in enumerate(hours):
         await api.tickets.LogTime(
-            tpb.LogTimeRequest(ticket_id=ticket_id, request_id=f"t{ticket_id}-{n}", hours=h,
-                               actor=agent),
+            tpb.LogTimeRequest(
+                ticket_id=ticket_id, request_id=f"t{ticket_id}-{n}", hours=h, actor=agent
+            ),
             metadata=MD,
         )
     await api.tickets.ChangeStatus(
@@ -211,11 +210,17 @@ async def test_report_figures_match_a_scripted_life(api: Api) -> None:
     stack = api.stack
     start = datetime.now(UTC) - timedelta(minutes=1)
     t1 = await _create(
-        api, "Gestionale bloccato", pb.CRITICALITY_BLOCKING, pb.CHANNEL_EMAIL,
+        api,
+        "Gestionale bloccato",
+        pb.CRITICALITY_BLOCKING,
+        pb.CHANNEL_EMAIL,
         pb.TICKET_KIND_INCIDENT,
     )
     t2 = await _create(
-        api, "Come si esporta?", pb.CRITICALITY_NON_BLOCKING, pb.CHANNEL_PHONE,
+        api,
+        "Come si esporta?",
+        pb.CRITICALITY_NON_BLOCKING,
+        pb.CHANNEL_PHONE,
         pb.TICKET_KIND_QUESTION,
     )
     t3 = await _create(
@@ -247,17 +252,18 @@ async def test_report_figures_match_a_scripted_life(api: Api) -> None:
     assert report.satisfaction_average == pytest.approx(3.0)
 
     rows = {t: await stack.ticket(t) for t in (t1.id, t2.id, t3.id)}
-    for row in rows.values():
-        assert row.taken_in_charge_due is not None and row.first_feedback_due is not None
+    for stored in rows.values():
+        assert stored.taken_in_charge_due is not None and stored.first_feedback_due is not None
     figures = _milestones(report)
     # Two tickets were taken in charge and answered at once; the third is still NEW.
-    for target, attr in (("TAKEN_IN_CHARGE", "taken_in_charge_at"),
-                         ("FIRST_FEEDBACK", "first_feedback_at")):
+    for target, attr in (
+        ("TAKEN_IN_CHARGE", "taken_in_charge_at"),
+        ("FIRST_FEEDBACK", "first_feedback_at"),
+    ):
         row = figures[target]
         assert (row.met, row.breached, row.open, row.reached) == (2, 0, 1, 2), target
         spans = [
-            business_between(SEED_000, rows[t].received_at, getattr(rows[t], attr))
-            .total_seconds()
+            business_between(SEED_000, rows[t].received_at, getattr(rows[t], attr)).total_seconds()
             for t in (t1.id, t2.id)
         ]
         median, p90 = _expected_quantiles(spans)
@@ -386,7 +392,10 @@ async def test_report_access_and_bad_periods(api: Api) -> None:
 
 async def _closed_ticket(api: Api) -> int:
     ticket = await _create(
-        api, "Stampa lenta", pb.CRITICALITY_NON_BLOCKING, pb.CHANNEL_EMAIL,
+        api,
+        "Stampa lenta",
+        pb.CRITICALITY_NON_BLOCKING,
+        pb.CHANNEL_EMAIL,
         pb.TICKET_KIND_INCIDENT,
     )
     await _work_and_close(api, ticket.id, [], confirm=True)
@@ -423,7 +432,10 @@ async def test_the_survey_token_answers_once_changes_for_seven_days(api: Api) ->
         tpb.SubmitSatisfactionRequest(token=token, rating=4, comment="Rapidi")
     )
     assert (first.ticket_id, first.rating, first.comment, first.changed) == (
-        ticket_id, 4, "Rapidi", False,
+        ticket_id,
+        4,
+        "Rapidi",
+        False,
     )
     assert first.changeable_until.ToDatetime() - first.first_answered_at.ToDatetime() == (
         timedelta(days=7)
@@ -473,7 +485,10 @@ async def test_the_survey_token_answers_once_changes_for_seven_days(api: Api) ->
 async def test_survey_credentials_and_preconditions(api: Api) -> None:
     stack = api.stack
     open_ticket = await _create(
-        api, "Ancora aperto", pb.CRITICALITY_NON_BLOCKING, pb.CHANNEL_EMAIL,
+        api,
+        "Ancora aperto",
+        pb.CRITICALITY_NON_BLOCKING,
+        pb.CHANNEL_EMAIL,
         pb.TICKET_KIND_QUESTION,
     )
     code, details = await _code(

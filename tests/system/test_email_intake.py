@@ -232,15 +232,17 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
         pb.COMMENT_VISIBILITY_INTERNAL,
     )
     assert note.body.startswith(f"Email to {contact.email.lower()} bounced: 5.1.1 smtp; 550")
+    assert await _comments(sut, ticket_id, internal=False) == []
     ticket = await sut.tickets().GetTicket(
         tpb.GetTicketRequest(id=ticket_id), metadata=sut.metadata
     )
     assert ticket.status == pb.TICKET_STATUS_NEW
 
 
-async def _comments(sut: System, ticket_id: int) -> list[pb.Comment]:
+async def _comments(sut: System, ticket_id: int, internal: bool = True) -> list[pb.Comment]:
     found = await sut.tickets().ListComments(
-        tpb.ListCommentsRequest(ticket_id=ticket_id), metadata=sut.metadata
+        tpb.ListCommentsRequest(ticket_id=ticket_id, include_internal=internal),
+        metadata=sut.metadata,
     )
     return list(found.comments)
 
@@ -275,12 +277,13 @@ async def test_an_out_of_office_answering_us_is_noted_on_its_ticket(
     )
     after = await sut.tickets().GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=sut.metadata)
     assert after.status == ticket.status == pb.TICKET_STATUS_NEW
+    assert await _comments(sut, ticket.id, internal=False) == []
     stored = await sut.intake().SubmitEmail(
         ipb.SubmitEmailRequest(raw_message=oof.as_bytes()), metadata=sut.metadata
     )
     assert stored.duplicate and (stored.status, stored.ticket_id) == ("NOTE_ADDED", ticket.id)
     await asyncio.sleep(2)  # no answer goes to an out-of-office, no ticket comes of it
-    assert len(_to(box, contact.email)) == 1
+    assert len(box.about(ticket.id)) == 1  # the acknowledgement only
     assert [t.id for t in await _tickets_of(sut, contact.email)] == [ticket.id]
     assert len(await _comments(sut, ticket.id)) == 1
 

@@ -124,7 +124,11 @@ def test_summarize_adds_up() -> None:
     assert (figures.satisfaction_count, figures.satisfaction_average) == (3, 3.67)
     taken, feedback, resolution = figures.milestones
     assert (taken.target, taken.met, taken.breached, taken.open, taken.reached) == (
-        "TAKEN_IN_CHARGE", 1, 1, 1, 2,
+        "TAKEN_IN_CHARGE",
+        1,
+        1,
+        1,
+        2,
     )
     assert taken.median_business_seconds == 330.0
     assert taken.p90_business_seconds == pytest.approx(546.0)
