@@ -1,126 +1,118 @@
-"""A mix of realistic inbound support mail: plain and HTML bodies, quoted replies, encoded
-headers and legacy charsets, screenshots and PDFs attached. Every message opens a ticket."""
+"""The mail mix of ``mail_ingest``: the realistic test corpus under ``tests/data/email/``
+(Outlook, Apple Mail, Gmail, legacy charsets, RFC 2047, attachments, a fax gateway, broken
+headers...), limited to the messages that become a ticket or a comment.
+
+Bounces, auto-replies, mailing lists, messages that identify no sender and a prospect's
+mail are left out of the measured mix (``EXCLUDED`` says why): they never open a ticket.
+
+Each copy gets its own Message-ID (the help desk stores a message once per Message-ID; a
+message without one gets its own Date, since it is keyed by a hash of sender, date, subject
+and body), and replies that name ticket 42 or 7 (subject tag, ``<ticket-N@...>`` reference)
+are pointed at tickets that exist in the bench's help desk, so they become comments.
+"""
 
 from __future__ import annotations
 
-import random
+import json
+import re
 import uuid
-from collections.abc import Callable
-from email.message import EmailMessage
-from email.mime.text import MIMEText
-from email.policy import SMTP
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "email"
 SUPPORT = "assistenza@helpdesk.localhost"
+FAX = "fax@helpdesk.localhost"
 
-_RNG = random.Random(7)
-_PDF = b"%PDF-1.4\n" + bytes(_RNG.getrandbits(8) for _ in range(40_000)) + b"\n%%EOF\n"
-_PNG = b"\x89PNG\r\n\x1a\n" + bytes(_RNG.getrandbits(8) for _ in range(120_000))
-
-_BODY = (
-    "Buongiorno,\n\ndalla postazione della contabilità non riusciamo a stampare le fatture "
-    "di vendita: il programma mostra l'errore 1234 «stampante non disponibile» e poi si "
-    "chiude. Abbiamo già riavviato il PC e la stampante.\n\nVersione 5.2.1, Windows 11.\n\n"
-    "Grazie, cordiali saluti\nMario Rossi\nUfficio amministrazione\n"
-)
-_QUOTED = (
-    "\n\nIl giorno lun 23 nov 2026 alle 10:12 Assistenza <assistenza@helpdesk.localhost> "
-    "ha scritto:\n"
-    + "".join(f"> riga {i} del messaggio precedente, citata per intero\n" for i in range(40))
-)
-_HTML = (
-    "<html><head><style>p {{ font-family: Calibri }}</style></head><body>"
-    "<p>Buongiorno,</p><p>{body}</p><div>Cordiali saluti<br>Mario Rossi</div>"
-    "<table><tr><td>Tel. 02 1234567</td></tr></table></body></html>"
-)
-
-
-def _base(sender: str, subject: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = f"Mario Rossi <{sender}>"
-    msg["To"] = SUPPORT
-    msg["Subject"] = subject
-    msg["Date"] = "Mon, 23 Nov 2026 10:15:00 +0100"
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@rossi.it>"
-    return msg
+# Left out of the measured mix, and why (none of them opens a ticket or adds a comment).
+EXCLUDED = {
+    "out_of_office.eml": "auto-reply (at most an internal note)",
+    "dsn_bounce.eml": "bounce (delivery status report)",
+    "mailing_list.eml": "mailing list (automatic, ignored)",
+    "header_injection_from.eml": "no single well-formed sender (FAILED)",
+    "address_trick.eml": "no single well-formed sender (FAILED)",
+    "two_from_headers.eml": "no single well-formed sender (FAILED)",
+    "display_name_address.eml": "sender of no customer's domain (a prospect, not a ticket)",
+}
+# Corpus senders outside the bench organisation's domain (rossi.it): contacts made up front.
+FOREIGN_CONTACTS = {
+    "marco.neri@gmail.com": "Marco Neri",
+    "john.smith@contoso.co.uk": "John Smith",
+}
+_TAGGED = (42, 7)  # the ticket numbers the corpus's replies name
+_MESSAGE_ID = re.compile(rb"^(Message-I[Dd]:[ \t]*)<[^>\r\n]*>", re.MULTILINE | re.IGNORECASE)
+_DATE = re.compile(rb"^Date:[^\r\n]*", re.MULTILINE)
 
 
-def plain(sender: str) -> EmailMessage:
-    msg = _base(sender, "Errore 1234 in stampa fattura")
-    msg.set_content(_BODY)
-    return msg
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    raw: bytes
+    sender: str  # envelope sender (the parsed From address)
+    rcpt: str  # envelope recipient: the support address, or the fax gateway's
+    comment: bool  # names an existing ticket: becomes a comment
 
 
-def quoted_reply(sender: str) -> EmailMessage:
-    # No [#id] tag: a reply to some older thread, which opens a ticket.
-    msg = _base(sender, "R: problema con l'aggiornamento di ieri")
-    msg["In-Reply-To"] = f"<{uuid.uuid4().hex}@helpdesk.localhost>"
-    msg.set_content(_BODY + _QUOTED)
-    return msg
+def samples() -> list[Sample]:
+    """The corpus messages that become a ticket or a comment, in file-name order."""
+    expected = json.loads((CORPUS / "expected.json").read_text())
+    out = []
+    for path in sorted(CORPUS.glob("*.eml")):
+        if path.name in EXCLUDED:
+            continue
+        exp = expected.get(path.name)
+        if not exp or exp.get("is_automatic") or exp.get("is_bounce") or not exp.get("sender"):
+            continue
+        raw = path.read_bytes()
+        to_fax = b"\nTo: fax@helpdesk.localhost" in raw
+        out.append(
+            Sample(
+                name=path.name,
+                raw=raw,
+                sender=str(exp["sender"]),
+                rcpt=FAX if to_fax else SUPPORT,
+                comment=exp.get("ticket_tag") in _TAGGED,
+            )
+        )
+    return out
 
 
-def html_only(sender: str) -> EmailMessage:
-    msg = _base(sender, "Gestionale bloccato all'avvio")
-    msg.set_content(_HTML.format(body=_BODY.replace("\n", "<br>")), subtype="html")
-    return msg
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(sep)
+        if found:
+            return head, found + body
+    return raw, b""
 
 
-def alternative(sender: str) -> EmailMessage:
-    msg = _base(sender, "Richiesta preventivo modulo magazzino")
-    msg.set_content(_BODY)
-    msg.add_alternative(_HTML.format(body=_BODY.replace("\n", "<br>")), subtype="html")
-    return msg
+def _copy(sample: Sample, seq: int, target: int, run: str) -> bytes:
+    head, body = _split(sample.raw)
+    if _MESSAGE_ID.search(head):
+        head = _MESSAGE_ID.sub(
+            lambda mt: mt.group(1) + f"<bench-{run}-{seq}-{uuid.uuid4().hex}@rossi.it>".encode(),
+            head,
+            count=1,
+        )
+    else:  # keyed by sender, date, subject and body: a date of its own
+        when = datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(seconds=seq)
+        head = _DATE.sub(f"Date: {format_datetime(when)}".encode(), head, count=1)
+    raw = head + body
+    if sample.comment:
+        for old in _TAGGED:
+            raw = raw.replace(f"[#{old}]".encode(), f"[#{target}]".encode())
+            raw = raw.replace(f"<ticket-{old}@".encode(), f"<ticket-{target}@".encode())
+    return raw
 
 
-def pdf_attached(sender: str) -> EmailMessage:
-    msg = _base(sender, "Fattura non conforme, allego il PDF")
-    msg.set_content(_BODY)
-    msg.add_attachment(_PDF, maintype="application", subtype="pdf", filename="fattura 2026-118.pdf")
-    return msg
-
-
-def screenshot(sender: str) -> EmailMessage:
-    msg = _base(sender, "Schermata di errore")
-    msg.set_content(_BODY)
-    msg.add_alternative(_HTML.format(body="Vedi schermata allegata."), subtype="html")
-    msg.add_attachment(_PNG, maintype="image", subtype="png", filename="errore.png")
-    return msg
-
-
-def encoded_headers(sender: str) -> EmailMessage:
-    msg = _base(sender, "Perché la procedura di chiusura è così lenta? — urgente")
-    msg.replace_header("From", f"Niccolò Àlberti <{sender}>")
-    msg.set_content(_BODY, cte="quoted-printable")
-    return msg
-
-
-def latin1(sender: str) -> EmailMessage:
-    # An old client: ISO-8859-1, base64 body, hand-built MIME.
-    part = MIMEText(_BODY.replace("«", '"').replace("»", '"'), "plain", "iso-8859-1")
-    msg = _base(sender, "Problema con la contabilità")
-    msg.set_content(
-        part.get_payload(decode=True) or b"", maintype="text", subtype="plain", cte="base64"
-    )
-    msg.set_param("charset", "iso-8859-1")
-    return msg
-
-
-KINDS: list[tuple[str, Callable[[str], EmailMessage]]] = [
-    ("plain", plain),
-    ("quoted_reply", quoted_reply),
-    ("html_only", html_only),
-    ("alternative", alternative),
-    ("pdf_attached", pdf_attached),
-    ("screenshot", screenshot),
-    ("encoded_headers", encoded_headers),
-    ("latin1", latin1),
-]
-
-
-def messages(senders: list[str], count: int) -> list[tuple[str, bytes]]:
-    """``count`` messages (sender, raw bytes), the kinds in turn, each with its own Message-ID."""
+def messages(count: int, targets: list[int], run: str = "") -> list[tuple[Sample, bytes]]:
+    """``count`` messages, the samples in turn: (sample, raw bytes of this copy). Replies
+    point at ``targets`` in turn (tickets of the bench organisation)."""
+    mix = samples()
+    run = run or uuid.uuid4().hex[:6]
     out = []
     for i in range(count):
-        sender = senders[i % len(senders)]
-        _, make = KINDS[i % len(KINDS)]
-        out.append((sender, make(sender).as_bytes(policy=SMTP)))
+        sample = mix[i % len(mix)]
+        target = targets[(i // len(mix)) % len(targets)] if targets else 0
+        out.append((sample, _copy(sample, i, target, run)))
     return out

@@ -155,8 +155,11 @@ async def servers(log_dir: Path | None = None) -> AsyncIterator[Servers]:
     if log_dir is not None:
         await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
         log_path = log_dir / f"temporal-{uuid.uuid4().hex[:6]}.log"
-    temporal = await asyncio.to_thread(start_temporal, None, 0, False, 0, log_path)
-    nats_server = await asyncio.to_thread(start_nats, None)
+    # Both at once: each start mostly waits for its server's port to answer.
+    temporal, nats_server = await asyncio.gather(
+        asyncio.to_thread(start_temporal, None, 0, False, 0, log_path),
+        asyncio.to_thread(start_nats, None),
+    )
     try:
         client = await connect(temporal.addresses["temporal"])
         await register_search_attributes(client)
@@ -197,22 +200,32 @@ class HelpDesk:
         return int(self.system.procs[name].pid)
 
 
+# Every process ``make run`` starts (services.launcher.plan.PROCESSES), by the system
+# harness's names, in the launcher's start order.
+ALL_PROCESSES = ("tickets", "intake", "notify", "dev_escalation", "worker")
+
+
 @asynccontextmanager
 async def help_desk(
     srv: Servers,
     data_dir: Path,
-    processes: tuple[str, ...] = ("tickets", "intake", "notify", "worker"),
+    processes: tuple[str, ...] = ALL_PROCESSES,
     database_url: str = "",
     auto_close_after: str = "14d",
     contacts: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[HelpDesk]:
     """The help desk's processes exactly as ``make run`` starts them, with an aiosmtpd relay
-    for outgoing mail, one organisation and ``contacts`` contacts."""
+    for outgoing mail, one organisation and ``contacts`` contacts.
+
+    ``ALL_PROCESSES`` is what ``make run`` starts (``services.launcher.plan``); a scenario
+    that exercises only part of the system starts only that part."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     with harness.smtp_relay() as (box, relay):
         env = harness.system_env(
             data_dir, srv.temporal_address, srv.nats_url, database_url, relay, auto_close_after
         )
+        env.update(extra_env or {})
         sut = harness.System(env, data_dir)
         try:
             for name in processes:
@@ -249,11 +262,14 @@ async def help_desk(
 
 
 class EventWatch:
-    """Core NATS subscription on ``helpdesk.ticket.>``: when each (event type, ticket) arrived."""
+    """Core NATS subscription on ``helpdesk.ticket.>``: when each (event type, ticket) first
+    arrived, and how many distinct events (by event ID) of each type, the last when."""
 
     def __init__(self) -> None:
         self.seen: dict[tuple[str, int], float] = {}
         self.counts: dict[str, int] = {}
+        self.last: dict[str, float] = {}
+        self._ids: set[str] = set()
         self._waiters: dict[tuple[str, int], asyncio.Future[float]] = {}
         self._nc: Any = None
 
@@ -264,11 +280,16 @@ class EventWatch:
     async def _on_msg(self, msg: Any) -> None:
         now = time.monotonic()
         body = json.loads(msg.data)
+        event_id = str(body.get("event_id") or msg.data)
+        if event_id in self._ids:  # a retried publish
+            return
+        self._ids.add(event_id)
         key = (str(body["type"]), int(body["ticket_id"]))
+        self.counts[key[0]] = self.counts.get(key[0], 0) + 1
+        self.last[key[0]] = now
         if key in self.seen:
             return
         self.seen[key] = now
-        self.counts[key[0]] = self.counts.get(key[0], 0) + 1
         waiter = self._waiters.pop(key, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(now)
@@ -282,6 +303,7 @@ class EventWatch:
         return await asyncio.wait_for(fut, timeout)
 
     async def wait_count(self, event_type: str, count: int, timeout: float) -> float:
+        """Until ``count`` distinct ``event_type`` events arrived; when the last did."""
         deadline = time.monotonic() + timeout
         while self.counts.get(event_type, 0) < count:
             if time.monotonic() > deadline:
@@ -289,7 +311,7 @@ class EventWatch:
                     f"{self.counts.get(event_type, 0)} of {count} {event_type} events in {timeout}s"
                 )
             await asyncio.sleep(0.05)
-        return max(t for (kind, _), t in self.seen.items() if kind == event_type)
+        return self.last[event_type]
 
     async def close(self) -> None:
         if self._nc is not None:

@@ -28,8 +28,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
@@ -96,6 +98,7 @@ class MailWorld:
     org_id: int
     contact_email: str
     ticket_id: int  # a ticket of the contact's, open
+    agent_id: int
 
     def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run a coroutine on the world's loop (gRPC calls belong to their loop)."""
@@ -245,6 +248,7 @@ def world(
                 stack.org_id,
                 contact_email,
                 await stack.new_ticket("Stampante bloccata"),
+                stack.agent_id,
             )
             await stop.wait()
             await events.close()
@@ -344,6 +348,37 @@ def test_automatic_mail_threaded_to_a_ticket_is_an_internal_note(world: MailWorl
         before.sales,
     )
     assert world.status_of(ticket) == status
+
+
+def test_automatic_mail_for_a_closed_ticket_is_dropped(world: MailWorld) -> None:
+    opened = world.ingest(_mail(world.contact_email, "Backup", "Il backup non parte."))
+    assert opened.status == "TICKET_CREATED"
+    ticket = opened.ticket_id
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=world.agent_id)
+    world.call(
+        lambda: world.tickets.AssignTicket(
+            tpb.AssignTicketRequest(ticket_id=ticket, assignee_id=world.agent_id), metadata=ADMIN
+        )
+    )
+    world.call(
+        lambda: world.tickets.ChangeStatus(
+            tpb.ChangeStatusRequest(
+                ticket_id=ticket, status=pb.TICKET_STATUS_CLOSED, actor=agent
+            ),
+            metadata=ADMIN,
+        )
+    )
+    before = world.counts()
+    oof = _mail(
+        world.contact_email,
+        f"Risposta automatica: [#{ticket}] Richiesta chiusa",
+        "Sono fuori ufficio.",
+        Auto_Submitted="auto-replied",
+    )
+    dropped = world.ingest(oof)
+    assert (dropped.status, dropped.ticket_id) == ("IGNORED", ticket), dropped
+    assert world.counts() == before  # no note, and no follow-up ticket either
+    assert world.status_of(ticket) == "CLOSED"
 
 
 # -- the organisation's policy for strangers of its domain -------------------------------
