@@ -199,9 +199,12 @@ class MailProcessor:
         self.our_addresses = {a.lower() for a in (our_addresses or set()) if a}
         self.fax_address = fax_address.lower()
         self.limits = limits
-        # Our outgoing mail references <ticket-42@our_domain> (see notify's mailer).
+        # Our outgoing mail references <ticket-42@our_domain> and its Message-ID names the
+        # ticket, <notify.created.t42.<hash>@our_domain> (see notify's mailer).
         self.our_ticket_ref = re.compile(
-            rf"^<ticket-(\d{{1,12}})@{re.escape(our_domain)}>$", re.IGNORECASE
+            rf"^<(?:ticket-(\d{{1,12}})|notify\.[a-z_]+\.t(\d{{1,12}})\.[0-9a-f]{{32}})"
+            rf"@{re.escape(our_domain)}>$",
+            re.IGNORECASE,
         )
 
     async def run_forever(self, idle: float = 5.0) -> None:
@@ -452,7 +455,7 @@ class MailProcessor:
         message we received and filed on a ticket; 0 when none."""
         matched = self.our_ticket_ref.match(ref)
         if matched:
-            return int(matched.group(1))
+            return int(matched.group(1) or matched.group(2))
         async with self.sessions() as session:
             return (
                 await session.scalars(

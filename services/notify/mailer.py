@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
 import logging
 import mailbox
@@ -57,16 +58,26 @@ def mail_domain(mail_from: str) -> str:
     return domain or "helpdesk.localhost"
 
 
-def make_message_id(event_id: str, template: str, domain: str) -> str:
-    """A Message-ID that depends only on the event and the template: a resend keeps it."""
+# Headers are not folded at 78 columns (RFC 5322 allows 998): a folded Message-ID or
+# References reads back with a leading space in some clients and breaks their threading.
+UNFOLDED = email.policy.default.clone(max_line_length=998)
+
+
+def make_message_id(event_id: str, template: str, domain: str, ticket_id: int = 0) -> str:
+    """A Message-ID that depends only on the event and the template: a resend keeps it.
+
+    A ticket's mail names the ticket (``.t42.``), so that an answer quoting only this ID in
+    ``In-Reply-To`` (an out-of-office) still finds its ticket.
+    """
     digest = hashlib.sha256(f"{event_id}\x00{template}".encode()).hexdigest()[:32]
-    return f"<notify.{template}.{digest}@{domain}>"
+    ticket = f"t{ticket_id}." if ticket_id > 0 else ""
+    return f"<notify.{template}.{ticket}{digest}@{domain}>"
 
 
 def compose(envelope: Envelope) -> EmailMessage:
     """The message with the headers every notification carries."""
     domain = mail_domain(envelope.sender)
-    msg = EmailMessage()
+    msg = EmailMessage(policy=UNFOLDED)
     msg["From"] = envelope.sender
     msg["To"] = formataddr((envelope.recipient_name, envelope.recipient))
     msg["Reply-To"] = envelope.sender
@@ -114,7 +125,8 @@ class SmtpMailer:
         """Send one message; ``SendError(permanent=True)`` on a 5xx refusal."""
         try:
             responses, _ = await aiosmtplib.send(
-                message,
+                # Flattened here: aiosmtplib's own policy would fold headers at 78 columns.
+                message.as_bytes(policy=UNFOLDED.clone(linesep="\r\n")),
                 sender=sender,
                 recipients=[recipient],
                 hostname=self.host,

@@ -120,7 +120,9 @@ class Notifier:
             subject=rendered.subject,
             template=email.template,
             locale=email.locale,
-            message_id=make_message_id(event["event_id"], email.template, self._domain),
+            message_id=make_message_id(
+                event["event_id"], email.template, self._domain, event["ticket_id"]
+            ),
         )
         return await self.deliver(
             draft, email, rendered.body, progress, in_reply_to=in_reply_to, suppress=suppress

@@ -325,6 +325,18 @@ def test_automatic_mail_threaded_to_a_ticket_is_an_internal_note(world: MailWorl
     assert world.ingest(robot).status == "NOTE_ADDED"
     assert len(world.comments(ticket)) == 2
 
+    # An out-of-office quoting only our notification's Message-ID, which names the ticket.
+    bare = _mail(
+        world.contact_email,
+        "Fuori ufficio",
+        "Rientro il 2 dicembre.",
+        Auto_Submitted="auto-replied",
+        In_Reply_To=f"<notify.agent_reply.t{ticket}.0123456789abcdef0123456789abcdef"
+        "@helpdesk.localhost>",
+    )
+    assert world.ingest(bare).status == "NOTE_ADDED"
+    assert len(world.comments(ticket)) == 3
+
     # Automatic mail from outside the organisation, or threading to nothing: ignored.
     stranger = _mail(
         "robot@altrove.example",
@@ -343,7 +355,7 @@ def test_automatic_mail_threaded_to_a_ticket_is_an_internal_note(world: MailWorl
     after = world.counts()
     assert (after.tickets, after.comments, after.contacts, after.sales) == (
         before.tickets,
-        before.comments + 2,
+        before.comments + 3,
         before.contacts,
         before.sales,
     )

@@ -264,9 +264,7 @@ async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
 async def publish(
     pub: EventPublisher, event: TicketEventPayload, msg_id: str | None = None
 ) -> None:
-    await pub.publish(
-        ticket_subject(event["type"]), msg_id or event["event_id"], dict(event)
-    )
+    await pub.publish(ticket_subject(event["type"]), msg_id or event["event_id"], dict(event))
 
 
 async def eventually(probe: Callable[[], T | None], what: str, within: float = DEADLINE) -> T:
@@ -398,7 +396,8 @@ async def test_created_email_in_italian_reaches_the_relay(
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["Precedence"] == "auto_reply" and msg["X-Loop"] == MAIL_FROM
     assert msg["X-Helpdesk-Ticket"] == "42"
-    assert msg["Message-ID"] == make_message_id(event["event_id"], "created", "helpdesk.test")
+    assert msg["Message-ID"] == make_message_id(event["event_id"], "created", "helpdesk.test", 42)
+    assert ".t42." in msg["Message-ID"]  # an answer quoting only this ID finds the ticket
 
     rows = await sent_rows(notify, 1)
     assert rows[0].status == DeliveryStatus.SENT and rows[0].attempts == 1
@@ -517,7 +516,7 @@ async def test_a_pending_delivery_is_sent_again_with_the_same_message_id(
     notify: NotifyApp, relay: Relay, publisher: EventPublisher
 ) -> None:
     event = make_event("created", event_id="ticket-42-ev-1")
-    message_id = make_message_id(event["event_id"], "created", "helpdesk.test")
+    message_id = make_message_id(event["event_id"], "created", "helpdesk.test", 42)
     # As if a previous run crashed after recording the delivery and before marking it sent.
     row = await notify.store.claim(
         DeliveryDraft(
@@ -727,9 +726,7 @@ async def test_the_process_serves_health_sends_mail_and_stops_on_sigterm(
         await publish(pub, make_event("created"))
         [got] = await wait_for_mail(relay, 1)
         assert "[#42]" in got.message["Subject"]
-        listed = await list_notifications(
-            port, notify_pb2.ListNotificationsRequest(ticket_id=42)
-        )
+        listed = await list_notifications(port, notify_pb2.ListNotificationsRequest(ticket_id=42))
         assert len(listed.notifications) == 1
 
         proc.send_signal(signal.SIGTERM)
