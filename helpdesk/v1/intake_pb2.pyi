@@ -196,7 +196,8 @@ class SubmitEmailResponse(_message.Message):
     """
     status: _builtins.str
     """RECEIVED (being processed), TICKET_CREATED, COMMENT_ADDED, NOTE_ADDED
-    (automatic mail attached to its ticket as an internal note), PROSPECT,
+    (automatic mail attached to its ticket as an internal note), SATISFACTION (a
+    reply to the satisfaction survey: its rating recorded), PROSPECT,
     BOUNCE, IGNORED or FAILED.
     """
     ticket_id: _builtins.int

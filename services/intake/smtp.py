@@ -167,7 +167,8 @@ class SupportMailHandler:
 
 @dataclass(frozen=True)
 class Outcome:
-    # TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | IGNORED | PROSPECT | BOUNCE | FAILED
+    # TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | SATISFACTION | IGNORED | PROSPECT |
+    # BOUNCE | FAILED
     status: str
     ticket_id: int = 0
     detail: str = ""
@@ -319,6 +320,9 @@ class MailProcessor:
         contact = await self._contact(mail)
         if contact is None:
             return await self._prospect(stored_id, mail, key)
+        answered = await self._survey_answer(mail, contact)
+        if answered is not None:
+            return answered
         attachments = [
             pb.Attachment(filename=a.filename, content_type=a.content_type, content=a.content)
             for a in mail.attachments
@@ -366,6 +370,44 @@ class MailProcessor:
         )
         await self._received(created.id, mail, key)
         return Outcome("TICKET_CREATED", created.id, "fax" if fax else "")
+
+    async def _survey_answer(
+        self, mail: mailparse.ParsedMail, contact: dpb.Contact
+    ) -> Outcome | None:
+        """A reply to the satisfaction survey (seed 002) whose first line is a number from
+        1 to 5: the answer, the lines after it the comment. None: handle the mail as usual
+        (not a survey reply, no number, or the survey no longer takes answers)."""
+        survey_refs = [r for r in mail.replies_to if r.lower().startswith("<notify.survey.")]
+        if not survey_refs:
+            return None
+        ticket_id = 0
+        for ref in (*survey_refs, *mail.replies_to):
+            matched = self.our_ticket_ref.match(ref)
+            if matched:
+                ticket_id = int(matched.group(1) or matched.group(2))
+                break
+        ticket_id = ticket_id or (mail.ticket_tag or 0)
+        lines = [line.strip() for line in (mail.text or "").strip().splitlines()]
+        rating = _SURVEY_RATING.match(lines[0]) if lines else None
+        if not ticket_id or rating is None:
+            return None
+        comment = "\n".join(lines[1:]).strip()[:2000]
+        try:
+            await self._call(
+                self.tickets.SubmitSatisfaction,
+                tpb.SubmitSatisfactionRequest(
+                    ticket_id=ticket_id,
+                    rating=int(rating.group(1)),
+                    comment=comment,
+                    actor=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() in _SURVEY_REFUSALS:
+                log.info("survey reply for #%s not taken: %s", ticket_id, err.details())
+                return None
+            raise
+        return Outcome("SATISFACTION", ticket_id, f"rating {rating.group(1)}")
 
     async def _automatic_note(
         self, mail: mailparse.ParsedMail, key: str, why: str
@@ -625,6 +667,19 @@ class MailProcessor:
 _FAX_ID = re.compile(
     r"(?:#|\b(?:ticket|richiesta|pratica)\s*(?:n\.?|nr\.?|numero)?\s*#?)\s*(\d{1,12})\b",
     re.IGNORECASE,
+)
+
+
+# "4", "5.", "5/5", "4 - ottimo" on the first line of a reply to the survey.
+_SURVEY_RATING = re.compile(r"^([1-5])(?:\s*/\s*5)?(?:\s*[.!:,-].*)?$")
+# The survey no longer takes answers (closed window, not the requester): a normal mail.
+_SURVEY_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+    }
 )
 
 
