@@ -119,7 +119,15 @@ async def tickets_stack(
     creator = TicketCreator(sessions, client, auto_close_after_seconds, max_history_events)
     async with (
         Worker(client, task_queue=WORKFLOW_TASK_QUEUE, workflows=WORKFLOWS),
-        Worker(client, task_queue=TICKETS_TASK_QUEUE, activities=[activities.record_ticket_change]),
+        Worker(
+            client,
+            task_queue=TICKETS_TASK_QUEUE,
+            activities=[
+                activities.record_ticket_change,
+                activities.report_organizations,
+                activities.send_organization_report,
+            ],
+        ),
     ):
         yield TicketsStack(sessions, creator, client, credentials, *ids)
     await publisher.close()

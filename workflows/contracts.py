@@ -20,8 +20,15 @@ WORKFLOW_TASK_QUEUE = "helpdesk-workflows"
 # The tickets service hosts the ticket activities on its own queue.
 TICKETS_TASK_QUEUE = "helpdesk-tickets"
 
-# Activity names (implemented by services/tickets/activities.py).
+# Activity names (implemented by services/tickets/activities.py and report_mail.py).
 RECORD_TICKET_CHANGE = "record_ticket_change"
+REPORT_ORGANIZATIONS = "report_organizations"
+SEND_ORGANIZATION_REPORT = "send_organization_report"
+
+# The monthly report to each organisation's referents (seed 002), run by a Temporal
+# schedule the tickets process keeps.
+MONTHLY_REPORTS_WORKFLOW = "MonthlyReportsWorkflow"
+MONTHLY_REPORTS_SCHEDULE = "monthly-reports"
 
 TICKET_WORKFLOW = "TicketWorkflow"
 
@@ -367,3 +374,14 @@ QUERY_STATE = "state"
 # ApplicationError types the services map to gRPC codes.
 ERR_ILLEGAL_TRANSITION = "IllegalTransition"
 ERR_INVALID = "InvalidArgument"
+
+
+@dataclass
+class ReportInput:
+    """Email one organisation's report over ``[period_start, period_end)`` to its referents;
+    ``key`` tells runs apart ("monthly", a request ID): the same key sends once."""
+
+    organization_id: int
+    period_start: datetime
+    period_end: datetime
+    key: str

@@ -14,9 +14,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from workflows.contracts import WORKFLOW_TASK_QUEUE
 from workflows.progticket import ProgrammingTicketWorkflow
+from workflows.reports import MonthlyReportsWorkflow
 from workflows.ticket import TicketWorkflow
 
-WORKFLOWS = [TicketWorkflow, ProgrammingTicketWorkflow]
+WORKFLOWS = [TicketWorkflow, ProgrammingTicketWorkflow, MonthlyReportsWorkflow]
 
 
 # Workflow tasks in flight get this long to finish after SIGTERM (terminationGracePeriodSeconds

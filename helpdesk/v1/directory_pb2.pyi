@@ -21,6 +21,23 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ImProvider:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImProviderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImProvider.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IM_PROVIDER_UNSPECIFIED: _ImProvider.ValueType  # 0
+    IM_PROVIDER_TELEGRAM: _ImProvider.ValueType  # 1
+    IM_PROVIDER_WHATSAPP: _ImProvider.ValueType  # 2
+
+class ImProvider(_ImProvider, metaclass=_ImProviderEnumTypeWrapper): ...
+
+IM_PROVIDER_UNSPECIFIED: ImProvider.ValueType  # 0
+IM_PROVIDER_TELEGRAM: ImProvider.ValueType  # 1
+IM_PROVIDER_WHATSAPP: ImProvider.ValueType  # 2
+Global___ImProvider: _TypeAlias = ImProvider  # noqa: Y015
+
 class _PrincipalKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -38,6 +55,80 @@ PRINCIPAL_KIND_UNSPECIFIED: PrincipalKind.ValueType  # 0
 PRINCIPAL_KIND_CONTACT: PrincipalKind.ValueType  # 1
 PRINCIPAL_KIND_AGENT: PrincipalKind.ValueType  # 2
 Global___PrincipalKind: _TypeAlias = PrincipalKind  # noqa: Y015
+
+@_typing.final
+class GetContactByImRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    provider: Global___ImProvider.ValueType
+    id: _builtins.str
+    """Telegram user ID (digits) or WhatsApp number (digits, international, no "+")."""
+    def __init__(
+        self,
+        *,
+        provider: Global___ImProvider.ValueType = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactByImRequest: _TypeAlias = GetContactByImRequest  # noqa: Y015
+
+@_typing.final
+class LinkContactImRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.int
+    provider: Global___ImProvider.ValueType
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.int = ...,
+        provider: Global___ImProvider.ValueType = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "id", b"id", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkContactImRequest: _TypeAlias = LinkContactImRequest  # noqa: Y015
+
+@_typing.final
+class LinkAgentImRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.int
+    provider: Global___ImProvider.ValueType
+    id: _builtins.str
+    """Empty: unlink."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.int = ...,
+        provider: Global___ImProvider.ValueType = ...,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "id", b"id", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkAgentImRequest: _TypeAlias = LinkAgentImRequest  # noqa: Y015
 
 @_typing.final
 class LoginRequest(_message.Message):
@@ -282,6 +373,8 @@ class Contact(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
     DEPARTMENT_FIELD_NUMBER: _builtins.int
+    TELEGRAM_USER_ID_FIELD_NUMBER: _builtins.int
+    WHATSAPP_NUMBER_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     organization_id: _builtins.int
     name: _builtins.str
@@ -292,6 +385,9 @@ class Contact(_message.Message):
     organization_name: _builtins.str
     department: _builtins.str
     """Department or office within the organisation (seed 001: "collaboratore/reparto")."""
+    telegram_user_id: _builtins.str
+    """Instant-messaging identities (empty: none)."""
+    whatsapp_number: _builtins.str
     def __init__(
         self,
         *,
@@ -304,10 +400,12 @@ class Contact(_message.Message):
         locale: _builtins.str = ...,
         organization_name: _builtins.str = ...,
         department: _builtins.str = ...,
+        telegram_user_id: _builtins.str = ...,
+        whatsapp_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "id", b"id", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "organization_name", b"organization_name", "phone", b"phone", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "id", b"id", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "organization_name", b"organization_name", "phone", b"phone", "role", b"role", "telegram_user_id", b"telegram_user_id", "whatsapp_number", b"whatsapp_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -323,6 +421,8 @@ class Agent(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     ON_CALL_FIELD_NUMBER: _builtins.int
     DEVELOPMENT_LEAD_FIELD_NUMBER: _builtins.int
+    TELEGRAM_USER_ID_FIELD_NUMBER: _builtins.int
+    WHATSAPP_NUMBER_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     email: _builtins.str
@@ -331,6 +431,9 @@ class Agent(_message.Message):
     """Developers on call are told at once of a HIGH programming ticket."""
     development_lead: _builtins.bool
     """Told when a HIGH programming ticket is not started in time."""
+    telegram_user_id: _builtins.str
+    """The agent's own messaging accounts: an URGENT page goes there too."""
+    whatsapp_number: _builtins.str
     def __init__(
         self,
         *,
@@ -340,10 +443,12 @@ class Agent(_message.Message):
         role: _common_pb2.AgentRole.ValueType = ...,
         on_call: _builtins.bool = ...,
         development_lead: _builtins.bool = ...,
+        telegram_user_id: _builtins.str = ...,
+        whatsapp_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "id", b"id", "name", b"name", "on_call", b"on_call", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "id", b"id", "name", b"name", "on_call", b"on_call", "role", b"role", "telegram_user_id", b"telegram_user_id", "whatsapp_number", b"whatsapp_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -481,6 +586,8 @@ class AddContactRequest(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     DEPARTMENT_FIELD_NUMBER: _builtins.int
+    TELEGRAM_USER_ID_FIELD_NUMBER: _builtins.int
+    WHATSAPP_NUMBER_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.int
     name: _builtins.str
     email: _builtins.str
@@ -489,6 +596,8 @@ class AddContactRequest(_message.Message):
     locale: _builtins.str
     """Empty: the organisation's locale."""
     department: _builtins.str
+    telegram_user_id: _builtins.str
+    whatsapp_number: _builtins.str
     def __init__(
         self,
         *,
@@ -499,10 +608,12 @@ class AddContactRequest(_message.Message):
         role: _common_pb2.ContactRole.ValueType = ...,
         locale: _builtins.str = ...,
         department: _builtins.str = ...,
+        telegram_user_id: _builtins.str = ...,
+        whatsapp_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "phone", b"phone", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["department", b"department", "email", b"email", "locale", b"locale", "name", b"name", "organization_id", b"organization_id", "phone", b"phone", "role", b"role", "telegram_user_id", b"telegram_user_id", "whatsapp_number", b"whatsapp_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -156,6 +156,21 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
                 _registered_method=True)
+        self.GetContactByIm = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/GetContactByIm',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.GetContactByImRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
+                _registered_method=True)
+        self.LinkContactIm = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/LinkContactIm',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.LinkContactImRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
+                _registered_method=True)
+        self.LinkAgentIm = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/LinkAgentIm',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -323,6 +338,27 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContactByIm(self, request, context):
+        """Instant messaging (seed 001): the contact a Telegram user ID or WhatsApp number is
+        linked to (NOT_FOUND when none); linking one (trusted callers: intake, after the
+        code sent to the contact's email came back); an agent's own account (paging).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkContactIm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkAgentIm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -445,6 +481,21 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.GetContract,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contract.SerializeToString,
+            ),
+            'GetContactByIm': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactByIm,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.GetContactByImRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contact.SerializeToString,
+            ),
+            'LinkContactIm': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkContactIm,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.LinkContactImRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contact.SerializeToString,
+            ),
+            'LinkAgentIm': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkAgentIm,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Agent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1097,6 +1148,87 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/GetContract',
             helpdesk_dot_v1_dot_directory__pb2.GetContractRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.Contract.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactByIm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/GetContactByIm',
+            helpdesk_dot_v1_dot_directory__pb2.GetContactByImRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkContactIm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/LinkContactIm',
+            helpdesk_dot_v1_dot_directory__pb2.LinkContactImRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkAgentIm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/LinkAgentIm',
+            helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,6 +80,13 @@ class DirectoryServiceStub:
     """The organisation's contract, or the default one (is_default) when none is set.
     A referent: its own organisation only.
     """
+    GetContactByIm: _grpc.UnaryUnaryMultiCallable[_directory_pb2.GetContactByImRequest, _directory_pb2.Contact]
+    """Instant messaging (seed 001): the contact a Telegram user ID or WhatsApp number is
+    linked to (NOT_FOUND when none); linking one (trusted callers: intake, after the
+    code sent to the contact's email came back); an agent's own account (paging).
+    """
+    LinkContactIm: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LinkContactImRequest, _directory_pb2.Contact]
+    LinkAgentIm: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LinkAgentImRequest, _directory_pb2.Agent]
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -133,6 +140,13 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     """The organisation's contract, or the default one (is_default) when none is set.
     A referent: its own organisation only.
     """
+    GetContactByIm: _aio.UnaryUnaryMultiCallable[_directory_pb2.GetContactByImRequest, _directory_pb2.Contact]  # type: ignore[assignment]
+    """Instant messaging (seed 001): the contact a Telegram user ID or WhatsApp number is
+    linked to (NOT_FOUND when none); linking one (trusted callers: intake, after the
+    code sent to the contact's email came back); an agent's own account (paging).
+    """
+    LinkContactIm: _aio.UnaryUnaryMultiCallable[_directory_pb2.LinkContactImRequest, _directory_pb2.Contact]  # type: ignore[assignment]
+    LinkAgentIm: _aio.UnaryUnaryMultiCallable[_directory_pb2.LinkAgentImRequest, _directory_pb2.Agent]  # type: ignore[assignment]
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Organisations (customers), their contacts and the help desk's agents.
@@ -327,5 +341,30 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         """The organisation's contract, or the default one (is_default) when none is set.
         A referent: its own organisation only.
         """
+
+    @_abc_1.abstractmethod
+    def GetContactByIm(
+        self,
+        request: _directory_pb2.GetContactByImRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Contact, _abc.Awaitable[_directory_pb2.Contact]]:
+        """Instant messaging (seed 001): the contact a Telegram user ID or WhatsApp number is
+        linked to (NOT_FOUND when none); linking one (trusted callers: intake, after the
+        code sent to the contact's email came back); an agent's own account (paging).
+        """
+
+    @_abc_1.abstractmethod
+    def LinkContactIm(
+        self,
+        request: _directory_pb2.LinkContactImRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Contact, _abc.Awaitable[_directory_pb2.Contact]]: ...
+
+    @_abc_1.abstractmethod
+    def LinkAgentIm(
+        self,
+        request: _directory_pb2.LinkAgentImRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Agent, _abc.Awaitable[_directory_pb2.Agent]]: ...
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -21,6 +21,57 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class RegisterImGroupRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    CHAT_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """"telegram" or "whatsapp"."""
+    chat_id: _builtins.str
+    organization_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        chat_id: _builtins.str = ...,
+        organization_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat_id", b"chat_id", "organization_id", b"organization_id", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterImGroupRequest: _TypeAlias = RegisterImGroupRequest  # noqa: Y015
+
+@_typing.final
+class RegisterImGroupResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    CHAT_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    chat_id: _builtins.str
+    organization_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        chat_id: _builtins.str = ...,
+        organization_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat_id", b"chat_id", "organization_id", b"organization_id", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterImGroupResponse: _TypeAlias = RegisterImGroupResponse  # noqa: Y015
+
+@_typing.final
 class SubmitWebRequestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

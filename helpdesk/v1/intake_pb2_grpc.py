@@ -55,6 +55,11 @@ class IntakeServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
                 _registered_method=True)
+        self.RegisterImGroup = channel.unary_unary(
+                '/helpdesk.v1.IntakeService/RegisterImGroup',
+                request_serializer=helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -95,6 +100,14 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterImGroup(self, request, context):
+        """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
+        messages count as that organisation's. Registering again moves it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +130,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListSalesRequests,
                     request_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.SerializeToString,
+            ),
+            'RegisterImGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterImGroup,
+                    request_deserializer=helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +246,33 @@ class IntakeService:
             '/helpdesk.v1.IntakeService/ListSalesRequests',
             helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
             helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterImGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.IntakeService/RegisterImGroup',
+            helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupRequest.SerializeToString,
+            helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

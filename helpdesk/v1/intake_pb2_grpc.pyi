@@ -51,6 +51,10 @@ class IntakeServiceStub:
     """Requests from senders who are not customers (seed 003: they go to sales),
     newest first.
     """
+    RegisterImGroup: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RegisterImGroupRequest, _intake_pb2.RegisterImGroupResponse]
+    """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
+    messages count as that organisation's. Registering again moves it.
+    """
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -74,6 +78,10 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     ListSalesRequests: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]  # type: ignore[assignment]
     """Requests from senders who are not customers (seed 003: they go to sales),
     newest first.
+    """
+    RegisterImGroup: _aio.UnaryUnaryMultiCallable[_intake_pb2.RegisterImGroupRequest, _intake_pb2.RegisterImGroupResponse]  # type: ignore[assignment]
+    """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
+    messages count as that organisation's. Registering again moves it.
     """
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +127,16 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_intake_pb2.ListSalesRequestsResponse, _abc.Awaitable[_intake_pb2.ListSalesRequestsResponse]]:
         """Requests from senders who are not customers (seed 003: they go to sales),
         newest first.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterImGroup(
+        self,
+        request: _intake_pb2.RegisterImGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.RegisterImGroupResponse, _abc.Awaitable[_intake_pb2.RegisterImGroupResponse]]:
+        """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
+        messages count as that organisation's. Registering again moves it.
         """
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

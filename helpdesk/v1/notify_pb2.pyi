@@ -35,6 +35,9 @@ class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Delive
     """Not sent on purpose: an automatic reply to a sender that must not get one
     (automatic mail, X-Loop, or 5 automatic replies in the last hour).
     """
+    DELIVERY_STATUS_DELIVERED: _DeliveryStatus.ValueType  # 5
+    """Instant messages: the provider says it reached the device / was read."""
+    DELIVERY_STATUS_READ: _DeliveryStatus.ValueType  # 6
 
 class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper): ...
 
@@ -47,6 +50,9 @@ DELIVERY_STATUS_SUPPRESSED: DeliveryStatus.ValueType  # 4
 """Not sent on purpose: an automatic reply to a sender that must not get one
 (automatic mail, X-Loop, or 5 automatic replies in the last hour).
 """
+DELIVERY_STATUS_DELIVERED: DeliveryStatus.ValueType  # 5
+"""Instant messages: the provider says it reached the device / was read."""
+DELIVERY_STATUS_READ: DeliveryStatus.ValueType  # 6
 Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
 
 @_typing.final
@@ -72,7 +78,7 @@ class Notification(_message.Message):
     event_type: _builtins.str
     ticket_id: _builtins.int
     channel: _builtins.str
-    """"email" """
+    """"email", "telegram" or "whatsapp" """
     recipient: _builtins.str
     subject: _builtins.str
     template: _builtins.str

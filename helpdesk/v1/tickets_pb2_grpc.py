@@ -123,6 +123,11 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.FromString,
                 _registered_method=True)
+        self.SendReport = channel.unary_unary(
+                '/helpdesk.v1.TicketService/SendReport',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SendReportRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SendReportResponse.FromString,
+                _registered_method=True)
         self.GetReport = channel.unary_unary(
                 '/helpdesk.v1.TicketService/GetReport',
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.SerializeToString,
@@ -263,11 +268,19 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetReport(self, request, context):
+    def SendReport(self, request, context):
         """Seed 002's report of calls per severity: tickets received in a period, for one
         organisation or all (referents: their own), with SLA compliance, business times,
         hours spent and satisfaction.
+        Emails the report of one organisation to its referents (also sent monthly by the
+        schedule `monthly-reports`); the same request_id sends once.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -359,6 +372,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.SubmitSatisfaction,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.SerializeToString,
+            ),
+            'SendReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendReport,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SendReportRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SendReportResponse.SerializeToString,
             ),
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
@@ -828,6 +846,33 @@ class TicketService:
             '/helpdesk.v1.TicketService/SubmitSatisfaction',
             helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.SerializeToString,
             helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/SendReport',
+            helpdesk_dot_v1_dot_tickets__pb2.SendReportRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.SendReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,11 +85,14 @@ class TicketServiceStub:
     requester, or a trusted caller such as intake for an answer by email). One answer
     per ticket, changeable for 7 days after the first.
     """
-    GetReport: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]
+    SendReport: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SendReportRequest, _tickets_pb2.SendReportResponse]
     """Seed 002's report of calls per severity: tickets received in a period, for one
     organisation or all (referents: their own), with SLA compliance, business times,
     hours spent and satisfaction.
+    Emails the report of one organisation to its referents (also sent monthly by the
+    schedule `monthly-reports`); the same request_id sends once.
     """
+    GetReport: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -147,11 +150,14 @@ class TicketServiceAsyncStub(TicketServiceStub):
     requester, or a trusted caller such as intake for an answer by email). One answer
     per ticket, changeable for 7 days after the first.
     """
-    GetReport: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]  # type: ignore[assignment]
+    SendReport: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SendReportRequest, _tickets_pb2.SendReportResponse]  # type: ignore[assignment]
     """Seed 002's report of calls per severity: tickets received in a period, for one
     organisation or all (referents: their own), with SLA compliance, business times,
     hours spent and satisfaction.
+    Emails the report of one organisation to its referents (also sent monthly by the
+    schedule `monthly-reports`); the same request_id sends once.
     """
+    GetReport: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]  # type: ignore[assignment]
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -310,14 +316,23 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def SendReport(
+        self,
+        request: _tickets_pb2.SendReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.SendReportResponse, _abc.Awaitable[_tickets_pb2.SendReportResponse]]:
+        """Seed 002's report of calls per severity: tickets received in a period, for one
+        organisation or all (referents: their own), with SLA compliance, business times,
+        hours spent and satisfaction.
+        Emails the report of one organisation to its referents (also sent monthly by the
+        schedule `monthly-reports`); the same request_id sends once.
+        """
+
+    @_abc_1.abstractmethod
     def GetReport(
         self,
         request: _tickets_pb2.GetReportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_tickets_pb2.Report, _abc.Awaitable[_tickets_pb2.Report]]:
-        """Seed 002's report of calls per severity: tickets received in a period, for one
-        organisation or all (referents: their own), with SLA compliance, business times,
-        hours spent and satisfaction.
-        """
+    ) -> _typing.Union[_tickets_pb2.Report, _abc.Awaitable[_tickets_pb2.Report]]: ...
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -97,6 +97,10 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "ListSlaPlans": STAFF | TRUSTED,
     _D + "SetContract": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "GetContract": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
+    # Instant messaging identities (issue 9): links are made by intake after the code.
+    _D + "GetContactByIm": STAFF | TRUSTED,
+    _D + "LinkContactIm": TRUSTED,
+    _D + "LinkAgentIm": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     # -- tickets -------------------------------------------------------------------
     _T + "CreateTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _T + "GetTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: visible tickets only
@@ -118,11 +122,13 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "SubmitSatisfaction": PUBLIC,
     _T + "GetReport": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
     _T + "ChangePriority": SUPPORT | TRUSTED,
+    _T + "SendReport": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,
     _I + "SubmitEmail": TRUSTED,  # mail fetchers run with the service or admin token
     _I + "ListSalesRequests": STAFF | TRUSTED,  # prospects routed to sales (seed 003)
+    _I + "RegisterImGroup": frozenset({Role.TEAM_LEAD}) | TRUSTED,  # seed 001 group channel
     # -- notify ------------------------------------------------------------------------
     _N + "ListNotifications": STAFF | TRUSTED,
     # -- developers (the service arrives with the second-level issue) ------------------

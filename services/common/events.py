@@ -17,7 +17,13 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 STREAM = "HELPDESK"
-SUBJECTS = ["helpdesk.ticket.>", "helpdesk.progticket.>", "helpdesk.mail.>"]
+SUBJECTS = [
+    "helpdesk.ticket.>",
+    "helpdesk.progticket.>",
+    "helpdesk.mail.>",
+    "helpdesk.report.>",
+    "helpdesk.im.>",  # intake's instant-messaging events for notify (issue 9)
+]
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 
@@ -29,6 +35,12 @@ def ticket_subject(event_type: str) -> str:
 def mail_subject(event_type: str) -> str:
     """Intake's mail events for notify: ``received``, ``prospect``, ``bounce``."""
     return f"helpdesk.mail.{event_type}"
+
+
+def im_subject(event_type: str) -> str:
+    """Intake's instant-messaging events for notify: ``ticket`` (a ticket's chat),
+    ``send`` (the bot's own messages), ``status`` (a provider's delivery status)."""
+    return f"helpdesk.im.{event_type}"
 
 
 def _covers(wide: str, narrow: str) -> bool:

@@ -19,6 +19,14 @@ DEFAULT_ADDRS = {
 }
 
 
+# Seed 001's "assoluta criticità" in Italian and English (HELPDESK_CRITICAL_KEYWORDS).
+DEFAULT_CRITICAL_KEYWORDS = (
+    "bloccato,bloccata,bloccati,fermo,ferma,fermi,non funziona niente,non funziona nulla,"
+    "internet down,internet non va,file corrotti,files corrotti,file cancellati,"
+    "critical,down,blocked,work stopped"
+)
+
+
 def _env(name: str, default: str = "") -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -66,6 +74,16 @@ class Settings:
     # The customer portal's base URL: survey emails link to <portal_url>/survey?token=...
     # ("": they carry the survey code and the reply-by-email instructions only).
     portal_url: str = ""
+    # Instant messaging (issue 9): a channel whose settings are absent is off.
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_access_token: str = ""
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    whatsapp_phone_number_id: str = ""
+    critical_keywords: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -102,6 +120,37 @@ class Settings:
             ),
             fax_address=_env("HELPDESK_FAX_ADDRESS").lower(),
             portal_url=_env("HELPDESK_PORTAL_URL").rstrip("/"),
+            telegram_bot_token=_env("HELPDESK_TELEGRAM_BOT_TOKEN"),
+            telegram_webhook_secret=_env("HELPDESK_TELEGRAM_WEBHOOK_SECRET"),
+            telegram_api_base=_env("HELPDESK_TELEGRAM_API_BASE", "https://api.telegram.org"),
+            whatsapp_app_secret=_env("HELPDESK_WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token=_env("HELPDESK_WHATSAPP_VERIFY_TOKEN"),
+            whatsapp_access_token=_env("HELPDESK_WHATSAPP_ACCESS_TOKEN"),
+            whatsapp_api_base=_env(
+                "HELPDESK_WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"
+            ),
+            whatsapp_phone_number_id=_env("HELPDESK_WHATSAPP_PHONE_NUMBER_ID"),
+            critical_keywords=tuple(
+                k.strip().lower()
+                for k in _env("HELPDESK_CRITICAL_KEYWORDS", DEFAULT_CRITICAL_KEYWORDS).split(",")
+                if k.strip()
+            ),
+        )
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram needs the bot token and the webhook secret (never an open webhook)."""
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """WhatsApp needs the app secret, the verify token, the access token and the
+        phone number ID."""
+        return bool(
+            self.whatsapp_app_secret
+            and self.whatsapp_verify_token
+            and self.whatsapp_access_token
+            and self.whatsapp_phone_number_id
         )
 
     def token_signing_key(self) -> str:

@@ -29,6 +29,7 @@ from services.notify.mailer import Mailer, make_mailer
 from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.progticket import ProgEventConsumer, ProgNotifier
 from services.notify.render import Renderer
+from services.notify.reports_out import ReportEventConsumer, ReportNotifier
 from services.notify.secrets import DURABLE as SECRETS_DURABLE
 from services.notify.secrets import SecretConsumer, SecretNotifier
 from services.notify.server import SERVICE_NAME, NotifyServicer, register
@@ -73,6 +74,8 @@ class NotifyApp:
         self._mail_task: asyncio.Task[None] | None = None
         self._prog_consumer: ProgEventConsumer | None = None
         self._prog_task: asyncio.Task[None] | None = None
+        self._report_consumer: ReportEventConsumer | None = None
+        self._report_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._tickets_channel: grpc.aio.Channel | None = None
         self._serving = False
@@ -157,6 +160,14 @@ class NotifyApp:
         )
         await self._mail_consumer.start()
         await self._prog_consumer.start()
+        self._report_consumer = ReportEventConsumer(
+            settings.nats_url,
+            ReportNotifier(notifier, renderer),
+            durable=f"{self._durable}-report",
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
+        await self._report_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
@@ -168,6 +179,9 @@ class NotifyApp:
         )
         self._prog_task = asyncio.create_task(
             self._prog_consumer.run(), name="notify-progticket-consumer"
+        )
+        self._report_task = asyncio.create_task(
+            self._report_consumer.run(), name="notify-report-consumer"
         )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
@@ -187,7 +201,8 @@ class NotifyApp:
             raise RuntimeError("NotifyApp.start() first")
         mail = (self._mail_task,) if self._mail_task is not None else ()
         prog = (self._prog_task,) if self._prog_task is not None else ()
-        return (self._consumer_task, self._secrets_task, *mail, *prog)
+        report = (self._report_task,) if self._report_task is not None else ()
+        return (self._consumer_task, self._secrets_task, *mail, *prog, *report)
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -201,6 +216,7 @@ class NotifyApp:
             self._secrets_consumer,
             self._mail_consumer,
             self._prog_consumer,
+            self._report_consumer,
         )
         if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
@@ -232,6 +248,7 @@ class NotifyApp:
                 (self._secrets_consumer, self._secrets_task),
                 (self._mail_consumer, self._mail_task),
                 (self._prog_consumer, self._prog_task),
+                (self._report_consumer, self._report_task),
             )
             if c is not None
         ]
@@ -242,6 +259,7 @@ class NotifyApp:
         self._secrets_consumer, self._secrets_task = None, None
         self._mail_consumer, self._mail_task = None, None
         self._prog_consumer, self._prog_task = None, None
+        self._report_consumer, self._report_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None

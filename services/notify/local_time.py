@@ -48,7 +48,7 @@ _MONTHS = {
 }
 
 
-def _local(iso: str) -> datetime:
+def local_instant(iso: str) -> datetime:
     when = datetime.fromisoformat(iso)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -72,14 +72,14 @@ def zone_note(locale: str) -> str:
 
 def format_instant(iso: str, locale: str) -> str:
     """``venerdì 27 novembre 2026 alle 10:30`` / ``Friday 27 November 2026 at 10:30``."""
-    when = _local(iso)
+    when = local_instant(iso)
     word = "at" if locale == "en" else "alle"
     return f"{format_day(when, locale)} {word} {when:%H:%M}"
 
 
 def format_window(starts_at: str, ends_at: str, locale: str) -> str:
     """``venerdì 27 novembre 2026, 18:00-19:00``; a window across midnight names both days."""
-    start, end = _local(starts_at), _local(ends_at)
+    start, end = local_instant(starts_at), local_instant(ends_at)
     if start.date() == end.date():
         return f"{format_day(start, locale)}, {start:%H:%M}-{end:%H:%M}"
     return f"{format_day(start, locale)}, {start:%H:%M} - {format_day(end, locale)}, {end:%H:%M}"

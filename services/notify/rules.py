@@ -89,7 +89,7 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     pages: list[PlannedEmail] = []
     ticket = event["ticket"]
     if event["type"] in PAGING_EVENTS and ticket.get("priority") == "URGENT":
-        pages = _to_people(event, URGENT_PAGE_TEMPLATE, ticket.get("on_call") or [])
+        pages = to_people(event, URGENT_PAGE_TEMPLATE, ticket.get("on_call") or [])
     return _plan_for_ticket(event) + pages
 
 
@@ -99,7 +99,7 @@ def _plan_for_ticket(event: TicketEventPayload) -> list[PlannedEmail]:
         return []
     requester = event["ticket"]["requester"]
     if template in TEAM_LEAD_TEMPLATES:
-        return _to_people(event, template, event["ticket"].get("team_leads") or [])
+        return to_people(event, template, event["ticket"].get("team_leads") or [])
     if template in ASSIGNEE_TEMPLATES:
         assignee = event["ticket"].get("assignee")
         if assignee is None:
@@ -131,7 +131,7 @@ def _plan_for_ticket(event: TicketEventPayload) -> list[PlannedEmail]:
     return emails
 
 
-def _to_people(
+def to_people(
     event: TicketEventPayload, template: str, people: list[PersonPayload]
 ) -> list[PlannedEmail]:
     """One email to each of ``people`` with a usable, non-robot address, each once."""

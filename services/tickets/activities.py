@@ -19,6 +19,7 @@ from services.common.ticket_events import (
 )
 from services.tickets import models as m
 from services.tickets.readmodel import actor_name
+from services.tickets.report_mail import ReportActivities
 from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
 from workflows.domain.sla_clock import target_seconds
 
@@ -96,7 +97,7 @@ def sla_clock_json(s: TicketState) -> dict[str, object]:
     }
 
 
-class TicketActivities:
+class TicketActivities(ReportActivities):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: EventPublisher
     ) -> None:

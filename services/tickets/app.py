@@ -35,6 +35,7 @@ from services.tickets.activities import TicketActivities
 from services.tickets.creation import SecondLevelTimes, TicketCreator
 from services.tickets.credentials import Credentials
 from services.tickets.directory import DirectoryServicer
+from services.tickets.report_mail import ensure_monthly_schedule
 from services.tickets.servicer import TicketServicer
 from workflows.contracts import TICKETS_TASK_QUEUE
 
@@ -82,7 +83,7 @@ async def serve(settings: Settings) -> None:
 
     def register(server: grpc.aio.Server) -> None:
         tgrpc.add_TicketServiceServicer_to_server(
-            TicketServicer(sessions, client, creator, signer), server
+            TicketServicer(sessions, client, creator, signer, publisher), server
         )
         dgrpc.add_DirectoryServiceServicer_to_server(
             DirectoryServicer(sessions, credentials), server
@@ -120,11 +121,16 @@ async def serve(settings: Settings) -> None:
         await watch.wait_ready()
         await migrate(settings)
         await register_search_attributes(client, settings.temporal_namespace)
+        await ensure_monthly_schedule(client)
         # A worker needs an eagerly connected client of its own (the SDK refuses lazy ones).
         worker = Worker(
             await connect_temporal(settings.temporal_address, settings.temporal_namespace),
             task_queue=TICKETS_TASK_QUEUE,
-            activities=[activities.record_ticket_change],
+            activities=[
+                activities.record_ticket_change,
+                activities.report_organizations,
+                activities.send_organization_report,
+            ],
             max_concurrent_activities=50,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,
         )

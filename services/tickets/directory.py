@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import String, cast, select
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +73,8 @@ def contact_pb(contact: m.Contact, org_name: str = "") -> dpb.Contact:
         locale=contact.locale,
         organization_name=org_name,
         department=contact.department,
+        telegram_user_id=contact.telegram_user_id or "",
+        whatsapp_number=contact.whatsapp_number or "",
     )
 
 
@@ -83,6 +86,8 @@ def agent_pb(agent: m.Agent) -> dpb.Agent:
         role=value_of(pb.AgentRole, agent.role),
         on_call=agent.on_call,
         development_lead=agent.development_lead,
+        telegram_user_id=agent.telegram_user_id,
+        whatsapp_number=agent.whatsapp_number,
     )
 
 
@@ -119,6 +124,38 @@ async def add_contact(
     session.add(contact)
     await session.flush()
     return contact
+
+
+_IM_PROVIDERS = {dpb.IM_PROVIDER_TELEGRAM: "TELEGRAM", dpb.IM_PROVIDER_WHATSAPP: "WHATSAPP"}
+_TELEGRAM_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+_WHATSAPP_NUMBER = re.compile(r"^[1-9][0-9]{6,17}$")
+
+
+def im_id(field: str, kind: str, value: str) -> str | None:
+    """A Telegram user ID (digits) or a WhatsApp number in international form (digits;
+    ``+``, spaces and dashes dropped); None when empty; ``INVALID_ARGUMENT`` otherwise."""
+    text = value.strip()
+    if not text:
+        return None
+    if kind == "TELEGRAM":
+        if not _TELEGRAM_ID.match(text):
+            invalid(field, "must be a Telegram user ID (digits)")
+        return text
+    number = re.sub(r"[\s\-().]", "", text).removeprefix("+").removeprefix("00")
+    if not _WHATSAPP_NUMBER.match(number):
+        invalid(field, "must be a phone number in international form (+39 ...)")
+    return number
+
+
+def _im_column(provider: int, value: str) -> tuple[Any, str]:
+    kind = _IM_PROVIDERS.get(provider)  # type: ignore[call-overload]
+    if kind is None:
+        invalid("provider", "must be TELEGRAM or WHATSAPP")
+    found = im_id("id", kind, value)
+    if found is None:
+        invalid("id", "is required")
+    column = m.Contact.telegram_user_id if kind == "TELEGRAM" else m.Contact.whatsapp_number
+    return column, found
 
 
 def _own_org_only(organization_id: int, what: str) -> None:
@@ -238,11 +275,17 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
             locale = locale_of("locale", request.locale, org.locale)
             department = optional_text("department", request.department, 100)
             contact = await add_contact(session, org, name, email, phone, role, locale, department)
+            contact.telegram_user_id = im_id(
+                "telegram_user_id", "TELEGRAM", request.telegram_user_id
+            )
+            contact.whatsapp_number = im_id("whatsapp_number", "WHATSAPP", request.whatsapp_number)
             password = await self.credentials.issue(session, "CONTACT", contact.id, email)
             try:
                 await session.commit()
             except IntegrityError:
-                already_exists(f"a contact with email {email} already exists")
+                already_exists(
+                    f"a contact with email {email} (or these messaging ids) already exists"
+                )
             await self.credentials.send_password(
                 "CONTACT", email, name, contact.locale, password, org.name
             )
@@ -372,6 +415,55 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
                 not_found(f"agent {request.agent_id}")
             agent.on_call = request.on_call
             agent.development_lead = request.development_lead
+            result = agent_pb(agent)
+        return result
+
+    # -- instant messaging identities (issue 9) ---------------------------------------
+
+    @rpc_method
+    async def GetContactByIm(
+        self, request: dpb.GetContactByImRequest, context: Context
+    ) -> dpb.Contact:
+        column, value = _im_column(request.provider, request.id)
+        async with self.sessions() as session:
+            contact = (await session.scalars(select(m.Contact).where(column == value))).first()
+        return await self._contact(contact, f"contact with this {column.key}")
+
+    @rpc_method
+    async def LinkContactIm(
+        self, request: dpb.LinkContactImRequest, context: Context
+    ) -> dpb.Contact:
+        """Link an identity to a contact (idempotent); ``ALREADY_EXISTS`` when it is
+        another contact's."""
+        column, value = _im_column(request.provider, request.id)
+        contact_id = require_id("contact_id", request.contact_id)
+        async with self.sessions() as session:
+            owner = (await session.scalars(select(m.Contact).where(column == value))).first()
+            if owner is not None and owner.id != contact_id:
+                already_exists(f"this {column.key} is linked to another contact")
+            contact = await session.get(m.Contact, contact_id)
+            if contact is None:
+                not_found(f"contact {contact_id}")
+            setattr(contact, column.key, value)
+            try:
+                await session.commit()
+            except IntegrityError:
+                already_exists(f"this {column.key} is linked to another contact")
+        return await self._contact(contact, f"contact {contact_id}")
+
+    @rpc_method
+    async def LinkAgentIm(self, request: dpb.LinkAgentImRequest, context: Context) -> dpb.Agent:
+        """An agent's own messaging account (an URGENT page goes there too); empty unlinks."""
+        kind = _IM_PROVIDERS.get(request.provider)
+        if kind is None:
+            invalid("provider", "must be TELEGRAM or WHATSAPP")
+        field = "telegram_user_id" if kind == "TELEGRAM" else "whatsapp_number"
+        value = im_id("id", kind, request.id) or ""
+        async with self.sessions() as session, session.begin():
+            agent = await session.get(m.Agent, require_id("agent_id", request.agent_id))
+            if agent is None:
+                not_found(f"agent {request.agent_id}")
+            setattr(agent, field, value)
             result = agent_pb(agent)
         return result
 

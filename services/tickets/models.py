@@ -52,6 +52,9 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(20), default="USER")
     locale: Mapped[str] = mapped_column(String(5), default="it")
     department: Mapped[str] = mapped_column(String(100), default="")
+    # Instant messaging (issue 9): NULL when not linked; each identity is one contact's.
+    telegram_user_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    whatsapp_number: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -67,6 +70,9 @@ class Agent(Base):
     # development leads when nobody starts one in time.
     on_call: Mapped[bool] = mapped_column(Boolean, default=False)
     development_lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The agent's own messaging accounts (issue 9): an URGENT page goes there too.
+    telegram_user_id: Mapped[str] = mapped_column(String(64), default="")
+    whatsapp_number: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

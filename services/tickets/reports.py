@@ -53,7 +53,7 @@ def _business_seconds(cal: Calendar, start: datetime, end: datetime | None) -> f
         return None
 
 
-def period_of(request: tpb.GetReportRequest) -> tuple[datetime, datetime]:
+def period_of(request: tpb.GetReportRequest | tpb.SendReportRequest) -> tuple[datetime, datetime]:
     """The report's period; ``INVALID_ARGUMENT`` naming the field when unusable."""
     if not request.HasField("period_start"):
         invalid("period_start", "is required")

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from helpdesk.v1 import common_pb2 as pb
     from helpdesk.v1 import tickets_pb2 as tpb
+    from services.common.events import EventPublisher
     from services.tickets import models as m
     from workflows.contracts import ActorRef
 
@@ -18,6 +19,7 @@ class TicketRpcHelpers:
 
     if TYPE_CHECKING:
         sessions: async_sessionmaker[AsyncSession]
+        publisher: EventPublisher | None
 
         async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket: ...
 

@@ -15,6 +15,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Role, principal
+from services.common.events import EventPublisher
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -50,6 +51,7 @@ from services.tickets.readmodel import (
     ticket_pb,
     tickets_pb,
 )
+from services.tickets.report_mail import ReportMailRpcs
 from services.tickets.reports import ReportRpcs
 from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
@@ -106,6 +108,7 @@ class TicketServicer(
     PriorityRpcs,
     SatisfactionRpcs,
     ReportRpcs,
+    ReportMailRpcs,
     tgrpc.TicketServiceServicer,
 ):
     def __init__(
@@ -114,11 +117,13 @@ class TicketServicer(
         client: Client,
         creator: TicketCreator,
         signer: TokenSigner | None = None,  # checks survey tokens (SubmitSatisfaction)
+        publisher: EventPublisher | None = None,  # publishes reports to mail (SendReport)
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.creator = creator
         self.signer = signer
+        self.publisher = publisher
 
     # -- helpers ---------------------------------------------------------------
 

@@ -6,12 +6,16 @@ on SQLite or PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from tests.support import eventually
 from tests.system.conftest import agent_actor, customer_actor, setup_directory
@@ -116,3 +120,54 @@ async def test_report_matches_the_life_and_the_survey_is_answered_by_email(
         assert milestones[target].reached == 1
     resolution = milestones["SLA_TARGET_RESOLUTION"]
     assert (resolution.met, resolution.breached, resolution.reached) == (1, 0, 1)
+
+
+async def test_the_report_is_mailed_to_the_referents_once_and_monthly_by_schedule(
+    system: tuple[System, Mailbox], temporal_client: Client
+) -> None:
+    sut, box = system
+    md = sut.metadata
+    org, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    referent = await sut.directory().AddContact(
+        dpb.AddContactRequest(
+            organization_id=org.id,
+            name="Rita Referente",
+            email=f"rita.{uuid.uuid4().hex[:6]}@rossi.it",
+            role=pb.CONTACT_ROLE_REFERENT,
+        ),
+        metadata=md,
+    )
+    await asyncio.to_thread(
+        _send, sut, _mail(contact.email, "Stampante", "La stampante non stampa.")
+    )
+    await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    now = datetime.now(UTC)
+    request = tpb.SendReportRequest(
+        organization_id=org.id,
+        period_start=_ts(now - timedelta(days=1)),
+        period_end=_ts(now + timedelta(minutes=1)),
+        request_id="november",
+    )
+    sent = await sut.tickets().SendReport(request, metadata=md)
+    assert list(sent.recipients) == [referent.email]
+    assert sent.report.tickets_received == 1
+    await sut.tickets().SendReport(request, metadata=md)  # a retry sends nothing more
+
+    def reports() -> list[Any]:
+        return [
+            m
+            for m in box.messages
+            if referent.email in str(m["To"]) and "Rapporto di assistenza" in str(m["Subject"])
+        ]
+
+    [mail] = await eventually(reports, timeout=30)
+    assert "Richieste ricevute: 1" in mail.get_body(("plain",)).get_content()
+    await asyncio.sleep(2)
+    assert len(reports()) == 1
+
+    # The tickets process keeps the monthly schedule (1st of the month, 07:00 in Rome).
+    schedule = await temporal_client.get_schedule_handle("monthly-reports").describe()
+    assert schedule.schedule.spec.cron_expressions == ["0 7 1 * *"] or (
+        schedule.schedule.spec.calendars
+    )
+    assert schedule.schedule.spec.time_zone_name == "Europe/Rome"

@@ -103,10 +103,11 @@ def activity_calls(path: Path) -> list[ActivityCall]:
 def defined_activities(cls: type) -> dict[str, str]:
     """Activity name -> method name, for the methods of ``cls`` decorated with activity.defn."""
     found: dict[str, str] = {}
-    for attr, fn in vars(cls).items():
-        defn = activity._Definition.from_callable(fn) if callable(fn) else None
-        if defn is not None and defn.name is not None:
-            found[defn.name] = attr
+    for klass in reversed(cls.__mro__):  # inherited activities (mixins) count too
+        for attr, fn in vars(klass).items():
+            defn = activity._Definition.from_callable(fn) if callable(fn) else None
+            if defn is not None and defn.name is not None:
+                found[defn.name] = attr
     return found
 
 

@@ -398,3 +398,15 @@ def test_business_days_land_open_and_grow_with_days(
     assert is_open(cal, due)
     assert due > start
     assert add_business_days(cal, start, days + 1) > due
+
+
+# -- report periods --------------------------------------------------------------------------
+
+
+def test_previous_month_is_the_whole_rome_month_before() -> None:
+    from workflows.domain.periods import previous_month
+
+    start, end = previous_month(datetime(2026, 12, 1, 6, 0, tzinfo=UTC))  # 07:00 in Rome
+    assert (in_rome(start), in_rome(end)) == (rome(2026, 11, 1), rome(2026, 12, 1))
+    start, end = previous_month(datetime(2027, 1, 1, 0, 30, tzinfo=UTC))
+    assert (in_rome(start), in_rome(end)) == (rome(2026, 12, 1), rome(2027, 1, 1))

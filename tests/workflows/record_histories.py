@@ -30,12 +30,14 @@ from services.tickets.workflow_calls import execute_update_with_start
 from tests.second_level import MD, SecondLevel, second_level
 from tests.support import TicketsStack, eventually, tickets_stack
 from workflows.contracts import (
+    MONTHLY_REPORTS_WORKFLOW,
     UPDATE_ADD_COMMENT,
     UPDATE_ASSIGN,
     UPDATE_CHANGE_PRIORITY,
     UPDATE_CHANGE_STATUS,
     UPDATE_CONFIRM,
     UPDATE_REOPEN,
+    WORKFLOW_TASK_QUEUE,
     ActorRef,
     AssignInput,
     CommentData,
@@ -354,6 +356,21 @@ async def business_sla_life(env: WorkflowEnvironment, stack: TicketsStack) -> li
     ]
 
 
+async def monthly_reports(env: WorkflowEnvironment, stack: TicketsStack) -> list[tuple[str, str]]:
+    """What the ``monthly-reports`` schedule starts, for one organisation with a referent."""
+    async with stack.sessions() as session:
+        contact = await session.get(m.Contact, stack.contact_id)
+        assert contact is not None
+        contact.role = "REFERENT"
+        await session.commit()
+    await stack.new_ticket()
+    handle = await env.client.start_workflow(
+        MONTHLY_REPORTS_WORKFLOW, id="monthly-reports-record", task_queue=WORKFLOW_TASK_QUEUE
+    )
+    await handle.result()
+    return [(handle.id, (await handle.describe()).run_id)]
+
+
 def _write(name: str, history_json: str, events: int) -> None:
     (HERE / name).write_text(history_json)
     print("recorded", name, events, "events")
@@ -370,14 +387,21 @@ async def main(only: set[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db_url = f"sqlite:///{tmp}/record.db"
             async with tickets_stack(env.client, db_url, nats.addresses["nats"]) as stack:
-                for scenario in (full_life, breaches, reactivated, business_sla_life):
+                for scenario in (
+                    full_life,
+                    breaches,
+                    reactivated,
+                    business_sla_life,
+                    monthly_reports,
+                ):
                     if only and scenario.__name__ not in only:
                         continue
                     for n, (wid, run_id) in enumerate(await scenario(env, stack)):
                         history = await env.client.get_workflow_handle(
                             wid, run_id=run_id
                         ).fetch_history()
-                        name = f"ticket_{scenario.__name__}_run{n + 1}.json"
+                        kind = "reports" if scenario is monthly_reports else "ticket"
+                        name = f"{kind}_{scenario.__name__}_run{n + 1}.json"
                         _write(name, history.to_json(), len(history.events))
             if not only or "second_level_life" in only:
                 db_url = f"sqlite:///{tmp}/second.db"

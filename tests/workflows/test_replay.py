@@ -19,7 +19,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _load(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(f"ticket-{path.stem}", path.read_text())
+    return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
 def test_histories_are_present() -> None:
@@ -31,6 +31,7 @@ def test_histories_are_present() -> None:
         "ticket_second_level_life",
         "progticket_second_level_life",
         "ticket_business_sla_life",
+        "reports_monthly_reports",
     } <= names
 
 
