@@ -359,9 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     # report (seed 002) ---------------------------------------------------------
     p = leaf(groups, "report", report.report, "report of tickets received in a period")
     p.add_argument("--org", type=positive_int, metavar="ID", help="one organisation (default all)")
-    p.add_argument(
-        "--from", dest="date_from", type=local_date, required=True, metavar="YYYY-MM-DD"
-    )
+    p.add_argument("--from", dest="date_from", type=local_date, required=True, metavar="YYYY-MM-DD")
     p.add_argument(
         "--to",
         dest="date_to",
@@ -371,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="last day included",
     )
     p.add_argument("--csv", metavar="FILE", help="also write every figure to FILE as CSV")
+    p.add_argument(
+        "--email",
+        action="store_true",
+        help="also email it to the organisation's referents (needs --org)",
+    )
 
     # notifications -------------------------------------------------------------
     p = leaf(groups, "notifications", commands.notifications, "outbound messages sent")

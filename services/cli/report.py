@@ -136,7 +136,24 @@ def _stamp_minus_one(ts: Timestamp) -> Timestamp:
     return out
 
 
+def send_request(a: argparse.Namespace) -> tickets_pb2.SendReportRequest:
+    """The same period, to email to the referents of ``--org`` (a retry sends once)."""
+    if not a.org:
+        raise CliError("--email needs --org: a report is mailed to one organisation's referents")
+    got = report_request(a)
+    return tickets_pb2.SendReportRequest(
+        organization_id=a.org,
+        period_start=got.period_start,
+        period_end=got.period_end,
+        request_id=f"cli-{a.org}-{got.period_start.seconds}-{got.period_end.seconds}",
+    )
+
+
 def report(c: Client, a: argparse.Namespace) -> Result:
+    sent: list[str] = []
+    if getattr(a, "email", False):
+        mailed = c.call(c.tickets.SendReport, send_request(a))
+        sent = list(mailed.recipients)
     reply = c.call(c.tickets.GetReport, report_request(a))
     if a.csv:
         try:
@@ -146,4 +163,6 @@ def report(c: Client, a: argparse.Namespace) -> Result:
     text = as_text(reply)
     if a.csv:
         text += f"\n\nCSV written to {a.csv}"
+    if getattr(a, "email", False):
+        text += "\n\nEmailed to " + (", ".join(sent) if sent else "nobody (no referents)")
     return Result(text, reply)

@@ -110,3 +110,14 @@ def test_business_durations_read_as_hours_and_minutes() -> None:
     assert report.business_duration(59) == "1m"
     assert report.business_duration(3900) == "1h05m"
     assert report.business_duration(36300) == "10h05m"
+
+
+def test_report_by_email_needs_one_organisation() -> None:
+    args = parse("report", "--org", "3", "--from", "2026-11-01", "--to", "2026-11-30", "--email")
+    request = report.send_request(args)
+    assert request.organization_id == 3 and request.request_id.startswith("cli-3-")
+    assert request.period_end.seconds - request.period_start.seconds == 30 * 86400
+    with pytest.raises(report.CliError, match="--org"):
+        report.send_request(
+            parse("report", "--from", "2026-11-01", "--to", "2026-11-30", "--email")
+        )
