@@ -19,10 +19,17 @@ from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer, run_until_signal
 from services.common.health import DependencyWatch, database_check
 from services.common.settings import Settings, split_hostport
+from services.intake.im_app import ImChannels
+from services.intake.im_rpc import ImGroupRpcs
 from services.intake.servicer import IntakeServicer
 from services.intake.smtp import MailProcessor, SupportMailHandler, start_listener
 
 log = logging.getLogger("helpdesk.intake")
+
+
+class Servicer(ImGroupRpcs, IntakeServicer):
+    """``IntakeService`` with the instant-messaging RPCs (``RegisterImGroup``)."""
+
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_intake"
@@ -42,7 +49,7 @@ async def serve(settings: Settings) -> None:
     directory = dgrpc.DirectoryServiceStub(channel)
     wake = asyncio.Event()
     support = parseaddr(settings.mail_from)[1] or settings.mail_from
-    servicer = IntakeServicer(
+    servicer = Servicer(
         sessions,
         tickets,
         directory,
@@ -85,6 +92,7 @@ async def serve(settings: Settings) -> None:
     await server.start()
     background: list[asyncio.Task[None]] = []
     smtp: asyncio.Server | None = None
+    im = ImChannels(settings, engine, sessions, tickets, directory)  # Telegram, WhatsApp
 
     async def run() -> None:
         nonlocal smtp
@@ -95,7 +103,7 @@ async def serve(settings: Settings) -> None:
             mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
         )
         processing = asyncio.create_task(processor.run_forever())
-        background.extend([processing, asyncio.create_task(watch.run())])
+        background.extend([processing, asyncio.create_task(watch.run()), await im.start()])
         log.info(
             "intake listening on %s; SMTP on %s for %s",
             settings.intake_addr,
@@ -113,6 +121,7 @@ async def serve(settings: Settings) -> None:
         await server.begin_shutdown()
         if smtp is not None:
             smtp.close()
+        await im.stop()
         for task in background:
             task.cancel()
         await server.stop(5)

@@ -66,7 +66,10 @@ def telegram_message(key: str, update: dict[str, Any]) -> ImMessage | None:
     if isinstance(photos, list) and photos:
         best = max(
             (p for p in photos if isinstance(p, dict) and p.get("file_id")),
-            key=lambda p: (int(p.get("file_size") or 0), int(p.get("width") or 0)),
+            key=lambda p: (
+                int(p.get("width") or 0) * int(p.get("height") or 0),
+                int(p.get("file_size") or 0),
+            ),
             default=None,
         )
         if best is not None:
@@ -117,8 +120,8 @@ def whatsapp_message(key: str, stored: dict[str, Any]) -> ImMessage | None:
     name = ""
     for contact in stored.get("contacts") or []:
         if isinstance(contact, dict) and _str(contact.get("wa_id")) == sender:
-            profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
-            name = _str(profile.get("name"))
+            profile = contact.get("profile")
+            name = _str(profile.get("name")) if isinstance(profile, dict) else ""
     kind = _str(msg.get("type"))
     text = ""
     media: list[Media] = []

@@ -37,8 +37,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "message becomes a ticket.",
     },
     "im_link_taken": {
-        "it": "Questo account è già collegato a un'altra persona: contatti l'assistenza "
-        "per email.",
+        "it": "Questo account è già collegato a un'altra persona: contatti l'assistenza per email.",
         "en": "This account is already linked to someone else: please contact the help desk "
         "by email.",
     },
@@ -50,7 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "im_critical_question": {
         "it": "Abbiamo ricevuto il messaggio. Il lavoro è fermo? Risponda «sì» o «no».",
-        "en": "We received your message. Is work stopped? Please answer \"yes\" or \"no\".",
+        "en": 'We received your message. Is work stopped? Please answer "yes" or "no".',
     },
     "im_ticket_opened": {
         "it": "Richiesta registrata: ticket #{ticket}. Le risponderemo qui e per email.",
@@ -63,9 +62,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "paged and will contact you as soon as possible.",
     },
     "im_media_refused": {
-        "it": "Il file «{file}» non è stato accettato ({why}): ce lo invii per email, per "
-        "favore.",
-        "en": "The file \"{file}\" was not accepted ({why}): please send it by email.",
+        "it": "Il file «{file}» non è stato accettato ({why}): ce lo invii per email, per favore.",
+        "en": 'The file "{file}" was not accepted ({why}): please send it by email.',
     },
 }
 

@@ -138,9 +138,7 @@ class WebhookServer:
         if not self.settings.telegram_enabled:
             raise web.HTTPNotFound(text="the Telegram channel is off")
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(
-            given.encode(), self.settings.telegram_webhook_secret.encode()
-        ):
+        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
             log.warning("Telegram webhook: wrong secret token from %s", request.remote)
             raise web.HTTPForbidden(text="wrong secret token")
         body = await _json_object(request)

@@ -18,12 +18,14 @@ import grpc
 from nats.js.api import DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
+from services.notify.im_out import ImOut
 from services.notify.mail_events import MailEventConsumer
 from services.notify.mailer import Mailer, make_mailer
 from services.notify.notifier import Notifier, RetryPolicy
@@ -78,6 +80,7 @@ class NotifyApp:
         self._report_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._tickets_channel: grpc.aio.Channel | None = None
+        self._im: ImOut | None = None  # Telegram / WhatsApp out (issue 9)
         self._serving = False
 
     @property
@@ -160,6 +163,16 @@ class NotifyApp:
         )
         await self._mail_consumer.start()
         await self._prog_consumer.start()
+        self._im = ImOut(
+            settings,
+            make_sessionmaker(self._engine),
+            self._store,
+            dgrpc.DirectoryServiceStub(self._tickets_channel),
+            durable=self._durable,
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
+        await self._im.start()
         self._report_consumer = ReportEventConsumer(
             settings.nats_url,
             ReportNotifier(notifier, renderer),
@@ -252,6 +265,9 @@ class NotifyApp:
             )
             if c is not None
         ]
+        if self._im is not None:
+            await self._im.stop()
+            self._im = None
         for consumer, _ in running:
             consumer.request_stop()
         await asyncio.gather(*(self._stop_consumer(c, t) for c, t in running))

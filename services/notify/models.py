@@ -42,6 +42,8 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "FAILED"  # given up: permanent refusal or too many attempts
     BOUNCED = "BOUNCED"  # accepted, then a delivery-status report came back
     SUPPRESSED = "SUPPRESSED"  # an automatic reply that must not go (loop, rate limit)
+    DELIVERED = "DELIVERED"  # instant messages: the provider says it reached the device
+    READ = "READ"  # ... and that it was read
 
 
 def utcnow() -> datetime:
@@ -60,7 +62,9 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "template", "recipient"),
         CheckConstraint(
-            "status IN ('PENDING', 'SENT', 'FAILED', 'BOUNCED', 'SUPPRESSED')", name="status"
+            "status IN ('PENDING', 'SENT', 'FAILED', 'BOUNCED', 'SUPPRESSED', 'DELIVERED', "
+            "'READ')",
+            name="status",
         ),
         Index("ix_notify_deliveries_ticket_id_id", "ticket_id", "id"),
         Index("ix_notify_deliveries_recipient_id", "recipient", "id"),
@@ -95,4 +99,16 @@ class InboundMail(Base):
     sender: Mapped[str] = mapped_column(String(320), default="")
     auto_reply: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImTicketChat(Base):
+    """The chat an instant-messaging ticket came from (told by intake on
+    ``helpdesk.im.ticket``): agents' public replies go there as well as by email."""
+
+    __tablename__ = "notify_im_chats"
+
+    ticket_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    provider: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DURABLE = "notify-secrets"
 FILTER_SUBJECT = SECRET_SUBJECTS[0]
 # The event types and the template each one sends (same name).
-SECRET_TEMPLATES = ("credentials_issued", "password_reset")
+SECRET_TEMPLATES = ("credentials_issued", "password_reset", "im_link_code")  # + IM link codes
 KINDS = ("CONTACT", "AGENT")
 
 _MONTHS_EN = (

@@ -26,6 +26,8 @@ _STATUS = {
     DeliveryStatus.FAILED.value: notify_pb2.DELIVERY_STATUS_FAILED,
     DeliveryStatus.BOUNCED.value: notify_pb2.DELIVERY_STATUS_BOUNCED,
     DeliveryStatus.SUPPRESSED.value: notify_pb2.DELIVERY_STATUS_SUPPRESSED,
+    DeliveryStatus.DELIVERED.value: notify_pb2.DELIVERY_STATUS_DELIVERED,
+    DeliveryStatus.READ.value: notify_pb2.DELIVERY_STATUS_READ,
     # PENDING has no value of its own in the contract yet.
     DeliveryStatus.PENDING.value: notify_pb2.DELIVERY_STATUS_UNSPECIFIED,
 }

@@ -635,7 +635,9 @@ async def test_notify_sends_the_survey_on_closed(
     msg = survey.message
     assert msg["X-Helpdesk-Survey"] == "42" and msg["X-Helpdesk-Ticket"] == "42"
     assert msg["Subject"] == "[#42] Questionario di gradimento: La stampante in rete non stampa"
-    assert msg["Message-ID"] == make_message_id(event["event_id"], "survey", "helpdesk.test")
+    assert msg["Message-ID"] == make_message_id(
+        event["event_id"], "survey", "helpdesk.test", event["ticket_id"]
+    )
     assert msg["Message-ID"].startswith("<notify.survey.")
     assert "<ticket-42@helpdesk.test>" in msg["References"]
     assert msg["Auto-Submitted"] == "auto-generated"
