@@ -4,9 +4,7 @@ their own task queue, all against ``client``'s Temporal server."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-import nats
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,7 +23,7 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
-from services.common.events import EventPublisher, ensure_stream
+from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings, async_database_url
 from services.dev_escalation.activities import ProgActivities
@@ -36,7 +33,7 @@ from services.dev_escalation.servicer import DevEscalationServicer
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, tickets_stack
+from tests.support import SIGNING_KEY, TicketsStack, stream_events, tickets_stack
 from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
 
 ADMIN = "test-admin-token"
@@ -148,22 +145,9 @@ async def second_level(
 
 async def prog_events(nats_url: str, prog_id: int, timeout: float = 10) -> list[dict[str, Any]]:
     """Every ``helpdesk.progticket.*`` event of one programming ticket, in order."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        await ensure_stream(js)
-        sub = await js.subscribe("helpdesk.progticket.>", ordered_consumer=True)
-        found: list[dict[str, Any]] = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except nats.errors.TimeoutError:
-                break
-            body = json.loads(msg.data)
-            if body["programming_ticket_id"] == prog_id:
-                found.append(body)
-        await sub.unsubscribe()
-        return found
-    finally:
-        await nc.close()
+    return await stream_events(
+        nats_url,
+        "helpdesk.progticket.>",
+        lambda e: e["programming_ticket_id"] == prog_id,
+        timeout,
+    )

@@ -184,13 +184,15 @@ async def dev_escalation_stack(
     await engine.dispose()
 
 
-async def ticket_events(nats_url: str, ticket_id: int, timeout: float = 10) -> list[dict[str, Any]]:
-    """Every event of one ticket now in the HELPDESK stream, in order."""
+async def stream_events(
+    nats_url: str, subject: str, keep: Any = None, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Every event on ``subject`` now in the HELPDESK stream (those ``keep`` accepts), in order."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         await ensure_stream(js)
-        sub = await js.subscribe("helpdesk.ticket.>", ordered_consumer=True)
+        sub = await js.subscribe(subject, ordered_consumer=True)
         found: list[dict[str, Any]] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
@@ -199,12 +201,19 @@ async def ticket_events(nats_url: str, ticket_id: int, timeout: float = 10) -> l
             except nats.errors.TimeoutError:
                 break
             body = json.loads(msg.data)
-            if body["ticket_id"] == ticket_id:
+            if keep is None or keep(body):
                 found.append(body)
         await sub.unsubscribe()
         return found
     finally:
         await nc.close()
+
+
+async def ticket_events(nats_url: str, ticket_id: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """Every event of one ticket now in the HELPDESK stream, in order."""
+    return await stream_events(
+        nats_url, "helpdesk.ticket.>", lambda e: e["ticket_id"] == ticket_id, timeout
+    )
 
 
 async def eventually(check: Any, timeout: float = 20, every: float = 0.2) -> Any:

@@ -3,42 +3,18 @@ time-skipping test server, with the real tickets activities, store and nats-serv
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from datetime import timedelta
-from typing import Any
 
-import nats
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from services.common.events import ensure_stream
 from services.tickets import models as m
-from tests.support import tickets_stack
+from tests.support import stream_events, tickets_stack
 from workflows.contracts import MONTHLY_REPORTS_WORKFLOW, WORKFLOW_TASK_QUEUE
 from workflows.domain.periods import previous_month
 
 pytestmark = [pytest.mark.workflow, pytest.mark.db]
-
-
-async def report_events(nats_url: str, timeout: float = 5) -> list[dict[str, Any]]:
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        await ensure_stream(js)
-        sub = await js.subscribe("helpdesk.report.>", ordered_consumer=True)
-        found: list[dict[str, Any]] = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except nats.errors.TimeoutError:
-                break
-            found.append(json.loads(msg.data))
-        return found
-    finally:
-        await nc.close()
 
 
 async def test_last_month_goes_to_each_organisation_with_referents_once(
@@ -64,7 +40,7 @@ async def test_last_month_goes_to_each_organisation_with_referents_once(
                 result_type=int,
             )
             assert sent == 1
-        [event] = await report_events(nats_url)
+        [event] = await stream_events(nats_url, "helpdesk.report.>", timeout=5)
         assert event["organization_id"] == stack.org_id
         assert [r["id"] for r in event["recipients"]] == [stack.contact_id]
         assert event["period_start"] == start.isoformat()
