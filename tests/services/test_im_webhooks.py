@@ -105,9 +105,17 @@ class World:
         ) as r:
             return r.status
 
-    async def process(self) -> None:
-        while await self.processor.process_pending():
-            pass
+    async def process(self, timeout: float = 60) -> None:
+        """Process until nothing stored is left (a busy tickets service is retried)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            while await self.processor.process_pending():
+                pass
+            pending = [u.id for u in await self.updates() if u.status == "RECEIVED"]
+            if not pending:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"still unprocessed: {pending}"
+            await asyncio.sleep(0.2)
 
     async def updates(self) -> list[ImUpdate]:
         async with self.intake() as session:
