@@ -149,6 +149,7 @@ class Launcher:
         await self._start_processes(env, client)
         self.rows += [
             Row("SMTP in (intake)", env["HELPDESK_SMTP_LISTEN"]),
+            Row("Telegram / WhatsApp webhooks", f"http://{env['HELPDESK_WEBHOOK_LISTEN']}"),
             Row("Database", database_description(self.settings.database_url, self.data_dir)),
             Row("Outgoing mail", mail_description(self.settings.smtp_relay, self.data_dir)),
             Row(
