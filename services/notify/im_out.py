@@ -381,6 +381,36 @@ def agent_reply_text(event: TicketEventPayload, locale: str) -> str:
     return f"{head}\n\n{comment.get('body') or ''}".strip()
 
 
+# A ticket opened from a chat hears there when it is solved and when it is closed.
+STATUS_TEXTS = {
+    "solved": (
+        "[#{id}] La tua richiesta risulta risolta. Se il problema persiste, rispondi qui.",
+        "[#{id}] Your request is solved. If the problem persists, reply here.",
+    ),
+    "closed": (
+        "[#{id}] La richiesta è chiusa. Per un nuovo problema scrivici pure qui.",
+        "[#{id}] The request is closed. For a new problem, just write to us here.",
+    ),
+}
+
+
+def chat_text(event: TicketEventPayload, locale: str) -> tuple[str, str] | None:
+    """(template, text) of the message an event sends to the ticket's chat, if any."""
+    comment = event.get("comment")
+    if event["type"] == "comment_added":
+        if comment is None or comment["visibility"] != "PUBLIC":
+            return None
+        if comment["author_kind"] != "AGENT":
+            return None
+        return "im_agent_reply", agent_reply_text(event, locale)
+    texts = STATUS_TEXTS.get(event["type"])
+    if texts is None:
+        return None
+    if event["type"] == "closed" and event["ticket"].get("close_reason") == "MERGED":
+        return None
+    return f"im_{event['type']}", texts[1 if locale == "en" else 0].format(id=event["ticket_id"])
+
+
 def page_text(event: TicketEventPayload) -> str:
     ticket = event["ticket"]
     return (
@@ -426,15 +456,10 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
         return max(waits) if waits else None
 
     async def _reply(self, event: TicketEventPayload, progress: Progress) -> float | None:
-        comment = event.get("comment")
         ticket = event["ticket"]
-        if (
-            event["type"] != "comment_added"
-            or comment is None
-            or comment["visibility"] != "PUBLIC"
-            or comment["author_kind"] != "AGENT"
-            or ticket.get("channel") not in IM_CHANNELS
-        ):
+        locale = ticket["requester"].get("locale") or "it"
+        message = chat_text(event, locale)
+        if message is None or ticket.get("channel") not in IM_CHANNELS:
             return None
         chat = await self._delivery.im_store.chat_of(event["ticket_id"])
         if chat is None:
@@ -444,16 +469,15 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
                 "event %s: no chat known for ticket %s", event["event_id"], event["ticket_id"]
             )
             return None
-        locale = ticket["requester"].get("locale") or "it"
         return await self._delivery.deliver(
             event_id=event["event_id"],
             event_type=event["type"],
             ticket_id=event["ticket_id"],
             provider=chat.provider,
             chat_id=chat.chat_id,
-            template="im_agent_reply",
+            template=message[0],
             locale=locale,
-            text=agent_reply_text(event, locale),
+            text=message[1],
             progress=progress,
         )
 

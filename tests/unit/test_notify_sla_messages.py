@@ -109,3 +109,26 @@ def test_an_urgent_ticket_pages_the_agents_on_call(kind: str) -> None:
     assert "URGENTE" in Renderer().render(event, pages[0]).subject
     calm = _event(kind, priority="HIGH", on_call=on_call)
     assert not [e for e in plan(calm) if e.template == "urgent_page"]
+
+
+def test_a_chat_hears_the_agents_answers_and_when_its_ticket_is_solved_and_closed() -> None:
+    from services.notify.im_out import chat_text
+
+    answer = _event("comment_added")
+    answer["comment"] = {
+        "visibility": "PUBLIC",
+        "author_kind": "AGENT",
+        "author_name": "Laura",
+        "body": "Riavvia il router.",
+    }
+    template, text = chat_text(answer, "it") or ("", "")
+    assert template == "im_agent_reply" and "Riavvia il router." in text and "Laura" in text
+    answer["comment"]["visibility"] = "INTERNAL"
+    assert chat_text(answer, "it") is None
+    assert chat_text(_event("solved"), "en") == (
+        "im_solved",
+        "[#42] Your request is solved. If the problem persists, reply here.",
+    )
+    assert (chat_text(_event("closed"), "it") or ("", ""))[0] == "im_closed"
+    assert chat_text(_event("closed", close_reason="MERGED"), "it") is None
+    assert chat_text(_event("assigned"), "it") is None
