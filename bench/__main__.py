@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -68,6 +69,11 @@ def render(results: list[sc.Result]) -> str:
 
 
 async def run(selected: list[str], sizes: sc.Sizes, work: Path) -> list[sc.Result]:
+    # SIGTERM (a timeout, a CI cancel) cancels the run, so that every server and process it
+    # started is stopped on the way out instead of being left behind.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     results: list[sc.Result] = []
     for names, runner in _runners(sizes, work):
         if not set(names) & set(selected):
@@ -87,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
     size.add_argument("--scale", type=float, default=1.0, help="multiply the full sizes")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument(
+        "--issue-sizes",
+        action="store_true",
+        help=f"open_tickets {sc.ISSUE_OPEN_TICKETS} and auto_close_storm "
+        f"{sc.ISSUE_STORM_TICKETS} (issue 7's sizes; about twice as long)",
+    )
     parser.add_argument("--open-tickets", type=int, help="open_tickets size (the issue's is 10000)")
     parser.add_argument(
         "--storm-tickets", type=int, help="auto_close_storm size (the issue's is 2000)"
@@ -95,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
     sizes = sc.QUICK if args.quick else sc.scaled(sc.FULL, args.scale)
+    if args.issue_sizes:
+        sizes = dataclasses.replace(
+            sizes, open_tickets=sc.ISSUE_OPEN_TICKETS, storm_tickets=sc.ISSUE_STORM_TICKETS
+        )
     if args.open_tickets:
         sizes = dataclasses.replace(sizes, open_tickets=args.open_tickets)
     if args.storm_tickets:
@@ -103,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         results = asyncio.run(run(args.only, sizes, work))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted: everything it started is stopped")
+        return 130
     finally:
         if args.keep:
             log(f"logs kept in {work}")

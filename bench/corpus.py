@@ -13,6 +13,7 @@ are pointed at tickets that exist in the bench's help desk, so they become comme
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -43,6 +44,7 @@ FOREIGN_CONTACTS = {
 _TAGGED = (42, 7)  # the ticket numbers the corpus's replies name
 _MESSAGE_ID = re.compile(rb"^(Message-I[Dd]:[ \t]*)<[^>\r\n]*>", re.MULTILINE | re.IGNORECASE)
 _DATE = re.compile(rb"^Date:[^\r\n]*", re.MULTILINE)
+_DATES = itertools.count()  # distinct dates for every copy made in this process
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def _copy(sample: Sample, seq: int, target: int, run: str) -> bytes:
             count=1,
         )
     else:  # keyed by sender, date, subject and body: a date of its own
-        when = datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(seconds=seq)
+        when = datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(seconds=next(_DATES))
         head = _DATE.sub(f"Date: {format_datetime(when)}".encode(), head, count=1)
     raw = head + body
     if sample.comment:
