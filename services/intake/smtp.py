@@ -174,6 +174,10 @@ class Outcome:
     detail: str = ""
 
 
+# How many senders' domains are turned into tickets at the same time.
+CONCURRENT_DOMAINS = 8
+
+
 class MailProcessor:
     """Turns stored messages into tickets, comments, sales requests or bounce records."""
 
@@ -220,21 +224,35 @@ class MailProcessor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=idle)
 
-    async def process_pending(self, batch: int = 20) -> bool:
-        """Process stored messages; True when some were handled (there may be more)."""
+    async def process_pending(self, batch: int = 50) -> bool:
+        """Process stored messages; True when some were handled (there may be more).
+
+        Mail from one domain is handled in the order it arrived (a colleague's reply may
+        thread to the ticket the previous message opens); different domains concurrently.
+        """
         async with self.sessions() as session:
-            ids = (
-                await session.scalars(
-                    select(InboundMessage.id)
+            rows = (
+                await session.execute(
+                    select(InboundMessage.id, InboundMessage.mail_from)
                     .where(InboundMessage.status == "RECEIVED")
                     .order_by(InboundMessage.received_at)
                     .limit(batch)
                 )
             ).all()
-        handled = False
-        for message_id in ids:
-            handled |= await self.process(message_id)
-        return handled
+        in_order: dict[str, list[str]] = {}
+        for message_id, mail_from in rows:
+            domain = (mail_from or "").rpartition("@")[2].lower()
+            in_order.setdefault(domain, []).append(message_id)
+        gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
+
+        async def one_domain(ids: list[str]) -> bool:
+            async with gate:
+                handled = False
+                for message_id in ids:
+                    handled |= await self.process(message_id)
+                return handled
+
+        return any(await asyncio.gather(*(one_domain(ids) for ids in in_order.values())))
 
     async def process(self, message_id: str) -> bool:
         async with self.sessions() as session:
