@@ -9,9 +9,9 @@ their prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 from workflows.domain.business_time import Calendar
 
@@ -19,6 +19,11 @@ from workflows.domain.business_time import Calendar
 WORKFLOW_TASK_QUEUE = "helpdesk-workflows"
 # The tickets service hosts the ticket activities on its own queue.
 TICKETS_TASK_QUEUE = "helpdesk-tickets"
+
+# How the workflows retry their recording activities: until done, backing off to a minute.
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
 
 # Activity names (implemented by services/tickets/activities.py and report_mail.py).
 RECORD_TICKET_CHANGE = "record_ticket_change"

@@ -14,13 +14,13 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ERR_ILLEGAL_TRANSITION,
         ERR_INVALID,
+        RECORD_RETRY,
         SIGNAL_PROG_OUTCOME,
         ProgOutcome,
         ticket_workflow_id,
@@ -49,9 +49,6 @@ with workflow.unsafe.imports_passed_through():
         prog_next_status,
     )
 
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 
 EVENT_BY_UPDATE = {
     UPDATE_START_WORK: "started",

@@ -15,7 +15,6 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -23,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         ERR_ILLEGAL_TRANSITION,
         ERR_INVALID,
         QUERY_STATE,
+        RECORD_RETRY,
         RECORD_TICKET_CHANGE,
         SA_ASSIGNEE_ID,
         SA_SLA_BREACHED,
@@ -63,10 +63,6 @@ with workflow.unsafe.imports_passed_through():
         next_status,
     )
     from workflows.ticket_links import REMINDER_CALENDAR, LinkHandlers
-
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 
 
 EVENT_BY_STATUS = {

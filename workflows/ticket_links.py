@@ -10,7 +10,6 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -18,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ERR_ILLEGAL_TRANSITION,
         ERR_INVALID,
+        RECORD_RETRY,
         SIGNAL_ABSORB,
         SIGNAL_PROG_OUTCOME,
         SYSTEM,
@@ -67,9 +67,6 @@ from typing import TYPE_CHECKING
 RECENT_KEYS = 50
 # Third-party reminders count open days of this calendar (per-contract calendars: SLA issue).
 REMINDER_CALENDAR = SEED_000
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 
 
 class LinkHandlers:

@@ -26,6 +26,7 @@ from services.common.rpc_errors import (
     require_text,
     rpc_method,
 )
+from services.common.workflow_updates import WorkflowGone
 from services.dev_escalation import models as m
 from services.dev_escalation import paging
 from services.dev_escalation.convert import (
@@ -35,7 +36,7 @@ from services.dev_escalation.convert import (
     status_name,
     urgency_name,
 )
-from services.dev_escalation.workflow_calls import WorkflowGone, execute_update
+from services.dev_escalation.workflow_calls import execute_update
 from workflows.prog_contracts import (
     FINAL_STATUSES,
     UPDATE_CANCEL,

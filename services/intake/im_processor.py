@@ -35,7 +35,6 @@ An edited message is added to the chat's open ticket as a comment marked as an e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -61,6 +60,7 @@ from services.intake.im_media import Fetched, MediaFetcher, MediaTransient
 from services.intake.im_models import ImChat, ImGroup, ImLink, ImOutbox, ImUpdate
 from services.intake.im_parse import TELEGRAM, ImMessage, message_of
 from services.intake.im_texts import text as bot_text
+from services.intake.pending import drain_forever
 
 if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
@@ -142,16 +142,7 @@ class ImProcessor:
     # -- the loop ------------------------------------------------------------------------
 
     async def run_forever(self, idle: float = 2.0) -> None:
-        while True:
-            try:
-                busy = await self.process_pending()
-            except Exception:
-                log.exception("instant-messaging processing pass failed")
-                busy = False
-            if not busy:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
+        await drain_forever(self.process_pending, self.wake, idle, "instant-messaging")
 
     async def process_pending(self, batch: int = 20) -> bool:
         await self.flush_outbox()

@@ -18,7 +18,6 @@ prospect: a sales request with its own polite reply, never a ticket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -42,6 +41,7 @@ from services.common.auth import bearer_metadata
 from services.common.events import mail_subject
 from services.intake import mailparse
 from services.intake.models import InboundMessage, SalesRequest
+from services.intake.pending import drain_forever
 
 if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
@@ -213,16 +213,7 @@ class MailProcessor:
         )
 
     async def run_forever(self, idle: float = 5.0) -> None:
-        while True:
-            try:
-                busy = await self.process_pending()
-            except Exception:
-                log.exception("mail processing pass failed")
-                busy = False
-            if not busy:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
+        await drain_forever(self.process_pending, self.wake, idle, "mail")
 
     async def process_pending(self, batch: int = 50) -> bool:
         """Process stored messages; True when some were handled (there may be more).

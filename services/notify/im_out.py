@@ -23,7 +23,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -40,7 +39,7 @@ from services.common.settings import Settings
 from services.common.ticket_events import TicketEventPayload
 from services.notify.consumer import JetStreamConsumer, parse_event
 from services.notify.models import Delivery, DeliveryStatus, ImTicketChat, utcnow
-from services.notify.notifier import Progress, RetryPolicy
+from services.notify.notifier import Progress, RetryPolicy, age_seconds
 from services.notify.rules import PAGING_EVENTS
 from services.notify.store import DeliveryDraft, DeliveryStore
 
@@ -463,7 +462,7 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
             return None
         chat = await self._delivery.im_store.chat_of(event["ticket_id"])
         if chat is None:
-            if _age_seconds(event.get("occurred_at", "")) < CHAT_WAIT_SECONDS:
+            if age_seconds(event.get("occurred_at", "")) < CHAT_WAIT_SECONDS:
                 return CHAT_RETRY_SECONDS  # intake's word on the chat is on its way
             log.warning(
                 "event %s: no chat known for ticket %s", event["event_id"], event["ticket_id"]
@@ -518,16 +517,6 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
                     retry = max(retry or 0.0, delay)
                 break  # one account per agent: Telegram first
         return retry
-
-
-def _age_seconds(occurred_at: str) -> float:
-    try:
-        when = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - when).total_seconds()
 
 
 class ImOut:

@@ -55,6 +55,11 @@ def local_instant(iso: str) -> datetime:
     return when.astimezone(DISPLAY_ZONE)
 
 
+def month_name(month: int, locale: str) -> str:
+    """``novembre`` / ``November`` for month 11."""
+    return _MONTHS["en" if locale == "en" else "it"][month - 1]
+
+
 def format_day(when: datetime, locale: str) -> str:
     """``venerdì 27 novembre 2026`` / ``Friday 27 November 2026``."""
     lang = "en" if locale == "en" else "it"

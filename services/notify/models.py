@@ -62,8 +62,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "template", "recipient"),
         CheckConstraint(
-            "status IN ('PENDING', 'SENT', 'FAILED', 'BOUNCED', 'SUPPRESSED', 'DELIVERED', "
-            "'READ')",
+            "status IN ('PENDING', 'SENT', 'FAILED', 'BOUNCED', 'SUPPRESSED', 'DELIVERED', 'READ')",
             name="status",
         ),
         Index("ix_notify_deliveries_ticket_id_id", "ticket_id", "id"),

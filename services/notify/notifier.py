@@ -99,7 +99,7 @@ class Notifier:
         if email.template in AUTO_REPLY_TEMPLATES and event["ticket"]["channel"] in MAIL_CHANNELS:
             inbound = await self._store.inbound(event["ticket_id"])
             if inbound is None:
-                if _age_seconds(event.get("occurred_at", "")) < INBOUND_WAIT_SECONDS:
+                if age_seconds(event.get("occurred_at", "")) < INBOUND_WAIT_SECONDS:
                     return INBOUND_RETRY_SECONDS  # intake's "received" event is on its way
                 log.warning(
                     "event %s: no word from intake on the message that opened ticket %s; "
@@ -323,7 +323,7 @@ class Notifier:
         return delay
 
 
-def _age_seconds(occurred_at: str) -> float:
+def age_seconds(occurred_at: str) -> float:
     """Seconds since an event's ``occurred_at`` (large when it cannot be read)."""
     try:
         when = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))

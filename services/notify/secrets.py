@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypedDict, cast
 
 from nats.js import JetStreamContext
@@ -20,7 +20,7 @@ from nats.js.api import DeliverPolicy
 
 from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
 from services.notify.consumer import JetStreamConsumer
-from services.notify.local_time import DISPLAY_ZONE  # expiry times on the customers' clock
+from services.notify.local_time import local_instant, month_name, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 from services.notify.render import Renderer, one_line
 from services.notify.rules import PlannedEmail, locale_of
@@ -33,21 +33,6 @@ FILTER_SUBJECT = SECRET_SUBJECTS[0]
 # The event types and the template each one sends (same name).
 SECRET_TEMPLATES = ("credentials_issued", "password_reset", "im_link_code")  # + IM link codes
 KINDS = ("CONTACT", "AGENT")
-
-_MONTHS_EN = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 class SecretRecipient(TypedDict):
@@ -128,16 +113,13 @@ def plan_secret(event: SecretEventPayload) -> PlannedEmail | None:
 
 
 def format_expiry(expires_at: str, locale: str) -> str:
-    """``23/11/2026 alle 15:35 (ora italiana)`` / ``23 Nov 2026 at 15:35 (Italian time)``."""
-    when = datetime.fromisoformat(expires_at)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    local = when.astimezone(DISPLAY_ZONE)
+    """``23/11/2026 alle 15:35 (ora italiana)`` / ``23 November 2026 at 15:35 (Italian time)``."""
+    local = local_instant(expires_at)
+    zone = zone_note(locale)
     if locale == "en":
-        zone = "UTC" if DISPLAY_ZONE is UTC else "Italian time"
-        month = _MONTHS_EN[local.month - 1]
-        return f"{local.day} {month} {local.year} at {local:%H:%M} ({zone})"
-    zone = "UTC" if DISPLAY_ZONE is UTC else "ora italiana"
+        return (
+            f"{local.day} {month_name(local.month, locale)} {local.year} at {local:%H:%M} ({zone})"
+        )
     return f"{local:%d/%m/%Y} alle {local:%H:%M} ({zone})"
 
 

@@ -58,17 +58,7 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.reopen_count = s.reopen_count
     row.event_seq = s.event_seq
     row.level = s.level
-    row.programming_tickets = [
-        {
-            "id": x.id,
-            "title": x.title,
-            "urgency": x.urgency,
-            "status": x.status,
-            "detached": x.detached,
-            "request_key": x.request_key,
-        }
-        for x in s.programming_tickets
-    ]
+    row.programming_tickets = [dataclasses.asdict(x) for x in s.programming_tickets]
     row.awaiting_verification = s.awaiting_verification
     row.hours_spent = s.hours_spent
     row.hold_reason = s.hold_reason

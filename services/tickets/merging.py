@@ -16,6 +16,7 @@ from services.common.rpc_errors import (
     rpc_method,
 )
 from services.tickets import models as m
+from services.tickets.readmodel import links_of
 from services.tickets.rpc_helpers import TicketRpcHelpers
 from workflows.contracts import UPDATE_MERGE, MergeInput, TicketState
 
@@ -52,7 +53,7 @@ class MergingRpcs(TicketRpcHelpers):
             precondition(f"#{source_id} and #{target_id} belong to different organisations")
         if target.status == "CLOSED":
             precondition(f"#{target_id} is CLOSED: merge into a live ticket")
-        holding = [x for x in source.programming_tickets or [] if _holds(x)]
+        holding = [x for x in links_of(source) if x.holds]
         if holding and target.status == "SOLVED":
             precondition(
                 f"#{target_id} is SOLVED but #{source_id} has open programming tickets:"
@@ -66,7 +67,3 @@ class MergingRpcs(TicketRpcHelpers):
             f"merge-{source_id}-into-{target_id}",
         )
         return await self._ticket(target_id)
-
-
-def _holds(link: dict[str, object]) -> bool:
-    return not link.get("detached") and link.get("status") not in ("RELEASED", "CANCELLED")

@@ -19,6 +19,21 @@ from workflows.domain.business_time import Calendar
 from workflows.domain.sla_clock import remaining_seconds
 
 
+def links_of(t: m.Ticket) -> list[ProgLink]:
+    """The ticket's programming tickets, as the workflow keeps them (JSON on the row)."""
+    return [
+        ProgLink(
+            id=int(str(x["id"])),
+            title=str(x.get("title", "")),
+            urgency=str(x.get("urgency", "")),
+            status=str(x.get("status", "OPEN")),
+            detached=bool(x.get("detached", False)),
+            request_key=str(x.get("request_key", "")),
+        )
+        for x in t.programming_tickets or []
+    ]
+
+
 def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: int) -> TicketState:
     """The workflow's view of a stored ticket (a new ticket's start, or a reactivation)."""
     return TicketState(
@@ -53,17 +68,7 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
         follow_up_of=t.follow_up_of or 0,
         event_seq=t.event_seq,
         level=t.level or "L1",
-        programming_tickets=[
-            ProgLink(
-                id=int(str(x["id"])),
-                title=str(x.get("title", "")),
-                urgency=str(x.get("urgency", "")),
-                status=str(x.get("status", "OPEN")),
-                detached=bool(x.get("detached", False)),
-                request_key=str(x.get("request_key", "")),
-            )
-            for x in t.programming_tickets or []
-        ],
+        programming_tickets=links_of(t),
         awaiting_verification=t.awaiting_verification,
         hours_spent=t.hours_spent,
         merged_into=t.merged_into or 0,
@@ -260,13 +265,8 @@ def _ticket_pb(
         updated_at=ts(t.updated_at),
         workflow_id=ticket_workflow_id(t.id),
         programming_tickets=[
-            pb.LinkedProgrammingTicket(
-                id=int(str(x["id"])),
-                status=str(x.get("status", "")),
-                detached=bool(x.get("detached", False)),
-                title=str(x.get("title", "")),
-            )
-            for x in t.programming_tickets or []
+            pb.LinkedProgrammingTicket(id=x.id, status=x.status, detached=x.detached, title=x.title)
+            for x in links_of(t)
         ],
         awaiting_verification=t.awaiting_verification,
         hours_spent=t.hours_spent,

@@ -20,6 +20,7 @@ from services.common.rpc_errors import (
     rpc_method,
 )
 from services.tickets.convert import required_name
+from services.tickets.readmodel import links_of
 from services.tickets.rpc_helpers import TicketRpcHelpers
 from workflows.contracts import (
     UPDATE_DETACH,
@@ -97,7 +98,7 @@ class SecondLevelRpcs(TicketRpcHelpers):
         async with self.sessions() as session:
             row = await self._row(session, request.ticket_id)
             actor = await self._actor(session, request.actor, "actor", ("AGENT",))
-        linked = {int(str(x["id"])) for x in row.programming_tickets or []}
+        linked = {x.id for x in links_of(row)}
         if request.programming_ticket_id not in linked:
             not_found(
                 f"programming ticket {request.programming_ticket_id} of ticket #{request.ticket_id}"

@@ -28,6 +28,7 @@ from services.common.rpc_errors import (
     rpc_method,
 )
 from services.common.tokens import TokenSigner
+from services.common.workflow_updates import WorkflowGone
 from services.tickets import models as m
 from services.tickets import paging
 from services.tickets.convert import (
@@ -57,7 +58,6 @@ from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.sla_terms import sla_terms_for
 from services.tickets.workflow_calls import (
-    WorkflowGone,
     execute_update,
     execute_update_with_start,
 )

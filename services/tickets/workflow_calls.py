@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import grpc
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from services.common.rpc_errors import RpcError
+from services.common import workflow_updates
+from services.common.workflow_updates import (
+    UPDATE_FAILURES,
+    UPDATE_RPC_TIMEOUT,
+    map_failure,
+)
 from workflows.contracts import (
-    ERR_ILLEGAL_TRANSITION,
-    ERR_INVALID,
     SA_ASSIGNEE_ID,
     SA_ORGANIZATION_ID,
     SA_SLA_BREACHED,
@@ -36,10 +33,6 @@ from workflows.contracts import (
     TicketWorkflowInput,
     ticket_workflow_id,
 )
-
-
-class WorkflowGone(Exception):
-    """The ticket's workflow is not running (closed, or never started)."""
 
 
 def search_attributes(s: TicketState) -> TypedSearchAttributes:
@@ -76,46 +69,19 @@ async def start_ticket_workflow(client: Client, inp: TicketWorkflowInput, subjec
     await client.start_workflow(TICKET_WORKFLOW, inp, **start_options(inp, subject))
 
 
-def map_failure(err: BaseException, ticket_id: int) -> RpcError | WorkflowGone:
-    """The gRPC status a caller sees for a failed update."""
-    if isinstance(err, WorkflowUpdateFailedError):
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            if cause.type == ERR_ILLEGAL_TRANSITION:
-                return RpcError(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"#{ticket_id}: {cause.message}"
-                )
-            if cause.type == ERR_INVALID:
-                return RpcError(grpc.StatusCode.INVALID_ARGUMENT, cause.message)
-        return RpcError(grpc.StatusCode.INTERNAL, f"#{ticket_id}: update failed: {cause or err}")
-    if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
-        return WorkflowGone(str(err))
-    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return RpcError(
-            grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: the ticket did not answer in time"
-        )
-    if isinstance(err, RPCError):
-        return RpcError(
-            grpc.StatusCode.UNAVAILABLE, f"#{ticket_id}: workflow service: {err.message}"
-        )
-    raise err
-
-
 async def execute_update(
     client: Client, ticket_id: int, update: str, arg: Any, result_type: type[Any], update_id: str
 ) -> Any:
     """Run an update on the ticket's running workflow; raises ``RpcError`` or ``WorkflowGone``."""
-    handle = client.get_workflow_handle(ticket_workflow_id(ticket_id))
-    try:
-        return await handle.execute_update(
-            update,
-            arg,
-            id=update_id,
-            result_type=result_type,
-            rpc_timeout=timedelta(seconds=60),
-        )
-    except (WorkflowUpdateFailedError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
-        raise map_failure(err, ticket_id) from err
+    return await workflow_updates.execute_update(
+        client,
+        ticket_workflow_id(ticket_id),
+        f"#{ticket_id}",
+        update,
+        arg,
+        result_type,
+        update_id,
+    )
 
 
 async def execute_update_with_start(
@@ -138,7 +104,7 @@ async def execute_update_with_start(
             start_workflow_operation=op,
             id=update_id,
             result_type=result_type,
-            rpc_timeout=timedelta(seconds=60),
+            rpc_timeout=UPDATE_RPC_TIMEOUT,
         )
-    except (WorkflowUpdateFailedError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
-        raise map_failure(err, inp.state.ticket_id) from err
+    except UPDATE_FAILURES as err:
+        raise map_failure(err, f"#{inp.state.ticket_id}") from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,42 @@ from tests.system.harness import Mailbox, System, smtp_relay, system_env
 AUTO_CLOSE = "8s"
 
 
+# The processes most tests need; the workflow worker has no gRPC port to wait for.
+CORE = ("tickets", "intake", "notify", "worker")
+
+
+@asynccontextmanager
+async def running_system(
+    tmp_path: Path,
+    temporal: EmbeddedProcess,
+    nats_url: str,
+    database_url: str,
+    processes: tuple[str, ...] = CORE,
+    **env_overrides: str,
+) -> AsyncIterator[tuple[System, Mailbox]]:
+    """``processes`` started against the given servers and an SMTP relay, all serving."""
+    with smtp_relay() as (box, relay):
+        env = system_env(
+            tmp_path,
+            temporal.addresses["temporal"],
+            nats_url,
+            "" if database_url.startswith("sqlite") else database_url,
+            relay,
+            AUTO_CLOSE,
+        )
+        env.update(env_overrides)
+        sut = System(env, tmp_path)
+        try:
+            for name in processes:
+                sut.start(name)
+            for name in processes:
+                if name != "worker":
+                    await sut.wait_serving(name)
+            yield sut, box
+        finally:
+            await sut.close()
+
+
 @pytest.fixture
 async def system(
     tmp_path: Path,
@@ -27,24 +64,8 @@ async def system(
     nats_url: str,
     database_url: str,
 ) -> AsyncIterator[tuple[System, Mailbox]]:
-    with smtp_relay() as (box, relay):
-        env = system_env(
-            tmp_path,
-            temporal_dev_server.addresses["temporal"],
-            nats_url,
-            "" if database_url.startswith("sqlite") else database_url,
-            relay,
-            AUTO_CLOSE,
-        )
-        sut = System(env, tmp_path)
-        try:
-            for name in ("tickets", "intake", "notify", "worker"):
-                sut.start(name)
-            for name in ("tickets", "intake", "notify"):
-                await sut.wait_serving(name)
-            yield sut, box
-        finally:
-            await sut.close()
+    async with running_system(tmp_path, temporal_dev_server, nats_url, database_url) as running:
+        yield running
 
 
 async def setup_directory(

@@ -20,8 +20,8 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
 from tests.im_fake_provider import BOT_TOKEN, FakeProvider
 from tests.support import eventually
-from tests.system.conftest import AUTO_CLOSE, mail_arrives
-from tests.system.harness import Mailbox, System, smtp_relay, system_env
+from tests.system.conftest import mail_arrives, running_system
+from tests.system.harness import Mailbox, System
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
 
@@ -38,30 +38,19 @@ async def im_system(
 ) -> AsyncIterator[tuple[System, Mailbox, FakeProvider]]:
     provider = FakeProvider()
     await provider.start()
-    with smtp_relay() as (box, relay):
-        env = system_env(
+    try:
+        async with running_system(
             tmp_path,
-            temporal_dev_server.addresses["temporal"],
+            temporal_dev_server,
             nats_url,
-            "" if database_url.startswith("sqlite") else database_url,
-            relay,
-            AUTO_CLOSE,
-        )
-        env.update(
+            database_url,
             HELPDESK_TELEGRAM_BOT_TOKEN=BOT_TOKEN,
             HELPDESK_TELEGRAM_WEBHOOK_SECRET=SECRET,
             HELPDESK_TELEGRAM_API_BASE=provider.base,
-        )
-        sut = System(env, tmp_path)
-        try:
-            for name in ("tickets", "intake", "notify", "worker"):
-                sut.start(name)
-            for name in ("tickets", "intake", "notify"):
-                await sut.wait_serving(name)
+        ) as (sut, box):
             yield sut, box, provider
-        finally:
-            await sut.close()
-            await provider.stop()
+    finally:
+        await provider.stop()
 
 
 async def test_critical_telegram_message_pages_on_call_and_the_reply_reaches_the_chat(

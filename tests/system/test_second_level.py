@@ -18,8 +18,8 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
 from tests.support import eventually
-from tests.system.conftest import AUTO_CLOSE, agent_actor, mail_arrives, setup_directory
-from tests.system.harness import Mailbox, System, smtp_relay, system_env
+from tests.system.conftest import CORE, agent_actor, mail_arrives, running_system, setup_directory
+from tests.system.harness import Mailbox, System
 from workflows.prog_contracts import progticket_workflow_id
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
@@ -33,24 +33,10 @@ async def full_system(
     nats_url: str,
     database_url: str,
 ) -> AsyncIterator[tuple[System, Mailbox]]:
-    with smtp_relay() as (box, relay):
-        env = system_env(
-            tmp_path,
-            temporal_dev_server.addresses["temporal"],
-            nats_url,
-            "" if database_url.startswith("sqlite") else database_url,
-            relay,
-            AUTO_CLOSE,
-        )
-        sut = System(env, tmp_path)
-        try:
-            for name in ("tickets", "intake", "notify", "worker", "dev_escalation"):
-                sut.start(name)
-            for name in ("tickets", "notify", "dev_escalation"):
-                await sut.wait_serving(name)
-            yield sut, box
-        finally:
-            await sut.close()
+    async with running_system(
+        tmp_path, temporal_dev_server, nats_url, database_url, (*CORE, "dev_escalation")
+    ) as running:
+        yield running
 
 
 async def test_escalate_fix_ship_verify_and_close_with_the_hours(

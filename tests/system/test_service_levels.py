@@ -167,7 +167,9 @@ async def test_the_report_is_mailed_to_the_referents_once_and_monthly_by_schedul
 
     # The tickets process keeps the monthly schedule (1st of the month, 07:00 in Rome).
     schedule = await temporal_client.get_schedule_handle("monthly-reports").describe()
-    assert schedule.schedule.spec.cron_expressions == ["0 7 1 * *"] or (
-        schedule.schedule.spec.calendars
-    )
+    # The server keeps the cron "0 7 1 * *" as a calendar.
+    [when] = schedule.schedule.spec.calendars
+    assert [(r.start, r.end) for r in when.day_of_month] == [(1, 1)]
+    assert [(r.start, r.end) for r in when.hour] == [(7, 7)]
+    assert [(r.start, r.end) for r in when.minute] == [(0, 0)]
     assert schedule.schedule.spec.time_zone_name == "Europe/Rome"
