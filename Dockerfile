@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image for every help-desk process; the argument names the process:
-#   docker run IMAGE tickets | intake | notify | workflow-worker | migrate | register-search-attributes
-# (the same `helpdesk-process <name>` runs locally from .venv/bin).
+#   docker run IMAGE tickets | intake | notify | dev-escalation | workflow-worker | gateway
+#                    | migrate | register-search-attributes
+# (the same `helpdesk-process <name>` runs locally from .venv/bin). The gateway's templates and
+# static files are package data (pyproject.toml), installed with the code.
 #
 # The base is pinned to an exact patch tag. To pin by digest as well, resolve it once with
 #   docker buildx imagetools inspect python:3.11.14-slim-bookworm
@@ -44,7 +46,7 @@ COPY --from=build /opt/helpdesk /opt/helpdesk
 # The root filesystem is read-only in Kubernetes: only /tmp (an emptyDir) is written.
 WORKDIR /tmp
 USER 10001:10001
-# gRPC services 50051-50054, SMTP in 2525, worker health 8081.
-EXPOSE 50051 50052 50054 2525 8081
+# gRPC services 50051-50054, SMTP in 2525, webhooks 8088, worker health 8081, web gateway 8080.
+EXPOSE 50051 50052 50053 50054 2525 8088 8081 8080
 ENTRYPOINT ["helpdesk-process"]
 CMD ["--help"]

@@ -9,7 +9,8 @@ exactly what ``python -m <module>`` starts (``make run`` starts those modules):
 ``notify``                     NotifyService and the JetStream consumer
 ``dev-escalation``             DevEscalationService and the programming-ticket activity worker
 ``workflow-worker``            the Temporal worker hosting the workflows
-``migrate``                    every service's Alembic migrations, then exit
+``gateway``                    the web gateway (HTTP): portal, agent console, JSON API
+``migrate``                    every service's Alembic migrations (the gateway's too), then exit
 ``register-search-attributes`` add the missing ticket search attributes, then exit
 =============================  ==============================================================
 
@@ -64,11 +65,19 @@ async def _workflow_worker() -> None:
     await main()
 
 
+async def _gateway() -> None:
+    from services.common.settings import Settings
+    from services.gateway.server import serve
+
+    await serve(Settings.from_env())
+
+
 async def _migrate() -> None:
     """Every service's tables to their latest revision (idempotent; one version table each)."""
     from services.common.db import upgrade
     from services.common.settings import Settings
     from services.dev_escalation import app as dev_escalation
+    from services.gateway import store as gateway
     from services.intake import app as intake
     from services.notify import app as notify
     from services.tickets import app as tickets
@@ -82,6 +91,8 @@ async def _migrate() -> None:
     log.info("notify: migrated")
     await dev_escalation.migrate(settings)
     log.info("dev-escalation: migrated")
+    await gateway.migrate(settings)  # its sessions table
+    log.info("gateway: migrated")
 
 
 async def _register_search_attributes() -> None:
@@ -104,6 +115,7 @@ PROCESSES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "notify": _notify,
     "dev-escalation": _dev_escalation,
     "workflow-worker": _workflow_worker,
+    "gateway": _gateway,
     "migrate": _migrate,
     "register-search-attributes": _register_search_attributes,
 }

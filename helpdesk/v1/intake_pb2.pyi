@@ -316,6 +316,49 @@ class SalesRequest(_message.Message):
 Global___SalesRequest: _TypeAlias = SalesRequest  # noqa: Y015
 
 @_typing.final
+class SubmitSalesRequestRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    COMPANY_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (at most 150 characters): a retry returns the same request."""
+    name: _builtins.str
+    email: _builtins.str
+    """Where the polite reply and the sales office's answer go."""
+    company: _builtins.str
+    phone: _builtins.str
+    subject: _builtins.str
+    message: _builtins.str
+    locale: _builtins.str
+    """"it" or "en" (empty: "it"): the language of the polite reply."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        company: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        message: _builtins.str = ...,
+        locale: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["company", b"company", "email", b"email", "locale", b"locale", "message", b"message", "name", b"name", "phone", b"phone", "request_id", b"request_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitSalesRequestRequest: _TypeAlias = SubmitSalesRequestRequest  # noqa: Y015
+
+@_typing.final
 class ListSalesRequestsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -55,6 +55,11 @@ class IntakeServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
                 _registered_method=True)
+        self.SubmitSalesRequest = channel.unary_unary(
+                '/helpdesk.v1.IntakeService/SubmitSalesRequest',
+                request_serializer=helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.SalesRequest.FromString,
+                _registered_method=True)
         self.RegisterImGroup = channel.unary_unary(
                 '/helpdesk.v1.IntakeService/RegisterImGroup',
                 request_serializer=helpdesk_dot_v1_dot_intake__pb2.RegisterImGroupRequest.SerializeToString,
@@ -100,6 +105,16 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitSalesRequest(self, request, context):
+        """Seed 003's "send a request" form on the web, for people who are not customers (no
+        bearer token needed): a sales request, never a ticket, and the same polite reply by
+        email as a prospect's mail. A retry with the same request_id returns the same
+        request; at most 3 an hour per email address (RESOURCE_EXHAUSTED beyond).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegisterImGroup(self, request, context):
         """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
         messages count as that organisation's. Registering again moves it.
@@ -130,6 +145,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListSalesRequests,
                     request_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.SerializeToString,
+            ),
+            'SubmitSalesRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitSalesRequest,
+                    request_deserializer=helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.SalesRequest.SerializeToString,
             ),
             'RegisterImGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterImGroup,
@@ -246,6 +266,33 @@ class IntakeService:
             '/helpdesk.v1.IntakeService/ListSalesRequests',
             helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
             helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitSalesRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.IntakeService/SubmitSalesRequest',
+            helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.SerializeToString,
+            helpdesk_dot_v1_dot_intake__pb2.SalesRequest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,12 @@ class IntakeServiceStub:
     """Requests from senders who are not customers (seed 003: they go to sales),
     newest first.
     """
+    SubmitSalesRequest: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _intake_pb2.SalesRequest]
+    """Seed 003's "send a request" form on the web, for people who are not customers (no
+    bearer token needed): a sales request, never a ticket, and the same polite reply by
+    email as a prospect's mail. A retry with the same request_id returns the same
+    request; at most 3 an hour per email address (RESOURCE_EXHAUSTED beyond).
+    """
     RegisterImGroup: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RegisterImGroupRequest, _intake_pb2.RegisterImGroupResponse]
     """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
     messages count as that organisation's. Registering again moves it.
@@ -78,6 +84,12 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     ListSalesRequests: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]  # type: ignore[assignment]
     """Requests from senders who are not customers (seed 003: they go to sales),
     newest first.
+    """
+    SubmitSalesRequest: _aio.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _intake_pb2.SalesRequest]  # type: ignore[assignment]
+    """Seed 003's "send a request" form on the web, for people who are not customers (no
+    bearer token needed): a sales request, never a ticket, and the same polite reply by
+    email as a prospect's mail. A retry with the same request_id returns the same
+    request; at most 3 an hour per email address (RESOURCE_EXHAUSTED beyond).
     """
     RegisterImGroup: _aio.UnaryUnaryMultiCallable[_intake_pb2.RegisterImGroupRequest, _intake_pb2.RegisterImGroupResponse]  # type: ignore[assignment]
     """Seed 001: a customer's dedicated Telegram / WhatsApp group: its linked members'
@@ -127,6 +139,18 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_intake_pb2.ListSalesRequestsResponse, _abc.Awaitable[_intake_pb2.ListSalesRequestsResponse]]:
         """Requests from senders who are not customers (seed 003: they go to sales),
         newest first.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitSalesRequest(
+        self,
+        request: _intake_pb2.SubmitSalesRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.SalesRequest, _abc.Awaitable[_intake_pb2.SalesRequest]]:
+        """Seed 003's "send a request" form on the web, for people who are not customers (no
+        bearer token needed): a sales request, never a ticket, and the same polite reply by
+        email as a prospect's mail. A retry with the same request_id returns the same
+        request; at most 3 an hour per email address (RESOURCE_EXHAUSTED beyond).
         """
 
     @_abc_1.abstractmethod

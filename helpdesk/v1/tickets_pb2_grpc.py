@@ -133,6 +133,21 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.Report.FromString,
                 _registered_method=True)
+        self.DownloadAttachment = channel.unary_stream(
+                '/helpdesk.v1.TicketService/DownloadAttachment',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.DownloadAttachmentRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.AttachmentChunk.FromString,
+                _registered_method=True)
+        self.GetTicketByLink = channel.unary_unary(
+                '/helpdesk.v1.TicketService/GetTicketByLink',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkResponse.FromString,
+                _registered_method=True)
+        self.UseTicketLink = channel.unary_unary(
+                '/helpdesk.v1.TicketService/UseTicketLink',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -285,6 +300,34 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadAttachment(self, request, context):
+        """An attachment's bytes in chunks of 64 KiB; the first chunk also carries its metadata
+        (always sent, even for an empty file). Seen exactly as the ticket is: for anyone who
+        may not see the ticket it does not exist (NOT_FOUND), and a customer never gets the
+        files of an internal comment (NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicketByLink(self, request, context):
+        """The confirm / reopen links of the solved email (no bearer token needed: the link's
+        token is the credential, valid until the ticket would close by itself). The ticket
+        as its requester sees it, and the action the link performs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UseTicketLink(self, request, context):
+        """Performs the link's action as the ticket's requester: ConfirmSolution ("confirm") or
+        ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
+        tampered or expired token UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -382,6 +425,21 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_tickets__pb2.Report.SerializeToString,
+            ),
+            'DownloadAttachment': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadAttachment,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.DownloadAttachmentRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.AttachmentChunk.SerializeToString,
+            ),
+            'GetTicketByLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicketByLink,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkResponse.SerializeToString,
+            ),
+            'UseTicketLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.UseTicketLink,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -900,6 +958,87 @@ class TicketService:
             '/helpdesk.v1.TicketService/GetReport',
             helpdesk_dot_v1_dot_tickets__pb2.GetReportRequest.SerializeToString,
             helpdesk_dot_v1_dot_tickets__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/DownloadAttachment',
+            helpdesk_dot_v1_dot_tickets__pb2.DownloadAttachmentRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.AttachmentChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicketByLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/GetTicketByLink',
+            helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.TicketLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UseTicketLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/UseTicketLink',
+            helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
             options,
             channel_credentials,
             insecure,

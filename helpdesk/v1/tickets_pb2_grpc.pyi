@@ -93,6 +93,22 @@ class TicketServiceStub:
     schedule `monthly-reports`); the same request_id sends once.
     """
     GetReport: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]
+    DownloadAttachment: _grpc.UnaryStreamMultiCallable[_tickets_pb2.DownloadAttachmentRequest, _tickets_pb2.AttachmentChunk]
+    """An attachment's bytes in chunks of 64 KiB; the first chunk also carries its metadata
+    (always sent, even for an empty file). Seen exactly as the ticket is: for anyone who
+    may not see the ticket it does not exist (NOT_FOUND), and a customer never gets the
+    files of an internal comment (NOT_FOUND).
+    """
+    GetTicketByLink: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.TicketLinkRequest, _tickets_pb2.TicketLinkResponse]
+    """The confirm / reopen links of the solved email (no bearer token needed: the link's
+    token is the credential, valid until the ticket would close by itself). The ticket
+    as its requester sees it, and the action the link performs.
+    """
+    UseTicketLink: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.TicketLinkRequest, _common_pb2.Ticket]
+    """Performs the link's action as the ticket's requester: ConfirmSolution ("confirm") or
+    ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
+    tampered or expired token UNAUTHENTICATED.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -158,6 +174,22 @@ class TicketServiceAsyncStub(TicketServiceStub):
     schedule `monthly-reports`); the same request_id sends once.
     """
     GetReport: _aio.UnaryUnaryMultiCallable[_tickets_pb2.GetReportRequest, _tickets_pb2.Report]  # type: ignore[assignment]
+    DownloadAttachment: _aio.UnaryStreamMultiCallable[_tickets_pb2.DownloadAttachmentRequest, _tickets_pb2.AttachmentChunk]  # type: ignore[assignment]
+    """An attachment's bytes in chunks of 64 KiB; the first chunk also carries its metadata
+    (always sent, even for an empty file). Seen exactly as the ticket is: for anyone who
+    may not see the ticket it does not exist (NOT_FOUND), and a customer never gets the
+    files of an internal comment (NOT_FOUND).
+    """
+    GetTicketByLink: _aio.UnaryUnaryMultiCallable[_tickets_pb2.TicketLinkRequest, _tickets_pb2.TicketLinkResponse]  # type: ignore[assignment]
+    """The confirm / reopen links of the solved email (no bearer token needed: the link's
+    token is the credential, valid until the ticket would close by itself). The ticket
+    as its requester sees it, and the action the link performs.
+    """
+    UseTicketLink: _aio.UnaryUnaryMultiCallable[_tickets_pb2.TicketLinkRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Performs the link's action as the ticket's requester: ConfirmSolution ("confirm") or
+    ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
+    tampered or expired token UNAUTHENTICATED.
+    """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -334,5 +366,39 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tickets_pb2.GetReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.Report, _abc.Awaitable[_tickets_pb2.Report]]: ...
+
+    @_abc_1.abstractmethod
+    def DownloadAttachment(
+        self,
+        request: _tickets_pb2.DownloadAttachmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_tickets_pb2.AttachmentChunk], _abc.AsyncIterator[_tickets_pb2.AttachmentChunk]]:
+        """An attachment's bytes in chunks of 64 KiB; the first chunk also carries its metadata
+        (always sent, even for an empty file). Seen exactly as the ticket is: for anyone who
+        may not see the ticket it does not exist (NOT_FOUND), and a customer never gets the
+        files of an internal comment (NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def GetTicketByLink(
+        self,
+        request: _tickets_pb2.TicketLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.TicketLinkResponse, _abc.Awaitable[_tickets_pb2.TicketLinkResponse]]:
+        """The confirm / reopen links of the solved email (no bearer token needed: the link's
+        token is the credential, valid until the ticket would close by itself). The ticket
+        as its requester sees it, and the action the link performs.
+        """
+
+    @_abc_1.abstractmethod
+    def UseTicketLink(
+        self,
+        request: _tickets_pb2.TicketLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Performs the link's action as the ticket's requester: ConfirmSolution ("confirm") or
+        ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
+        tampered or expired token UNAUTHENTICATED.
+        """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

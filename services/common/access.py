@@ -2,7 +2,8 @@
 server interceptor in ``services/common/auth.py``.
 
 Rows are full gRPC method names; a role absent from a row gets
-``PERMISSION_DENIED``. ``PUBLIC`` rows need no token at all (logging in).
+``PERMISSION_DENIED``. ``PUBLIC`` rows need no token at all (logging in, the emailed
+links whose own token the servicer checks, the sales form).
 What a permitted caller may then *see* (own tickets, own organisation, no
 internal comments) is decided in the servicers, with the same principal.
 """
@@ -120,6 +121,11 @@ ACCESS: dict[str, frozenset[Role]] = {
     # Seed 002's survey: the email's token is the credential (checked by the servicer);
     # without one, the requester or a trusted caller (intake: an answer by email).
     _T + "SubmitSatisfaction": PUBLIC,
+    # The solved email's confirm / reopen links: their token is the credential, likewise.
+    _T + "GetTicketByLink": PUBLIC,
+    _T + "UseTicketLink": PUBLIC,
+    # Customers: their visible tickets' files only, never an internal comment's.
+    _T + "DownloadAttachment": STAFF | TRUSTED | CUSTOMERS,
     _T + "GetReport": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
     _T + "ChangePriority": SUPPORT | TRUSTED,
     _T + "SendReport": frozenset({Role.TEAM_LEAD}) | TRUSTED,
@@ -128,6 +134,9 @@ ACCESS: dict[str, frozenset[Role]] = {
     _I + "LogPhoneCall": STAFF | TRUSTED,
     _I + "SubmitEmail": TRUSTED,  # mail fetchers run with the service or admin token
     _I + "ListSalesRequests": STAFF | TRUSTED,  # prospects routed to sales (seed 003)
+    # Seed 003's web form for non-customers (the gateway calls it with no token); bounded
+    # per email address by the servicer.
+    _I + "SubmitSalesRequest": PUBLIC,
     _I + "RegisterImGroup": frozenset({Role.TEAM_LEAD}) | TRUSTED,  # seed 001 group channel
     # -- notify ------------------------------------------------------------------------
     _N + "ListNotifications": STAFF | TRUSTED,

@@ -12,9 +12,11 @@ reflection services stay open, as probes and tooling need them.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -78,13 +80,18 @@ class BearerAuthInterceptor(_Interceptor):
         method = handler_call_details.method
         if method.startswith(OPEN_PREFIXES):
             return await continuation(handler_call_details)
+        # Looked up first (no side effect) so that a denial has the method's own shape:
+        # a streaming call is refused as a stream.
+        handler = await continuation(handler_call_details)
         who = self.authenticate(handler_call_details.invocation_metadata)
         if who is None:
             if is_public(method):
                 who = ANONYMOUS
             else:
                 log.warning("denied %s: no valid bearer token", method)
-                return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+                return _deny(
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token", handler
+                )
         elif not allowed(method, who.role) and not is_public(method):
             log.warning(
                 "denied %s to %s %s#%d: role not permitted",
@@ -94,35 +101,78 @@ class BearerAuthInterceptor(_Interceptor):
                 who.id,
             )
             return _deny(
-                grpc.StatusCode.PERMISSION_DENIED, f"{who.role.value} may not call {method}"
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{who.role.value} may not call {method}",
+                handler,
             )
-        handler = await continuation(handler_call_details)
         return _with_principal(handler, who)
 
 
 def _with_principal(handler: Handler, who: Principal) -> Handler:
-    """Run the RPC with the caller available through ``access.principal()``."""
-    if handler is None or handler.unary_unary is None:
+    """Run the RPC with the caller available through ``access.principal()``: unary calls
+    and server-streaming ones (the principal stays set while the stream is produced)."""
+    if handler is None:
         return handler
-    # grpc.aio runs coroutine behaviours; the stubs type them as synchronous.
-    behaviour: Callable[[Any, Any], Awaitable[Any]] = handler.unary_unary
+    if handler.unary_unary is not None:
+        # grpc.aio runs coroutine behaviours; the stubs type them as synchronous.
+        behaviour: Callable[[Any, Any], Awaitable[Any]] = handler.unary_unary
 
-    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        token = current_principal.set(who)
-        try:
-            return await behaviour(request, context)
-        finally:
-            current_principal.reset(token)
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            token = current_principal.set(who)
+            try:
+                return await behaviour(request, context)
+            finally:
+                current_principal.reset(token)
 
-    return grpc.unary_unary_rpc_method_handler(
-        call,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+        return grpc.unary_unary_rpc_method_handler(
+            call,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        # An async generator, or a coroutine writing with ``context.write``.
+        producer: Callable[[Any, Any], Any] = handler.unary_stream
+
+        async def stream(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            token = current_principal.set(who)
+            try:
+                produced = producer(request, context)
+                if inspect.isasyncgen(produced):
+                    try:
+                        async for item in produced:
+                            yield item
+                    finally:  # a cancelled call closes the servicer's stream at once
+                        await produced.aclose()
+                else:
+                    await produced
+            finally:
+                # The stream runs in its RPC's own task; closed elsewhere, the task's
+                # context goes with it anyway.
+                with contextlib.suppress(ValueError):
+                    current_principal.reset(token)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
 
 
-def _deny(code: grpc.StatusCode, message: str) -> Handler:
+def _deny(code: grpc.StatusCode, message: str, like: Handler | None = None) -> Handler:
+    """A handler that refuses the call, of the same kind as the method's own (``like``)."""
+
     async def abort(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, message)
 
+    streams_in = like is not None and like.request_streaming
+    streams_out = like is not None and like.response_streaming
+    if streams_in and streams_out:
+        return grpc.stream_stream_rpc_method_handler(abort)
+    if streams_in:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    if streams_out:
+        return grpc.unary_stream_rpc_method_handler(abort)
     return grpc.unary_unary_rpc_method_handler(abort)

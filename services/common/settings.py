@@ -71,8 +71,10 @@ class Settings:
     smtp_max_message_bytes: int = 25 * 1024 * 1024
     # The fax-to-mail gateway's address (seed 000): mail to it is channel FAX. "" = off.
     fax_address: str = ""
-    # The customer portal's base URL: survey emails link to <portal_url>/survey?token=...
-    # ("": they carry the survey code and the reply-by-email instructions only).
+    # The web gateway's HTTP listen address (portal at /, JSON API at /api/v1/).
+    gateway_listen: str = "127.0.0.1:8080"
+    # The customer portal's base URL, the base of every link we email (survey,
+    # confirm/reopen, sign-in, reset); by default the gateway's own address.
     portal_url: str = ""
     # Instant messaging (issue 9): a channel whose settings are absent is off.
     telegram_bot_token: str = ""
@@ -89,6 +91,7 @@ class Settings:
     def from_env(cls) -> Settings:
         data_dir = Path(_env("HELPDESK_DATA_DIR", "./var")).resolve()
         tokens = read_tokens(data_dir)
+        gateway_listen = _env("HELPDESK_GATEWAY_LISTEN", "127.0.0.1:8080")
         return cls(
             data_dir=data_dir,
             database_url=_env("HELPDESK_DATABASE_URL"),
@@ -119,7 +122,8 @@ class Settings:
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
             ),
             fax_address=_env("HELPDESK_FAX_ADDRESS").lower(),
-            portal_url=_env("HELPDESK_PORTAL_URL").rstrip("/"),
+            gateway_listen=gateway_listen,
+            portal_url=_env("HELPDESK_PORTAL_URL", f"http://{gateway_listen}").rstrip("/"),
             telegram_bot_token=_env("HELPDESK_TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=_env("HELPDESK_TELEGRAM_WEBHOOK_SECRET"),
             telegram_api_base=_env("HELPDESK_TELEGRAM_API_BASE", "https://api.telegram.org"),

@@ -1,4 +1,6 @@
-"""Signed access and refresh tokens (JWT, HS256) for logged-in contacts and agents."""
+"""Signed tokens (JWT, HS256): access and refresh tokens for logged-in contacts and agents,
+and the link tokens emailed to customers (survey, confirm / reopen), each link kind with
+its own audience so that no token works where another kind is expected."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ REFRESH_TTL = 7 * 24 * 3600
 # and change the answer during the 7 days after it.
 SURVEY_AUDIENCE = "helpdesk-survey"
 SURVEY_TTL = 37 * 24 * 3600
+# The confirm / reopen links of the solved email: their own audience; they expire when the
+# ticket would close by itself, as after that there is nothing left to confirm or reopen.
+LINK_AUDIENCE = "helpdesk-link"
+LINK_ACTIONS = ("confirm", "reopen")
 
 
 class InvalidToken(Exception):
@@ -38,14 +44,20 @@ class TokenSigner:
             raise ValueError("HELPDESK_SIGNING_KEY must be at least 32 characters")
         self._key = key
 
-    def _encode(self, claims: dict[str, object], ttl: int, audience: str = AUDIENCE) -> str:
+    def _encode(
+        self,
+        claims: dict[str, object],
+        ttl: int,
+        audience: str = AUDIENCE,
+        expires_at: int | None = None,
+    ) -> str:
         now = int(time.time())
         body = {
             **claims,
             "iss": ISSUER,
             "aud": audience,
             "iat": now,
-            "exp": now + ttl,
+            "exp": now + ttl if expires_at is None else expires_at,
             "jti": secrets.token_hex(8),
         }
         return jwt.encode(body, self._key, algorithm="HS256")
@@ -125,3 +137,29 @@ class TokenSigner:
         if ticket_id <= 0 or claims["sub"] != f"ticket:{ticket_id}":
             raise InvalidToken("malformed claims")
         return ticket_id
+
+    def link_token(self, ticket_id: int, action: str, expires_at: int) -> str:
+        """The token of a solved email's link: ``action`` ("confirm" or "reopen") on the
+        ticket, until ``expires_at`` (Unix seconds: the ticket's auto-close instant)."""
+        if action not in LINK_ACTIONS:
+            raise ValueError(f"action: one of {', '.join(LINK_ACTIONS)}, not {action!r}")
+        if ticket_id <= 0:
+            raise ValueError("ticket_id: must be a positive ID")
+        return self._encode(
+            {"sub": f"ticket:{ticket_id}", "typ": "link", "tid": ticket_id, "act": action},
+            0,
+            audience=LINK_AUDIENCE,
+            expires_at=int(expires_at),
+        )
+
+    def link_claims(self, token: str) -> tuple[int, str]:
+        """(ticket ID, action) of a link token (``InvalidToken`` otherwise)."""
+        claims = self._decode(token, "link", audience=LINK_AUDIENCE)
+        try:
+            ticket_id = int(str(claims["tid"]))
+            action = str(claims["act"])
+        except (KeyError, ValueError):
+            raise InvalidToken("malformed claims") from None
+        if ticket_id <= 0 or claims["sub"] != f"ticket:{ticket_id}" or action not in LINK_ACTIONS:
+            raise InvalidToken("malformed claims")
+        return ticket_id, action

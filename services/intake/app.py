@@ -49,6 +49,8 @@ async def serve(settings: Settings) -> None:
     directory = dgrpc.DirectoryServiceStub(channel)
     wake = asyncio.Event()
     support = parseaddr(settings.mail_from)[1] or settings.mail_from
+    # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
+    events = EventPublisher(settings.nats_url, "intake")
     servicer = Servicer(
         sessions,
         tickets,
@@ -57,6 +59,7 @@ async def serve(settings: Settings) -> None:
         mail_wake=wake,
         max_message_bytes=settings.smtp_max_message_bytes,
         support_address=support,
+        events=events,
     )
     ours = {support, *settings.mail_aliases}
     mail_handler = SupportMailHandler(
@@ -65,8 +68,6 @@ async def serve(settings: Settings) -> None:
         wake,
         max_message_bytes=settings.smtp_max_message_bytes,
     )
-    # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
-    events = EventPublisher(settings.nats_url, "intake")
     processor = MailProcessor(
         sessions,
         tickets,

@@ -25,6 +25,8 @@ from html.parser import HTMLParser
 
 import nh3
 
+from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
+
 TAG = re.compile(r"\[#(\d{1,12})\]")
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 # A dot-atom local part and a dotted ASCII domain: nothing quoted, no comments, no routes.
@@ -40,9 +42,9 @@ ROBOT_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-rep
 class Limits:
     """What one message may cost. Attachments beyond a limit are left out (and named)."""
 
-    max_attachment_bytes: int = 20 * 1024 * 1024  # one file
-    max_total_attachment_bytes: int = 25 * 1024 * 1024  # all files of one message
-    max_attachments: int = 20
+    max_attachment_bytes: int = MAX_ATTACHMENT_BYTES  # one file
+    max_total_attachment_bytes: int = MAX_ATTACHMENTS_TOTAL  # all files of one message
+    max_attachments: int = MAX_ATTACHMENTS
     max_parts: int = 200  # MIME parts walked; beyond this only the headers are read
     max_depth: int = 20  # nesting of multiparts
     max_header_bytes: int = 256 * 1024  # the top-level header block

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +30,7 @@ from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal
 from services.common.auth import bearer_metadata
+from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -42,7 +42,8 @@ from services.common.rpc_errors import (
 )
 from services.intake import mailparse
 from services.intake.models import InboundMessage, IntakeRequest, SalesRequest
-from services.intake.smtp import MAX_MESSAGE_BYTES, store_message
+from services.intake.sales import SalesRpcs, sales_pb
+from services.intake.smtp import MAX_MESSAGE_BYTES, MailEvents, store_message
 
 if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
@@ -53,7 +54,7 @@ DEFAULT_SALES_PAGE = 50
 MAX_SALES_PAGE = 500
 
 
-class IntakeServicer(igrpc.IntakeServiceServicer):
+class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -64,6 +65,7 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
         mail_wake: asyncio.Event | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         support_address: str = "assistenza@helpdesk.localhost",
+        events: MailEvents | None = None,
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
@@ -73,6 +75,8 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
         self.mail_wake = mail_wake or asyncio.Event()
         self.max_message_bytes = max_message_bytes
         self.support_address = support_address
+        # Mail events for notify (the polite reply to a sales request); None: not sent.
+        self.events = events
 
     async def _call(self, rpc: Any, request: Any) -> Any:
         """Call another service, passing its failure on with the same status."""
@@ -148,6 +152,7 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
             optional_text(field, getattr(request, field), 200)
         if request.criticality not in pb.Criticality.values():
             invalid("criticality", f"unknown value {request.criticality}")
+        check_attachments(list(request.attachments))
         who = principal()
         if who.is_customer:  # the portal user opens tickets as themselves
             contact: dpb.Contact = await self._call(
@@ -314,8 +319,20 @@ class IntakeServicer(igrpc.IntakeServiceServicer):
         page = rows[:size]
         token = _encode_sales_token(page[-1]) if len(rows) > size else ""
         return ipb.ListSalesRequestsResponse(
-            requests=[_sales_pb(r) for r in page], next_page_token=token
+            requests=[sales_pb(r) for r in page], next_page_token=token
         )
+
+
+def check_attachments(items: list[pb.Attachment]) -> None:
+    """The system's attachment limits (``services.common.limits``), checked before anything
+    is recorded; the tickets service checks them again."""
+    if len(items) > MAX_ATTACHMENTS:
+        invalid("attachments", f"at most {MAX_ATTACHMENTS} files")
+    for i, a in enumerate(items):
+        if len(a.content) > MAX_ATTACHMENT_BYTES:
+            invalid(f"attachments[{i}].content", f"larger than {MAX_ATTACHMENT_BYTES} bytes")
+    if sum(len(a.content) for a in items) > MAX_ATTACHMENTS_TOTAL:
+        invalid("attachments", f"more than {MAX_ATTACHMENTS_TOTAL} bytes in all")
 
 
 def _return_path(raw: bytes) -> str:
@@ -330,23 +347,6 @@ def _return_path(raw: bytes) -> str:
         value = str(return_path).strip()
         return "" if value in ("<>", "") else parseaddr(value)[1] or "unknown"
     return mailparse.strict_sender(headers)[0] or "unknown"
-
-
-def _sales_pb(row: SalesRequest) -> ipb.SalesRequest:
-    received = Timestamp()
-    at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
-    received.FromDatetime(at)
-    return ipb.SalesRequest(
-        id=row.id,
-        sender=row.sender,
-        sender_name=row.sender_name,
-        subject=row.subject,
-        body=row.body,
-        locale=row.locale,
-        received_at=received,
-        message_id=row.inbound_message_id,
-        attachment_names=list(row.attachment_names or []),
-    )
 
 
 def _encode_sales_token(row: SalesRequest) -> str:

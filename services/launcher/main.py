@@ -34,8 +34,15 @@ from services.launcher.children import (
     start_module,
     tail,
 )
-from services.launcher.plan import PROCESSES, choose_addresses
-from services.launcher.readiness import ChildDied, StartupError, wait_polling, wait_serving
+from services.launcher.plan import PROCESSES, ProcessSpec, choose_addresses
+from services.launcher.readiness import (
+    ChildDied,
+    StartupError,
+    dial_address,
+    wait_http,
+    wait_polling,
+    wait_serving,
+)
 from services.launcher.report import Row, database_description, mail_description, render, shown
 from services.launcher.tokens import ensure_tokens, token_path
 
@@ -225,15 +232,26 @@ class Launcher:
                         child, client, namespace, spec.task_queues, max(deadline - loop.time(), 1)
                     )
                 )
+            if spec.http_env:
+                url = f"http://{dial_address(env[spec.http_env])}{spec.ready_path}"
+                await self._until_stopped(wait_http(child, url, max(deadline - loop.time(), 1)))
             say(f"  {spec.name} is ready")
-            if spec.addr_env:
-                names = ", ".join(s.rpartition(".")[2] for s in spec.health)
-                self.rows.append(Row(names, env[spec.addr_env], self._detail(child)))
-            else:
-                queues = ", ".join(q for q, _ in spec.task_queues)
-                self.rows.append(
-                    Row("Workflow worker", f"task queue {queues}", self._detail(child))
-                )
+            self.rows += self._rows(spec, child, env)
+
+    def _rows(self, spec: ProcessSpec, child: Child, env: dict[str, str]) -> list[Row]:
+        """What the table says about one ready process."""
+        if spec.http_env:
+            base = f"http://{dial_address(env[spec.http_env])}"
+            return [
+                Row("Web portal", base, self._detail(child)),
+                Row("Agent console", f"{base}/agent/"),
+                Row("JSON API", f"{base}/api/v1/ (docs /api/docs)"),
+            ]
+        if spec.addr_env:
+            names = ", ".join(s.rpartition(".")[2] for s in spec.health)
+            return [Row(names, env[spec.addr_env], self._detail(child))]
+        queues = ", ".join(q for q, _ in spec.task_queues)
+        return [Row("Workflow worker", f"task queue {queues}", self._detail(child))]
 
     def _note_moved(self, what: str, preferred: int, address: str) -> None:
         if not address.endswith(f":{preferred}"):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from services.common.embedded import free_port
 from services.common.settings import DEFAULT_ADDRS, split_hostport
+from services.launcher.readiness import dial_address
 from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
 from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
 
@@ -23,6 +24,9 @@ class ProcessSpec:
     health: tuple[str, ...] = ()
     # (task queue, "workflow" | "activity") it must poll.
     task_queues: tuple[tuple[str, str], ...] = ()
+    # The HELPDESK_*_LISTEN it serves HTTP on, if any: ready once ``ready_path`` answers 200.
+    http_env: str | None = None
+    ready_path: str = "/readyz"
 
 
 # Start order; they stop in reverse.
@@ -50,6 +54,8 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec(
         "workflow-worker", "workflows.worker", task_queues=((WORKFLOW_TASK_QUEUE, "workflow"),)
     ),
+    # Last: its /readyz waits for the gRPC services it calls (tickets, intake).
+    ProcessSpec("gateway", "services.gateway", http_env="HELPDESK_GATEWAY_LISTEN"),
 )
 
 # Listen addresses the launcher hands to the processes, with their defaults (DESIGN.md §4).
@@ -60,6 +66,7 @@ LISTEN_DEFAULTS: dict[str, str] = {
     "HELPDESK_NOTIFY_ADDR": DEFAULT_ADDRS["notify"],
     "HELPDESK_SMTP_LISTEN": "127.0.0.1:2525",
     "HELPDESK_WEBHOOK_LISTEN": "127.0.0.1:8088",
+    "HELPDESK_GATEWAY_LISTEN": "127.0.0.1:8080",
 }
 # Addresses handed on as they are: nothing started here listens on them.
 PASS_THROUGH_DEFAULTS: dict[str, str] = {}
@@ -93,4 +100,14 @@ def choose_addresses(environ: Mapping[str, str]) -> Addresses:
             chosen.notes.append(f"port {port} is taken: {var}={host}:{actual}")
     for var, default in PASS_THROUGH_DEFAULTS.items():
         chosen.env[var] = environ.get(var, "").strip() or default
+    # The links we email point at the gateway this run starts, unless set elsewhere.
+    gateway = chosen.env.get("HELPDESK_GATEWAY_LISTEN")
+    if gateway and not environ.get("HELPDESK_PORTAL_URL", "").strip():
+        chosen.env["HELPDESK_PORTAL_URL"] = portal_url(gateway)
     return chosen
+
+
+def portal_url(gateway_listen: str) -> str:
+    """``http://host:port`` of a gateway listening on ``gateway_listen`` (a wildcard
+    address becomes loopback: a browser cannot open ``0.0.0.0``)."""
+    return f"http://{dial_address(gateway_listen)}"

@@ -1,10 +1,12 @@
-"""When is a child ready: SERVING on the gRPC health service, or polling its Temporal task queue."""
+"""When is a child ready: SERVING on the gRPC health service, polling its Temporal task queue,
+or answering 200 on its HTTP readiness path."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.api.enums.v1 import TaskQueueType
@@ -126,3 +128,38 @@ async def wait_polling(
                 child.log_offset,
             )
         await asyncio.sleep(0.5)
+
+
+async def http_status(url: str, deadline: float = 2.0) -> str:
+    """The HTTP status (``200``, ``503``) of ``GET url``, or why there is none."""
+    timeout = aiohttp.ClientTimeout(total=deadline)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, allow_redirects=False) as reply,
+        ):
+            return str(reply.status)
+    except TimeoutError:
+        return "no answer"
+    except aiohttp.ClientError as err:
+        return type(err).__name__
+
+
+async def wait_http(child: Child, url: str, within: float) -> None:
+    """Until ``GET url`` answers 200; same errors as ``wait_serving``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if not child.alive():
+            raise ChildDied(child)
+        last = await http_status(url)
+        if last == "200":
+            return
+        if loop.time() > deadline:
+            raise StartupError(
+                f"{child.name} (pid {child.pid}) does not answer 200 on {url} after"
+                f" {within:.0f}s (last: {last}); see its log {child.log_path}",
+                child.log_path,
+                child.log_offset,
+            )
+        await asyncio.sleep(0.25)

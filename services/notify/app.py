@@ -111,10 +111,13 @@ class NotifyApp:
         await self._server.start()
         log.info("gRPC %s listening on port %d", SERVICE_NAME, self._server.port)
         await upgrade(MIGRATIONS_DIR, url, VERSION_TABLE)
+        # Link tokens are signed with the key the tickets service checks them with.
+        signer = TokenSigner(settings.token_signing_key())
         renderer = Renderer(
             settings.auto_close_after,
-            TokenSigner(settings.token_signing_key()).survey_token,
+            signer.survey_token,
             settings.portal_url,
+            link_tokens=signer.link_token,
         )
         notifier = Notifier(
             self._store,

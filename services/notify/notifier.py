@@ -146,7 +146,13 @@ class Notifier:
         rendered = self._renderer.render_template(
             email.template,
             email.locale,
-            {"name": email.recipient_name, "subject": str(event.get("subject") or "")},
+            {
+                "name": email.recipient_name,
+                "subject": str(event.get("subject") or ""),
+                # A known contact asking the sales office (the web form): not told that
+                # they are no customer.
+                "known_contact": event.get("known_contact") is True,
+            },
         )
         event_id = str(event["event_id"])
         draft = DeliveryDraft(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -63,10 +64,14 @@ class Renderer:
         default_auto_close: timedelta = timedelta(days=14),
         survey_tokens: Callable[[int], str] | None = None,
         portal_url: str = "",
+        link_tokens: Callable[[int, str, int], str] | None = None,
     ) -> None:
         self._default_auto_close = default_auto_close
         # Signs a ticket's survey link token (TokenSigner.survey_token); None: no link.
         self._survey_tokens = survey_tokens
+        # Signs the solved email's confirm / reopen tokens (TokenSigner.link_token);
+        # None: the email offers only the reply that reopens.
+        self._link_tokens = link_tokens
         self._portal_url = portal_url.rstrip("/")
         self._env = Environment(
             loader=PackageLoader("services.notify", "templates"),
@@ -104,7 +109,35 @@ class Renderer:
                 if email.template == SURVEY_TEMPLATE
                 else {}
             ),
+            **(self._link_context(event, auto_close) if email.template == "solved" else {}),
         }
+
+    @property
+    def portal_url(self) -> str:
+        """The base of every link we email ("" : no links)."""
+        return self._portal_url
+
+    def _link_context(self, event: TicketEventPayload, auto_close: timedelta) -> dict[str, str]:
+        """The solved email's confirm / reopen links, valid until the ticket would close by
+        itself (none without a signer / portal)."""
+        if self._link_tokens is None or not self._portal_url:
+            return {"confirm_link": "", "reopen_link": ""}
+        ticket = event["ticket"]
+        closes = ticket.get("auto_close_at")
+        try:
+            until = datetime.fromisoformat(closes) if closes else None
+        except ValueError:
+            until = None
+        if until is None:
+            until = datetime.now(UTC) + auto_close
+        elif until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        expires_at = int(until.timestamp())
+        links = {}
+        for action in ("confirm", "reopen"):
+            token = self._link_tokens(ticket["id"], action, expires_at)
+            links[f"{action}_link"] = f"{self._portal_url}/link/{action}?token={quote(token)}"
+        return links
 
     def _survey_context(self, ticket_id: int, email: PlannedEmail) -> dict[str, Any]:
         """The survey's link token and link (none without a signer / portal)."""

@@ -14,6 +14,7 @@ import json
 import logging
 from datetime import datetime
 from typing import Any, TypedDict, cast
+from urllib.parse import quote
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -123,10 +124,16 @@ def format_expiry(expires_at: str, locale: str) -> str:
     return f"{local:%d/%m/%Y} alle {local:%H:%M} ({zone})"
 
 
-def secret_context(event: SecretEventPayload, email: PlannedEmail) -> dict[str, Any]:
-    """The variables the secret templates may use."""
+def secret_context(
+    event: SecretEventPayload, email: PlannedEmail, portal_url: str = ""
+) -> dict[str, Any]:
+    """The variables the secret templates may use: the portal's sign-in page, and its
+    reset page for this address ("" without a portal)."""
     expires_at = event.get("expires_at")
+    portal = portal_url.rstrip("/")
     return {
+        "login_link": f"{portal}/login" if portal else "",
+        "reset_link": f"{portal}/reset?email={quote(email.recipient, safe='')}" if portal else "",
         "name": email.recipient_name,
         "email": email.recipient,
         "secret": event["secret"],
@@ -152,7 +159,9 @@ class SecretNotifier:
             return None
         secret = event["secret"]
         rendered = self._renderer.render_template(
-            email.template, email.locale, secret_context(event, email)
+            email.template,
+            email.locale,
+            secret_context(event, email, self._renderer.portal_url),
         )
         subject = rendered.subject
         if secret in subject:  # the subject is stored: it must never hold the secret

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
+from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.common.rpc_errors import invalid, not_found, optional_text, require_text
 from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
@@ -27,9 +28,6 @@ from workflows.contracts import TicketState, TicketWorkflowInput
 
 log = logging.getLogger(__name__)
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_ATTACHMENTS_TOTAL = 25 * 1024 * 1024
-MAX_ATTACHMENTS = 20
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\]+")
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
@@ -136,12 +136,25 @@ def _clock(
     return clock
 
 
-async def ticket_pb(session: AsyncSession, t: m.Ticket) -> pb.Ticket:
-    return (await tickets_pb(session, [t]))[0]
+async def ticket_pb(session: AsyncSession, t: m.Ticket, *, customer: bool = False) -> pb.Ticket:
+    return (await tickets_pb(session, [t], customer=customer))[0]
 
 
-async def tickets_pb(session: AsyncSession, rows: Sequence[m.Ticket]) -> list[pb.Ticket]:
-    """Protobuf tickets for a page of rows, with one query per related table (not per row)."""
+def customer_visible_attachments() -> ColumnElement[bool]:
+    """The attachments a customer may see: the ticket's own (sent with the request) and
+    those of public comments. An internal comment's files, and those of a comment not
+    recorded yet, are not theirs to see."""
+    public = select(m.Comment.id).where(
+        m.Comment.id == m.Attachment.comment_id, m.Comment.visibility == "PUBLIC"
+    )
+    return or_(m.Attachment.comment_id.is_(None), public.exists())
+
+
+async def tickets_pb(
+    session: AsyncSession, rows: Sequence[m.Ticket], *, customer: bool = False
+) -> list[pb.Ticket]:
+    """Protobuf tickets for a page of rows, with one query per related table (not per row).
+    ``customer``: as a customer sees them (no internal comment's attachments)."""
     if not rows:
         return []
     ids = [t.id for t in rows]
@@ -181,7 +194,10 @@ async def tickets_pb(session: AsyncSession, rows: Sequence[m.Ticket]) -> list[pb
             m.Attachment.size,
             m.Attachment.sha256,
         )
-        .where(m.Attachment.ticket_id.in_(ids))
+        .where(
+            m.Attachment.ticket_id.in_(ids),
+            *([customer_visible_attachments()] if customer else []),
+        )
         .order_by(m.Attachment.created_at)
     ):
         attachments[a.ticket_id].append(

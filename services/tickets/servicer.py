@@ -31,6 +31,7 @@ from services.common.tokens import TokenSigner
 from services.common.workflow_updates import WorkflowGone
 from services.tickets import models as m
 from services.tickets import paging
+from services.tickets.attachments import AttachmentRpcs
 from services.tickets.convert import (
     optional_name,
     priority_for,
@@ -43,6 +44,7 @@ from services.tickets.creation import (
     attachment_rows,
     validate_attachments,
 )
+from services.tickets.links import TicketLinkRpcs
 from services.tickets.merging import MergingRpcs, survivor
 from services.tickets.priority import PriorityRpcs
 from services.tickets.readmodel import (
@@ -103,6 +105,8 @@ def _audit_name() -> str:
 
 
 class TicketServicer(
+    AttachmentRpcs,
+    TicketLinkRpcs,
     SecondLevelRpcs,
     MergingRpcs,
     PriorityRpcs,
@@ -116,7 +120,8 @@ class TicketServicer(
         sessions: async_sessionmaker[AsyncSession],
         client: Client,
         creator: TicketCreator,
-        signer: TokenSigner | None = None,  # checks survey tokens (SubmitSatisfaction)
+        # Checks survey tokens (SubmitSatisfaction) and link tokens (GetTicketByLink, ...).
+        signer: TokenSigner | None = None,
         publisher: EventPublisher | None = None,  # publishes reports to mail (SendReport)
     ) -> None:
         self.sessions = sessions
@@ -129,7 +134,8 @@ class TicketServicer(
 
     async def _ticket(self, ticket_id: int) -> pb.Ticket:
         async with self.sessions() as session:
-            return await ticket_pb(session, await self._row(session, ticket_id))
+            row = await self._row(session, ticket_id)
+            return await ticket_pb(session, row, customer=principal().is_customer)
 
     async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket:
         """The ticket, when the caller may see it: a customer sees their own tickets (a
@@ -329,7 +335,7 @@ class TicketServicer(
                 request.page_token,
                 newest_first=True,
             )
-            tickets = await tickets_pb(session, rows)
+            tickets = await tickets_pb(session, rows, customer=who.is_customer)
         return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
 
     @rpc_method
@@ -481,7 +487,7 @@ class TicketServicer(
             if existing is not None:  # a retry of a comment already recorded
                 return tpb.AddCommentResponse(
                     comment=await comment_pb(session, existing),
-                    ticket=await ticket_pb(session, row),
+                    ticket=await ticket_pb(session, row, customer=principal().is_customer),
                 )
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
@@ -528,7 +534,7 @@ class TicketServicer(
             comment = await session.get(m.Comment, comment_id)
             return tpb.AddCommentResponse(
                 comment=await comment_pb(session, comment) if comment else None,
-                ticket=await ticket_pb(session, row),
+                ticket=await ticket_pb(session, row, customer=principal().is_customer),
                 reopened=reopened,
                 follow_up_created=follow_up,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 
 import pytest
 
@@ -105,8 +106,27 @@ def test_entry_point_starts_a_process_by_name() -> None:
         "notify",
         "dev-escalation",
         "workflow-worker",
+        "gateway",
         "migrate",
         "register-search-attributes",
     }
     scripts = (ROOT / "pyproject.toml").read_text()
     assert 'helpdesk-process = "services.entrypoint:main"' in scripts
+
+
+def test_the_image_exposes_every_listening_port() -> None:
+    exposed = {
+        int(port.split("/")[0])
+        for word, rest in stages()[-1]
+        if word == "EXPOSE"
+        for port in rest.split()
+    }
+    # gRPC 50051-50054, SMTP 2525, webhooks 8088, worker health 8081, the web gateway 8080.
+    assert exposed >= {50051, 50052, 50053, 50054, 2525, 8088, 8081, 8080}
+
+
+def test_the_gateway_pages_are_package_data() -> None:
+    """``pip install .`` in the build stage copies them: templates and static files."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = set(pyproject["tool"]["setuptools"]["package-data"]["*"])
+    assert {"*.html", "*.css", "*.js", "*.svg", "*.j2"} <= patterns

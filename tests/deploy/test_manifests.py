@@ -30,7 +30,9 @@ from workflows.contracts import TICKETS_TASK_QUEUE, WORKFLOW_TASK_QUEUE
 pytestmark = pytest.mark.unit
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
-PROCESSES = {"intake", "tickets", "notify", "dev-escalation", "workflow-worker"}
+PROCESSES = {"intake", "tickets", "notify", "dev-escalation", "workflow-worker", "gateway"}
+# Processes that serve HTTP instead of gRPC: probed with httpGet on these paths.
+HTTP_PROBES = {"gateway": {"readinessProbe": "/readyz", "livenessProbe": "/healthz"}}
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +146,15 @@ def test_every_workload_follows_the_pod_rules(overlay: str, rendered: dict[str, 
                     "value" in env
                     and any(w in env["name"] for w in ("TOKEN", "PASSWORD", "KEY", "DATABASE_URL"))
                 ), f"{cname}: {env['name']} must come from a secretKeyRef"
-            if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet"}:
+            if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet"} and (
+                doc["metadata"]["name"] in HTTP_PROBES
+            ):
+                for probe, path in HTTP_PROBES[doc["metadata"]["name"]].items():
+                    assert container.get(probe, {}).get("httpGet", {}).get("path") == path, (
+                        f"{cname}: {probe} is not GET {path}"
+                    )
+                assert container["startupProbe"]["httpGet"]["path"] == "/healthz", cname
+            elif doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet"}:
                 for probe in ("readinessProbe", "livenessProbe"):
                     assert "grpc" in container.get(probe, {}), f"{cname}: no gRPC {probe}"
                 assert container["livenessProbe"]["grpc"].get("service") == "liveness", cname
@@ -162,7 +172,9 @@ def test_probes_point_at_the_ports_the_processes_listen_on(
         "dev-escalation": 50053,
         "notify": 50054,
         "workflow-worker": 8081,
+        "gateway": 8080,
     }
+    assert set(expected) == PROCESSES
     for name, port in expected.items():
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == [name]
@@ -173,9 +185,15 @@ def test_probes_point_at_the_ports_the_processes_listen_on(
             "dev-escalation": "HELPDESK_DEV_ESCALATION_ADDR",
             "notify": "HELPDESK_NOTIFY_ADDR",
             "workflow-worker": "HELPDESK_WORKER_HEALTH_ADDR",
+            "gateway": "HELPDESK_GATEWAY_LISTEN",
         }[name]
         assert env[listen]["value"].endswith(f":{port}"), name
-        assert container["readinessProbe"]["grpc"]["port"] == port, name
+        if name in HTTP_PROBES:
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                assert ports[container[probe]["httpGet"]["port"]] == port, (name, probe)
+        else:
+            assert container["readinessProbe"]["grpc"]["port"] == port, name
     for name in ("tickets", "dev-escalation"):
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert {e["name"]: e.get("value") for e in container["env"]}[
@@ -192,6 +210,8 @@ def test_grace_periods_exceed_the_worker_shutdown_timeouts(
         "tickets": tickets_app.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
         "dev-escalation": dev_escalation_app.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
         "workflow-worker": workflow_worker.GRACEFUL_SHUTDOWN_TIMEOUT.total_seconds(),
+        # uvicorn's timeout_graceful_shutdown in services/gateway/server.py.
+        "gateway": 10,
     }
     for name, deployment in deployments.items():
         spec = deployment["spec"]["template"]["spec"]
@@ -215,13 +235,44 @@ def test_autoscaling_budgets_and_services(overlay: str, rendered: dict[str, str]
     ]
     hpa_targets = [d["spec"]["scaleTargetRef"]["name"] for d in autoscalers]
     scaled = set(hpa_targets)
-    assert {"intake", "tickets", "dev-escalation"} <= scaled, (
-        "the stateless gRPC services autoscale"
+    assert {"intake", "tickets", "dev-escalation", "gateway"} <= scaled, (
+        "the stateless services autoscale"
     )
     assert "notify" not in scaled, "notify consumes in stream order: not autoscaled"
     assert len(hpa_targets) == len(set(hpa_targets)), "one autoscaler per Deployment"
     services = by_kind(docs, "Service")
-    assert set(services) == {"intake", "tickets", "dev-escalation", "notify"}
+    assert set(services) == {"intake", "tickets", "dev-escalation", "notify", "gateway"}
+    gateway = services["gateway"]["spec"]["ports"]
+    assert [(p["port"], p["targetPort"]) for p in gateway] == [(80, "http")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_is_the_one_public_http_entry(overlay: str, rendered: dict[str, str]) -> None:
+    docs = documents(rendered[overlay])
+    ingresses = by_kind(docs, "Ingress")
+    assert set(ingresses) == {"gateway"}
+    spec = ingresses["gateway"]["spec"]
+    (rule,) = spec["rules"]
+    (path,) = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    assert path["backend"]["service"] == {"name": "gateway", "port": {"name": "http"}}
+    (tls,) = spec["tls"]
+    assert tls["hosts"] == [rule["host"]] and tls["secretName"]
+    # The links we email point at the host the Ingress serves, over TLS.
+    (config,) = by_kind(docs, "ConfigMap").values()
+    assert config["data"]["HELPDESK_PORTAL_URL"] == f"https://{rule['host']}"
+    policy = by_kind(docs, "NetworkPolicy")["gateway"]["spec"]
+    assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    egress = {
+        (
+            peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name"),
+            port["port"],
+        )
+        for rule in policy["egress"]
+        for peer in rule.get("to", [{}])
+        for port in rule["ports"]
+    }
+    assert {("tickets", 50052), ("intake", 50051)} <= egress
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

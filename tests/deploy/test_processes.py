@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -45,10 +47,10 @@ def test_entry_point_refuses_unknown_names(
 
 
 @pytest.mark.unit
-def test_entry_point_knows_dev_escalation() -> None:
+def test_entry_point_knows_dev_escalation_and_the_gateway() -> None:
     from services.entrypoint import PROCESSES
 
-    assert "dev-escalation" in PROCESSES
+    assert {"dev-escalation", "gateway"} <= set(PROCESSES)
 
 
 @pytest.mark.unit
@@ -75,7 +77,7 @@ def test_migrate_runs_every_service_migration_idempotently(
             cwd=ROOT,
         )
         assert done.returncode == 0, done.stderr
-        for service in ("tickets", "intake", "notify", "dev-escalation"):
+        for service in ("tickets", "intake", "notify", "dev-escalation", "gateway"):
             assert f"{service}: migrated" in done.stderr
 
 
@@ -105,8 +107,9 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         )
 
 
-def tail(log: Path) -> str:
-    return tail(log)
+def tail(log: Path, lines: int = 40) -> str:
+    """The end of a process's log, for a failure message."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def status(address: str, service: str = "") -> int | None:
@@ -356,3 +359,81 @@ async def test_workflow_worker_health_waits_for_temporal(tmp_path: Path) -> None
             proc.wait()
         if server is not None:
             server.stop()
+
+
+def http_status(url: str) -> int | None:
+    """The status of ``GET url``, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+async def until_http(
+    url: str, wanted: int, proc: subprocess.Popen[bytes], log: Path, within: float = 30
+) -> None:
+    """Poll ``GET url`` until it answers ``wanted``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    last = None
+    while loop.time() < deadline:
+        assert proc.poll() is None, f"exited {proc.returncode}:\n{tail(log)}"
+        last = await asyncio.to_thread(http_status, url)
+        if last == wanted:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"GET {url}: {last} after {within}s\n{tail(log)}")
+
+
+def spawn_gateway(tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """``helpdesk-process gateway`` whose tickets and intake addresses have nobody there."""
+    listen = f"127.0.0.1:{free_port()}"
+    log = tmp_path / "gateway.log"
+    proc = spawn(
+        ["-m", "services.entrypoint", "gateway"],
+        {
+            "HELPDESK_DATA_DIR": str(tmp_path),
+            "HELPDESK_GATEWAY_LISTEN": listen,
+            "HELPDESK_TICKETS_ADDR": f"127.0.0.1:{free_port()}",
+            "HELPDESK_INTAKE_ADDR": f"127.0.0.1:{free_port()}",
+        },
+        log,
+    )
+    return f"http://{listen}", proc, log
+
+
+@pytest.mark.system
+@pytest.mark.timeout(120)
+async def test_gateway_is_alive_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """/healthz answers while the process runs, whatever the services behind it do."""
+    base, proc, log = spawn_gateway(tmp_path)
+    try:
+        await until_http(f"{base}/healthz", 200, proc, log)
+        proc.send_signal(signal.SIGTERM)
+        # Requests in flight are finished, then a clean exit like every other process.
+        assert await wait_exit(proc, 25) == 0, tail(log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.system
+@pytest.mark.timeout(120)
+async def test_gateway_is_not_ready_without_the_services_it_calls(tmp_path: Path) -> None:
+    """/readyz is 503 while tickets and intake do not answer (Kubernetes routes nothing to
+    it), and /healthz stays 200 (it is not restarted for another system's outage)."""
+    base, proc, log = spawn_gateway(tmp_path)
+    try:
+        await until_http(f"{base}/healthz", 200, proc, log)
+        await until_http(f"{base}/readyz", 503, proc, log, within=10)
+        await asyncio.sleep(1)
+        assert await asyncio.to_thread(http_status, f"{base}/readyz") == 503
+        assert await asyncio.to_thread(http_status, f"{base}/healthz") == 200
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -126,6 +126,11 @@ def token_for(role: Role, stack: TicketsStack) -> str:
 
 def _methods() -> list[tuple[str, Any, Any]]:
     """(full method name, request class, response class) of every RPC in the contracts."""
+    return [(name, req, resp) for name, req, resp, _ in _described_methods()]
+
+
+def _described_methods() -> list[tuple[str, Any, Any, bool]]:
+    """... and whether the server streams its answer."""
     found = []
     db = symbol_database.Default()
     for module in ALL_SERVICES:
@@ -136,9 +141,23 @@ def _methods() -> list[tuple[str, Any, Any]]:
                         f"/{service.full_name}/{method.name}",
                         db.GetSymbol(method.input_type.full_name),
                         db.GetSymbol(method.output_type.full_name),
+                        method.server_streaming,
                     )
                 )
     return found
+
+
+async def _status(call: Any, request: Any, metadata: Any, streaming: bool) -> grpc.StatusCode:
+    """The status of one call, a server-streaming one read to its end."""
+    try:
+        if streaming:
+            async for _ in call(request, metadata=metadata, timeout=30):
+                pass
+        else:
+            await call(request, metadata=metadata, timeout=30)
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK
 
 
 def test_every_rpc_of_the_contracts_has_a_row() -> None:
@@ -150,19 +169,16 @@ async def test_the_whole_access_table(server: Server) -> None:
     """For every RPC and every role: denied exactly where the table says; no token is
     UNAUTHENTICATED except for the public rows (logging in)."""
     failures = []
-    for method, request_cls, response_cls in _methods():
-        call = server.channel.unary_unary(
+    for method, request_cls, response_cls, streaming in _described_methods():
+        make = server.channel.unary_stream if streaming else server.channel.unary_unary
+        call = make(
             method,
             request_serializer=request_cls.SerializeToString,
             response_deserializer=response_cls.FromString,
         )
         for role in [*Role, None]:
             metadata = bearer_metadata(token_for(role, server.stack)) if role else ()
-            try:
-                await call(request_cls(), metadata=metadata, timeout=30)
-                code = grpc.StatusCode.OK
-            except grpc.aio.AioRpcError as err:
-                code = err.code()
+            code = await _status(call, request_cls(), metadata, streaming)
             if role is None:
                 expected_denial = (
                     None if ACCESS[method] == PUBLIC else grpc.StatusCode.UNAUTHENTICATED

@@ -13,6 +13,7 @@ import email
 import json
 import mailbox
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,13 +21,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import jwt
 import pytest
 from aiosmtpd.controller import Controller
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -45,6 +47,7 @@ from services.common.events import (
 )
 from services.common.settings import Settings
 from services.common.ticket_events import CommentPayload, TicketEventPayload
+from services.common.tokens import TokenSigner
 from services.notify.app import NotifyApp
 from services.notify.consumer import parse_event
 from services.notify.mailer import make_message_id
@@ -58,6 +61,8 @@ from services.notify.store import DeliveryDraft
 ADMIN_TOKEN = "test-admin-token"
 SERVICE_TOKEN = "test-service-token"
 MAIL_FROM = "assistenza@helpdesk.test"
+PORTAL_URL = "http://127.0.0.1:8080"  # HELPDESK_PORTAL_URL's default: the gateway's address
+LINK = re.compile(re.escape(PORTAL_URL) + r"/link/(confirm|reopen)\?token=([\w.-]+)")
 FAST_RETRY = RetryPolicy(base_delay=0.1, max_delay=0.5, max_permanent_attempts=2)
 DEADLINE = 15.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,6 +210,7 @@ def make_settings(
         admin_token=ADMIN_TOKEN,
         service_token=SERVICE_TOKEN,
         auto_close_after=timedelta(days=14),
+        portal_url=PORTAL_URL,
     )
 
 
@@ -461,11 +467,68 @@ async def test_solved_email_offers_reopening_and_announces_the_auto_close(
 ) -> None:
     await publish(publisher, make_event("solved"))
 
-    [got] = await wait_for_mail(relay, 1)
+    closes = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    english = make_event("solved", ticket_id=43, locale="en")
+    english["ticket"]["auto_close_at"] = closes.isoformat()
+    await publish(publisher, english)
+
+    got, got_en = await wait_for_mail(relay, 2)
     assert "[#42]" in got.message["Subject"]
     body = body_of(got.message)
     assert "la richiesta (#42) è stata risolta. Per riaprirla, rispondi a questo messaggio" in body
     assert "chiusa automaticamente tra 14 giorni" in body
+    # One click confirms or reopens, as the requester, until the ticket would close itself:
+    # without its auto-close instant in the event, 14 days from now.
+    signer = TokenSigner(notify.settings.token_signing_key())
+    links = dict(LINK.findall(body))
+    assert set(links) == {"confirm", "reopen"}
+    assert "per confermare che il problema è risolto" in body
+    assert "per riaprire la richiesta perché il problema non è risolto" in body
+    for action, token in links.items():
+        assert signer.link_claims(token) == (42, action)
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        assert abs(expires - (time.time() + 14 * 86400)) < 120
+    en_body = body_of(got_en.message)
+    assert "To reopen it, reply to this message." in en_body
+    assert "to confirm that the problem is solved" in en_body
+    en_links = dict(LINK.findall(en_body))
+    for action, token in en_links.items():
+        assert signer.link_claims(token) == (43, action)
+        assert jwt.decode(token, options={"verify_signature": False})["exp"] == int(
+            closes.timestamp()
+        )
+    assert set(en_links) == {"confirm", "reopen"}
+
+
+@pytest.mark.db
+async def test_a_sales_request_from_the_web_form_gets_the_polite_reply(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    """Intake's ``prospect`` event for the web form (IntakeService.SubmitSalesRequest):
+    no message to answer, and a known contact is not told they are no customer."""
+    for sender, known in (("eva@example.com", False), ("mario.rossi@acme.test", True)):
+        event_id = f"mail-prospect:{uuid.uuid4().hex}"
+        event = {
+            "event_id": event_id,
+            "type": "prospect",
+            "request_id": event_id.split(":")[1],
+            "sender": sender,
+            "sender_name": "Eva Verdi",
+            "subject": "Preventivo",
+            "message_id": "",
+            "locale": "it",
+            "known_contact": known,
+        }
+        await publisher.publish(mail_subject("prospect"), event_id, event)
+    stranger, contact = await wait_for_mail(relay, 2)
+    assert stranger.rcpt_tos == ["eva@example.com"]
+    assert contact.rcpt_tos == ["mario.rossi@acme.test"]
+    for got in (stranger, contact):
+        assert got.message["Subject"] == "Richiesta ricevuta: Preventivo"
+        assert got.message["In-Reply-To"] is None
+        assert "abbiamo inoltrato la sua richiesta" in body_of(got.message).lower()
+    assert "non risulta tra quelli dei nostri clienti" in body_of(stranger.message)
+    assert "non risulta tra quelli dei nostri clienti" not in body_of(contact.message)
 
 
 @pytest.mark.db

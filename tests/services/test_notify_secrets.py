@@ -48,6 +48,7 @@ from tests.services.test_notify import (
     DEADLINE,
     FAST_RETRY,
     MAIL_FROM,
+    PORTAL_URL,
     CollectingHandler,
     Relay,
     body_of,
@@ -299,6 +300,7 @@ async def test_credentials_email_in_italian_carries_the_password(
     assert "mario.rossi@acme.test" in body
     assert f"Password: {PASSWORD}" in body
     assert "ti consigliamo di cambiarla" in body
+    assert f"Accedi da qui: {PORTAL_URL}/login" in body  # the portal's sign-in page
     assert msg["From"] == MAIL_FROM
     assert msg["Reply-To"] == MAIL_FROM
     assert msg["Auto-Submitted"] == "auto-generated"
@@ -327,6 +329,7 @@ async def test_credentials_email_in_english_for_an_english_contact(
     assert "To see your tickets, log in to the portal with this email address and this" in body
     assert f"Password: {PASSWORD}" in body
     assert "we recommend that you change it" in body
+    assert f"Log in here: {PORTAL_URL}/login" in body
     assert got.message["Content-Language"] == "en"
 
 
@@ -343,10 +346,15 @@ async def test_password_reset_email_carries_the_code_and_its_expiry(
     assert f"    {RESET_CODE}" in body.splitlines()
     assert "valido fino al 02/03/2026 alle 11:15 (ora italiana)" in body
     assert "Se non hai chiesto tu di reimpostare la password, ignora questo messaggio" in body
+    # The portal's reset page, for this address (URL-encoded).
+    assert f"{PORTAL_URL}/reset?email=mario.rossi%40acme.test" in body
     en_body = body_of(english.message)
     assert RESET_CODE in en_body
     assert "valid until 2 March 2026 at 11:15 (Italian time)" in en_body
     assert "If you did not ask to reset your password, ignore this message" in en_body
+    assert f"open this page and enter the code: {PORTAL_URL}/reset?email=john%40acme.test" in (
+        en_body
+    )
 
 
 @pytest.mark.db

@@ -39,6 +39,7 @@ from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
 from services.tickets.servicer import TicketServicer
 from tests.services.test_notify import (
+    PORTAL_URL,
     CollectingHandler,
     Received,
     body_of,
@@ -616,7 +617,10 @@ async def notify_app(
         await app.stop()
 
 
-TOKEN_LINE = re.compile(r"Codice del questionario[^:\n]*: ([\w.-]+)")
+# The survey links to the portal (HELPDESK_PORTAL_URL, by default the gateway's address),
+# its token in the link.
+SURVEY_LINK = re.escape(PORTAL_URL) + r"/survey\?token=([\w.-]+)"
+TOKEN_LINE = re.compile(r"Rispondi con un clic: " + SURVEY_LINK)
 
 
 async def test_notify_sends_the_survey_on_closed(

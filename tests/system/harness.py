@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 from aiosmtpd.controller import Controller
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -43,6 +44,8 @@ PROCESSES = {
     "notify": ("services.notify", "HELPDESK_NOTIFY_ADDR"),
     "worker": ("workflows.worker", None),
     "dev_escalation": ("services.dev_escalation", "HELPDESK_DEV_ESCALATION_ADDR"),
+    # HTTP, not gRPC: ready when /readyz answers 200.
+    "gateway": ("services.gateway", "HELPDESK_GATEWAY_LISTEN"),
 }
 
 
@@ -120,9 +123,37 @@ class System:
                 proc.wait()
         self.procs.clear()
 
+    @property
+    def portal_url(self) -> str:
+        return f"http://{self.env['HELPDESK_GATEWAY_LISTEN']}"
+
+    async def wait_http_ready(self, name: str, timeout: float = 60) -> None:
+        """Until ``GET /readyz`` of the process answers 200."""
+        _, addr_var = PROCESSES[name]
+        assert addr_var is not None
+        url = f"http://{self.env[addr_var]}/readyz"
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient() as client:
+            while True:
+                proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited:\n{self.log(name).read_text()[-4000:]}")
+                try:
+                    if (await client.get(url, timeout=2)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    tail = self.log(name).read_text()[-4000:]
+                    raise TimeoutError(f"{name} not ready after {timeout}s:\n{tail}")
+                await asyncio.sleep(0.2)
+
     async def wait_serving(self, name: str, timeout: float = 60) -> None:
         _, addr_var = PROCESSES[name]
         if addr_var is None:
+            return
+        if name == "gateway":
+            await self.wait_http_ready(name, timeout)
             return
         channel = grpc.aio.insecure_channel(self.env[addr_var])
         stub = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
@@ -206,4 +237,5 @@ def system_env(
     for _, addr_var in PROCESSES.values():
         if addr_var:
             env[addr_var] = f"127.0.0.1:{free_port()}"
+    env["HELPDESK_PORTAL_URL"] = f"http://{env['HELPDESK_GATEWAY_LISTEN']}"
     return env

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +39,7 @@ ALL_CHILDREN = {
     "notify",
     "dev-escalation",
     "workflow-worker",
+    "gateway",
 }
 
 
@@ -156,6 +159,7 @@ def launcher_env(data_dir: Path, **extra: str) -> dict[str, str]:
         HELPDESK_NOTIFY_ADDR=f"127.0.0.1:{free_port()}",
         HELPDESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
         HELPDESK_WEBHOOK_LISTEN=f"127.0.0.1:{free_port()}",
+        HELPDESK_GATEWAY_LISTEN=f"127.0.0.1:{free_port()}",
     )
     env.update(extra)
     return env
@@ -180,6 +184,15 @@ def health(address: str, service: str) -> str:
             health_pb2.HealthCheckRequest(service=service), timeout=5
         )
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def http_get(url: str) -> int:
+    """The status of ``GET url`` (an error status too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 def helpdesk(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
@@ -235,6 +248,16 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(
             assert health(address, service) == "SERVING", (spec.name, service)
     assert env["HELPDESK_SMTP_LISTEN"] in table
     assert str(data_dir / "maildir") in table
+
+    # The web gateway, started last: ready (the launcher waited for /readyz) and alive.
+    portal = f"http://{env['HELPDESK_GATEWAY_LISTEN']}"
+    assert re.search(rf"Web portal\s+{re.escape(portal)}\s+gateway: pid \d+", table), table
+    assert re.search(rf"Agent console\s+{re.escape(portal)}/agent/", table), table
+    assert re.search(rf"JSON API\s+{re.escape(portal)}/api/v1/ \(docs /api/docs\)", table)
+    assert http_get(f"{portal}/healthz") == 200
+    assert http_get(f"{portal}/readyz") == 200
+    endpoints = (data_dir / "endpoints.env").read_text().splitlines()
+    assert f"HELPDESK_PORTAL_URL={portal}" in endpoints
 
     # The CLI finds the system and the token from the data dir alone.
     created = helpdesk(env, "org", "create", "ACME S.p.A.", "--domain", "acme.it")

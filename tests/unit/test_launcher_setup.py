@@ -67,8 +67,49 @@ def test_addresses_move_off_busy_defaults_but_never_explicit_ones(
 
 def test_every_process_is_checked_for_readiness() -> None:
     names = [p.name for p in plan.PROCESSES]
-    assert names == ["tickets", "intake", "notify", "dev-escalation", "workflow-worker"]
+    assert names == [
+        "tickets",
+        "intake",
+        "notify",
+        "dev-escalation",
+        "workflow-worker",
+        "gateway",
+    ]
     assert plan.LISTEN_DEFAULTS["HELPDESK_DEV_ESCALATION_ADDR"] == "127.0.0.1:50053"
     for spec in plan.PROCESSES:
-        assert spec.health or spec.task_queues, spec.name
+        assert spec.health or spec.task_queues or spec.http_env, spec.name
         assert (spec.addr_env is None) == (not spec.health), spec.name
+        if spec.http_env:
+            assert spec.http_env in plan.LISTEN_DEFAULTS and spec.ready_path.startswith("/")
+
+
+def test_the_gateway_starts_last_on_its_listen_address() -> None:
+    gateway = plan.PROCESSES[-1]
+    assert (gateway.name, gateway.module) == ("gateway", "services.gateway")
+    assert (gateway.http_env, gateway.ready_path) == ("HELPDESK_GATEWAY_LISTEN", "/readyz")
+    assert plan.LISTEN_DEFAULTS["HELPDESK_GATEWAY_LISTEN"] == "127.0.0.1:8080"
+
+
+def test_the_portal_url_follows_the_gateway_unless_set() -> None:
+    chosen = plan.choose_addresses({"HELPDESK_GATEWAY_LISTEN": "127.0.0.1:18080"})
+    assert chosen.env["HELPDESK_PORTAL_URL"] == "http://127.0.0.1:18080"
+    wildcard = plan.choose_addresses({"HELPDESK_GATEWAY_LISTEN": "0.0.0.0:18080"})
+    assert wildcard.env["HELPDESK_PORTAL_URL"] == "http://127.0.0.1:18080"
+    given = plan.choose_addresses(
+        {"HELPDESK_GATEWAY_LISTEN": "127.0.0.1:18080", "HELPDESK_PORTAL_URL": "https://x.it"}
+    )
+    assert "HELPDESK_PORTAL_URL" not in given.env  # the launcher passes the user's value on
+
+
+def test_a_moved_gateway_moves_the_portal_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setattr(
+            plan, "LISTEN_DEFAULTS", {"HELPDESK_GATEWAY_LISTEN": f"127.0.0.1:{port}"}
+        )
+        chosen = plan.choose_addresses({})
+    moved = chosen.env["HELPDESK_GATEWAY_LISTEN"]
+    assert moved != f"127.0.0.1:{port}"
+    assert chosen.env["HELPDESK_PORTAL_URL"] == f"http://{moved}"
