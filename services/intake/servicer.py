@@ -145,7 +145,13 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
         self, request: ipb.SubmitWebRequestRequest, context: Context
     ) -> ipb.SubmitResponse:
         request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
-        email = require_text("requester_email", request.requester_email, 320)
+        who = principal()
+        # Customers open requests as themselves: their own address may be left out.
+        email = (
+            optional_text("requester_email", request.requester_email, 320)
+            if who.is_customer
+            else require_text("requester_email", request.requester_email, 320)
+        )
         subject = require_text("subject", request.subject, 300)
         description = require_text("description", request.description, MAX_DESCRIPTION)
         for field in ("product", "version", "os", "phone"):
@@ -153,12 +159,11 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
         if request.criticality not in pb.Criticality.values():
             invalid("criticality", f"unknown value {request.criticality}")
         check_attachments(list(request.attachments))
-        who = principal()
-        if who.is_customer:  # the portal user opens tickets as themselves
+        if who.is_customer:
             contact: dpb.Contact = await self._call(
                 self.directory.GetContact, dpb.GetContactRequest(id=who.id)
             )
-            if email.lower() != contact.email.lower():
+            if email and email.lower() != contact.email.lower():
                 raise RpcError(
                     grpc.StatusCode.PERMISSION_DENIED,
                     "requester_email: customers open requests as themselves",
