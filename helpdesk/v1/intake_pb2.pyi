@@ -86,8 +86,10 @@ class SubmitWebRequestRequest(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     requester_email: _builtins.str
+    """A customer may leave it empty: the request is theirs (their token says who)."""
     subject: _builtins.str
     description: _builtins.str
     product: _builtins.str
@@ -96,6 +98,10 @@ class SubmitWebRequestRequest(_message.Message):
     criticality: _common_pb2.Criticality.ValueType
     phone: _builtins.str
     kind: _common_pb2.TicketKind.ValueType
+    priority: _common_pb2.Priority.ValueType
+    """Seed 003: the customer sets the priority (URGENT only for the most severe problems);
+    unspecified: derived from the criticality.
+    """
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]: ...
     def __init__(
@@ -112,10 +118,11 @@ class SubmitWebRequestRequest(_message.Message):
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         phone: _builtins.str = ...,
         kind: _common_pb2.TicketKind.ValueType = ...,
+        priority: _common_pb2.Priority.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "criticality", b"criticality", "description", b"description", "kind", b"kind", "os", b"os", "phone", b"phone", "product", b"product", "request_id", b"request_id", "requester_email", b"requester_email", "subject", b"subject", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "criticality", b"criticality", "description", b"description", "kind", b"kind", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "request_id", b"request_id", "requester_email", b"requester_email", "subject", b"subject", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -289,7 +296,9 @@ class SalesRequest(_message.Message):
     locale: _builtins.str
     """"it" or "en": the language of the polite reply."""
     message_id: _builtins.str
-    """The stored email it came from."""
+    """The stored email it came from; "web:..." for one from the web form
+    (SubmitSalesRequest), whose company and phone are at the end of the body.
+    """
     @_builtins.property
     def received_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property

@@ -401,13 +401,9 @@ def portal_routes(web: Web) -> APIRouter:
             os=values["os"],
             phone=values["phone"],
             criticality=criticality if criticality in CRITICALITY else pb.CRITICALITY_UNSPECIFIED,
+            priority=priority if priority in PRIORITY else pb.PRIORITY_UNSPECIFIED,
             attachments=files,
         )
-        if (
-            priority in PRIORITY
-            and "priority" in ipb.SubmitWebRequestRequest.DESCRIPTOR.fields_by_name
-        ):
-            request_pb.priority = priority  # type: ignore[attr-defined]
         try:
             reply = await backend.submit_web_request(viewer.token, request_pb)
         except grpc.aio.AioRpcError as err:

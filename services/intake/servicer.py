@@ -158,6 +158,8 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             optional_text(field, getattr(request, field), 200)
         if request.criticality not in pb.Criticality.values():
             invalid("criticality", f"unknown value {request.criticality}")
+        if request.priority not in pb.Priority.values():
+            invalid("priority", f"unknown value {request.priority}")
         check_attachments(list(request.attachments))
         if who.is_customer:
             contact: dpb.Contact = await self._call(
@@ -188,6 +190,7 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
                 version=request.version.strip(),
                 os=request.os.strip(),
                 criticality=request.criticality,
+                priority=request.priority,
                 phone=request.phone.strip(),
                 attachments=list(request.attachments),
             ),

@@ -107,6 +107,7 @@ async def test_a_customer_uses_the_portal(
             await page.get_by_label("Operating system").fill("Windows 11")
             await page.get_by_label("Phone").fill("+39 02 1234567")
             await page.get_by_label("Blocking", exact=True).check()
+            await page.get_by_label("Priority").select_option(label="Normal")
             await page.get_by_label("Attachments").set_input_files(
                 [{"name": "errore.png", "mimeType": "image/png", "buffer": png()}]
             )
@@ -121,6 +122,7 @@ async def test_a_customer_uses_the_portal(
             stored = await tickets.GetTicket(tpb.GetTicketRequest(id=ticket_id), metadata=md)
             assert stored.channel == pb.CHANNEL_PORTAL
             assert stored.criticality == pb.CRITICALITY_BLOCKING
+            assert stored.priority == pb.PRIORITY_NORMAL  # chosen, not derived (BLOCKING: HIGH)
             assert (stored.product, stored.version, stored.os) == (
                 "Gestionale",
                 "5.2.1",
