@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed
 HELPDESK_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test test-db bench proto lint k8s-validate clean
+.PHONY: help install browser run test test-db reliability bench proto lint k8s-validate clean
 
 help:
 	@echo "make install   create $(VENV) and install the project with its dev tools"
 	@echo "make run       start Temporal, NATS and every service (Ctrl-C stops them)"
 	@echo "make test      run the test suite (installs Debian's chromium for the browser tests)"
 	@echo "make test-db   run the database tests on PostgreSQL (HELPDESK_TEST_DATABASE_URL)"
+	@echo "make reliability  the reliability scorecard at full sizes (scorecard: lines)"
 	@echo "make browser   install Debian's chromium for the browser tests if it is missing"
 	@echo "make bench     benchmarks against the bare parts; writes bench/results/latest.json"
 	@echo "               (BENCH_ARGS='--quick' or '--only list_tickets' or '--scale 0.5')"
@@ -54,6 +55,10 @@ PYTEST_WORKERS ?= 2
 
 test: install browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The scorecard at the issue's full sizes (make test runs it at HELPDESK_RELIABILITY_SCALE=0.3).
+reliability: install browser
+	HELPDESK_RELIABILITY_SCALE=$${HELPDESK_RELIABILITY_SCALE:-1} $(BIN)/pytest -m reliability -n $(PYTEST_WORKERS) tests/reliability
 
 test-db: install browser
 	HELPDESK_TEST_DATABASE_URL='$(HELPDESK_TEST_DATABASE_URL)' $(BIN)/pytest -m db -n $(PYTEST_WORKERS)
