@@ -142,4 +142,3 @@ async def test_web_requests_while_tickets_is_killed(
             f"{requests}/{requests} tickets, 0 duplicates, {requests} acknowledgements, "
             f"tickets killed {kills}x, worker 1x",
         )
-

@@ -95,13 +95,15 @@ class System:
     def log(self, name: str) -> Path:
         return self.data_dir / f"{name}.log"
 
-    def start(self, name: str) -> None:
-        module, _ = PROCESSES[name]
+    def start(self, name: str, like: str = "", **env: str) -> None:
+        """Start process ``name`` (or a second instance called ``name`` of the process
+        ``like``, with ``env`` on top of the system's environment)."""
+        module, _ = PROCESSES[like or name]
         out = open(self.log(name), "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -148,14 +150,15 @@ class System:
                     raise TimeoutError(f"{name} not ready after {timeout}s:\n{tail}")
                 await asyncio.sleep(0.2)
 
-    async def wait_serving(self, name: str, timeout: float = 60) -> None:
-        _, addr_var = PROCESSES[name]
-        if addr_var is None:
+    async def wait_serving(self, name: str, timeout: float = 60, address: str = "") -> None:
+        """Until process ``name`` reports SERVING (a second instance: at ``address``)."""
+        _, addr_var = PROCESSES.get(name, ("", None))
+        if addr_var is None and not address:
             return
         if name == "gateway":
             await self.wait_http_ready(name, timeout)
             return
-        channel = grpc.aio.insecure_channel(self.env[addr_var])
+        channel = grpc.aio.insecure_channel(address or self.env[str(addr_var)])
         stub = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
         deadline = asyncio.get_running_loop().time() + timeout
         try:
@@ -230,6 +233,7 @@ def system_env(
         HELPDESK_AUTO_CLOSE_AFTER=auto_close_after,
         HELPDESK_ADMIN_TOKEN=secrets.token_urlsafe(24),
         HELPDESK_SERVICE_TOKEN=secrets.token_urlsafe(24),
+        HELPDESK_SIGNING_KEY=secrets.token_urlsafe(32),
         HELPDESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
         HELPDESK_WEBHOOK_LISTEN=f"127.0.0.1:{free_port()}",
         PYTHONUNBUFFERED="1",
