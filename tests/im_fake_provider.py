@@ -35,6 +35,8 @@ class FakeProvider:
     # path suffix -> statuses to answer first (then 200)
     failures: dict[str, list[int]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # file_id / media_id -> content
+    # media_id -> the MIME type the Cloud API's media endpoint reports (default PDF)
+    mime_types: dict[str, str] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -159,7 +161,7 @@ class FakeProvider:
                 {
                     "messaging_product": "whatsapp",
                     "url": f"{self.base}/media-download/{media_id}",
-                    "mime_type": "application/pdf",
+                    "mime_type": self.mime_types.get(media_id, "application/pdf"),
                     "sha256": "x",
                     "file_size": len(self.files[media_id]),
                     "id": media_id,

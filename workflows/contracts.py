@@ -208,6 +208,9 @@ class TicketWorkflowInput:
     start: str = "created"
     # Continue as new past this many history events (tests lower it).
     max_history_events: int = 2000
+    # ... or past half this many history bytes; at this many, new comments are refused as
+    # busy until it has (Temporal ends a workflow whose history reaches 50 MB).
+    max_history_bytes: int = 16 * 1024 * 1024
     # Second level: passed on to each programming ticket's workflow.
     start_work_within_seconds: int = 3600
     remote_update_notice_seconds: int = 86400
@@ -379,6 +382,8 @@ QUERY_STATE = "state"
 # ApplicationError types the services map to gRPC codes.
 ERR_ILLEGAL_TRANSITION = "IllegalTransition"
 ERR_INVALID = "InvalidArgument"
+# Refused for now, not for good: retry (a ticket whose history is about to continue as new).
+ERR_BUSY = "Busy"
 
 
 @dataclass

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
+        ERR_BUSY,
         ERR_ILLEGAL_TRANSITION,
         ERR_INVALID,
         QUERY_STATE,
@@ -65,6 +66,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ticket_links import REMINDER_CALENDAR, LinkHandlers
 
 
+# Continue as new by history size too (half of max_history_bytes), not only by length.
+PATCH_HISTORY_BYTES = "continue-as-new-by-history-bytes"
+
 EVENT_BY_STATUS = {
     Status.SOLVED: "solved",
     Status.CLOSED: "closed",
@@ -88,6 +92,11 @@ class TicketWorkflow(LinkHandlers):
         # Past this many history events the workflow continues as new, so that a ticket
         # open for months never grows an unbounded history.
         self._max_history = inp.max_history_events
+        # ... and past half this many bytes. Comments (up to 256 KiB each, twice in the
+        # history) are what make it grow: a ticket that keeps receiving them while earlier
+        # ones are still being recorded never reaches the loop's check below, so beyond
+        # the full size new ones are refused as busy, the others finish, and it continues.
+        self._max_history_bytes = inp.max_history_bytes
         self._inp = inp
 
     # -- state helpers ---------------------------------------------------
@@ -327,6 +336,10 @@ class TicketWorkflow(LinkHandlers):
             if (
                 workflow.info().is_continue_as_new_suggested()
                 or workflow.info().get_current_history_length() > self._max_history
+                or (
+                    workflow.patched(PATCH_HISTORY_BYTES)
+                    and workflow.info().get_current_history_size() > self._max_history_bytes // 2
+                )
             ):
                 workflow.continue_as_new(
                     dataclasses.replace(self._inp, state=self.state, start="continued")
@@ -489,6 +502,12 @@ class TicketWorkflow(LinkHandlers):
 
     @add_comment.validator
     def _validate_add_comment(self, inp: CommentInput) -> None:
+        if workflow.info().get_current_history_size() >= self._max_history_bytes:
+            raise ApplicationError(
+                f"#{self.state.ticket_id}: busy continuing its history; retry shortly",
+                type=ERR_BUSY,
+                non_retryable=True,
+            )
         if not inp.comment.body.strip():
             raise ApplicationError("body: is required", type=ERR_INVALID)
         if inp.comment.author.kind not in ("CONTACT", "AGENT", "SYSTEM"):

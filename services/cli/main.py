@@ -407,7 +407,8 @@ def run(args: argparse.Namespace) -> int:
         data = result.data
         print(render.dumps(data) if isinstance(data, dict) else render.as_json(data))
     else:
-        print(result.text)
+        # Everything printed passes here: what came from outside cannot drive the terminal.
+        print(render.terminal_safe(result.text))
     return 0
 
 
@@ -418,13 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     except grpc.RpcError as err:
         code = err.code().name if isinstance(err, grpc.Call) else "UNKNOWN"
         details = err.details() if isinstance(err, grpc.Call) else str(err)
-        print(f"error: {code}: {details}", file=sys.stderr)
+        print(render.terminal_safe(f"error: {code}: {details}"), file=sys.stderr)
         if code == "UNAVAILABLE":
             print("hint: is the help desk running (`make run`)?", file=sys.stderr)
         return EXIT_ERROR
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(render.terminal_safe(f"error: {err}"), file=sys.stderr)
         return EXIT_ERROR
     except ValueError as err:  # a bad HELPDESK_* setting
-        print(f"error: {err}", file=sys.stderr)
+        print(render.terminal_safe(f"error: {err}"), file=sys.stderr)
         return EXIT_ERROR

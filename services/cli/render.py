@@ -1,8 +1,15 @@
-"""Readable output of the CLI: tables, ticket details, and protobuf as JSON for ``--json``."""
+"""Readable output of the CLI: tables, ticket details, and protobuf as JSON for ``--json``.
+
+Much of what the CLI prints came from outside (a customer's mail, a chat message, a name
+typed into the portal), so none of it reaches the terminal raw: ``terminal_safe`` drops
+ANSI escape sequences and shows every other C0 / C1 control character as ``\\xNN``
+(keeping line breaks and tabs), and ``dumps`` escapes the ones JSON leaves as they are.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from datetime import UTC
@@ -17,8 +24,36 @@ from services.cli import enums
 
 SUBJECT_WIDTH = 48
 
+# Complete escape sequences, dropped: CSI (``ESC [`` or 8-bit ``0x9b``, parameters, one
+# final byte: colours, cursor moves, clearing the screen); OSC, DCS, SOS, PM and APC
+# strings up to their terminator (window titles, hyperlinks, clipboard writes); and
+# two-character escapes (``ESC c`` resets the terminal). An unterminated string is left
+# for ``_CONTROL``, so that no text after it is hidden.
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-OQ-WYZ\\`a-~]"  # not the introducers above: [ ] P X ^ _
+)
+# C0 and C1 control characters and DEL, except tab and line feed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What json.dumps(ensure_ascii=False) leaves raw: DEL and C1 (it escapes C0 itself).
+_JSON_RAW = re.compile(r"[\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with no effect on a terminal: escape sequences dropped, other control
+    characters shown as ``\\xNN``; line breaks (CR LF read as LF) and tabs kept."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n"))
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+def one_line(text: str) -> str:
+    """``terminal_safe`` on one line: runs of white space (line breaks too) as one space."""
+    return " ".join(terminal_safe(text).split())
+
 
 def as_json(message: Message) -> str:
+    # ensure_ascii (the default): every control character is escaped.
     return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=2)
 
 
@@ -27,7 +62,8 @@ def as_dict(message: Message) -> dict[str, Any]:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def when(ts: Timestamp) -> str:
@@ -38,13 +74,13 @@ def when(ts: Timestamp) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = one_line(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Columns aligned on the widest cell; ``(none)`` for no rows."""
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[one_line(str(c)) for c in row] for row in rows]
     if not cells:
         return "(none)"
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
@@ -55,11 +91,18 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def fields(pairs: Iterable[tuple[str, object]]) -> str:
     """``label  value`` lines, skipping empty values."""
-    kept = [(k, str(v)) for k, v in pairs if v not in ("", None, 0, "-")]
+    kept = [(k, one_line(str(v))) for k, v in pairs if v not in ("", None, 0, "-")]
     if not kept:
         return ""
     width = max(len(k) for k, _ in kept)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in kept)
+
+
+def block(text: str, prefix: str) -> str:
+    """A body of text from outside (a description, a comment), ``terminal_safe`` and
+    indented by ``prefix``; only line feeds start lines."""
+    lines = terminal_safe(text.rstrip()).split("\n")
+    return "\n".join(prefix + line if line.strip() else line for line in lines)
 
 
 def ref(name: str, ident: int) -> str:
@@ -246,11 +289,11 @@ def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) ->
         out += ["", "Attachments"]
         out += [f"  {a.filename}  {a.content_type}  {a.size} bytes" for a in t.attachments]
     if t.description:
-        out += ["", "Description", textwrap.indent(t.description.rstrip(), "  ")]
+        out += ["", "Description", block(t.description, "  ")]
     out += ["", f"Comments ({len(comments)})"]
     for c in comments:
         out.append(comment_line(c))
-        out.append(textwrap.indent(c.body.rstrip(), "    "))
+        out.append(block(c.body, "    "))
     return "\n".join(out)
 
 
@@ -374,5 +417,5 @@ def prog_ticket(t: dev_escalation_pb2.ProgrammingTicket) -> str:
         ("Release notes", t.release_notes),
     ):
         if body:
-            out += ["", title, textwrap.indent(body.rstrip(), "  ")]
+            out += ["", title, block(body, "  ")]
     return "\n".join(out)

@@ -10,9 +10,14 @@ internal comments) is decided in the servicers, with the same principal.
 
 from __future__ import annotations
 
+import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
+
+import grpc
+
+from services.common.rpc_errors import RpcError
 
 
 class Role(StrEnum):
@@ -150,6 +155,40 @@ ACCESS: dict[str, frozenset[Role]] = {
     _E + "ShipUpdate": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
     _E + "Cancel": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
 }
+
+
+# Idempotency keys only the help desk's own services make: intake's channels (a Telegram or
+# WhatsApp update, a stored email, a web or phone request), notify's notes on a ticket and
+# the tickets service's follow-ups of closed tickets.
+INTERNAL_KEY_PREFIXES = ("im:", "email:", "intake:", "follow-up:", "notify-bounce:")
+MAX_STORED_KEY = 200
+
+
+def scoped_key(field: str, key: str, who: Principal) -> str:
+    """The stored form of ``who``'s idempotency ``key``, so that one caller's key never
+    meets another's: a retry finds the caller's own earlier request and nothing else.
+
+    The ``SERVICE`` principal's keys are stored as they are (intake's ``email:...`` and
+    ``im:...``, which must stay stable across retries and releases) and only it may use the
+    internal prefixes; anyone else's key is stored under the caller (``contact-12/...``,
+    ``agent-3/...``, ``admin/...``), hashed when that would be longer than a stored key
+    may be. "" stays "" (no key). An internal prefix from anyone else: ``INVALID_ARGUMENT``
+    naming ``field``."""
+    if not key:
+        return ""
+    if who.role is Role.SERVICE:
+        return key
+    for prefix in INTERNAL_KEY_PREFIXES:
+        if key.startswith(prefix):
+            raise RpcError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{field}: the prefix {prefix!r} is reserved for the help desk's services",
+            )
+    scope = who.kind.lower() if who.kind in ("ADMIN", "SERVICE") else f"{who.kind.lower()}-{who.id}"
+    stored = f"{scope}/{key}"
+    if len(stored) <= MAX_STORED_KEY:
+        return stored
+    return f"{scope}/sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def allowed(method: str, role: Role) -> bool:

@@ -3,7 +3,9 @@
 Every call carries ``authorization: Bearer <token>``. Three kinds of token are
 known: the bootstrap ``ADMIN`` token (``HELPDESK_ADMIN_TOKEN``), the internal
 ``SERVICE`` token (``HELPDESK_SERVICE_TOKEN``), and access tokens issued by
-``DirectoryService.Login`` (signed, short-lived). No token or a bad one is
+``DirectoryService.Login`` (signed HS256, short-lived, naming a contact or an agent: never
+``ADMIN`` or ``SERVICE``, which only the two static tokens carry; a signed token claiming
+either, of another algorithm or expired is refused like any bad one). No token or a bad one is
 ``UNAUTHENTICATED``; a valid caller outside the table in
 ``services/common/access.py`` is ``PERMISSION_DENIED``. Denials are logged
 with principal, RPC and reason, never with the token. The health and

@@ -1,4 +1,10 @@
-"""A `grpc.aio` server with the standard health and reflection services and auth."""
+"""A `grpc.aio` server with the standard health and reflection services and auth.
+
+gRPC reads a whole request message before any handler (or the bearer-token check) sees
+it, so the largest message a server accepts is what anyone may make it hold in memory
+unauthenticated. Each server takes only what its own services need: 4 MiB by default, more
+only where attachments travel (``MAX_RECEIVE_BYTES_BY_SERVICE``).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,34 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.auth import BearerAuthInterceptor
 from services.common.health import LIVENESS
+from services.common.limits import MAX_ATTACHMENTS_TOTAL, MiB
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
+
+# What a server whose services carry no files accepts: far above any of their requests.
+DEFAULT_MAX_RECEIVE_BYTES = 4 * MiB
+# Room around the files of one request: base64 in a raw email, MIME headers, the text.
+ATTACHMENT_OVERHEAD_BYTES = 15 * MiB
+# Services whose requests carry attachments: up to 25 MiB of files (a ticket, a comment,
+# IntakeService.SubmitEmail's raw message) and the rest of the request: 40 MiB.
+MAX_RECEIVE_BYTES_BY_SERVICE = {
+    "helpdesk.v1.TicketService": MAX_ATTACHMENTS_TOTAL + ATTACHMENT_OVERHEAD_BYTES,
+    "helpdesk.v1.IntakeService": MAX_ATTACHMENTS_TOTAL + ATTACHMENT_OVERHEAD_BYTES,
+}
+
+
+def receive_limit(settings: Settings, service_names: Iterable[str]) -> int:
+    """The largest request a server for ``service_names`` needs to accept: the largest
+    of theirs (``MAX_RECEIVE_BYTES_BY_SERVICE``), else ``DEFAULT_MAX_RECEIVE_BYTES``.
+    Intake also takes a raw email up to ``HELPDESK_SMTP_MAX_MESSAGE_BYTES``."""
+    names = set(service_names)
+    limits = [DEFAULT_MAX_RECEIVE_BYTES]
+    limits += [MAX_RECEIVE_BYTES_BY_SERVICE[n] for n in names if n in MAX_RECEIVE_BYTES_BY_SERVICE]
+    if "helpdesk.v1.IntakeService" in names:
+        limits.append(settings.smtp_max_message_bytes + MiB)
+    return max(limits)
 
 
 class ServiceServer:
@@ -28,7 +58,15 @@ class ServiceServer:
         listen: str,
         service_names: Iterable[str],
         register: Callable[[grpc.aio.Server], None],
+        *,
+        max_receive_bytes: int | None = None,
     ) -> None:
+        """``max_receive_bytes``: the largest request accepted (``RESOURCE_EXHAUSTED``
+        beyond it); None: what ``service_names`` need (``receive_limit``)."""
+        self.service_names = list(service_names)
+        if max_receive_bytes is None:
+            max_receive_bytes = receive_limit(settings, self.service_names)
+        self.max_receive_bytes = max_receive_bytes
         self.server = grpc.aio.server(
             interceptors=[
                 BearerAuthInterceptor(
@@ -37,12 +75,11 @@ class ServiceServer:
                     TokenSigner(settings.token_signing_key()),
                 )
             ],
-            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+            options=[("grpc.max_receive_message_length", max_receive_bytes)],
         )
         register(self.server)
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.service_names = list(service_names)
         reflection.enable_server_reflection(
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )

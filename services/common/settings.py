@@ -27,6 +27,14 @@ DEFAULT_CRITICAL_KEYWORDS = (
 )
 
 
+SIGNING_KEY_FILE = "signing.key"
+MIN_SIGNING_KEY = 32
+
+
+class MissingSecret(ValueError):
+    """A process was started without the secrets it needs (the message names them)."""
+
+
 def _env(name: str, default: str = "") -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -59,7 +67,8 @@ class Settings:
     auto_close_after: timedelta
     # Other addresses the SMTP listener accepts as the support address (comma-separated).
     mail_aliases: tuple[str, ...] = ()
-    # Signs login tokens; unset: derived from the service token (shared by all services).
+    # Signs login and link tokens (HELPDESK_SIGNING_KEY, else the data dir's signing.key
+    # that ``make run`` generates); see ``token_signing_key``.
     signing_key: str = ""
     # Second level: a HIGH programming ticket must be started within this, or the
     # development lead is told; referents hear of a remote update this long before it.
@@ -117,7 +126,7 @@ class Settings:
             start_work_within=parse_duration(_env("HELPDESK_DEV_START_WORK_WITHIN", "1h")),
             remote_update_notice=parse_duration(_env("HELPDESK_REMOTE_UPDATE_NOTICE", "1d")),
             third_party_reminder_days=_positive_int("HELPDESK_THIRD_PARTY_REMINDER_DAYS", "2"),
-            signing_key=_env("HELPDESK_SIGNING_KEY"),
+            signing_key=_env("HELPDESK_SIGNING_KEY", read_signing_key(data_dir)),
             smtp_max_message_bytes=_byte_size(
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
             ),
@@ -158,11 +167,29 @@ class Settings:
         )
 
     def token_signing_key(self) -> str:
-        """The key that signs and checks login tokens in every service."""
+        """The key that signs and checks login and link tokens in every service.
+
+        ``HELPDESK_SIGNING_KEY`` (or the data dir's ``signing.key``); without one, a key
+        derived from ``HELPDESK_SERVICE_TOKEN`` (a secret every service that checks tokens
+        already holds). Neither: ``MissingSecret``, so that no process ever signs with a
+        key anyone could read in the source."""
         if self.signing_key:
+            if len(self.signing_key) < MIN_SIGNING_KEY:
+                raise MissingSecret(
+                    f"HELPDESK_SIGNING_KEY must be at least {MIN_SIGNING_KEY} characters"
+                    f" (e.g. `openssl rand -hex 32`), got {len(self.signing_key)}"
+                )
             return self.signing_key
-        seed = self.service_token or self.admin_token or "helpdesk-development-only"
-        return hmac.new(b"helpdesk-token-signing", seed.encode(), hashlib.sha256).hexdigest()
+        if self.service_token:
+            return hmac.new(
+                b"helpdesk-token-signing", self.service_token.encode(), hashlib.sha256
+            ).hexdigest()
+        raise MissingSecret(
+            "no token signing key: set HELPDESK_SIGNING_KEY (at least"
+            f" {MIN_SIGNING_KEY} characters, e.g. `openssl rand -hex 32`), or write it to"
+            f" {self.data_dir / SIGNING_KEY_FILE}, or set HELPDESK_SERVICE_TOKEN; `make run`"
+            " generates them in the data dir (HELPDESK_DATA_DIR)"
+        )
 
     def database_url_for(self, service: str) -> str:
         """The SQLAlchemy async URL of one service's store.
@@ -198,6 +225,12 @@ def read_tokens(data_dir: Path) -> dict[str, str]:
         if path.is_file():
             tokens[name] = path.read_text().strip()
     return tokens
+
+
+def read_signing_key(data_dir: Path) -> str:
+    """The token signing key that ``make run`` generated in the data dir, if any."""
+    path = data_dir / SIGNING_KEY_FILE
+    return path.read_text().strip() if path.is_file() else ""
 
 
 def _byte_size(name: str, value: str, default: int = 25 * 1024 * 1024) -> int:

@@ -1,6 +1,12 @@
 """Signed tokens (JWT, HS256): access and refresh tokens for logged-in contacts and agents,
 and the link tokens emailed to customers (survey, confirm / reopen), each link kind with
-its own audience so that no token works where another kind is expected."""
+its own audience so that no token works where another kind is expected.
+
+Only HS256 is accepted (``alg: none``, HS512, RS256, ... are refused), ``exp`` is always
+required and checked, and an access token names a contact (``USER`` / ``REFERENT``) or an
+agent (a staff role): ``ADMIN`` and ``SERVICE`` are carried only by the static bootstrap
+tokens (``services/common/auth.py``), so whoever holds the signing key still cannot sign
+themselves one: such a token is never signed, and refused when presented."""
 
 from __future__ import annotations
 
@@ -27,8 +33,24 @@ LINK_AUDIENCE = "helpdesk-link"
 LINK_ACTIONS = ("confirm", "reopen")
 
 
+ALGORITHM = "HS256"
+# Who a signed access token may name: the roles of contacts and of agents, never the
+# static tokens' ADMIN and SERVICE.
+SIGNED_ROLES = {
+    "CONTACT": frozenset({Role.USER, Role.REFERENT}),
+    "AGENT": frozenset({Role.FRONT_DESK, Role.AGENT, Role.TEAM_LEAD, Role.DEVELOPER}),
+}
+MIN_KEY_LENGTH = 32
+
+
 class InvalidToken(Exception):
-    """Expired, tampered, wrongly signed or for another audience."""
+    """Expired, tampered, wrongly signed, of another algorithm or audience, or naming a
+    role that no signed token may carry."""
+
+
+def may_sign(kind: str, role: Role) -> bool:
+    """True when a signed access token may name a ``kind`` principal with ``role``."""
+    return role in SIGNED_ROLES.get(kind, frozenset())
 
 
 @dataclass(frozen=True)
@@ -40,8 +62,8 @@ class RefreshClaims:
 
 class TokenSigner:
     def __init__(self, key: str) -> None:
-        if len(key) < 32:
-            raise ValueError("HELPDESK_SIGNING_KEY must be at least 32 characters")
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(f"HELPDESK_SIGNING_KEY must be at least {MIN_KEY_LENGTH} characters")
         self._key = key
 
     def _encode(
@@ -60,14 +82,17 @@ class TokenSigner:
             "exp": now + ttl if expires_at is None else expires_at,
             "jti": secrets.token_hex(8),
         }
-        return jwt.encode(body, self._key, algorithm="HS256")
+        return jwt.encode(body, self._key, algorithm=ALGORITHM)
 
     def _decode(self, token: str, typ: str, audience: str = AUDIENCE) -> dict[str, object]:
         try:
+            # Checked before the signature too, so that the refusal says why.
+            if jwt.get_unverified_header(token).get("alg") != ALGORITHM:
+                raise InvalidToken(f"not an {ALGORITHM} token")
             claims: dict[str, object] = jwt.decode(
                 token,
                 self._key,
-                algorithms=["HS256"],
+                algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "typ", "aud", "iss"]},
@@ -79,6 +104,10 @@ class TokenSigner:
         return claims
 
     def access_token(self, who: Principal) -> str:
+        """A short-lived access token for a contact or an agent; ``ValueError`` for anyone
+        else (``ADMIN`` and ``SERVICE`` exist only as the static tokens)."""
+        if not may_sign(who.kind, who.role):
+            raise ValueError(f"no signed token carries {who.kind} with role {who.role.value}")
         return self._encode(
             {
                 "sub": f"{who.kind}:{who.id}",
@@ -101,7 +130,7 @@ class TokenSigner:
         kind, _, raw_id = str(claims["sub"]).partition(":")
         try:
             role = Role(str(claims.get("role", "")))
-            return Principal(
+            who = Principal(
                 role=role,
                 kind=kind,
                 id=int(raw_id),
@@ -110,6 +139,9 @@ class TokenSigner:
             )
         except ValueError:
             raise InvalidToken("malformed claims") from None
+        if not may_sign(who.kind, who.role) or who.id <= 0:
+            raise InvalidToken(f"a signed token cannot carry {who.kind} with role {role.value}")
+        return who
 
     def refresh_claims(self, token: str) -> RefreshClaims:
         claims = self._decode(token, "refresh")

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.rpc_errors import RpcError
-from workflows.contracts import ERR_ILLEGAL_TRANSITION, ERR_INVALID
+from workflows.contracts import ERR_BUSY, ERR_ILLEGAL_TRANSITION, ERR_INVALID
 
 # What execute_update turns into gRPC codes.
 UPDATE_FAILURES = (WorkflowUpdateFailedError, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError)
@@ -41,6 +41,8 @@ def map_failure(err: BaseException, shown: str) -> RpcError | WorkflowGone:
                 return RpcError(grpc.StatusCode.FAILED_PRECONDITION, message)
             if cause.type == ERR_INVALID:
                 return RpcError(grpc.StatusCode.INVALID_ARGUMENT, cause.message)
+            if cause.type == ERR_BUSY:  # refused for now: the caller retries
+                return RpcError(grpc.StatusCode.UNAVAILABLE, cause.message)
         return RpcError(grpc.StatusCode.INTERNAL, f"{shown}: update failed: {cause or err}")
     if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
         return WorkflowGone(str(err))

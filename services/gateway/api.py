@@ -23,7 +23,7 @@ from services.gateway.errors import TooLarge
 from services.gateway.forms import new_request_id
 from services.gateway.security import CSRF_COOKIE, CSRF_HEADER, csrf_ok
 from services.gateway.views import STATUS_KEYS
-from services.gateway.web import Web
+from services.gateway.web import Web, client_address
 
 
 class ApiError(Exception):
@@ -125,8 +125,8 @@ def api_routes(web: Web) -> APIRouter:
         return viewer.token
 
     @router.post("/login", response_model=TokensOut, summary="Sign in: access and refresh tokens")
-    async def login(body: LoginIn) -> TokensOut:
-        reply = await backend.login(body.email, body.password)
+    async def login(request: Request, body: LoginIn) -> TokensOut:
+        reply = await backend.login(body.email, body.password, client_address(request))
         return _tokens(reply)
 
     @router.post("/refresh", response_model=TokensOut, summary="A new access token")

@@ -36,6 +36,11 @@ def _md(token: str) -> Metadata:
     return bearer_metadata(token) if token else ()
 
 
+def _source(address: str) -> Metadata:
+    """The browser's address: the directory limits sign-in attempts per source by it."""
+    return (("x-forwarded-for", address),) if address else ()
+
+
 @dataclass
 class Backend:
     """Channels to tickets (TicketService, DirectoryService) and intake."""
@@ -84,9 +89,11 @@ class Backend:
 
     # -- sign-in (no token) ------------------------------------------------------------
 
-    async def login(self, email: str, password: str) -> dpb.LoginResponse:
+    async def login(self, email: str, password: str, source: str = "") -> dpb.LoginResponse:
         request = dpb.LoginRequest(email=email, password=password)
-        reply: dpb.LoginResponse = await self._directory.Login(request, timeout=CALL_TIMEOUT)
+        reply: dpb.LoginResponse = await self._directory.Login(
+            request, metadata=_source(source), timeout=CALL_TIMEOUT
+        )
         return reply
 
     async def refresh(self, refresh_token: str) -> dpb.LoginResponse:
@@ -94,14 +101,19 @@ class Backend:
         reply: dpb.LoginResponse = await self._directory.RefreshToken(request, timeout=CALL_TIMEOUT)
         return reply
 
-    async def request_reset(self, email: str) -> None:
+    async def request_reset(self, email: str, source: str = "") -> None:
         await self._directory.RequestPasswordReset(
-            dpb.RequestPasswordResetRequest(email=email), timeout=CALL_TIMEOUT
+            dpb.RequestPasswordResetRequest(email=email),
+            metadata=_source(source),
+            timeout=CALL_TIMEOUT,
         )
 
-    async def reset_password(self, email: str, code: str, new_password: str) -> None:
+    async def reset_password(
+        self, email: str, code: str, new_password: str, source: str = ""
+    ) -> None:
         await self._directory.ResetPassword(
             dpb.ResetPasswordRequest(email=email, code=code, new_password=new_password),
+            metadata=_source(source),
             timeout=CALL_TIMEOUT,
         )
 

@@ -29,7 +29,14 @@ from services.gateway.texts import (
     locale_of,
 )
 from services.gateway.views import STATUS_KEYS, row_view, ticket_view, when
-from services.gateway.web import LANG_COOKIE, SESSION_COOKIE, Web, here, safe_next
+from services.gateway.web import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    Web,
+    client_address,
+    here,
+    safe_next,
+)
 
 # Notices shown after a redirect, by key: the query string never carries free text.
 NOTICES = {
@@ -142,7 +149,9 @@ def portal_routes(web: Web) -> APIRouter:
             )
 
         try:
-            reply = await backend.login(email, password if isinstance(password, str) else "")
+            reply = await backend.login(
+                email, password if isinstance(password, str) else "", client_address(request)
+            )
         except grpc.aio.AioRpcError as err:
             if err.code() in UNAVAILABLE:
                 return again(503, form_error(request, err)[1])
@@ -199,7 +208,7 @@ def portal_routes(web: Web) -> APIRouter:
         web.check_csrf(request, form)
         email = text(form, "email")
         try:
-            await backend.request_reset(email)
+            await backend.request_reset(email, client_address(request))
         except grpc.aio.AioRpcError as err:
             status, message, _field = form_error(request, err)
             return web.page(
@@ -231,7 +240,10 @@ def portal_routes(web: Web) -> APIRouter:
         new_password = form.get("new_password")
         try:
             await backend.reset_password(
-                email, code, new_password if isinstance(new_password, str) else ""
+                email,
+                code,
+                new_password if isinstance(new_password, str) else "",
+                client_address(request),
             )
         except grpc.aio.AioRpcError as err:
             status, message, field = form_error(request, err)

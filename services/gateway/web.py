@@ -75,6 +75,11 @@ def safe_next(value: str | None, default: str = "/tickets") -> str:
     return value
 
 
+def client_address(request: Request) -> str:
+    """The browser's address (from the ingress's X-Forwarded-For, which uvicorn applies)."""
+    return request.client.host if request.client else ""
+
+
 def here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 

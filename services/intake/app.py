@@ -127,6 +127,8 @@ async def serve(settings: Settings) -> None:
             task.cancel()
         await server.stop(5)
         with contextlib.suppress(Exception):
+            await asyncio.wait_for(processor.close(), 5)  # its parsing children
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(events.close(), 3)
         await channel.close(None)
         await engine.dispose()

@@ -14,7 +14,7 @@ import aiohttp
 from helpdesk.v1 import common_pb2 as pb
 from services.common.settings import Settings
 from services.intake.im_parse import TELEGRAM, ImMessage, Media
-from services.intake.mailparse import DEFAULT_LIMITS, Limits
+from services.intake.mailparse import DEFAULT_LIMITS, Limits, human_size, safe_content_type
 
 log = logging.getLogger("helpdesk.intake.im_media")
 
@@ -26,15 +26,45 @@ class MediaTransient(Exception):
     """The provider could not give the file now (429, 5xx, network): try again later."""
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A file the ticket or comment is made without, to name on it and tell the sender."""
+
+    filename: str
+    kind: str  # size | count | unavailable | refused (by the tickets service)
+    size: int = 0  # bytes, when known
+    limit: int = 0  # bytes (size) or files (count)
+    detail: str = ""
+
+    def why(self, locale: str) -> str:
+        en = locale.startswith("en")
+        if self.kind == "size":
+            limit = human_size(self.limit)
+            size = f"{human_size(self.size)}, " if self.size else ""
+            return f"{size}over the {limit} limit" if en else f"{size}oltre il limite di {limit}"
+        if self.kind == "count":
+            return (
+                f"more than {self.limit} files" if en else f"oltre il limite di {self.limit} file"
+            )
+        if self.kind == "refused":
+            return f"refused: {self.detail}" if en else f"rifiutato: {self.detail}"
+        return f"not available: {self.detail}" if en else f"non disponibile: {self.detail}"
+
+    def note(self) -> str:
+        """How the ticket names it (in Italian, as every note)."""
+        return f"{self.filename} ({self.why('it')})"
+
+
 @dataclass
 class Fetched:
     attachments: list[pb.Attachment] = field(default_factory=list)
-    # (file name, why), to tell the sender and to note on the ticket.
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, over {limit}")
+        self.size, self.limit = size, limit
 
 
 class _Unavailable(Exception):
@@ -64,13 +94,18 @@ class MediaFetcher:
         total = 0
         for media in msg.media:
             if len(out.attachments) >= self.limits.max_attachments:
-                out.refused.append((media.filename, "too many files"))
+                out.refused.append(
+                    Refused(media.filename, "count", limit=self.limits.max_attachments)
+                )
                 continue
-            limit = min(
-                self.limits.max_attachment_bytes, self.limits.max_total_attachment_bytes - total
-            )
+            # The file's own limit, or what is left of the message's (named as such).
+            left = self.limits.max_total_attachment_bytes - total
+            limit = min(self.limits.max_attachment_bytes, left)
+            named = self.limits.max_attachment_bytes
+            if left < self.limits.max_attachment_bytes:
+                named = self.limits.max_total_attachment_bytes
             if media.size > limit:
-                out.refused.append((media.filename, _too_large(media.size, limit)))
+                out.refused.append(Refused(media.filename, "size", media.size, named))
                 continue
             try:
                 if msg.provider == TELEGRAM:
@@ -79,20 +114,22 @@ class MediaFetcher:
                     content, mime = await self._whatsapp(media, limit)
                     media = Media(media.kind, media.file_id, media.filename, mime, media.size)
             except _TooLarge as err:
-                out.refused.append((media.filename, str(err)))
+                out.refused.append(Refused(media.filename, "size", err.size, named))
                 continue
             except _Unavailable as err:
-                out.refused.append((media.filename, f"not available: {err}"))
+                out.refused.append(Refused(media.filename, "unavailable", detail=str(err)))
                 continue
             except (TimeoutError, aiohttp.ClientError, MediaTransient) as err:
                 if not give_up:
                     raise MediaTransient(f"{media.filename}: {err}") from err
-                out.refused.append((media.filename, f"not available: {err}"))
+                out.refused.append(Refused(media.filename, "unavailable", detail=str(err)))
                 continue
             total += len(content)
             out.attachments.append(
                 pb.Attachment(
-                    filename=media.filename, content_type=media.content_type, content=content
+                    filename=media.filename,
+                    content_type=safe_content_type(media.content_type),
+                    content=content,
                 )
             )
         return out
@@ -111,7 +148,7 @@ class MediaFetcher:
             raise _Unavailable("getFile gave no file_path")
         size = int(result.get("file_size") or 0)
         if size > limit:
-            raise _TooLarge(_too_large(size, limit))
+            raise _TooLarge(size, limit)
         path = quote(str(result["file_path"]), safe="/")
         return await self._download(http, f"{base}/file/bot{token}/{path}", limit, {})
 
@@ -126,7 +163,7 @@ class MediaFetcher:
             raise _Unavailable("the media endpoint gave no url")
         size = int(body.get("file_size") or 0)
         if size > limit:
-            raise _TooLarge(_too_large(size, limit))
+            raise _TooLarge(size, limit)
         mime = str(body.get("mime_type") or media.content_type)
         return await self._download(http, body["url"], limit, auth), mime
 
@@ -136,12 +173,12 @@ class MediaFetcher:
         async with http.get(url, headers=headers) as reply:
             _check(reply.status)
             if (reply.content_length or 0) > limit:
-                raise _TooLarge(_too_large(reply.content_length or 0, limit))
+                raise _TooLarge(reply.content_length or 0, limit)
             data = bytearray()
             async for chunk in reply.content.iter_chunked(CHUNK):
                 data.extend(chunk)
                 if len(data) > limit:
-                    raise _TooLarge(_too_large(len(data), limit))
+                    raise _TooLarge(0, limit)  # how much more there was is not known
                 await asyncio.sleep(0)
             return bytes(data)
 
@@ -151,7 +188,3 @@ def _check(status: int) -> None:
         raise MediaTransient(f"HTTP {status}")
     if status >= 400:
         raise _Unavailable(f"HTTP {status}")
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"larger than {max(limit, 0) // (1024 * 1024)} MB ({size} bytes)"

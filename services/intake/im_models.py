@@ -11,12 +11,13 @@ from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.sqltypes import BigId, UtcDateTime
-from services.intake.models import Base
+from services.intake.models import Base, Claimable
 
 
-class ImUpdate(Base):
-    """One provider update (a Telegram update, a WhatsApp message or status), unique per
-    provider and the provider's ID: a retried webhook stores nothing twice."""
+class ImUpdate(Claimable, Base):
+    """One provider update (a Telegram message or edit, a WhatsApp message or status),
+    unique per provider and the provider's ID of the message (Telegram: chat and message
+    ID, never the update ID, which restarts): a retried webhook stores nothing twice."""
 
     __tablename__ = "im_updates"
     __table_args__ = (UniqueConstraint("provider", "external_id"),)

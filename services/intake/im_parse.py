@@ -43,6 +43,29 @@ def _str(value: Any) -> str:
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
+def _int_id(value: Any) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
+
+
+def telegram_key(update: dict[str, Any]) -> str:
+    """The ID an update is stored (and deduplicated) under: its chat and message,
+    ``<chat>:<message>``, an edit ``<chat>:<message>:edit:<edit_date>``. Never the
+    ``update_id`` alone: the Bot API restarts it after a week without updates, and a
+    message would then be taken for one stored before. An update carrying no message
+    (a callback, a channel post) keeps ``update:<update_id>``: none of them is processed."""
+    for field, edit in (("message", False), ("edited_message", True)):
+        msg = update.get(field)
+        if not isinstance(msg, dict):
+            continue
+        chat = msg.get("chat")
+        chat_id = _int_id(chat.get("id")) if isinstance(chat, dict) else ""
+        message_id = _int_id(msg.get("message_id"))
+        if chat_id and message_id:
+            key = f"{chat_id}:{message_id}"
+            return f"{key}:edit:{_int_id(msg.get('edit_date')) or '0'}" if edit else key
+    return f"update:{_int_id(update.get('update_id'))}"
+
+
 def telegram_message(key: str, update: dict[str, Any]) -> ImMessage | None:
     """A Telegram update's message (new or edited) from a person; None for anything else
     (channel posts, callbacks, bots, service messages without text or files)."""
@@ -61,6 +84,8 @@ def telegram_message(key: str, update: dict[str, Any]) -> ImMessage | None:
         p for p in (_str(sender.get("first_name")), _str(sender.get("last_name"))) if p
     ) or _str(sender.get("username"))
     text = _str(msg.get("text")) or _str(msg.get("caption"))
+    # Files are named after the message (never the update: its IDs restart).
+    number = _int_id(msg.get("message_id")) or "0"
     media: list[Media] = []
     photos = msg.get("photo")
     if isinstance(photos, list) and photos:
@@ -77,7 +102,7 @@ def telegram_message(key: str, update: dict[str, Any]) -> ImMessage | None:
                 Media(
                     "photo",
                     _str(best["file_id"]),
-                    f"foto-{key}.jpg",
+                    f"foto-{number}.jpg",
                     "image/jpeg",
                     int(best.get("file_size") or 0),
                 )
@@ -89,7 +114,7 @@ def telegram_message(key: str, update: dict[str, Any]) -> ImMessage | None:
                 Media(
                     kind,
                     _str(item["file_id"]),
-                    _safe_name(_str(item.get("file_name")) or f"{kind}-{key}"),
+                    _safe_name(_str(item.get("file_name")) or f"{kind}-{number}"),
                     _str(item.get("mime_type")) or "application/octet-stream",
                     int(item.get("file_size") or 0),
                 )

@@ -5,7 +5,11 @@ table, like ``MailProcessor`` for mail. Calls to the tickets service carry idemp
 keys made from the update (``im:<provider>:<id>``), and what the update changes in intake's
 tables is committed in one transaction with its status and with the events it announces
 (``im_outbox``), which are then published and deleted. A crash anywhere loses nothing and
-a retry duplicates nothing.
+a retry duplicates nothing. As for mail, several replicas may run it: an update is claimed
+under a lease and its outcome committed only while the claim holds; a chat's updates keep
+their order; a failing update waits (backoff), holds no other, and ends FAILED after
+``MAX_FAILURES`` attempts that count. Files over the limits, or refused by the tickets
+service, are left out, named on the ticket and told to the sender.
 
 Who wrote (``DirectoryService.GetContactByIm``):
 
@@ -47,7 +51,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from nats.errors import Error as NatsError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
@@ -56,10 +61,12 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
 from services.common.events import EventPublisher, im_subject
 from services.common.secret_events import SecretPublisher
-from services.intake.im_media import Fetched, MediaFetcher, MediaTransient
+from services.intake import claims
+from services.intake.im_media import Fetched, MediaFetcher, MediaTransient, Refused
 from services.intake.im_models import ImChat, ImGroup, ImLink, ImOutbox, ImUpdate
 from services.intake.im_parse import TELEGRAM, ImMessage, message_of
 from services.intake.im_texts import text as bot_text
+from services.intake.mailparse import human_size
 from services.intake.pending import drain_forever
 
 if TYPE_CHECKING:
@@ -72,14 +79,22 @@ CODE_TTL = timedelta(minutes=15)
 MAX_CODE_ATTEMPTS = 5
 MAX_CODES_PER_HOUR = 3
 QUESTION_TIMEOUT = timedelta(minutes=2)
-MAX_ATTEMPTS_BEFORE_GIVING_UP_MEDIA = 10
+# A provider's file that is not there yet is asked for again (2, 4, 8, 10, 10 s apart):
+# after about 35 s the message goes on without it (named on the ticket and to the sender).
+MAX_ATTEMPTS_BEFORE_GIVING_UP_MEDIA = 6
 MAX_BODY_CHARS = 100_000
-TRANSIENT = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.UNKNOWN,
-}
+# As for mail (``services.intake.smtp``): INTERNAL / UNKNOWN from the tickets service count
+# towards giving up (FAILED after MAX_FAILURES); a service that is down, or a provider's
+# file not there yet, is waited for, at most RETRY_WAIT_MAX apart (a chat expects an
+# answer soon).
+MAX_FAILURES = 5
+RETRY_BASE = timedelta(seconds=10)
+RETRY_MAX = timedelta(minutes=10)
+RETRY_WAIT_BASE = timedelta(seconds=2)
+RETRY_WAIT_MAX = timedelta(seconds=10)
+COUNTED = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+WAITED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+DONE, RETRY, BUSY = "done", "retry", "busy"
 _EMAIL = re.compile(r"[^@\s<>\"',;:]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
 _CODE = re.compile(r"^\s*(\d{6})\s*$")
 YES = {"si", "sì", "sí", "yes", "y", "s", "certo", "esatto", "yes it is", "sì è fermo"}
@@ -127,6 +142,12 @@ class ImProcessor:
         secrets_out: SecretPublisher | None,
         critical_keywords: tuple[str, ...] = (),
         question_timeout: timedelta = QUESTION_TIMEOUT,
+        *,
+        max_failures: int = MAX_FAILURES,
+        retry_base: timedelta = RETRY_BASE,
+        retry_wait_base: timedelta = RETRY_WAIT_BASE,
+        lease: timedelta = claims.LEASE,
+        replica: str = "",
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
@@ -138,6 +159,11 @@ class ImProcessor:
         self.secrets_out = secrets_out
         self.critical = keyword_matcher(critical_keywords)
         self.question_timeout = question_timeout
+        self.max_failures = max(1, max_failures)
+        self.retry_base = retry_base
+        self.retry_wait_base = retry_wait_base
+        self.lease = lease
+        self.replica = replica or claims.replica_name()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -145,30 +171,68 @@ class ImProcessor:
         await drain_forever(self.process_pending, self.wake, idle, "instant-messaging")
 
     async def process_pending(self, batch: int = 20) -> bool:
+        """Process the stored updates that are due, oldest first. Several replicas may run
+        this: an update is claimed before it is worked on, and a chat whose earlier
+        update another replica holds is left to it for this pass (a conversation keeps
+        its order). An update waiting after a failed attempt is not read until it is
+        due, so it stands in front of no other."""
         await self.flush_outbox()
+        now = datetime.now(UTC)
         async with self.sessions() as session:
-            ids = (
-                await session.scalars(
-                    select(ImUpdate.id)
-                    .where(ImUpdate.status == "RECEIVED")
-                    .order_by(ImUpdate.received_at)
+            rows = (
+                await session.execute(
+                    select(
+                        ImUpdate.id,
+                        ImUpdate.provider,
+                        ImUpdate.external_id,
+                        ImUpdate.kind,
+                        ImUpdate.payload,
+                        ImUpdate.claimed_until,
+                    )
+                    .where(
+                        ImUpdate.status == "RECEIVED",
+                        or_(ImUpdate.next_attempt_at.is_(None), ImUpdate.next_attempt_at <= now),
+                    )
+                    .order_by(ImUpdate.received_at, ImUpdate.id)
                     .limit(batch)
                 )
             ).all()
         handled = False
-        for update_id in ids:
-            handled |= await self.process(update_id)
+        blocked: set[tuple[str, str]] = set()
+        for update_id, provider, key, kind, payload, claimed_until in rows:
+            chat = _chat_of(provider, key, kind, payload)
+            if chat is not None and chat in blocked:
+                continue
+            if claimed_until is not None and claimed_until > now:
+                if chat is not None:
+                    blocked.add(chat)
+                continue
+            result = await self._process(update_id)
+            if result == BUSY and chat is not None:
+                blocked.add(chat)
+            handled |= result == DONE
         handled |= await self.expire_questions()
         await self.flush_outbox()
         return handled
 
     async def process(self, update_id: str) -> bool:
+        """Process one stored update now (when it is due and nobody else holds it)."""
+        return await self._process(update_id) == DONE
+
+    async def _process(self, update_id: str) -> str:
+        """DONE (an outcome is committed), RETRY (a later attempt) or BUSY (not ours)."""
+        if not await claims.claim(self.sessions, ImUpdate, update_id, self.replica, self.lease):
+            return BUSY
+        async with claims.Lease(self.sessions, ImUpdate, update_id, self.replica, self.lease):
+            return await self._claimed(update_id)
+
+    async def _claimed(self, update_id: str) -> str:
         async with self.sessions() as session:
             row = await session.get(ImUpdate, update_id)
-            if row is None or row.status != "RECEIVED":
-                return False
+            if row is None or row.status != "RECEIVED" or row.claimed_by != self.replica:
+                return BUSY
             provider, key, kind = row.provider, row.external_id, row.kind
-            payload, attempts = dict(row.payload), row.attempts
+            payload, attempts, failures = dict(row.payload), row.attempts, row.failures
         try:
             if kind == "status":
                 effects = self._status(update_id, provider, key, payload)
@@ -181,44 +245,91 @@ class ImProcessor:
                         update_id, msg, attempts >= MAX_ATTEMPTS_BEFORE_GIVING_UP_MEDIA
                     )
         except grpc.aio.AioRpcError as err:
-            if err.code() in TRANSIENT:
-                log.warning("tickets service unavailable (%s); will retry", err.code().name)
-                await self._retry_later(update_id, err.details() or "")
-                return False
-            effects = Effects("FAILED", detail=f"{err.code().name}: {err.details()}")
+            detail = f"{err.code().name}: {err.details() or ''}"
+            if err.code() in WAITED or err.code() in COUNTED:
+                log.warning("update %s: tickets service %s; will retry", update_id, detail)
+                counted = err.code() in COUNTED
+                return await self._retry(update_id, attempts, failures, detail, counted)
+            effects = Effects("FAILED", detail=detail)
         except (MediaTransient, OSError, TimeoutError) as err:
             log.warning("update %s: cannot finish now (%r); will retry", update_id, err)
-            await self._retry_later(update_id, repr(err))
-            return False
+            return await self._retry(update_id, attempts, failures, repr(err), counted=False)
         except Exception as err:
             log.exception("cannot process instant-messaging update %s", update_id)
             effects = Effects("FAILED", detail=repr(err)[:900])
-        await self._commit(update_id, effects)
-        return True
+        return await self._commit(update_id, effects)
 
-    async def _retry_later(self, update_id: str, detail: str) -> None:
+    async def _retry(
+        self, update_id: str, attempts: int, failures: int, detail: str, counted: bool
+    ) -> str:
+        """Back for a later attempt, or FAILED once ``max_failures`` counted ones failed."""
+        failures += 1 if counted else 0
+        if counted and failures >= self.max_failures:
+            log.error("update %s: giving up after %d attempts: %s", update_id, failures, detail)
+            return await self._commit(
+                update_id,
+                Effects("FAILED", detail=f"gave up after {failures} failed attempts: {detail}"),
+            )
+        wait = (
+            claims.backoff(failures, self.retry_base, RETRY_MAX)
+            if counted
+            else claims.backoff(attempts + 1, self.retry_wait_base, RETRY_WAIT_MAX)
+        )
         async with self.sessions() as session:
-            row = await session.get(ImUpdate, update_id)
-            if row is not None:
-                row.attempts += 1
-                row.detail = detail[:1000]
-                await session.commit()
-
-    async def _commit(self, update_id: str, effects: Effects) -> None:
-        async with self.sessions() as session:
-            row = await session.get(ImUpdate, update_id)
-            if row is None or row.status != "RECEIVED":
-                return
-            for write in effects.writes:
-                await write(session)
-            for item in effects.outbox:
-                session.add(item)
-            row.status = effects.status
-            row.ticket_id = effects.ticket_id
-            row.detail = effects.detail[:1000]
-            row.processed_at = datetime.now(UTC)
+            kept = await claims.write_back(
+                session,
+                ImUpdate,
+                update_id,
+                self.replica,
+                attempts=attempts + 1,
+                failures=failures,
+                next_attempt_at=datetime.now(UTC) + wait,
+                detail=detail[:1000],
+                claimed_by="",
+                claimed_until=None,
+            )
             await session.commit()
+        if not kept:
+            log.warning("update %s: no longer ours; its retry is not recorded", update_id)
+        return RETRY
+
+    async def _commit(self, update_id: str, effects: Effects) -> str:
+        """The outcome, the writes and the events, in one transaction, only while the
+        update is still ours (BUSY otherwise: another replica recorded it, or will)."""
+        async with self.sessions() as session:
+            kept = await claims.write_back(
+                session,
+                ImUpdate,
+                update_id,
+                self.replica,
+                status=effects.status,
+                ticket_id=effects.ticket_id,
+                detail=effects.detail[:1000],
+                processed_at=datetime.now(UTC),
+                claimed_by="",
+                claimed_until=None,
+                next_attempt_at=None,
+            )
+            if not kept:
+                await session.rollback()
+                log.warning("IM update %s: no longer ours; %s not recorded", update_id, effects)
+                return BUSY
+            applied = await _apply(session, effects)
+        if not applied:  # lost a race on a chat row: let go of it, to be redone soon
+            async with self.sessions() as session:
+                await claims.write_back(
+                    session,
+                    ImUpdate,
+                    update_id,
+                    self.replica,
+                    claimed_by="",
+                    claimed_until=None,
+                    next_attempt_at=datetime.now(UTC) + self.retry_wait_base,
+                )
+                await session.commit()
+            return BUSY
         log.info("IM update %s: %s %s", update_id, effects.status, effects.detail)
+        return DONE
 
     async def flush_outbox(self) -> None:
         """Publish committed events in order; each is deleted once NATS has it."""
@@ -345,22 +456,24 @@ class ImProcessor:
         return done
 
     async def _commit_held(self, pending_id: str, effects: Effects) -> None:
-        """Commit the effects of opening a held message (its row leaves HELD)."""
+        """Commit the effects of opening a held message (its row leaves HELD), once: the
+        row moves only from HELD (another replica may have opened it first)."""
         async with self.sessions() as session:
-            row = await session.get(ImUpdate, pending_id)
-            if row is None or row.status != "HELD":
-                return
-            for write in effects.writes:
-                await write(session)
-            for item in effects.outbox:
-                session.add(item)
-            row.status, row.ticket_id, row.detail = (
-                effects.status,
-                effects.ticket_id,
-                effects.detail,
+            moved = await session.execute(
+                update(ImUpdate)
+                .where(ImUpdate.id == pending_id, ImUpdate.status == "HELD")
+                .values(
+                    status=effects.status,
+                    ticket_id=effects.ticket_id,
+                    detail=effects.detail[:1000],
+                    processed_at=datetime.now(UTC),
+                )
+                .execution_options(synchronize_session=False)
             )
-            row.processed_at = datetime.now(UTC)
-            await session.commit()
+            if getattr(moved, "rowcount", 0) != 1:
+                await session.rollback()
+                return
+            await _apply(session, effects)
 
     async def _clear_question(self, chat: ImChat) -> None:
         async with self.sessions() as session:
@@ -400,11 +513,17 @@ class ImProcessor:
         effects = await self._open(pending_id, pending_msg, contact, tier, give_up_media)
 
         async def held_done(session: AsyncSession) -> None:
-            row = await session.get(ImUpdate, pending_id)
-            if row is not None and row.status == "HELD":
-                row.status, row.ticket_id = "TICKET_CREATED", effects.ticket_id
-                row.detail = f"opened {tier} after the answer"
-                row.processed_at = datetime.now(UTC)
+            await session.execute(
+                update(ImUpdate)
+                .where(ImUpdate.id == pending_id, ImUpdate.status == "HELD")
+                .values(
+                    status="TICKET_CREATED",
+                    ticket_id=effects.ticket_id,
+                    detail=f"opened {tier} after the answer",
+                    processed_at=datetime.now(UTC),
+                )
+                .execution_options(synchronize_session=False)
+            )
 
         effects.writes.append(held_done)
         if only_answer:  # "sì" / "no" only answered the question
@@ -433,21 +552,25 @@ class ImProcessor:
         subject = (
             first_line[:120] or f"Messaggio {msg.channel} da {msg.sender_name or contact.name}"
         )
-        ticket: pb.Ticket = await self._call(
-            self.tickets.CreateTicket,
-            tpb.CreateTicketRequest(
-                request_id=f"im:{msg.provider}:{msg.key}",
-                subject=subject,
-                description=self._body(msg, fetched),
-                requester_id=contact.id,
-                channel=CHANNEL_PB[msg.provider],
-                criticality=pb.CRITICALITY_CRITICAL
-                if tier == "CRITICAL"
-                else pb.CRITICALITY_BLOCKING,
-                phone=msg.sender_id if msg.provider == "whatsapp" else "",
-                attachments=fetched.attachments,
-            ),
-        )
+
+        async def create() -> Any:
+            return await self._call(
+                self.tickets.CreateTicket,
+                tpb.CreateTicketRequest(
+                    request_id=f"im:{msg.provider}:{msg.key}",
+                    subject=subject,
+                    description=self._body(msg, fetched),
+                    requester_id=contact.id,
+                    channel=CHANNEL_PB[msg.provider],
+                    criticality=pb.CRITICALITY_CRITICAL
+                    if tier == "CRITICAL"
+                    else pb.CRITICALITY_BLOCKING,
+                    phone=msg.sender_id if msg.provider == "whatsapp" else "",
+                    attachments=fetched.attachments,
+                ),
+            )
+
+        ticket: pb.Ticket = await _with_files(create, fetched)
         now = datetime.now(UTC)
 
         async def mapped(session: AsyncSession) -> None:
@@ -480,20 +603,24 @@ class ImProcessor:
         edited: bool = False,
     ) -> Effects:
         fetched = await self.media.fetch(msg, give_up=True) if msg.media else Fetched()
-        body = self._body(msg, fetched)
-        if edited:
-            body = "(messaggio modificato / edited message)\n" + body
-        reply: tpb.AddCommentResponse = await self._call(
-            self.tickets.AddComment,
-            tpb.AddCommentRequest(
-                ticket_id=ticket_id,
-                request_id=f"im:{msg.provider}:{msg.key}",
-                visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-                author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
-                body=body[:MAX_BODY_CHARS],
-                attachments=fetched.attachments,
-            ),
-        )
+
+        async def comment() -> Any:
+            body = self._body(msg, fetched)
+            if edited:
+                body = "(messaggio modificato / edited message)\n" + body
+            return await self._call(
+                self.tickets.AddComment,
+                tpb.AddCommentRequest(
+                    ticket_id=ticket_id,
+                    request_id=f"im:{msg.provider}:{msg.key}",
+                    visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+                    author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
+                    body=body[:MAX_BODY_CHARS],
+                    attachments=fetched.attachments,
+                ),
+            )
+
+        reply: tpb.AddCommentResponse = await _with_files(comment, fetched)
         landed = reply.ticket.id or ticket_id
         effects = Effects(
             "COMMENT_ADDED",
@@ -525,14 +652,12 @@ class ImProcessor:
         return ticket.status not in OPEN_STATUSES_END
 
     def _body(self, msg: ImMessage, fetched: Fetched) -> str:
+        """The message's text, naming the files it came with that were not accepted."""
         body = msg.text or "(messaggio senza testo)"
         if fetched.refused:
-            note = (
-                "\n\n[Allegati non accettati: "
-                + "; ".join(f"{name} ({why})" for name, why in fetched.refused)
-                + "]"
-            )
-            body = body[: MAX_BODY_CHARS - len(note)] + note
+            note = "\n".join(f"Allegato non accettato: {r.note()}" for r in fetched.refused)
+            note = note[:4000]
+            body = body[: MAX_BODY_CHARS - len(note) - 2].rstrip() + "\n\n" + note
         return body[:MAX_BODY_CHARS]
 
     # -- who wrote --------------------------------------------------------------------------
@@ -788,11 +913,20 @@ class ImProcessor:
     def _refusals(
         self, update_id: str, ticket_id: int, msg: ImMessage, fetched: Fetched, locale: str
     ) -> list[ImOutbox]:
+        limit = human_size(self.media.limits.max_attachment_bytes)
         return [
             self._say(
-                update_id, ticket_id, msg, "im_media_refused", locale, n=i, file=name, why=why
+                update_id,
+                ticket_id,
+                msg,
+                "im_media_refused",
+                locale,
+                n=i,
+                file=refused.filename,
+                why=refused.why(locale),
+                limit=limit,
             )
-            for i, (name, why) in enumerate(fetched.refused)
+            for i, refused in enumerate(fetched.refused)
         ]
 
     def _ticket_event(self, msg: ImMessage, ticket_id: int) -> ImOutbox:
@@ -806,6 +940,53 @@ class ImProcessor:
                 "group": msg.group,
             },
         )
+
+
+async def _apply(session: AsyncSession, effects: Effects) -> bool:
+    """The writes and the events of ``effects``, committed with what the caller already
+    did in ``session``; False (all rolled back) when an event was already committed by
+    someone else (another replica recording the same outcome)."""
+    for write in effects.writes:
+        await write(session)
+    for item in effects.outbox:
+        session.add(item)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        log.warning("%s: already recorded by another replica", effects.detail)
+        return False
+    return True
+
+
+async def _with_files(call: Callable[[], Awaitable[Any]], fetched: Fetched) -> Any:
+    """Make the ticket or comment with its files; when the tickets service refuses them,
+    make it without them: each is then named on it and to the sender (``fetched``)."""
+    try:
+        return await call()
+    except grpc.aio.AioRpcError as err:
+        details = err.details() or ""
+        if (
+            err.code() != grpc.StatusCode.INVALID_ARGUMENT
+            or not fetched.attachments
+            or not details.startswith("attachments")
+        ):
+            raise
+        log.warning("the tickets service refused the files (%s): sent without", details)
+        fetched.refused.extend(
+            Refused(a.filename, "refused", len(a.content), detail=details[:200])
+            for a in fetched.attachments
+        )
+        fetched.attachments = []
+        return await call()
+
+
+def _chat_of(provider: str, key: str, kind: str, payload: dict[str, Any]) -> tuple[str, str] | None:
+    """The conversation an update belongs to (None: a status, or no message we take)."""
+    if kind == "status":
+        return None
+    msg = message_of(provider, key, payload)
+    return (msg.provider, msg.chat_id) if msg is not None else None
 
 
 def _event(event_id: str, event_type: str, payload: dict[str, Any]) -> ImOutbox:

@@ -62,8 +62,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "paged and will contact you as soon as possible.",
     },
     "im_media_refused": {
-        "it": "Il file «{file}» non è stato accettato ({why}): ce lo invii per email, per favore.",
-        "en": 'The file "{file}" was not accepted ({why}): please send it by email.',
+        "it": "Il file «{file}» non è stato accettato ({why}): la richiesta è registrata "
+        "senza. Se serve, ce lo invii di nuovo, entro {limit} per file.",
+        "en": 'The file "{file}" was not accepted ({why}): the request is recorded without '
+        "it. If needed, please send it again, at most {limit} per file.",
     },
 }
 

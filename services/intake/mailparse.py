@@ -5,23 +5,29 @@ Identity comes from the strictly parsed ``From`` address alone (two parsers must
 one plain address; CVE-2023-27043-style tricks identify nobody). The text is the plain
 part, or readable text made from the HTML part, decoded right whatever the charset label
 says, without the quoted history of a reply. Attachments are bounded per file and per
-message; the number of parts and the size of the header block are bounded too, so that no
-message costs more than a bounded amount of work. ``parse`` never raises.
+message, and the work is bounded before it is done: the lines of the message, its MIME
+parts and their nesting, the size of every header field and of all part headers are
+counted while the parser reads them (past a limit only the top header block is read), and
+HTML is measured (size, nesting) before anything parses it. ``parse`` never raises; it
+runs in a child process that can be killed (``services.intake.parse_worker``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html as htmllib
 import mimetypes
 import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.policy import EmailPolicy
 from email.utils import parseaddr
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
 import nh3
 
@@ -45,10 +51,19 @@ class Limits:
     max_attachment_bytes: int = MAX_ATTACHMENT_BYTES  # one file
     max_total_attachment_bytes: int = MAX_ATTACHMENTS_TOTAL  # all files of one message
     max_attachments: int = MAX_ATTACHMENTS
-    max_parts: int = 200  # MIME parts walked; beyond this only the headers are read
-    max_depth: int = 20  # nesting of multiparts
-    max_header_bytes: int = 256 * 1024  # the top-level header block
+    max_parts: int = 200  # MIME parts; beyond this only the headers are read
+    max_depth: int = 20  # nesting of parts (multiparts, attached messages)
+    max_lines: int = 1_000_000  # lines of the whole message; beyond: only the headers
+    max_header_bytes: int = 256 * 1024  # the top-level header block (cut beyond)
+    max_part_headers_bytes: int = 64 * 1024  # the header blocks of all parts together
+    # One header field: structured ones (addresses, Content-*, dates) are parsed again on
+    # every read, so they are kept short; a longer field is left out (and noted).
+    max_field_bytes: int = 2 * 1024
+    max_address_list_bytes: int = 16 * 1024  # To, Cc, Bcc
+    max_unstructured_field_bytes: int = 64 * 1024  # Subject, References, X-...
     max_text_chars: int = 100_000  # what goes into a ticket's description
+    max_html_chars: int = 1_000_000  # HTML read (made into text, sanitised); cut beyond
+    max_html_depth: int = 256  # open elements at once; deeper HTML is read as bare text
 
 
 DEFAULT_LIMITS = Limits()
@@ -97,8 +112,10 @@ class ParsedMail:
     # Message-IDs this mail answers (In-Reply-To first, then References, newest first).
     replies_to: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
-    # Attachments left out, with why ("name: reason").
+    # Attachments left out, with why: "video.mp4 (31 MiB, oltre il limite di 20 MiB)".
     skipped_attachments: list[str] = field(default_factory=list)
+    # Why part of the message was not read ("" when all of it was): for the agents.
+    unread: str = ""
     html: str = ""  # the HTML body, sanitised with nh3 ("" for plain-text mail)
     full_text: str = ""  # the text before the quoted history was stripped
     bounce: Bounce | None = None
@@ -213,24 +230,110 @@ class _Text(HTMLParser):
             self._write(data)
 
 
-def html_to_text(html: str) -> str:
+# HTML is measured before it is parsed: both parsers (html5ever in nh3, and HTMLParser)
+# take time that grows with the square of the input on some shapes (unclosed "<a<a<a",
+# "<!--" or formatting elements, deeply nested blocks). Size is cut at
+# ``max_html_chars``; HTML whose elements nest deeper than ``max_html_depth`` (as the
+# simple count below sees it) is read as bare text, never parsed. What is parsed is first
+# made well-formed by nh3, so that HTMLParser only ever sees complete markup.
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]{0,40})")
+_VOID = frozenset(
+    {"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
+     "input", "keygen", "link", "meta", "param", "source", "track", "wbr"}
+)  # fmt: skip
+# End tags a parser supplies itself (a new <p> closes the last one, and so on).
+_IMPLIED_END = frozenset(
+    {"body", "caption", "colgroup", "dd", "dt", "head", "html", "li", "optgroup", "option",
+     "p", "rb", "rp", "rt", "rtc", "tbody", "td", "tfoot", "th", "thead", "tr"}
+)  # fmt: skip
+# What the text needs of the HTML (nh3 keeps the text of every other element).
+_TEXT_TAGS = _BLOCK | {"a", "img", "li"}
+_TEXT_DROP = {"script", "style", "title", "template"}  # their content is no text
+
+
+def html_nesting(html: str, stop: int) -> int:
+    """How deep the elements of ``html`` nest (open tags not yet closed), counted simply;
+    counting ends as soon as it passes ``stop``. Linear in the size of ``html``."""
+    open_now: dict[str, int] = {}
+    depth = deepest = 0
+    for match in _HTML_TAG.finditer(html):
+        name = match.group(2).lower()
+        if name in _VOID or name in _IMPLIED_END:
+            continue
+        if match.group(1):
+            if open_now.get(name, 0) > 0:
+                open_now[name] -= 1
+                depth -= 1
+            continue
+        open_now[name] = open_now.get(name, 0) + 1
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop:
+                break
+    return deepest
+
+
+def _html_check(html: str, limits: Limits) -> tuple[str, list[str], bool]:
+    """(the HTML to read, what was noted, whether to read it as bare text only)."""
+    problems: list[str] = []
+    if len(html) > limits.max_html_chars:
+        html = html[: limits.max_html_chars]
+        problems.append(f"HTML over {limits.max_html_chars} characters: cut")
+    if html_nesting(html, limits.max_html_depth) > limits.max_html_depth:
+        problems.append(f"HTML nested more than {limits.max_html_depth} deep: read as text")
+        return html, problems, True
+    return html, problems, False
+
+
+def _bare_text(html: str) -> str:
+    """Text without parsing: tags dropped, entities read (linear: no backtracking)."""
+    text = htmllib.unescape(re.sub(r"<[^<>]*>", " ", html))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _readable_text(html: str) -> str:
+    """Text of HTML already measured by ``_html_check``."""
+    try:
+        cleaned = nh3.clean(
+            html,
+            tags=_TEXT_TAGS,
+            clean_content_tags=_TEXT_DROP,
+            attributes={"a": {"href"}, "img": {"alt"}},
+            link_rel=None,
+        )
+    except Exception:
+        return _bare_text(html)
     parser = _Text()
     try:
-        parser.feed(html)
+        parser.feed(cleaned)
         parser.close()
     except Exception:  # HTMLParser is lenient; this is belt and braces
-        return re.sub(r"<[^>]*>", " ", html).strip()
+        return _bare_text(cleaned)
     lines = [line.rstrip() for line in parser.lines]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def sanitize_html(html: str) -> str:
-    """HTML safe to show to an agent: no scripts, styles, event handlers or remote tricks."""
+def _sanitized(html: str) -> str:
     try:
         return nh3.clean(html, link_rel="noopener noreferrer nofollow").strip()
     except Exception:
         return ""
+
+
+def html_to_text(html: str, limits: Limits | None = None) -> str:
+    """Readable text from HTML, in time linear in its size."""
+    checked, _, flat = _html_check(html, limits or DEFAULT_LIMITS)
+    return _bare_text(checked) if flat else _readable_text(checked)
+
+
+def sanitize_html(html: str, limits: Limits | None = None) -> str:
+    """HTML safe to show to an agent: no scripts, styles, event handlers or remote tricks
+    ("" for HTML too deeply nested to be parsed safely)."""
+    checked, _, flat = _html_check(html, limits or DEFAULT_LIMITS)
+    return "" if flat else _sanitized(checked)
 
 
 # Lines that introduce quoted history ("Il giorno ... ha scritto:", "On ... wrote:").
@@ -337,11 +440,19 @@ def decode_text(payload: bytes, label: str | None) -> str:
     return payload.decode("latin-1")  # pragma: no cover - latin-1 decodes anything
 
 
-def _part_text(part: Message) -> str:
+def _part_text(part: Message, max_bytes: int | None = None) -> str:
+    """The decoded text of a part; at most ``max_bytes`` of it are read (cut before a
+    UTF-8 sequence, so that the cut never changes how the rest decodes)."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
+        text = raw if isinstance(raw, str) else ""
+        return text if max_bytes is None else text[:max_bytes]
+    if max_bytes is not None and len(payload) > max_bytes:
+        cut = max_bytes
+        while cut > max_bytes - 4 and cut > 0 and 0x80 <= payload[cut] <= 0xBF:
+            cut -= 1
+        payload = payload[:cut]
     return decode_text(payload, part.get_content_charset())
 
 
@@ -396,10 +507,11 @@ def strict_sender(msg: Message) -> tuple[str, str]:
 
 
 def _addresses(msg: Message, *names: str) -> list[str]:
+    """The addresses of the first header of each name (a repeated To is not read again)."""
     found: list[str] = []
     for name in names:
         try:
-            for header in msg.get_all(name) or []:
+            for header in (msg.get_all(name) or [])[:1]:
                 for address in getattr(header, "addresses", ()):
                     spec = str(address.addr_spec).lower()
                     if _STRICT_ADDR.match(spec) and spec not in found:
@@ -440,6 +552,113 @@ def _classify(msg: Message, sender: str) -> tuple[str, str]:
 # -- structure ----------------------------------------------------------------------------
 
 
+class _TooComplex(Exception):
+    """The message passes a structural limit: only its top header block is read."""
+
+
+_STRUCTURED = frozenset(
+    {"from", "sender", "reply-to", "date", "message-id", "mime-version", "content-type",
+     "content-disposition", "content-transfer-encoding", "content-id", "content-language",
+     "resent-from", "resent-sender", "resent-date", "orig-date", "auto-submitted"}
+)  # fmt: skip
+_ADDRESS_LISTS = frozenset({"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"})
+
+
+@dataclass
+class _Guard:
+    """Counts what the parser reads, as it reads it (see ``_GuardedParser``)."""
+
+    limits: Limits
+    parts: int = 0
+    part_header_bytes: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+    def message(self, depth: int) -> None:
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            raise _TooComplex(f"more than {self.limits.max_parts} MIME parts")
+        if depth > self.limits.max_depth + 1:
+            raise _TooComplex(f"MIME parts nested more than {self.limits.max_depth} deep")
+
+    def keeps(self, name: str, size: int) -> bool:
+        """Whether to keep a header field of ``size`` bytes (False: it is left out)."""
+        if self.parts > 1:
+            self.part_header_bytes += size
+            if self.part_header_bytes > self.limits.max_part_headers_bytes:
+                raise _TooComplex(
+                    f"MIME part headers over {self.limits.max_part_headers_bytes} bytes"
+                )
+        key = name.strip().lower()
+        if key in _STRUCTURED:
+            limit = self.limits.max_field_bytes
+        elif key in _ADDRESS_LISTS:
+            limit = self.limits.max_address_list_bytes
+        else:
+            limit = self.limits.max_unstructured_field_bytes
+        if size <= limit:
+            return True
+        if len(self.dropped) < 20:
+            self.dropped.append(one_line(name, 60))
+        return False
+
+
+if TYPE_CHECKING:
+    _Policy = EmailPolicy[EmailMessage]
+    _FeedParser = BytesFeedParser[EmailMessage]
+else:  # not subscriptable at run time
+    _Policy = EmailPolicy
+    _FeedParser = BytesFeedParser
+
+
+class _GuardedPolicy(_Policy):
+    """``policy.default`` whose header fields pass through a ``_Guard`` as they are read:
+    one too long to parse cheaply is kept empty."""
+
+    guard: _Guard | None = None
+
+    def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
+        name, value = super().header_source_parse(sourcelines)
+        guard = self.guard
+        if guard is not None and not guard.keeps(name, sum(len(x) for x in sourcelines)):
+            return name, ""
+        return name, value
+
+
+_GUARDED = _GuardedPolicy()
+# Attached messages are written back out as they came, never re-parsed to be refolded.
+_AS_RECEIVED = policy.default.clone(refold_source="none")
+
+
+class _GuardedParser(_FeedParser):
+    """The standard feed parser, counting every part it opens (and its depth)."""
+
+    def __init__(self, guard: _Guard) -> None:
+        guarded = _GUARDED.clone()
+        object.__setattr__(guarded, "guard", guard)  # a policy is read-only once made
+        super().__init__(EmailMessage, policy=guarded)
+        self._guard = guard
+
+    def _new_message(self) -> None:
+        super()._new_message()  # type: ignore[misc]
+        self._guard.message(len(self._msgstack))  # type: ignore[attr-defined]
+
+
+_FEED = 256 * 1024
+
+
+def _parse_guarded(raw: bytes, guard: _Guard) -> EmailMessage:
+    """Fed in pieces: the parser never holds the whole message decoded at once."""
+    parser = _GuardedParser(guard)
+    for start in range(0, len(raw), _FEED):
+        parser.feed(raw[start : start + _FEED])
+    return parser.close()
+
+
+def _line_count(raw: bytes) -> int:
+    """Lines as the parser splits them (CRLF, LF or a lone CR)."""
+    return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
+
+
 def _walk(msg: Message, limits: Limits) -> Iterator[tuple[Message, int]]:
     """Every part with its depth, iteratively, stopping at ``max_parts`` and ``max_depth``."""
     stack: list[tuple[Message, int]] = [(msg, 0)]
@@ -458,12 +677,6 @@ def _walk(msg: Message, limits: Limits) -> Iterator[tuple[Message, int]]:
                 )
 
 
-def _count_parts(msg: Message, limits: Limits) -> int:
-    return sum(
-        1 for _ in _walk(msg, Limits(max_parts=limits.max_parts + 1, max_depth=limits.max_depth))
-    )
-
-
 def _safe_filename(name: str | None, content_type: str, index: int) -> str:
     """A bare file name: no directories, no control characters, bounded length."""
     cleaned = one_line(name or "", 400).replace("\\", "/").rsplit("/", 1)[-1]
@@ -476,6 +689,32 @@ def _safe_filename(name: str | None, content_type: str, index: int) -> str:
         stem, dot, ext = cleaned.rpartition(".")
         cleaned = (stem[:190] + dot + ext[:9]) if dot and len(ext) < 10 else cleaned[:200]
     return cleaned
+
+
+def human_size(size: int) -> str:
+    """``31 MiB``, ``2,5 MiB``, ``300 KiB``, ``512 byte`` (Italian decimal comma)."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            value = size / scale
+            shown = f"{value:.1f}".replace(".", ",") if value < 10 else f"{value:.0f}"
+            return f"{shown.removesuffix(',0')} {unit}"
+    return f"{size} byte"
+
+
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,48}/[A-Za-z0-9!#$&^_.+-]{1,48}$")
+
+
+def safe_content_type(value: str) -> str:
+    """A content type the tickets service takes (``type/subtype``, at most 100
+    characters); ``application/octet-stream`` for anything else: the file is kept."""
+    ctype = value.split(";", 1)[0].strip().lower()
+    return ctype if _CONTENT_TYPE.match(ctype) else "application/octet-stream"
+
+
+def refused_for_size(name: str, size: int, limit: int, scope: str = "") -> str:
+    """How a file left out for its size is named: ``video.mp4 (31 MiB, oltre il limite
+    di 20 MiB)``."""
+    return f"{name} ({human_size(size)}, oltre il limite di {human_size(limit)}{scope})"
 
 
 def _body_parts(msg: EmailMessage) -> tuple[Message | None, Message | None]:
@@ -523,7 +762,7 @@ def _attachments(
             payload: bytes | None = None
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 try:
-                    payload = inner[0].as_bytes(policy=policy.default)
+                    payload = inner[0].as_bytes(policy=_AS_RECEIVED)
                 except Exception:
                     payload = None
             filename = filename or f"messaggio-inoltrato-{index}.eml"
@@ -535,16 +774,20 @@ def _attachments(
             payload = decoded if isinstance(decoded, bytes) else None
         name = _safe_filename(filename, ctype, index)
         if payload is None:
-            skipped.append(f"{name}: unreadable")
+            skipped.append(f"{name} (illeggibile)")
             continue
         if len(found) >= limits.max_attachments:
-            skipped.append(f"{name}: more than {limits.max_attachments} attachments")
+            skipped.append(f"{name} (oltre il limite di {limits.max_attachments} allegati)")
             continue
         if len(payload) > limits.max_attachment_bytes:
-            skipped.append(f"{name}: {len(payload)} bytes, over {limits.max_attachment_bytes}")
+            skipped.append(refused_for_size(name, len(payload), limits.max_attachment_bytes))
             continue
         if total + len(payload) > limits.max_total_attachment_bytes:
-            skipped.append(f"{name}: over {limits.max_total_attachment_bytes} bytes in all")
+            skipped.append(
+                refused_for_size(
+                    name, len(payload), limits.max_total_attachment_bytes, " per messaggio"
+                )
+            )
             continue
         total += len(payload)
         found.append(
@@ -598,7 +841,7 @@ def _bounce(msg: EmailMessage, sender: str, limits: Limits) -> Bounce | None:
             else:
                 payload = part.get_payload(decode=True)
                 headers = (
-                    BytesHeaderParser(policy=policy.default).parsebytes(payload)
+                    _headers_only(payload, limits, _Guard(limits))
                     if isinstance(payload, bytes)
                     else None
                 )
@@ -651,10 +894,20 @@ def dedup_key(msg: Message, raw: bytes, sender: str) -> str:
 def quick_dedup_key(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
     """``dedup_key`` from the header block alone (cheap: what the SMTP listener needs)."""
     try:
-        msg = BytesHeaderParser(policy=policy.default).parsebytes(_bounded_headers(raw, limits)[0])
+        msg = _headers_only(raw, limits, _Guard(limits))
         return dedup_key(msg, raw, strict_sender(msg)[0])
     except Exception:
         return raw_key(raw)
+
+
+def header_block(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> EmailMessage:
+    """The top header block, parsed within the limits (no body; bounded work)."""
+    return _headers_only(raw, limits, _Guard(limits))
+
+
+def _headers_only(raw: bytes, limits: Limits, guard: _Guard) -> EmailMessage:
+    head = _split_raw(_bounded_headers(raw, limits)[0])[0]
+    return _parse_guarded(head + b"\r\n\r\n", guard)
 
 
 def _bounded_headers(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
@@ -678,59 +931,109 @@ def _replies_to(msg: Message) -> list[str]:
 
 
 def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
-    """Never raises on malformed mail: what cannot be read is left empty (and noted)."""
+    """Never raises on malformed mail: what cannot be read is left empty (and noted).
+
+    The work is bounded before and while it is done: past ``max_lines`` lines, or once the
+    parser has opened more than ``max_parts`` parts, nested them deeper than
+    ``max_depth``, or read more than ``max_part_headers_bytes`` of part headers, only the
+    top header block is read (``unread`` says why)."""
     problems: list[str] = []
     raw_bounded, truncated = _bounded_headers(raw, limits)
     if truncated:
         problems.append(f"header block over {limits.max_header_bytes} bytes: truncated")
+    guard = _Guard(limits)
+    unread = ""
+    if _line_count(raw_bounded) > limits.max_lines:
+        unread = f"more than {limits.max_lines} lines"
+    else:
+        try:
+            msg = _parse_guarded(raw_bounded, guard)
+        except _TooComplex as err:
+            unread = str(err)
+        except Exception as err:  # pragma: no cover - the feed parser is lenient
+            unread = f"unparseable: {err!r:.200}"
+    if unread:
+        problems.append(f"{unread}: only the headers were read")
+        guard = _Guard(limits)
+        try:
+            msg = _headers_only(raw, limits, guard)
+        except Exception as err:  # a header block even the guarded parser refuses
+            problems.append(f"headers unreadable: {err!r:.200}")
+            msg = EmailMessage()
+    return _read(msg, raw, limits, guard, problems, unread)
+
+
+def parse_headers(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
+    """What the top header block says (sender, subject, threading), nothing of the body:
+    for a message that could not be parsed whole."""
+    guard = _Guard(limits)
+    problems = ["only the headers were read"]
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw_bounded)
-    except Exception as err:  # pragma: no cover - the feed parser is lenient
-        problems.append(f"unparseable: {err!r}")
-        msg = BytesParser(policy=policy.default).parsebytes(b"\r\n\r\n" + raw)
-    assert isinstance(msg, EmailMessage)
-    too_complex = _count_parts(msg, limits) > limits.max_parts
-    if too_complex:
-        problems.append(f"more than {limits.max_parts} MIME parts: only the headers were read")
+        msg = _headers_only(raw, limits, guard)
+    except Exception as err:
+        problems.append(f"headers unreadable: {err!r:.200}")
+        msg = EmailMessage()
+    return _read(msg, raw, limits, guard, problems, "the message could not be parsed")
+
+
+def _read(
+    msg: EmailMessage,
+    raw: bytes,
+    limits: Limits,
+    guard: _Guard,
+    problems: list[str],
+    unread: str,
+) -> ParsedMail:
+    """What a ticket needs, from the parsed message (only its headers when ``unread``)."""
     try:
         sender, name = strict_sender(msg)
     except Exception:  # a header the parser chokes on identifies nobody
         sender, name = "", ""
     subject = one_line(_header(msg, "Subject"))
     tag = TAG.search(subject)
-    automatic_reason, no_auto_reply_reason = _classify(msg, sender)
+    try:
+        automatic_reason, no_auto_reply_reason = _classify(msg, sender)
+    except Exception:
+        automatic_reason, no_auto_reply_reason = "", ""
     text = html = ""
     attachments: list[Attachment] = []
     skipped: list[str] = []
     bounce: Bounce | None = None
-    if not too_complex:
+    if not unread:
         plain, html_part = _body_parts(msg)
         try:
+            html_source = ""
+            flat = False
             if html_part is not None:
-                html_source = _part_text(html_part)
-                html = sanitize_html(html_source)
+                html_source, noted, flat = _html_check(
+                    _part_text(html_part, limits.max_html_chars * 4), limits
+                )
+                problems.extend(noted)
+                html = "" if flat else _sanitized(html_source)
             if plain is not None:
-                text = _part_text(plain)
+                text = _part_text(plain, limits.max_text_chars * 4)
             elif html_part is not None:
-                text = html_to_text(html_source)
+                text = _bare_text(html_source) if flat else _readable_text(html_source)
             elif not msg.is_multipart() and msg.get_content_maintype() == "text":
-                text = _part_text(msg)
+                text = _part_text(msg, limits.max_text_chars * 4)
         except Exception as err:
-            problems.append(f"body unreadable: {err!r}")
+            problems.append(f"body unreadable: {err!r:.200}")
+            unread = unread or "the text could not be read"
         bodies = {id(p) for p in (plain, html_part) if p is not None}
         try:
             attachments, skipped = _attachments(msg, bodies, limits)
-        except Exception as err:
-            problems.append(f"attachments unreadable: {err!r}")
+        except Exception as err:  # out of memory, say: the ticket must say files are missing
+            problems.append(f"attachments unreadable: {err!r:.200}")
+            unread = unread or "the attachments could not be read"
         try:
             bounce = _bounce(msg, sender, limits)
         except Exception as err:
-            problems.append(f"report unreadable: {err!r}")
-    elif not msg.is_multipart() and msg.get_content_maintype() == "text":
-        text = _part_text(msg)
+            problems.append(f"report unreadable: {err!r:.200}")
     text = text.replace("\r\n", "\n").replace("\x00", "")
     if bounce is not None and not automatic_reason:
         automatic_reason = "delivery-status report (bounce)"
+    if guard.dropped:
+        problems.append("header fields too long, left out: " + ", ".join(guard.dropped))
     for defect in getattr(msg, "defects", [])[:5]:
         problems.append(type(defect).__name__)
     full = text.strip()[: limits.max_text_chars]
@@ -750,6 +1053,7 @@ def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedMail:
         no_auto_reply_reason=no_auto_reply_reason,
         attachments=attachments,
         skipped_attachments=skipped,
+        unread=unread,
         bounce=bounce,
         recipients=_addresses(msg, "To", "Cc"),
         content_language=one_line(_header(msg, "Content-Language"), 35).lower(),

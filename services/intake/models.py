@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, Text
+from sqlalchemy import JSON, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.sqltypes import BigId, UtcDateTime
@@ -13,6 +13,18 @@ from services.common.sqltypes import BigId, UtcDateTime
 
 class Base(DeclarativeBase):
     pass
+
+
+class Claimable:
+    """What lets several intake replicas work over one table (``services.intake.claims``):
+    a row is worked on only by the replica holding its lease, is written back only from
+    the state that replica read, and waits ``next_attempt_at`` after a failed attempt;
+    ``failures`` counts the attempts that end in ``FAILED`` once there are too many."""
+
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class IntakeRequest(Base):
@@ -31,7 +43,7 @@ class IntakeRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class InboundMessage(Base):
+class InboundMessage(Claimable, Base):
     """A raw email accepted by the SMTP listener, stored before the ``250`` reply."""
 
     __tablename__ = "intake_inbound_messages"

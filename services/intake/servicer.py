@@ -13,8 +13,6 @@ import base64
 import binascii
 import uuid
 from datetime import UTC, datetime
-from email import policy
-from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,7 +26,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2 as tpb
-from services.common.access import principal
+from services.common.access import principal, scoped_key
 from services.common.auth import bearer_metadata
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.common.rpc_errors import (
@@ -88,10 +86,22 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
     async def _record(
         self, request_id: str, channel: str, payload: dict[str, Any]
     ) -> IntakeRequest:
-        """The request, durably stored before any ticket is made (the existing one on retry)."""
+        """The request, durably stored before any ticket is made (the existing one on retry).
+
+        ``request_id`` is already scoped to the caller (``access.scoped_key``); a retry names
+        the same channel and requester (``payload["requester"]``) as the request stored under
+        it, anything else reusing the key is ``ALREADY_EXISTS``: a key never returns another
+        request's ticket."""
         now = datetime.now(UTC)
         async with self.sessions() as session:
             row = await session.get(IntakeRequest, request_id)
+            if row is not None and (
+                row.channel != channel or row.payload.get("requester") != payload.get("requester")
+            ):
+                raise RpcError(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    "request_id: already used by this caller for another request",
+                )
             if row is None:
                 row = IntakeRequest(
                     request_id=request_id,
@@ -144,8 +154,13 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
     async def SubmitWebRequest(
         self, request: ipb.SubmitWebRequestRequest, context: Context
     ) -> ipb.SubmitResponse:
-        request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
         who = principal()
+        # Scoped to the caller: a key never finds another caller's request.
+        request_id = scoped_key(
+            "request_id",
+            optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex,
+            who,
+        )
         # Customers open requests as themselves: their own address may be left out.
         email = (
             optional_text("requester_email", request.requester_email, 320)
@@ -176,6 +191,10 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             )
         payload = json_format.MessageToDict(request)
         payload.pop("attachments", None)  # contents go to the ticket store, not here
+        payload["requester"] = {
+            "contact_id": contact.id,
+            "organization_id": contact.organization_id,
+        }
         return await self._create(
             request_id,
             "PORTAL",
@@ -200,7 +219,11 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
     async def LogPhoneCall(
         self, request: ipb.LogPhoneCallRequest, context: Context
     ) -> ipb.SubmitResponse:
-        request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
+        request_id = scoped_key(
+            "request_id",
+            optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex,
+            principal(),
+        )
         org_id = require_id("organization_id", request.organization_id)
         caller_name = require_text("caller_name", request.caller_name, 200)
         caller_email = require_text("caller_email", request.caller_email, 320)
@@ -220,10 +243,15 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             lines.append(f"Richiamare al numero {callback}.")
         if request.attachments_requested_by_email:
             lines.append("Al cliente è stato chiesto di inviare gli allegati per email.")
+        payload = json_format.MessageToDict(request)
+        payload["requester"] = {
+            "contact_id": contact.id,
+            "organization_id": contact.organization_id,
+        }
         return await self._create(
             request_id,
             "PHONE",
-            json_format.MessageToDict(request),
+            payload,
             tpb.CreateTicketRequest(
                 subject=nature,
                 description="\n\n".join(lines),
@@ -347,7 +375,7 @@ def _return_path(raw: bytes) -> str:
     """The reverse path a fetched message was delivered with ("" for ``<>``: a report),
     else its From address (never empty then, so not taken for a bounce)."""
     try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw[:300_000])
+        headers = mailparse.header_block(raw)
         return_path = headers.get("Return-Path")
     except Exception:
         return "unknown"

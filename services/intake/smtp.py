@@ -6,11 +6,24 @@ otherwise: never an open relay); oversize mail gets ``552`` (``HELPDESK_SMTP_MAX
 a storage failure answers ``451`` so the sender retries. ``IntakeService.SubmitEmail`` stores
 through ``store_message`` too, so both ways in are one path.
 
-What a stored message becomes: a delivery-status report marks the notification it reports
-``BOUNCED`` (an event to notify); automatic mail (an out-of-office, an auto-responder) that
-threads to a ticket is attached to it as an internal system note that changes nothing, and
-is otherwise ignored (it never opens a ticket); a contact's mail becomes a ticket (``FAX``
-when sent to the fax gateway) or a comment; an unknown sender of an organisation's domain
+Processing is bounded and safe to run on several replicas at once: each stored row is
+claimed under a lease and written back only while the claim holds (``claims``); the bytes
+of mail in flight are bounded (``MAX_BYTES_IN_FLIGHT``); parsing happens in child
+processes that are killed when they overrun (``parse_worker``), and a message that cannot
+be parsed whole becomes a ticket from its headers that says so; a failed attempt waits
+(backoff) without holding the rows behind it, and after ``MAX_FAILURES`` attempts that
+count (INTERNAL / UNKNOWN from the tickets service) the row is ``FAILED`` with the reason.
+
+What a stored message becomes: a delivery-status report that came with an empty return
+path (``<>``, as real ones do; any other is ignored as forged) marks the notification it
+reports ``BOUNCED`` (an event to notify); automatic mail (an out-of-office, an
+auto-responder) that threads to a ticket is attached to it as an internal system note that
+changes nothing, and is otherwise ignored (it never opens a ticket); a contact's mail
+becomes a ticket (``FAX`` when sent to the fax gateway) or a comment on a ticket the contact
+may see in the portal (own tickets; a referent's, the organisation's; a department's, when
+the organisation shares them): a tag naming any other opens a ticket of the sender's own.
+Files over the system's limits, or refused by the tickets service, are left out and named
+on the ticket and in the ``received`` event. An unknown sender of an organisation's domain
 becomes its contact first (unless the organisation turned that off), and anyone else is a
 prospect: a sales request with its own polite reply, never a ticket.
 """
@@ -22,15 +35,15 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import grpc
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from nats.errors import Error as NatsError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,8 +52,10 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
 from services.common.events import mail_subject
-from services.intake import mailparse
+from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
+from services.intake import claims, mailparse
 from services.intake.models import InboundMessage, SalesRequest
+from services.intake.parse_worker import ParseFailed, ParseWorkers
 from services.intake.pending import drain_forever
 
 if TYPE_CHECKING:
@@ -50,19 +65,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("helpdesk.intake.smtp")
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # the default of HELPDESK_SMTP_MAX_MESSAGE_BYTES
-PARSE_TIMEOUT_SECONDS = 10.0
+PARSE_TIMEOUT_SECONDS = 10.0  # the listener's read of the header block (bounded work)
 # An automatic message attached to its ticket: at most this much of its text.
 NOTE_TEXT_CHARS = 500
 MAX_REQUEST_ID = 200  # the tickets service's limit on a request_id
 MAX_BODY_CHARS = 100_000  # ... on a description or a comment
 _MSG_ID = re.compile(r"^<[^<>\s]{1,250}>$")
-# gRPC failures worth retrying later; anything else marks the message FAILED.
-TRANSIENT = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.UNKNOWN,
-}
 
 
 class MailEvents(Protocol):
@@ -94,7 +102,7 @@ async def store_message(
         row = InboundMessage(
             id=uuid.uuid4().hex,
             dedup_key=key,
-            mail_from=mail_from[:320],
+            mail_from="" if null_path(mail_from) else mail_from[:320],
             rcpt_to=[r[:320] for r in rcpt_to[:100]],
             raw=raw,
             status="RECEIVED",
@@ -114,6 +122,12 @@ async def store_message(
                 )
             ).one(), False
         return row.id, True
+
+
+def null_path(mail_from: str) -> bool:
+    """The empty reverse path (``MAIL FROM:<>``, which aiosmtpd reports as ``<>``): what
+    delivery reports and auto-replies travel with."""
+    return mail_from.strip() in ("", "<>")
 
 
 class SupportMailHandler:
@@ -174,12 +188,46 @@ class Outcome:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What processing needs of a claimed row, but its raw message (which is dropped as
+    soon as it is parsed)."""
+
+    key: str
+    mail_from: str
+    rcpt_to: list[str]
+    attempts: int
+    failures: int
+
+
 # How many senders' domains are turned into tickets at the same time.
 CONCURRENT_DOMAINS = 8
+# Raw bytes of mail being parsed and handed on at once, all domains together. Measured
+# for a 24 MiB message: its parsing child peaks at about 2.5 times its size above the
+# child's own 27 MiB (5 times for 8-bit text), and this process holds about twice its
+# size while the attachments go to the tickets service. Six such mails of six domains
+# took this process 856 MiB above its base without the budget, 45 MiB with it. A message
+# larger than the budget is processed alone.
+MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024
+# Attempts that count towards giving up: a message whose parse failed even from its
+# headers, or that met INTERNAL / UNKNOWN from the tickets service, is FAILED after this
+# many. Waiting for a service that is down (UNAVAILABLE, DEADLINE_EXCEEDED, NATS) never
+# gives up; it is retried, at most RETRY_WAIT_MAX apart.
+MAX_FAILURES = 5
+RETRY_BASE = timedelta(seconds=10)
+RETRY_MAX = timedelta(minutes=10)
+RETRY_WAIT_MAX = timedelta(seconds=30)
+COUNTED = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+WAITED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# What one stored row came to (``MailProcessor._process``).
+DONE, RETRY, BUSY = "done", "retry", "busy"
 
 
 class MailProcessor:
-    """Turns stored messages into tickets, comments, sales requests or bounce records."""
+    """Turns stored messages into tickets, comments, sales requests or bounce records.
+
+    Several replicas may run it over one database: each row is claimed (``claims``) before
+    it is worked on, and written back only while the claim is ours."""
 
     def __init__(
         self,
@@ -194,6 +242,12 @@ class MailProcessor:
         our_addresses: set[str] | None = None,
         fax_address: str = "",
         limits: mailparse.Limits = mailparse.DEFAULT_LIMITS,
+        parser: ParseWorkers | None = None,
+        max_bytes_in_flight: int = MAX_BYTES_IN_FLIGHT,
+        max_failures: int = MAX_FAILURES,
+        retry_base: timedelta = RETRY_BASE,
+        lease: timedelta = claims.LEASE,
+        replica: str = "",
     ) -> None:
         self.sessions = sessions
         self.tickets = tickets
@@ -204,6 +258,12 @@ class MailProcessor:
         self.our_addresses = {a.lower() for a in (our_addresses or set()) if a}
         self.fax_address = fax_address.lower()
         self.limits = limits
+        self.parser = parser or ParseWorkers()
+        self.budget = claims.ByteBudget(max_bytes_in_flight)
+        self.max_failures = max(1, max_failures)
+        self.retry_base = retry_base
+        self.lease = lease
+        self.replica = replica or claims.replica_name()
         # Our outgoing mail references <ticket-42@our_domain> and its Message-ID names the
         # ticket, <notify.created.t42.<hash>@our_domain> (see notify's mailer).
         self.our_ticket_ref = re.compile(
@@ -215,75 +275,193 @@ class MailProcessor:
     async def run_forever(self, idle: float = 5.0) -> None:
         await drain_forever(self.process_pending, self.wake, idle, "mail")
 
+    async def close(self) -> None:
+        """Stop the parsing children."""
+        await self.parser.close()
+
     async def process_pending(self, batch: int = 50) -> bool:
-        """Process stored messages; True when some were handled (there may be more).
+        """Process stored messages that are due; True when some were handled.
 
         Mail from one domain is handled in the order it arrived (a colleague's reply may
         thread to the ticket the previous message opens); different domains concurrently.
-        """
+        A message waiting after a failed attempt is not read at all until it is due, so it
+        never stands in front of the ones behind it; a domain whose earlier message another
+        replica is working on is left to that replica for this pass."""
+        now = datetime.now(UTC)
         async with self.sessions() as session:
             rows = (
                 await session.execute(
-                    select(InboundMessage.id, InboundMessage.mail_from)
-                    .where(InboundMessage.status == "RECEIVED")
-                    .order_by(InboundMessage.received_at)
+                    select(
+                        InboundMessage.id,
+                        InboundMessage.mail_from,
+                        func.length(InboundMessage.raw),
+                        InboundMessage.claimed_until,
+                    )
+                    .where(
+                        InboundMessage.status == "RECEIVED",
+                        or_(
+                            InboundMessage.next_attempt_at.is_(None),
+                            InboundMessage.next_attempt_at <= now,
+                        ),
+                    )
+                    .order_by(InboundMessage.received_at, InboundMessage.id)
                     .limit(batch)
                 )
             ).all()
-        in_order: dict[str, list[str]] = {}
-        for message_id, mail_from in rows:
+        in_order: dict[str, list[tuple[str, int, bool]]] = {}
+        for message_id, mail_from, size, claimed_until in rows:
             domain = (mail_from or "").rpartition("@")[2].lower()
-            in_order.setdefault(domain, []).append(message_id)
+            taken = claimed_until is not None and claimed_until > now
+            in_order.setdefault(domain, []).append((message_id, int(size or 0), taken))
         gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
 
-        async def one_domain(ids: list[str]) -> bool:
+        async def one_domain(items: list[tuple[str, int, bool]]) -> bool:
             async with gate:
                 handled = False
-                for message_id in ids:
-                    handled |= await self.process(message_id)
+                for message_id, size, taken in items:
+                    if taken:
+                        break  # another replica holds this domain's earlier message
+                    result = await self._process(message_id, size)
+                    if result == BUSY:
+                        break
+                    handled |= result == DONE
                 return handled
 
         return any(await asyncio.gather(*(one_domain(ids) for ids in in_order.values())))
 
     async def process(self, message_id: str) -> bool:
+        """Process one stored message now (when it is due and nobody else holds it)."""
+        async with self.sessions() as session:
+            size = await session.scalar(
+                select(func.length(InboundMessage.raw)).where(InboundMessage.id == message_id)
+            )
+        return await self._process(message_id, int(size or 0)) == DONE
+
+    async def _process(self, message_id: str, size: int) -> str:
+        """DONE (an outcome is recorded), RETRY (it waits for a later attempt) or BUSY
+        (not ours: gone, finished, not due, or another replica's)."""
+        async with self.budget.hold(size):
+            if not await claims.claim(
+                self.sessions, InboundMessage, message_id, self.replica, self.lease
+            ):
+                return BUSY
+            async with claims.Lease(
+                self.sessions, InboundMessage, message_id, self.replica, self.lease
+            ):
+                return await self._claimed(message_id)
+
+    async def _load(self, message_id: str) -> tuple[bytes, _Stored] | None:
         async with self.sessions() as session:
             row = await session.get(InboundMessage, message_id)
-            if row is None or row.status != "RECEIVED":
-                return False
-            raw, key, mail_from, rcpt_to = row.raw, row.dedup_key, row.mail_from, row.rcpt_to
-        try:
-            mail = await asyncio.wait_for(
-                asyncio.to_thread(mailparse.parse, raw, self.limits), PARSE_TIMEOUT_SECONDS * 3
+            if row is None or row.status != "RECEIVED" or row.claimed_by != self.replica:
+                return None
+            return row.raw, _Stored(
+                row.dedup_key,
+                row.mail_from,
+                list(row.rcpt_to or []),
+                row.attempts,
+                row.failures,
             )
-            outcome = await self._deliver(message_id, mail, key, mail_from, list(rcpt_to or []))
+
+    async def _claimed(self, message_id: str) -> str:
+        loaded = await self._load(message_id)
+        if loaded is None:
+            return BUSY
+        raw, stored = loaded
+        del loaded
+        try:
+            mail = await self._parse(raw)
+        except ParseFailed as err:
+            return await self._retry(message_id, stored, f"unreadable: {err}", counted=True)
+        except OSError as err:  # no parsing child could be started: not the mail's fault
+            log.warning("cannot parse message %s now (%r); will retry", message_id, err)
+            return await self._retry(message_id, stored, repr(err), counted=False)
+        finally:
+            del raw  # the parsed message is all that is needed from here on
+        key, mail_from, rcpt_to = stored.key, stored.mail_from, stored.rcpt_to
+        try:
+            outcome = await self._deliver(message_id, mail, key, mail_from, rcpt_to)
         except grpc.aio.AioRpcError as err:
-            if err.code() in TRANSIENT:
-                log.warning("tickets service unavailable (%s); will retry", err.code().name)
-                await self._mark(message_id, "RECEIVED", 0, err.details() or "", attempt=True)
-                return False
-            outcome = Outcome("FAILED", 0, f"{err.code().name}: {err.details()}")
+            detail = f"{err.code().name}: {err.details() or ''}"
+            if err.code() in WAITED or err.code() in COUNTED:
+                log.warning("message %s: tickets service %s; will retry", message_id, detail)
+                return await self._retry(message_id, stored, detail, counted=err.code() in COUNTED)
+            outcome = Outcome("FAILED", 0, detail)
         except (OSError, NatsError, TimeoutError) as err:  # NATS down: keep it, retry later
             log.warning("cannot hand message %s on yet (%r); will retry", message_id, err)
-            await self._mark(message_id, "RECEIVED", 0, repr(err)[:900], attempt=True)
-            return False
+            return await self._retry(message_id, stored, repr(err), counted=False)
         except Exception as err:
             log.exception("cannot process inbound message %s", message_id)
             outcome = Outcome("FAILED", 0, repr(err)[:900])
-        await self._mark(message_id, outcome.status, outcome.ticket_id, outcome.detail)
-        return True
+        await self._finish(message_id, outcome)
+        return DONE
 
-    async def _mark(
-        self, message_id: str, status: str, ticket_id: int, detail: str, attempt: bool = False
-    ) -> None:
+    async def _parse(self, raw: bytes) -> mailparse.ParsedMail:
+        """The parsed message, in a child process that is killed when it overruns; a
+        message that cannot be parsed whole is read from its header block alone (its
+        sender still gets a ticket, which says that the rest was not read)."""
+        try:
+            return await self.parser.parse(raw, self.limits)
+        except ParseFailed as err:
+            log.warning("a stored message could not be parsed (%s): reading its headers", err)
+            mail = await self.parser.parse_headers(raw, self.limits)
+            mail.unread = str(err)
+            return mail
+
+    async def _retry(self, message_id: str, stored: _Stored, detail: str, counted: bool) -> str:
+        """Put the row back for a later attempt, or give up: FAILED once ``max_failures``
+        attempts that count have failed."""
+        failures = stored.failures + (1 if counted else 0)
+        if counted and failures >= self.max_failures:
+            log.error("message %s: giving up after %d attempts: %s", message_id, failures, detail)
+            await self._finish(
+                message_id,
+                Outcome("FAILED", 0, f"gave up after {failures} failed attempts: {detail}"),
+            )
+            return DONE
+        wait = (
+            claims.backoff(failures, self.retry_base, RETRY_MAX)
+            if counted
+            else claims.backoff(stored.attempts + 1, self.retry_base, RETRY_WAIT_MAX)
+        )
         async with self.sessions() as session:
-            row = await session.get(InboundMessage, message_id)
-            if row is None:
-                return
-            row.status, row.ticket_id, row.detail = status, ticket_id, detail[:1000]
-            row.attempts += 1 if attempt else 0
-            if status != "RECEIVED":
-                row.processed_at = datetime.now(UTC)
+            kept = await claims.write_back(
+                session,
+                InboundMessage,
+                message_id,
+                self.replica,
+                attempts=stored.attempts + 1,
+                failures=failures,
+                next_attempt_at=datetime.now(UTC) + wait,
+                detail=detail[:1000],
+                claimed_by="",
+                claimed_until=None,
+            )
             await session.commit()
+        if not kept:
+            log.warning("message %s: no longer ours; its retry is not recorded", message_id)
+        return RETRY
+
+    async def _finish(self, message_id: str, outcome: Outcome) -> None:
+        async with self.sessions() as session:
+            kept = await claims.write_back(
+                session,
+                InboundMessage,
+                message_id,
+                self.replica,
+                status=outcome.status,
+                ticket_id=outcome.ticket_id,
+                detail=outcome.detail[:1000],
+                processed_at=datetime.now(UTC),
+                claimed_by="",
+                claimed_until=None,
+                next_attempt_at=None,
+            )
+            await session.commit()
+        if not kept:  # the work is idempotent: whoever holds it now records the same
+            log.warning(
+                "message %s: %s not recorded, the row is no longer ours", message_id, outcome
+            )
 
     async def _call(self, rpc: Any, request: Any) -> Any:
         return await rpc(request, metadata=self.metadata, timeout=90)
@@ -305,6 +483,12 @@ class MailProcessor:
         rcpt_to: list[str],
     ) -> Outcome:
         if mail.bounce is not None:
+            if not null_path(mail_from):  # real reports have an empty one (RFC 5321 4.5.5)
+                return Outcome(
+                    "IGNORED",
+                    0,
+                    f"delivery report with a return path ({mail_from[:100]}): not trusted",
+                )
             return await self._bounce(mail, key)
         if not mail.sender:
             return Outcome("FAILED", 0, "no single, well-formed From address")
@@ -315,7 +499,7 @@ class MailProcessor:
         if not automatic and loop:
             automatic = "our own mail came back (a loop)"
         loop = loop or "X-Helpdesk-Ticket" in automatic
-        if not automatic and not mail_from and rcpt_to:
+        if not automatic and null_path(mail_from) and rcpt_to:
             automatic = "empty return path (a report or an auto-reply)"
         if automatic:
             # An out-of-office answering our mail belongs on its ticket, moving nothing;
@@ -332,15 +516,8 @@ class MailProcessor:
         answered = await self._survey_answer(mail, contact)
         if answered is not None:
             return answered
-        attachments = [
-            pb.Attachment(filename=a.filename, content_type=a.content_type, content=a.content)
-            for a in mail.attachments
-        ]
-        body = mail.text or "(messaggio senza testo)"
-        if mail.skipped_attachments:
-            note = "\n\n[Allegati non accettati: " + "; ".join(mail.skipped_attachments) + "]"
-            body = body[: MAX_BODY_CHARS - min(len(note), 2000)] + note[:2000]
-        body = body[:MAX_BODY_CHARS]
+        attachments, refused = admissible(mail.attachments)
+        refused = [*mail.skipped_attachments, *refused]
         target = await self._threaded_ticket(mail, contact)
         if target is None:
             tag = (
@@ -351,34 +528,46 @@ class MailProcessor:
             if tag is not None:
                 target = await self._tagged_ticket(tag, contact)
         if target is not None:
-            reply: tpb.AddCommentResponse = await self._call(
-                self.tickets.AddComment,
-                tpb.AddCommentRequest(
-                    ticket_id=target,
-                    request_id=_request_id(key),
-                    visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-                    author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
-                    body=body,
-                    attachments=attachments,
-                ),
-            )
+            commented = target
+
+            async def comment(files: list[pb.Attachment], body: str) -> Any:
+                return await self._call(
+                    self.tickets.AddComment,
+                    tpb.AddCommentRequest(
+                        ticket_id=commented,
+                        request_id=_request_id(key),
+                        visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+                        author=tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=contact.id),
+                        body=body,
+                        attachments=files,
+                    ),
+                )
+
+            reply: tpb.AddCommentResponse = await _with_files(comment, mail, attachments, refused)
             ticket_id = reply.ticket.id or target
             if ticket_id != target:  # a follow-up ticket was opened: its ack answers this mail
-                await self._received(ticket_id, mail, key)
-            return Outcome("COMMENT_ADDED", ticket_id, f"comment on #{target}")
-        created: pb.Ticket = await self._call(
-            self.tickets.CreateTicket,
-            tpb.CreateTicketRequest(
-                request_id=_request_id(key),
-                subject=mail.subject.strip() or ("Fax" if fax else "(senza oggetto)"),
-                description=body,
-                requester_id=contact.id,
-                channel=pb.CHANNEL_FAX if fax else pb.CHANNEL_EMAIL,
-                attachments=attachments,
-            ),
+                await self._received(ticket_id, mail, key, refused)
+            detail = f"comment on #{target}" + _refused_detail(refused)
+            return Outcome("COMMENT_ADDED", ticket_id, detail)
+
+        async def create(files: list[pb.Attachment], body: str) -> Any:
+            return await self._call(
+                self.tickets.CreateTicket,
+                tpb.CreateTicketRequest(
+                    request_id=_request_id(key),
+                    subject=mail.subject.strip() or ("Fax" if fax else "(senza oggetto)"),
+                    description=body,
+                    requester_id=contact.id,
+                    channel=pb.CHANNEL_FAX if fax else pb.CHANNEL_EMAIL,
+                    attachments=files,
+                ),
+            )
+
+        created: pb.Ticket = await _with_files(create, mail, attachments, refused)
+        await self._received(created.id, mail, key, refused)
+        return Outcome(
+            "TICKET_CREATED", created.id, ("fax" if fax else "") + _refused_detail(refused)
         )
-        await self._received(created.id, mail, key)
-        return Outcome("TICKET_CREATED", created.id, "fax" if fax else "")
 
     async def _survey_answer(
         self, mail: mailparse.ParsedMail, contact: dpb.Contact
@@ -517,9 +706,13 @@ class MailProcessor:
                 )
             ).first() or 0
 
-    async def _received(self, ticket_id: int, mail: mailparse.ParsedMail, key: str) -> None:
+    async def _received(
+        self, ticket_id: int, mail: mailparse.ParsedMail, key: str, refused: list[str]
+    ) -> None:
         """Tell notify which message opened the ticket: its acknowledgement answers it
-        (In-Reply-To), or is not sent at all when the mail must get no automatic reply."""
+        (In-Reply-To), or is not sent at all when the mail must get no automatic reply;
+        ``refused_attachments`` names the files the ticket was opened without, for the
+        acknowledgement to tell the sender."""
         await self._publish(
             "received",
             f"mail-received:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
@@ -529,6 +722,7 @@ class MailProcessor:
                 "sender": mail.sender,
                 "auto_reply": mail.auto_reply_allowed,
                 "no_auto_reply_reason": mail.no_auto_reply_reason,
+                "refused_attachments": refused[: MAX_ATTACHMENTS * 2],
             },
         )
 
@@ -660,8 +854,10 @@ class MailProcessor:
         return None
 
     async def _tagged_ticket(self, ticket_id: int, contact: dpb.Contact) -> int | None:
-        """The tagged ticket, when it exists and belongs to the sender's organisation; a tag
-        naming another organisation's ticket is ignored (nothing of it leaks)."""
+        """The tagged ticket, when it exists and the sender may see it in the portal
+        (``may_see``); a tag naming any other ticket is ignored: the mail is a new ticket
+        of the sender's own, and nothing of the other ticket (not even whether it exists,
+        nor its subject through a follow-up) leaks."""
         try:
             ticket: pb.Ticket = await self._call(
                 self.tickets.GetTicket, tpb.GetTicketRequest(id=ticket_id)
@@ -670,7 +866,36 @@ class MailProcessor:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise
-        return ticket.id if ticket.organization_id == contact.organization_id else None
+        return ticket.id if await self._may_see(ticket, contact) else None
+
+    async def _may_see(self, ticket: pb.Ticket, contact: dpb.Contact) -> bool:
+        """What ``TicketService.GetTicket`` lets a customer see: their own tickets; a
+        REFERENT all of the organisation's; a USER also their department colleagues'
+        when the organisation shares tickets within departments."""
+        if ticket.organization_id != contact.organization_id:
+            return False
+        if contact.role == pb.CONTACT_ROLE_REFERENT or ticket.requester_id == contact.id:
+            return True
+        if not contact.department:
+            return False
+        org: dpb.Organization = await self._call(
+            self.directory.GetOrganization,
+            dpb.GetOrganizationRequest(id=contact.organization_id),
+        )
+        if not org.department_sees_tickets:
+            return False
+        try:
+            requester: dpb.Contact = await self._call(
+                self.directory.GetContact, dpb.GetContactRequest(id=ticket.requester_id)
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return (
+            requester.organization_id == contact.organization_id
+            and requester.department == contact.department
+        )
 
 
 _FAX_ID = re.compile(
@@ -690,6 +915,85 @@ _SURVEY_REFUSALS = frozenset(
         grpc.StatusCode.NOT_FOUND,
     }
 )
+
+
+MAX_FILENAME = 255  # what the tickets service takes (``services.tickets.creation``)
+
+
+def admissible(files: list[mailparse.Attachment]) -> tuple[list[pb.Attachment], list[str]]:
+    """The files the tickets service takes (the system's limits, ``services.common.limits``)
+    and the names of the others, with why. A content type it would refuse is sent as
+    ``application/octet-stream`` rather than losing the file."""
+    kept: list[pb.Attachment] = []
+    refused: list[str] = []
+    total = 0
+    for f in files:
+        name = f.filename.strip()[:MAX_FILENAME] or "allegato"
+        if len(kept) >= MAX_ATTACHMENTS:
+            refused.append(f"{name} (oltre il limite di {MAX_ATTACHMENTS} allegati)")
+            continue
+        if f.size > MAX_ATTACHMENT_BYTES:
+            refused.append(mailparse.refused_for_size(name, f.size, MAX_ATTACHMENT_BYTES))
+            continue
+        if total + f.size > MAX_ATTACHMENTS_TOTAL:
+            refused.append(
+                mailparse.refused_for_size(name, f.size, MAX_ATTACHMENTS_TOTAL, " per messaggio")
+            )
+            continue
+        total += f.size
+        kept.append(
+            pb.Attachment(
+                filename=name,
+                content_type=mailparse.safe_content_type(f.content_type),
+                content=f.content,
+            )
+        )
+    return kept, refused
+
+
+def refusal_note(refused: list[str], unread: str = "") -> str:
+    """What a ticket or comment says about what it was made without."""
+    lines = [f"Allegato non accettato: {r}" for r in refused[: MAX_ATTACHMENTS * 2]]
+    if len(refused) > MAX_ATTACHMENTS * 2:
+        lines.append(f"... e altri {len(refused) - MAX_ATTACHMENTS * 2} allegati non accettati")
+    if unread:
+        lines.append(f"Il messaggio non è stato letto per intero ({unread}).")
+    return "\n".join(lines)
+
+
+def _mail_body(mail: mailparse.ParsedMail, refused: list[str]) -> str:
+    body = mail.text or "(messaggio senza testo)"
+    note = refusal_note(refused, mail.unread)[:4000]
+    if note:
+        body = body[: MAX_BODY_CHARS - len(note) - 2].rstrip() + "\n\n" + note
+    return body[:MAX_BODY_CHARS]
+
+
+def _refused_detail(refused: list[str]) -> str:
+    return f" (without {len(refused)} file(s): {'; '.join(refused)[:300]})" if refused else ""
+
+
+async def _with_files(
+    call: Callable[[list[pb.Attachment], str], Awaitable[Any]],
+    mail: mailparse.ParsedMail,
+    files: list[pb.Attachment],
+    refused: list[str],
+) -> Any:
+    """Make the ticket or comment with its files; when the tickets service refuses the
+    files, make it without them, naming them (``refused`` grows)."""
+    try:
+        return await call(files, _mail_body(mail, refused))
+    except grpc.aio.AioRpcError as err:
+        details = err.details() or ""
+        if (
+            err.code() != grpc.StatusCode.INVALID_ARGUMENT
+            or not files
+            or not details.startswith("attachments")
+        ):
+            raise
+        log.warning("the tickets service refused the attachments (%s): sent without", details)
+        refused.extend(f"{f.filename} (rifiutato: {details[:200]})" for f in files)
+        return await call([], _mail_body(mail, refused))
 
 
 def _request_id(key: str) -> str:

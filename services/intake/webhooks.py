@@ -9,7 +9,8 @@
 A wrong secret or signature is ``403`` and stores nothing; a body that is not a JSON
 object is ``400``; a channel that is not configured is ``404``. ``200`` comes only once
 every update of the request is stored in ``im_updates`` (unique per provider and the
-provider's ID, so the provider's retries store nothing twice); ``500`` otherwise, and the
+provider's ID of the message: Telegram's chat and message ID, never its update ID, which
+restarts; so the provider's retries store nothing twice); ``500`` otherwise, and the
 provider retries. The processor (``services.intake.im_processor``) works from the table.
 """
 
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.settings import Settings
 from services.intake.im_models import ImUpdate
-from services.intake.im_parse import TELEGRAM, WHATSAPP, whatsapp_items
+from services.intake.im_parse import TELEGRAM, WHATSAPP, telegram_key, whatsapp_items
 
 log = logging.getLogger("helpdesk.intake.webhooks")
 
@@ -145,7 +146,7 @@ class WebhookServer:
         update_id = body.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise web.HTTPBadRequest(text="update_id: missing or not an integer")
-        await self._store([(TELEGRAM, "message", str(update_id), body)])
+        await self._store([(TELEGRAM, "message", telegram_key(body), body)])
         return web.json_response({"ok": True})
 
     # -- WhatsApp -------------------------------------------------------------------------

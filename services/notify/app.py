@@ -125,6 +125,7 @@ class NotifyApp:
             self._mailer or make_mailer(settings),
             settings.mail_from,
             self._retry,
+            signing_key=settings.token_signing_key(),
         )
         self._consumer = EventConsumer(
             settings.nats_url,

@@ -242,7 +242,8 @@ class ImStore:
 
 
 class ImDelivery:
-    """One instant message, recorded in the delivery log and sent at most once."""
+    """One instant message, recorded once in the delivery log and sent at least once (a crash
+    after the provider took it and before the row says SENT sends it again)."""
 
     def __init__(
         self,

@@ -1,12 +1,17 @@
-"""Composing an email and handing it over: an SMTP relay, or a local Maildir spool."""
+"""Composing an email and handing it over: an SMTP relay, or a local Maildir spool.
+
+Handing over is at least once: the delivery log marks a message SENT after the relay (or
+the spool) took it, so a crash or a lost reply in between sends it again, with the same
+Message-ID (``services.common.message_ids``), by which receivers can drop the copy.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.policy
-import hashlib
 import logging
 import mailbox
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -15,8 +20,10 @@ from typing import Protocol
 
 import aiosmtplib
 
+from services.common.message_ids import mail_domain, thread_id
 from services.common.settings import Settings, split_hostport
 from services.notify.models import utcnow
+from services.notify.render import ComposeError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -51,46 +58,46 @@ class Envelope:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def mail_domain(mail_from: str) -> str:
-    """The domain of the support address (``helpdesk.localhost`` by default)."""
-    _, address = parseaddr(mail_from)
-    domain = address.rpartition("@")[2].strip().lower()
-    return domain or "helpdesk.localhost"
-
-
 # Headers are not folded at 78 columns (RFC 5322 allows 998): a folded Message-ID or
 # References reads back with a leading space in some clients and breaks their threading.
 UNFOLDED = email.policy.default.clone(max_line_length=998)
-
-
-def make_message_id(event_id: str, template: str, domain: str, ticket_id: int = 0) -> str:
-    """A Message-ID that depends only on the event and the template: a resend keeps it.
-
-    A ticket's mail names the ticket (``.t42.``), so that an answer quoting only this ID in
-    ``In-Reply-To`` (an out-of-office) still finds its ticket.
-    """
-    digest = hashlib.sha256(f"{event_id}\x00{template}".encode()).hexdigest()[:32]
-    ticket = f"t{ticket_id}." if ticket_id > 0 else ""
-    return f"<notify.{template}.{ticket}{digest}@{domain}>"
+# A customer's Message-ID we answer: one token in angle brackets, as intake checks it.
+_ANSWERABLE_ID = re.compile(r"^<[^<>\s]{1,250}>$")
 
 
 def compose(envelope: Envelope) -> EmailMessage:
-    """The message with the headers every notification carries."""
+    """The message with the headers every notification carries; ``ComposeError`` when the
+    email library refuses a header (a line break in an address, say): that is permanent.
+
+    Names and the subject are folded to one line first (a staff-entered name may hold a
+    line break); an ``in_reply_to`` that is no single Message-ID is left out.
+    """
+    try:
+        return _compose(envelope)
+    except (ValueError, TypeError, IndexError) as err:  # the email library's refusals
+        raise ComposeError(f"cannot compose the message: {err}") from err
+
+
+def _compose(envelope: Envelope) -> EmailMessage:
     domain = mail_domain(envelope.sender)
     msg = EmailMessage(policy=UNFOLDED)
     msg["From"] = envelope.sender
-    msg["To"] = formataddr((envelope.recipient_name, envelope.recipient))
+    msg["To"] = formataddr((one_line(envelope.recipient_name), envelope.recipient))
     msg["Reply-To"] = envelope.sender
-    msg["Subject"] = envelope.subject
+    msg["Subject"] = one_line(envelope.subject)
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = envelope.message_id
     references = []
     if envelope.ticket_id:
         # Every message about a ticket in one thread of the customer's mail client.
-        references.append(f"<ticket-{envelope.ticket_id}@{domain}>")
-    if envelope.in_reply_to:
-        msg["In-Reply-To"] = envelope.in_reply_to
-        references.append(envelope.in_reply_to)
+        references.append(thread_id(envelope.ticket_id, domain))
+    in_reply_to = envelope.in_reply_to.strip()
+    if in_reply_to and not _ANSWERABLE_ID.match(in_reply_to):
+        log.warning("not answering %r: not a Message-ID", in_reply_to[:80])
+        in_reply_to = ""
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        references.append(in_reply_to)
     if references:
         msg["References"] = " ".join(references)
     msg["Auto-Submitted"] = envelope.auto_submitted
@@ -102,7 +109,7 @@ def compose(envelope: Envelope) -> EmailMessage:
     if envelope.ticket_id:
         msg["X-Helpdesk-Ticket"] = str(envelope.ticket_id)
     for name, value in envelope.headers:
-        msg[name] = value
+        msg[name] = one_line(value)
     msg.set_content(envelope.body)
     msg["Content-Language"] = envelope.locale  # after set_content, which drops Content-*
     return msg

@@ -1,30 +1,32 @@
-"""Turning one ticket event into sent emails, exactly once, with the delivery log as the record.
+"""Turning one ticket event into sent emails, with the delivery log as the record.
 
 For each email the event calls for: insert the delivery row (PENDING) and
 commit, send, then mark it SENT. A row already SENT or FAILED is skipped, so
-a redelivered event repeats nothing; a PENDING row (a crash mid-send, or a
-retry) is sent again with the same Message-ID.
+a redelivered event repeats nothing it finished; a PENDING row (a crash mid-send, a
+relay whose reply was lost, or a retry) is sent again with the same Message-ID.
+
+So each email is recorded once and handed to the relay **at least once**, not exactly
+once: a crash after the relay took a message and before its row says SENT sends it a
+second time. Both copies carry the same Message-ID, by which receivers can deduplicate.
+
+An email that cannot be written (``ComposeError``: a template failing on the event, a
+header the email library refuses) ends FAILED with the reason at once: never retried,
+so its event is acked.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
+from services.common.message_ids import MessageIds, mail_domain
 from services.common.ticket_events import TicketEventPayload
-from services.notify.mailer import (
-    Envelope,
-    Mailer,
-    SendError,
-    compose,
-    mail_domain,
-    make_message_id,
-)
+from services.notify.mailer import Envelope, Mailer, SendError, compose
 from services.notify.models import DeliveryStatus, utcnow
-from services.notify.render import Renderer
+from services.notify.render import ComposeError, RenderedEmail, Renderer
 from services.notify.rules import (
     AUTO_REPLY_TEMPLATES,
     NEVER_MAIL_LOCAL_PARTS,
@@ -72,6 +74,8 @@ class Notifier:
         mailer: Mailer,
         mail_from: str,
         retry: RetryPolicy | None = None,
+        *,
+        signing_key: str,
     ) -> None:
         self._store = store
         self._renderer = renderer
@@ -79,6 +83,9 @@ class Notifier:
         self._mail_from = mail_from
         self._sender = parseaddr(mail_from)[1] or mail_from
         self._domain = mail_domain(mail_from)
+        # Seals our Message-IDs (``Settings.token_signing_key()``): a delivery report is
+        # trusted only about an ID we wrote.
+        self._ids = MessageIds(signing_key, self._domain)
         self._retry = retry or RetryPolicy()
 
     async def handle(
@@ -111,21 +118,25 @@ class Notifier:
                 in_reply_to = inbound.message_id
                 if not inbound.auto_reply:
                     suppress = f"no automatic reply to this message ({inbound.reason})"
-        rendered = self._renderer.render(event, email)
         draft = DeliveryDraft(
             event_id=event["event_id"],
             event_type=event["type"],
             ticket_id=event["ticket_id"],
             recipient=email.recipient,
-            subject=rendered.subject,
+            subject="",
             template=email.template,
             locale=email.locale,
-            message_id=make_message_id(
-                event["event_id"], email.template, self._domain, event["ticket_id"]
+            message_id=self._ids.notification(
+                event["event_id"], email.template, event["ticket_id"]
             ),
         )
-        return await self.deliver(
-            draft, email, rendered.body, progress, in_reply_to=in_reply_to, suppress=suppress
+        return await self.render_and_deliver(
+            draft,
+            email,
+            lambda: self._renderer.render(event, email),
+            progress,
+            in_reply_to=in_reply_to,
+            suppress=suppress,
         )
 
     async def reply_to_prospect(
@@ -143,37 +154,48 @@ class Notifier:
             recipient_name=str(event.get("sender_name") or "").strip(),
             locale=locale_of(str(event.get("locale") or "")),
         )
-        rendered = self._renderer.render_template(
-            email.template,
-            email.locale,
-            {
-                "name": email.recipient_name,
-                "subject": str(event.get("subject") or ""),
-                # A known contact asking the sales office (the web form): not told that
-                # they are no customer.
-                "known_contact": event.get("known_contact") is True,
-            },
-        )
+        context = {
+            "name": email.recipient_name,
+            "subject": str(event.get("subject") or ""),
+            # A known contact asking the sales office (the web form): not told that
+            # they are no customer.
+            "known_contact": event.get("known_contact") is True,
+        }
         event_id = str(event["event_id"])
         draft = DeliveryDraft(
             event_id=event_id,
             event_type="prospect",
             ticket_id=0,
             recipient=recipient,
-            subject=rendered.subject,
+            subject="",
             template=email.template,
             locale=email.locale,
-            message_id=make_message_id(event_id, email.template, self._domain),
+            message_id=self.message_id(event_id, email.template),
         )
-        return await self.deliver(
-            draft, email, rendered.body, progress, in_reply_to=str(event.get("message_id") or "")
+        return await self.render_and_deliver(
+            draft,
+            email,
+            lambda: self._renderer.render_template(email.template, email.locale, context),
+            progress,
+            in_reply_to=str(event.get("message_id") or ""),
         )
 
     async def record_bounce(self, event: Mapping[str, object]) -> list[BouncedDelivery]:
-        """Mark the notifications a delivery-status report names BOUNCED; returns them."""
+        """Mark the notifications a delivery-status report names BOUNCED; returns them.
+
+        Only Message-IDs whose seal verifies count: anyone can write a report quoting
+        ``<notify.created.t42...>``, only we can write one that verifies (IDs from before
+        the seal, or under another signing key, are not trusted either)."""
         raw_ids = event.get("original_message_ids")
         raw_recipients = event.get("recipients")
-        ids = [i for i in raw_ids if isinstance(i, str)] if isinstance(raw_ids, list) else []
+        quoted = [i for i in raw_ids if isinstance(i, str)] if isinstance(raw_ids, list) else []
+        ids = [i.strip() for i in quoted if self.verified(i)]
+        if len(ids) < len(quoted):
+            log.warning(
+                "bounce %s: ignoring Message-IDs we did not write: %s",
+                event.get("event_id"),
+                [i[:120] for i in quoted if not self.verified(i)],
+            )
         recipients = ", ".join(
             str(r) for r in (raw_recipients if isinstance(raw_recipients, list) else [])
         )
@@ -200,7 +222,58 @@ class Notifier:
 
     def message_id(self, event_id: str, template: str) -> str:
         """The Message-ID of the email ``template`` for ``event_id`` (the same on every resend)."""
-        return make_message_id(event_id, template, self._domain)
+        return self._ids.notification(event_id, template)
+
+    def verified(self, message_id: str) -> bool:
+        """Whether ``message_id`` is a notification ID we wrote (its seal checks)."""
+        ours = self._ids.parse(message_id)
+        return ours is not None and ours.verified
+
+    async def render_and_deliver(
+        self,
+        draft: DeliveryDraft,
+        email: PlannedEmail,
+        render: Callable[[], RenderedEmail],
+        progress: Progress | None = None,
+        *,
+        redact: tuple[str, ...] = (),
+        in_reply_to: str = "",
+        suppress: str = "",
+    ) -> float | None:
+        """``deliver`` the email that ``render`` makes, its subject in the row. ``render``
+        depends only on the event, so when it fails (``ComposeError``, or a field the
+        event lacks) the email is recorded FAILED with the reason (``refuse``)."""
+        try:
+            rendered = render()
+        except Exception as err:  # rendering is pure: the same event fails the same way
+            reason = str(err) if isinstance(err, ComposeError) else f"cannot render: {err!r}"
+            await self.refuse(draft, reason, redact)
+            return None
+        return await self.deliver(
+            replace(draft, subject=rendered.subject),
+            email,
+            rendered.body,
+            progress,
+            redact=redact,
+            in_reply_to=in_reply_to,
+            suppress=suppress,
+        )
+
+    async def refuse(self, draft: DeliveryDraft, reason: str, redact: tuple[str, ...] = ()) -> None:
+        """Record an email that cannot be written as FAILED, with why: retrying the same
+        event would fail the same way, so it is never retried (its event is acked)."""
+        row = await self._store.claim(draft)
+        if row.status != DeliveryStatus.PENDING:
+            return
+        reason = _redacted(reason, redact)
+        await self._store.mark_failed(row.id, reason)
+        log.error(
+            "event %s: %s to %s cannot be composed, not retried: %s",
+            draft.event_id,
+            draft.template,
+            draft.recipient,
+            reason,
+        )
 
     async def deliver(
         self,
@@ -249,25 +322,29 @@ class Notifier:
             )
             return None
         attempts = await self._store.start_attempt(row.id)
-        message = compose(
-            Envelope(
-                sender=self._mail_from,
-                recipient=email.recipient,
-                recipient_name=email.recipient_name,
-                subject=row.subject,
-                body=body,
-                message_id=row.message_id,
-                ticket_id=draft.ticket_id,
-                locale=email.locale,
-                in_reply_to=in_reply_to,
-                auto_submitted="auto-replied" if auto_reply else "auto-generated",
-                headers=(
-                    (("X-Helpdesk-Survey", str(draft.ticket_id)),)
-                    if draft.template == SURVEY_TEMPLATE
-                    else ()
-                ),
+        try:
+            message = compose(
+                Envelope(
+                    sender=self._mail_from,
+                    recipient=email.recipient,
+                    recipient_name=email.recipient_name,
+                    subject=row.subject,
+                    body=body,
+                    message_id=row.message_id,
+                    ticket_id=draft.ticket_id,
+                    locale=email.locale,
+                    in_reply_to=in_reply_to,
+                    auto_submitted="auto-replied" if auto_reply else "auto-generated",
+                    headers=(
+                        (("X-Helpdesk-Survey", str(draft.ticket_id)),)
+                        if draft.template == SURVEY_TEMPLATE
+                        else ()
+                    ),
+                )
             )
-        )
+        except ComposeError as err:
+            await self.refuse(draft, str(err), redact)
+            return None
         if progress is not None:
             await progress()
         try:
@@ -294,10 +371,7 @@ class Notifier:
         draft: DeliveryDraft,
         redact: tuple[str, ...] = (),
     ) -> float | None:
-        error = str(err)
-        for secret in redact:
-            if secret:
-                error = error.replace(secret, "[redacted]")
+        error = _redacted(str(err), redact)
         limit = (
             self._retry.max_permanent_attempts
             if err.permanent
@@ -327,6 +401,13 @@ class Notifier:
             error,
         )
         return delay
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def age_seconds(occurred_at: str) -> float:

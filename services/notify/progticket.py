@@ -11,7 +11,8 @@ mail, one message per recipient, each in the recipient's locale:
 - ``remote_update_completed``: the referents again, users may reconnect.
 
 Delivery goes through the same ``Notifier`` and delivery log as the ticket emails: one row
-per (event, template, recipient), so a redelivered event sends nothing twice, and
+per (event, template, recipient), so a redelivered event sends nothing it finished (a
+crash between the relay's acceptance and SENT resends, with the same Message-ID), and
 ``ListNotifications`` shows them under the support ticket (``ticket_id``) with
 ``event_type`` ``progticket.<type>``.
 """
@@ -32,7 +33,7 @@ from services.common.prog_events import ProgEventPayload, progticket_subject
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import format_instant, format_window, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
-from services.notify.render import Renderer, one_line
+from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
 
@@ -182,7 +183,7 @@ def prog_context(event: ProgEventPayload, email: PlannedEmail) -> dict[str, Any]
 
 
 class ProgNotifier:
-    """Renders and sends the emails of one programming-ticket event, exactly once each."""
+    """Renders and sends the emails of one programming-ticket event (each at least once)."""
 
     def __init__(self, notifier: Notifier, renderer: Renderer) -> None:
         self._notifier = notifier
@@ -202,9 +203,10 @@ class ProgNotifier:
     async def _deliver(
         self, event: ProgEventPayload, email: PlannedEmail, progress: Progress | None
     ) -> float | None:
-        rendered = self._renderer.render_template(
-            email.template, email.locale, prog_context(event, email)
-        )
+        def render() -> RenderedEmail:
+            context = prog_context(event, email)
+            return self._renderer.render_template(email.template, email.locale, context)
+
         # One event writes to several people: each message gets its own Message-ID
         # (stable across resends), without showing the address in the header.
         message_id = self._notifier.message_id(
@@ -215,12 +217,12 @@ class ProgNotifier:
             event_type=f"{EVENT_TYPE_PREFIX}{event['type']}",
             ticket_id=event["programming_ticket"]["support_ticket_id"],
             recipient=email.recipient,
-            subject=rendered.subject,
+            subject="",
             template=email.template,
             locale=email.locale,
             message_id=message_id,
         )
-        return await self._notifier.deliver(draft, email, rendered.body, progress)
+        return await self._notifier.render_and_deliver(draft, email, render, progress)
 
 
 class ProgEventConsumer(JetStreamConsumer[ProgEventPayload]):

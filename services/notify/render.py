@@ -1,7 +1,8 @@
 """Subject and plain-text body of each email, from Jinja2 templates per locale.
 
 Templates live in ``templates/<locale>/<name>.subject.j2`` and
-``templates/<locale>/<name>.body.j2``.
+``templates/<locale>/<name>.body.j2``. Rendering depends only on the event, so a failure
+(a missing variable, a field the event lacks) is ``ComposeError``: retrying cannot help.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from workflows.domain.durations import format_duration
 _SPACES = re.compile(r"\s+")
 # How long a survey answer can be changed (TicketService.SubmitSatisfaction says the same).
 SURVEY_CHANGE_WINDOW = timedelta(days=7)
+
+
+class ComposeError(Exception):
+    """An email that cannot be written: a template that fails on this event, a header
+    the email library refuses. Permanent: the delivery ends FAILED, never retried."""
 
 
 @dataclass(frozen=True)
@@ -150,12 +156,21 @@ class Renderer:
         }
 
     def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:
-        """Subject and body of ``email`` in its locale."""
-        return self.render_template(email.template, email.locale, self.context(event, email))
+        """Subject and body of ``email`` in its locale; ``ComposeError`` when they cannot
+        be made from this event."""
+        try:
+            ctx = self.context(event, email)
+        except Exception as err:
+            raise ComposeError(f"template {email.locale}/{email.template}: {err!r}") from err
+        return self.render_template(email.template, email.locale, ctx)
 
     def render_template(self, template: str, locale: str, ctx: dict[str, Any]) -> RenderedEmail:
-        """Subject and body of ``template`` in ``locale`` with the variables ``ctx``."""
+        """Subject and body of ``template`` in ``locale`` with the variables ``ctx``;
+        ``ComposeError`` when the template fails on them."""
         base = f"{locale}/{template}"
-        subject = self._env.get_template(f"{base}.subject.j2").render(ctx)
-        body = self._env.get_template(f"{base}.body.j2").render(ctx)
+        try:
+            subject = self._env.get_template(f"{base}.subject.j2").render(ctx)
+            body = self._env.get_template(f"{base}.body.j2").render(ctx)
+        except Exception as err:  # rendering is pure: the same event fails the same way
+            raise ComposeError(f"template {base}: {err!r}") from err
         return RenderedEmail(subject=one_line(subject), body=body.strip() + "\n")

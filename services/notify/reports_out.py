@@ -1,8 +1,10 @@
 """The organisation report by email (seed 002): ``helpdesk.report.ready`` events from the
-tickets service, one email to each referent, exactly once each (the delivery log)."""
+tickets service, one email to each referent, recorded once in the delivery log and sent at
+least once (a resend keeps its Message-ID)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, cast
@@ -16,7 +18,7 @@ from services.common.report_events import ReportEventPayload, report_subject
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import format_day, local_instant
 from services.notify.notifier import Notifier, Progress, RetryPolicy
-from services.notify.render import Renderer
+from services.notify.render import RenderedEmail, Renderer
 from services.notify.rules import PlannedEmail, to_people
 from services.notify.store import DeliveryDraft
 
@@ -90,7 +92,7 @@ def report_context(event: ReportEventPayload, email: PlannedEmail) -> dict[str, 
 
 
 class ReportNotifier:
-    """Renders and sends one report event's emails, exactly once each."""
+    """Renders and sends one report event's emails (each at least once)."""
 
     def __init__(self, notifier: Notifier, renderer: Renderer) -> None:
         self._notifier = notifier
@@ -102,25 +104,27 @@ class ReportNotifier:
         retry_after: float | None = None
         people = to_people(cast(Any, event), TEMPLATE, event["recipients"])
         for email in people:
-            rendered = self._renderer.render_template(
-                TEMPLATE, email.locale, report_context(event, email)
-            )
             draft = DeliveryDraft(
                 event_id=event["event_id"],
                 event_type="report.ready",
                 ticket_id=0,
                 recipient=email.recipient,
-                subject=rendered.subject,
+                subject="",
                 template=TEMPLATE,
                 locale=email.locale,
                 message_id=self._notifier.message_id(
                     f"{event['event_id']}\x00{email.recipient}", TEMPLATE
                 ),
             )
-            delay = await self._notifier.deliver(draft, email, rendered.body, progress)
+            delay = await self._notifier.render_and_deliver(
+                draft, email, functools.partial(self._render, event, email), progress
+            )
             if delay is not None:
                 retry_after = max(retry_after or 0.0, delay)
         return retry_after
+
+    def _render(self, event: ReportEventPayload, email: PlannedEmail) -> RenderedEmail:
+        return self._renderer.render_template(TEMPLATE, email.locale, report_context(event, email))
 
 
 class ReportEventConsumer(JetStreamConsumer[ReportEventPayload]):

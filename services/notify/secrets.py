@@ -3,15 +3,16 @@
 The tickets service publishes them on ``helpdesk.secret.<type>`` to the
 short-lived ``HELPDESK_SECRETS`` stream; notify consumes them with its own
 durable ``notify-secrets`` and sends them like the ticket emails (same mailer,
-headers, delivery log and exactly-once rule). The secret goes into the body
-of the email and nowhere else: the delivery row keeps the subject, never the
-body, and no log line names the secret.
+headers, delivery log and at-least-once rule: a resend keeps the Message-ID). The
+secret goes into the body of the email and nowhere else: the delivery row keeps the
+subject, never the body, and no log line names the secret.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypedDict, cast
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secre
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import local_instant, month_name, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
-from services.notify.render import Renderer, one_line
+from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
 
@@ -144,7 +145,7 @@ def secret_context(
 
 
 class SecretNotifier:
-    """Renders and sends the email of one secret event, exactly once."""
+    """Renders and sends the email of one secret event (recorded once, sent at least once)."""
 
     def __init__(self, notifier: Notifier, renderer: Renderer) -> None:
         self._notifier = notifier
@@ -158,28 +159,31 @@ class SecretNotifier:
         if email is None:
             return None
         secret = event["secret"]
-        rendered = self._renderer.render_template(
-            email.template,
-            email.locale,
-            secret_context(event, email, self._renderer.portal_url),
-        )
-        subject = rendered.subject
-        if secret in subject:  # the subject is stored: it must never hold the secret
+
+        def render() -> RenderedEmail:
+            context = secret_context(event, email, self._renderer.portal_url)
+            rendered = self._renderer.render_template(email.template, email.locale, context)
+            if secret not in rendered.subject:
+                return rendered
+            # The subject is stored: it must never hold the secret.
             log.warning(
                 "secret event %s: the subject would show the secret, masked", event["event_id"]
             )
-            subject = subject.replace(secret, "***")
+            return replace(rendered, subject=rendered.subject.replace(secret, "***"))
+
         draft = DeliveryDraft(
             event_id=event["event_id"],
             event_type=event["type"],
             ticket_id=0,
             recipient=email.recipient,
-            subject=subject,
+            subject="",
             template=email.template,
             locale=email.locale,
             message_id=self._notifier.message_id(event["event_id"], email.template),
         )
-        return await self._notifier.deliver(draft, email, rendered.body, progress, redact=(secret,))
+        return await self._notifier.render_and_deliver(
+            draft, email, render, progress, redact=(secret,)
+        )
 
 
 class SecretConsumer(JetStreamConsumer[SecretEventPayload]):

@@ -18,7 +18,13 @@ from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
-from services.common.rpc_errors import invalid, not_found, optional_text, require_text
+from services.common.rpc_errors import (
+    already_exists,
+    invalid,
+    not_found,
+    optional_text,
+    require_text,
+)
 from services.tickets import models as m
 from services.tickets.readmodel import state_from_row
 from services.tickets.sla import due_times
@@ -40,6 +46,7 @@ class NewTicket:
     requester_id: int
     channel: str
     priority: str
+    # The idempotency key as stored: already scoped to the caller (``access.scoped_key``).
     request_id: str | None = None
     kind: str = ""
     product: str = ""
@@ -110,11 +117,13 @@ class TicketCreator:
         auto_close_after_seconds: int,
         max_history_events: int = 2000,
         second_level: SecondLevelTimes | None = None,
+        max_history_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.auto_close_after_seconds = auto_close_after_seconds
         self.max_history_events = max_history_events
+        self.max_history_bytes = max_history_bytes
         self.second_level = second_level or SecondLevelTimes()
 
     def workflow_input(self, state: TicketState, start: str) -> TicketWorkflowInput:
@@ -124,6 +133,7 @@ class TicketCreator:
             state=state,
             start=start,
             max_history_events=self.max_history_events,
+            max_history_bytes=self.max_history_bytes,
             start_work_within_seconds=times.start_work_within_seconds,
             remote_update_notice_seconds=times.remote_update_notice_seconds,
             third_party_reminder_business_days=times.third_party_reminder_days,
@@ -131,12 +141,14 @@ class TicketCreator:
 
     async def create(self, new: NewTicket) -> tuple[m.Ticket, bool]:
         """Store the ticket (or find the one this request ID made) and make sure its workflow
-        runs. Returns (ticket, created by this call)."""
+        runs. Returns (ticket, created by this call). A request ID that made another
+        requester's ticket is ``ALREADY_EXISTS``: a key never hands out someone else's."""
         validate_attachments(new.attachments)
         async with self.sessions() as session:
             if new.request_id:
-                existing = await self._by_request_id(session, new.request_id)
+                existing = await self.by_request_id(session, new.request_id)
                 if existing is not None:
+                    self._same_request(existing, new)
                     await self.ensure_workflow(existing)
                     return existing, False
             requester = await session.get(m.Contact, new.requester_id)
@@ -180,16 +192,27 @@ class TicketCreator:
                 await session.rollback()
                 if not new.request_id:
                     raise
-                existing = await self._by_request_id(session, new.request_id)
+                existing = await self.by_request_id(session, new.request_id)
                 if existing is None:
                     raise
+                self._same_request(existing, new)
                 await self.ensure_workflow(existing)
                 return existing, False
         await self.ensure_workflow(row)
         return row, True
 
     @staticmethod
-    async def _by_request_id(session: AsyncSession, request_id: str) -> m.Ticket | None:
+    def _same_request(existing: m.Ticket, new: NewTicket) -> None:
+        """A retry names the same requester (hence organisation) and follow-up as the
+        request that made ``existing``; anything else reusing its key is refused."""
+        if existing.requester_id != new.requester_id or existing.follow_up_of != (
+            new.follow_up_of or None
+        ):
+            already_exists("request_id: already used by this caller for another request")
+
+    @staticmethod
+    async def by_request_id(session: AsyncSession, request_id: str) -> m.Ticket | None:
+        """The ticket a (stored, scoped) request ID made, if any."""
         return (
             await session.scalars(select(m.Ticket).where(m.Ticket.request_id == request_id))
         ).first()

@@ -29,6 +29,7 @@ from services.tickets import paging
 from services.tickets.contracts_rpc import ContractRpcs
 from services.tickets.convert import optional_name, required_name, value_of
 from services.tickets.credentials import Credentials
+from services.tickets.login_guard import client_source
 
 LOCALES = ("it", "en")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -350,6 +351,9 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
         name = require_text("name", request.name, 200)
         email = normalize_email("email", request.email)
         role = required_name(pb.AgentRole, request.role, "role")
+        if role == "ADMIN":
+            # Signed tokens never carry ADMIN: an administrator uses the admin token.
+            invalid("role", "ADMIN is the admin token's role; an agent cannot sign in as ADMIN")
         async with self.sessions() as session:
             agent = m.Agent(
                 name=name,
@@ -471,7 +475,7 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
 
     @rpc_method
     async def Login(self, request: dpb.LoginRequest, context: Context) -> dpb.LoginResponse:
-        return await self.credentials.login(request.email, request.password)
+        return await self.credentials.login(request.email, request.password, client_source(context))
 
     @rpc_method
     async def RefreshToken(
@@ -499,12 +503,14 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
     async def RequestPasswordReset(
         self, request: dpb.RequestPasswordResetRequest, context: Context
     ) -> dpb.RequestPasswordResetResponse:
-        await self.credentials.request_reset(request.email)
+        await self.credentials.request_reset(request.email, client_source(context))
         return dpb.RequestPasswordResetResponse()
 
     @rpc_method
     async def ResetPassword(
         self, request: dpb.ResetPasswordRequest, context: Context
     ) -> dpb.SetPasswordResponse:
-        await self.credentials.reset(request.email, request.code, request.new_password)
+        await self.credentials.reset(
+            request.email, request.code, request.new_password, client_source(context)
+        )
         return dpb.SetPasswordResponse()

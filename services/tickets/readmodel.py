@@ -86,9 +86,12 @@ def _business_clocks(t: m.Ticket, breached: set[str]) -> list[pb.SlaClock]:
     cal = Calendar(**data["calendar"])  # type: ignore[arg-type]
     targets = data["targets"]
     assert isinstance(targets, dict)
-    as_of = datetime.fromisoformat(str(data["as_of"]))
-    running, elapsed = bool(data["running"]), float(str(data["elapsed"]))
     now = datetime.now(UTC)
+    # No instant yet: a change recorded before the workflow started the clocks (an update
+    # can run before the run method does); nothing is counted, nothing runs.
+    as_of = datetime.fromisoformat(str(data["as_of"])) if data.get("as_of") else now
+    running = bool(data["running"]) and bool(data.get("as_of"))
+    elapsed = float(str(data["elapsed"]))
     solved = t.solved_at if t.status in ("SOLVED", "CLOSED") else None
     clocks = []
     for target, due, met_at in (

@@ -3,7 +3,9 @@ as an update, and answer from the read model the workflow keeps current."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import grpc
@@ -14,11 +16,12 @@ from temporalio.client import Client
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
-from services.common.access import Role, principal
+from services.common.access import Role, principal, scoped_key
 from services.common.events import EventPublisher
 from services.common.rpc_errors import (
     Context,
     RpcError,
+    already_exists,
     invalid,
     not_found,
     optional_text,
@@ -84,6 +87,20 @@ from workflows.contracts import (
 
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
+# A comment's body in UTF-8 bytes. It travels through the ticket workflow's history twice
+# (the update, the recording activity): 256 KiB keeps every comment far from Temporal's
+# 2 MB payload limit, and still takes any MAX_BODY-character text of a European language
+# (intake cuts mail and messages at MAX_BODY characters).
+MAX_COMMENT_BYTES = 256 * 1024
+# Comments on one ticket waiting for its workflow at once (per process): with the
+# workflow's own guard on its history size (workflows/ticket.py), what a burst of comments
+# can add to one run's history stays bounded.
+MAX_COMMENTS_IN_FLIGHT = 8
+# Codes after which a comment's update may still have landed: its attachments stay for the
+# retry (same request_id) to find.
+UNCERTAIN = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNKNOWN}
+)
 # Where each update means to take the ticket, for refusals once its workflow has ended.
 _UPDATE_TARGET = {
     UPDATE_ASSIGN: "OPEN",
@@ -129,6 +146,7 @@ class TicketServicer(
         self.creator = creator
         self.signer = signer
         self.publisher = publisher
+        self._comments_in_flight: Counter[int] = Counter()
 
     # -- helpers ---------------------------------------------------------------
 
@@ -263,7 +281,11 @@ class TicketServicer(
     async def CreateTicket(self, request: tpb.CreateTicketRequest, context: Context) -> pb.Ticket:
         criticality = optional_name(pb.Criticality, request.criticality, "criticality")
         new = NewTicket(
-            request_id=optional_text("request_id", request.request_id, 200) or None,
+            # Scoped to the caller: a key never finds another caller's ticket.
+            request_id=scoped_key(
+                "request_id", optional_text("request_id", request.request_id, 200), principal()
+            )
+            or None,
             subject=require_text("subject", request.subject, MAX_SUBJECT),
             description=optional_text("description", request.description, MAX_BODY),
             requester_id=self._requester(request.requester_id),
@@ -461,7 +483,12 @@ class TicketServicer(
         self, request: tpb.AddCommentRequest, context: Context
     ) -> tpb.AddCommentResponse:
         body = require_text("body", request.body, MAX_BODY)
-        request_id = optional_text("request_id", request.request_id, 200)
+        if len(body.encode()) > MAX_COMMENT_BYTES:
+            invalid("body", f"is larger than {MAX_COMMENT_BYTES} bytes (UTF-8)")
+        # Scoped to the caller: a retry finds the caller's own comment and nothing else.
+        request_id = scoped_key(
+            "request_id", optional_text("request_id", request.request_id, 200), principal()
+        )
         visibility = (
             optional_name(pb.CommentVisibility, request.visibility, "visibility") or "PUBLIC"
         )
@@ -485,6 +512,8 @@ class TicketServicer(
             )
             existing = await session.get(m.Comment, comment_id)
             if existing is not None:  # a retry of a comment already recorded
+                if (existing.author_kind, existing.author_id) != (author.kind, author.id):
+                    already_exists("request_id: already used for another author's comment")
                 return tpb.AddCommentResponse(
                     comment=await comment_pb(session, existing),
                     ticket=await ticket_pb(session, row, customer=principal().is_customer),
@@ -493,21 +522,27 @@ class TicketServicer(
             assert org is not None
             attachments = list(request.attachments)
             validate_attachments(attachments)
-            if attachments:
-                # Stored before the change so that nothing is lost; a retry replaces them,
-                # a refused change removes them (below).
-                await session.execute(
-                    delete(m.Attachment).where(m.Attachment.comment_id == comment_id)
-                )
-                session.add_all(attachment_rows(attachments, row.id, comment_id, datetime.now(UTC)))
-                await session.commit()
             status, policy = row.status, org.closed_ticket_policy
+            follow_up = status == "CLOSED" and author.kind == "CONTACT" and policy != "REOPEN"
+            follow_up_key = _follow_up_key(row.id, request_id or comment_id)
+            # A retry of a message that already opened its follow-up adds no files again.
+            opened = follow_up and await self.creator.by_request_id(session, follow_up_key)
+            if attachments and not opened:
+                await self._store_attachments(session, attachments, row.id, comment_id)
+        if opened:
+            return await self._follow_up(row, author, body, comment_id, follow_up_key)
         data = CommentData(id=comment_id, visibility=visibility, author=author, body=body)
+        if self._comments_in_flight[row.id] >= MAX_COMMENTS_IN_FLIGHT:
+            raise RpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"#{row.id}: too many comments arriving at once; retry with the same request_id",
+            )
+        self._comments_in_flight[row.id] += 1
         try:
-            if status == "CLOSED" and author.kind == "CONTACT":
-                if policy == "REOPEN":
-                    return await self._reactivate(row, org, data)
-                return await self._follow_up(row, data, request_id or comment_id)
+            if follow_up:
+                return await self._follow_up(row, author, body, comment_id, follow_up_key)
+            if status == "CLOSED" and author.kind == "CONTACT":  # the REOPEN policy
+                return await self._reactivate(row, org, data)
             result = await self._update(
                 row.id,
                 UPDATE_ADD_COMMENT,
@@ -515,16 +550,44 @@ class TicketServicer(
                 CommentResult,
                 update_id=f"comment-{comment_id}",
             )
-        except RpcError:
-            if attachments:
+        except RpcError as err:
+            # Refused: the files go. Unanswered (UNAVAILABLE, a timeout): the update may
+            # have landed, so they stay for the retry, which finds them and adds no others.
+            if attachments and err.code not in UNCERTAIN:
                 async with self.sessions() as session:
                     await session.execute(
                         delete(m.Attachment).where(m.Attachment.comment_id == comment_id)
                     )
                     await session.commit()
             raise
+        finally:
+            self._comments_in_flight[row.id] -= 1
+            if self._comments_in_flight[row.id] <= 0:
+                del self._comments_in_flight[row.id]
         assert isinstance(result, CommentResult)
         return await self._comment_response(row.id, comment_id, reopened=result.reopened)
+
+    @staticmethod
+    async def _store_attachments(
+        session: AsyncSession, attachments: list[pb.Attachment], ticket_id: int, comment_id: str
+    ) -> None:
+        """A comment's files, stored before its change so that nothing is lost. A retry
+        (same request_id) finds those of its earlier try, if kept, and adds none: the same
+        files, or ``ALREADY_EXISTS`` for other ones under the same key."""
+        kept = list(
+            (
+                await session.scalars(
+                    select(m.Attachment.sha256).where(m.Attachment.comment_id == comment_id)
+                )
+            ).all()
+        )
+        if kept:
+            wanted = [hashlib.sha256(a.content).hexdigest() for a in attachments]
+            if sorted(kept) != sorted(wanted):
+                already_exists("request_id: already used for a comment with other attachments")
+            return
+        session.add_all(attachment_rows(attachments, ticket_id, comment_id, datetime.now(UTC)))
+        await session.commit()
 
     async def _comment_response(
         self, ticket_id: int, comment_id: str, reopened: bool = False, follow_up: bool = False
@@ -560,9 +623,10 @@ class TicketServicer(
         return await self._comment_response(row.id, data.id, reopened=result.reopened)
 
     async def _follow_up(
-        self, row: m.Ticket, data: CommentData, key: str
+        self, row: m.Ticket, author: ActorRef, body: str, comment_id: str, key: str
     ) -> tpb.AddCommentResponse:
-        """FOLLOW_UP policy (seed 003, the default): a new ticket linked to the closed one."""
+        """FOLLOW_UP policy (seed 003, the default): a new ticket linked to the closed one,
+        once per message (``key``); the message's files move to it."""
         subject = (
             row.subject
             if row.subject.lower().startswith("follow-up")
@@ -570,10 +634,10 @@ class TicketServicer(
         )
         new, _ = await self.creator.create(
             NewTicket(
-                request_id=f"follow-up:{row.id}:{key}",
+                request_id=key,
                 subject=subject[:MAX_SUBJECT],
-                description=data.body,
-                requester_id=data.author.id,
+                description=body,
+                requester_id=author.id,
                 channel=row.channel,
                 priority=row.priority,
                 kind=row.kind,
@@ -587,8 +651,17 @@ class TicketServicer(
         async with self.sessions() as session:  # the message's attachments go with it
             await session.execute(
                 update(m.Attachment)
-                .where(m.Attachment.comment_id == data.id)
+                .where(m.Attachment.comment_id == comment_id)
                 .values(ticket_id=new.id, comment_id=None)
             )
             await session.commit()
-        return await self._comment_response(new.id, data.id, follow_up=True)
+        return await self._comment_response(new.id, comment_id, follow_up=True)
+
+
+def _follow_up_key(ticket_id: int, key: str) -> str:
+    """The request ID of the follow-up a message to closed ticket ``ticket_id`` opens (a
+    stored key: hashed when it would be too long)."""
+    found = f"follow-up:{ticket_id}:{key}"
+    if len(found) <= 200:
+        return found
+    return f"follow-up:{ticket_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"

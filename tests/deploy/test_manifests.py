@@ -311,6 +311,31 @@ def test_secrets_only_by_reference(overlay: str, rendered: dict[str, str]) -> No
     assert len(namespaces) == 1 and None not in namespaces
 
 
+# The processes that check bearer tokens or sign tokens: each needs the three secrets, and
+# none may start without one (a process refuses to sign with a key from the source).
+TOKEN_SECRETS = {
+    "HELPDESK_ADMIN_TOKEN": "admin-token",
+    "HELPDESK_SERVICE_TOKEN": "service-token",
+    "HELPDESK_SIGNING_KEY": "signing-key",
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_token_checking_processes_require_every_token_secret(
+    overlay: str, rendered: dict[str, str]
+) -> None:
+    deployments = by_kind(documents(rendered[overlay]), "Deployment")
+    for name in ("intake", "tickets", "notify", "dev-escalation"):
+        (container,) = [c for c in pod_spec(deployments[name])["containers"] if c["name"] == name]
+        env = {e["name"]: e for e in container.get("env", [])}
+        for variable, key in TOKEN_SECRETS.items():
+            ref = env.get(variable, {}).get("valueFrom", {}).get("secretKeyRef")
+            assert ref == {"name": "helpdesk-tokens", "key": key}, f"{name}: {variable}: {ref}"
+    external = by_kind(documents(rendered[overlay]), "ExternalSecret")
+    for doc in external.values():
+        assert {d["secretKey"] for d in doc["spec"]["data"]} >= set(TOKEN_SECRETS.values())
+
+
 def test_overlays_differ_in_namespace_tag_and_size(rendered: dict[str, str]) -> None:
     dev, prod = documents(rendered["dev"]), documents(rendered["prod"])
     assert dev[0]["metadata"]["namespace"] != prod[0]["metadata"]["namespace"]

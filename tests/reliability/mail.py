@@ -45,7 +45,9 @@ def send(
         try:
             with smtplib.SMTP(host, port, timeout=30) as client:
                 if isinstance(msg, bytes):
-                    client.sendmail(sender, [SUPPORT], msg)
+                    # SMTP lines end in CRLF (EmailMessage.as_bytes() writes bare LF).
+                    raw = msg.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                    client.sendmail(sender, [SUPPORT], raw)
                 else:
                     client.send_message(msg, to_addrs=[SUPPORT])
             return tries

@@ -41,19 +41,36 @@ async def marks_found(sut: System, organization_id: int = 0) -> Counter[int]:
             return found
 
 
+def _intake_url(data_dir: Path, database_url: str) -> str:
+    if database_url.startswith("postgres"):
+        return async_database_url(database_url)
+    return f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
+
+
 async def intake_statuses(data_dir: Path, database_url: str) -> Counter[str]:
     """The stored mails by status, read from intake's own table."""
-    url = (
-        async_database_url(database_url)
-        if database_url.startswith("postgres")
-        else f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
-    )
-    engine = create_async_engine(url)
+    engine = create_async_engine(_intake_url(data_dir, database_url))
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(
                 select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
             )
             return Counter({str(status): int(n) for status, n in rows})
+    finally:
+        await engine.dispose()
+
+
+async def statuses_of(data_dir: Path, database_url: str, message_ids: list[str]) -> dict[str, str]:
+    """The status of each stored mail, by its Message-ID."""
+    keys = {f"mid:{m}": m for m in message_ids}
+    engine = create_async_engine(_intake_url(data_dir, database_url))
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(InboundMessage.dedup_key, InboundMessage.status).where(
+                    InboundMessage.dedup_key.in_(list(keys))
+                )
+            )
+            return {keys[str(k)]: str(s) for k, s in rows}
     finally:
         await engine.dispose()

@@ -252,6 +252,11 @@ async def test_customers_get_only_the_files_they_may_see(api: Api) -> None:
         # ... and GetTicket / ListTickets do not even name the internal one.
         seen = await api.tickets.GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=customer)
         assert sorted(a.filename for a in seen.attachments) == ["fattura.pdf", "patch.zip"]
+        # ... nor its ID, size or hash anywhere in the answer.
+        hidden_sha = internal.comment.attachments[0].sha256
+        assert hidden.encode() not in seen.SerializeToString()
+        assert hidden_sha.encode() not in seen.SerializeToString()
+        assert len(b"secret rows") not in [a.size for a in seen.attachments]
         listed = await api.tickets.ListTickets(tpb.ListTicketsRequest(), metadata=customer)
         [row] = [t for t in listed.tickets if t.id == ticket.id]
         assert "dump-clienti.sql" not in [a.filename for a in row.attachments]

@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import json
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -59,6 +61,7 @@ from services.notify.store import DeliveryStore
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
+from tests.grpc_faults import Faults
 from tests.im_fake_provider import BOT_TOKEN, PHONE_ID, WA_TOKEN, FakeProvider
 from tests.support import SIGNING_KEY, tickets_stack
 
@@ -87,6 +90,7 @@ class World:
     contact: dpb.Contact
     settings: Settings
     http: aiohttp.ClientSession
+    address: str  # the tickets server, for processors of a test's own
 
     async def telegram(self, update: dict[str, Any], secret: str = TG_SECRET) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
@@ -282,6 +286,7 @@ async def world(temporal_client: Client, database_url: str, nats_url: str) -> As
                 contact,
                 cfg,
                 http,
+                f"127.0.0.1:{server.port}",
             )
         await webhooks.stop()
         await media.close()
@@ -556,8 +561,15 @@ async def test_question_decides_the_tier_and_oversized_media_is_refused(world: W
     [blocking] = await world.tickets_of(other.id)
     assert blocking.criticality == "BLOCKING" and blocking.priority == "HIGH"
     assert (await said_to(world, "601"))[-1] == "im_media_refused"
+    [told] = [e for e in await im_events(world.nats_url, "send") if e["chat_id"] == "601"][-1:]
+    assert told["text"] == (
+        "Il file «server.log» non è stato accettato (30 MiB, oltre il limite di 20 MiB): "
+        "la richiesta è registrata senza. Se serve, ce lo invii di nuovo, entro 20 MiB per file."
+    )
     [comment] = [c for c in await world.comments(blocking.id) if c.author_kind == "CONTACT"]
-    assert "server.log" in comment.body and "Allegati non accettati" in comment.body
+    assert comment.body == (
+        "il log\n\nAllegato non accettato: server.log (30 MiB, oltre il limite di 20 MiB)"
+    )
     assert not [r for r in world.provider.requests if r.query.get("file_id") == "DOC-HUGE"]
 
 
@@ -745,3 +757,157 @@ async def test_sender_retries_429_and_5xx_and_paces_each_telegram_chat(
         await delivery.sender.close()
     finally:
         await engine.dispose()
+
+
+# -- update IDs restart; files over the limit; failing updates; replicas -------------------
+
+
+async def test_a_restarted_update_id_is_a_new_message_and_names_no_file(world: World) -> None:
+    """The Bot API starts update IDs again after a quiet week: an update is known by its
+    chat and message, and files are named after the message, never the update."""
+    await world.link(world.contact.id, dpb.IM_PROVIDER_TELEGRAM, "800")
+    assert await world.telegram(tg_update(5, "Il server è down", user=800)) == 200
+    await world.process()
+    [ticket] = [t for t in await world.tickets_of(world.contact.id) if t.channel == "TELEGRAM"]
+    world.provider.files["DOC-77"] = b"%PDF-1.7 il log"
+    document = {"file_id": "DOC-77", "file_unique_id": "d77", "mime_type": "application/pdf"}
+    again = tg_update(5, user=800, message_id=77, caption="il log", document=document)
+    assert await world.telegram(again) == 200
+    assert await world.telegram(again) == 200  # Telegram retries it: stored once
+    await world.process()
+    assert sorted(u.external_id for u in await world.updates()) == ["800:50", "800:77"]
+    comments = [c for c in await world.comments(ticket.id) if c.author_kind == "CONTACT"]
+    assert [c.body for c in comments] == ["il log"]
+    async with world.store() as session:
+        names = list(
+            await session.scalars(
+                select(m.Attachment.filename).where(m.Attachment.ticket_id == ticket.id)
+            )
+        )
+    assert names == ["document-77"]
+
+
+async def test_whatsapp_files_over_the_limit_or_oddly_typed(world: World) -> None:
+    """A document over the system's limit (20 MiB) is named on the ticket and to the
+    sender, the ticket is made without it; a MIME type the tickets service would refuse
+    does not lose the file."""
+    await world.link(world.contact.id, dpb.IM_PROVIDER_WHATSAPP, "+39 333 765 4321")
+    sender = "393337654321"
+    world.provider.files["MEDIA-BIG"] = b"\0" * (21 * 1024 * 1024)  # never downloaded
+    world.provider.files["MEDIA-ODD"] = b"dati"
+    world.provider.mime_types["MEDIA-ODD"] = "application/" + "x" * 150
+
+    def document(msg_id: str, media_id: str, name: str, caption: str) -> dict[str, Any]:
+        return {
+            "from": sender,
+            "id": msg_id,
+            "timestamp": "1767225600",
+            "type": "document",
+            "document": {"caption": caption, "filename": name, "id": media_id},
+        }
+
+    big = document("wamid.BIG", "MEDIA-BIG", "video.mp4", "Sistema down, ecco il video")
+    assert await world.whatsapp(wa_body(messages=[big])) == 200
+    await world.process()
+    [ticket] = [t for t in await world.tickets_of(world.contact.id) if t.channel == "WHATSAPP"]
+    assert ticket.description == (
+        "Sistema down, ecco il video\n\n"
+        "Allegato non accettato: video.mp4 (21 MiB, oltre il limite di 20 MiB)"
+    )
+    told = [e for e in await im_events(world.nats_url, "send") if e["chat_id"] == sender]
+    assert [e["template"] for e in told] == ["im_ticket_critical", "im_media_refused"]
+    assert "(21 MiB, oltre il limite di 20 MiB)" in told[-1]["text"]
+
+    odd = document("wamid.ODD", "MEDIA-ODD", "strano.bin", "e questo")
+    assert await world.whatsapp(wa_body(messages=[odd])) == 200
+    await world.process()
+    [row] = [u for u in await world.updates() if u.external_id == "wamid.ODD"]
+    assert row.status == "COMMENT_ADDED", row.detail
+    async with world.store() as session:
+        kept = (
+            await session.execute(
+                select(m.Attachment.filename, m.Attachment.content_type).where(
+                    m.Attachment.ticket_id == ticket.id
+                )
+            )
+        ).all()
+    assert kept == [("strano.bin", "application/octet-stream")]
+
+
+def own_processor(world: World, channel: grpc.aio.Channel, **options: Any) -> ImProcessor:
+    return ImProcessor(
+        world.intake,
+        tgrpc.TicketServiceStub(channel),  # type: ignore[arg-type]
+        dgrpc.DirectoryServiceStub(channel),  # type: ignore[arg-type]
+        SERVICE_TOKEN,
+        asyncio.Event(),
+        world.processor.media,
+        world.processor.events,  # type: ignore[arg-type]
+        world.processor.secrets_out,
+        world.settings.critical_keywords,
+        **options,
+    )
+
+
+async def test_a_failing_update_gives_up_and_holds_no_other_chat(world: World) -> None:
+    other = await world.add_contact("Giulia Neri", "giulia.neri@rossi.it")
+    await world.link(world.contact.id, dpb.IM_PROVIDER_TELEGRAM, "810")
+    await world.link(other.id, dpb.IM_PROVIDER_TELEGRAM, "811")
+    faults = Faults("VELENO-7f3a")
+    channel = grpc.aio.insecure_channel(world.address, interceptors=[faults])
+    processor = own_processor(world, channel, max_failures=3, retry_base=timedelta(seconds=0.5))
+    try:
+        await world.telegram(tg_update(400, "VELENO-7f3a server down", user=810))
+        await world.telegram(tg_update(401, "server down anche qui", user=811))
+        # One update a pass: the poisoned one, first in line, waits; the next goes on.
+        assert not await processor.process_pending(batch=1)
+        assert await processor.process_pending(batch=1)
+        assert [t.channel for t in await world.tickets_of(other.id)] == ["TELEGRAM"]
+        deadline = asyncio.get_running_loop().time() + 30
+        while [u for u in await world.updates() if u.status == "RECEIVED"]:
+            assert asyncio.get_running_loop().time() < deadline
+            if not await processor.process_pending():
+                await asyncio.sleep(0.1)
+    finally:
+        await channel.close(None)
+    [poisoned] = [u for u in await world.updates() if u.external_id == "810:4000"]
+    assert poisoned.status == "FAILED"
+    assert poisoned.detail == "gave up after 3 failed attempts: INTERNAL: poisoned by the test"
+    assert faults.refused == 3
+    assert [t for t in await world.tickets_of(world.contact.id) if t.channel == "TELEGRAM"] == []
+
+
+async def test_two_replicas_process_each_update_once(world: World) -> None:
+    users = [820, 821, 822]
+    for n, user in enumerate(users):
+        contact = await world.add_contact(f"Utente {n}", f"utente{n}@rossi.it")
+        await world.link(contact.id, dpb.IM_PROVIDER_TELEGRAM, str(user))
+    counted = [Faults(), Faults()]
+    channels = [grpc.aio.insecure_channel(world.address, interceptors=[f]) for f in counted]
+    first, second = (
+        own_processor(world, channel, replica=f"replica-{n}")
+        for n, channel in enumerate(channels, 1)
+    )
+    try:
+        await world.telegram(tg_update(500, "server down", user=users[0]))
+        [update] = await world.updates()
+        # Both take up the same update at the same moment: one of them processes it.
+        results = await asyncio.gather(first.process(update.id), second.process(update.id))
+        assert sorted(results) == [False, True]
+        # Then a backlog, three chats with three messages each, drained by both at once.
+        for n in range(3):
+            for user in users:
+                await world.telegram(tg_update(600 + 10 * n + user % 10, f"down {n}", user=user))
+        for _ in range(30):
+            await asyncio.gather(first.process_pending(), second.process_pending())
+            if not [u for u in await world.updates() if u.status == "RECEIVED"]:
+                break
+    finally:
+        for channel in channels:
+            await channel.close(None)
+    assert {u.status for u in await world.updates()} <= {"TICKET_CREATED", "COMMENT_ADDED"}
+    handed_on = counted[0].calls + counted[1].calls
+    assert handed_on == Counter({"CreateTicket": 3, "AddComment": 7}), handed_on
+    for user in users:
+        said = await said_to(world, str(user))
+        assert said.count("im_ticket_critical") == 1, (user, said)

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
 import threading
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import grpc
+import nats
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -36,18 +43,22 @@ from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
 from services.common.embedded import EmbeddedProcess
-from services.common.events import EventPublisher
+from services.common.events import EventPublisher, ensure_stream
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings, async_database_url
 from services.common.temporal_client import connect, register_search_attributes
+from services.intake import claims
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.app import VERSION_TABLE as INTAKE_VERSION_TABLE
+from services.intake.mailparse import Limits
 from services.intake.models import InboundMessage, SalesRequest
+from services.intake.parse_worker import ParseWorkers
 from services.intake.smtp import MailProcessor, store_message
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
 from tests.conftest import PG_URL
+from tests.grpc_faults import Faults
 from tests.support import SIGNING_KEY, tickets_stack
 
 pytestmark = [pytest.mark.db]
@@ -99,6 +110,8 @@ class MailWorld:
     contact_email: str
     ticket_id: int  # a ticket of the contact's, open
     agent_id: int
+    address: str  # the tickets server (for processors of a test's own)
+    nats_url: str
 
     def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run a coroutine on the world's loop (gRPC calls belong to their loop)."""
@@ -238,6 +251,8 @@ def world(
                 contact = await session.get(m.Contact, stack.contact_id)
                 assert contact is not None
                 contact_email = contact.email
+                contact.email_key = contact_email.lower()  # found by its address, as in life
+                await session.commit()
             made["world"] = MailWorld(
                 loop,
                 processor,
@@ -249,8 +264,11 @@ def world(
                 contact_email,
                 await stack.new_ticket("Stampante bloccata"),
                 stack.agent_id,
+                f"127.0.0.1:{server.port}",
+                nats_url,
             )
             await stop.wait()
+            await processor.close()
             await events.close()
             await engine.dispose()
             await channel.close(None)
@@ -374,9 +392,7 @@ def test_automatic_mail_for_a_closed_ticket_is_dropped(world: MailWorld) -> None
     )
     world.call(
         lambda: world.tickets.ChangeStatus(
-            tpb.ChangeStatusRequest(
-                ticket_id=ticket, status=pb.TICKET_STATUS_CLOSED, actor=agent
-            ),
+            tpb.ChangeStatusRequest(ticket_id=ticket, status=pb.TICKET_STATUS_CLOSED, actor=agent),
             metadata=ADMIN,
         )
     )
@@ -460,9 +476,7 @@ def test_an_organisation_may_keep_strangers_of_its_domain_out(world: MailWorld) 
 
 # -- property: random and malformed mail through the processor ------------------------
 
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80
-)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
 _SENDERS = st.sampled_from(
     [
         "{contact}",
@@ -492,7 +506,7 @@ _EXTRA = st.sampled_from(
         "Content-Language: en",
         "X-Helpdesk-Ticket: {ticket}",
         "Content-Type: multipart/report; report-type=delivery-status; boundary=b",
-        "Content-Type: multipart/mixed; boundary=\"b\"",
+        'Content-Type: multipart/mixed; boundary="b"',
         "Content-Type: text/html; charset=iso-8859-1",
         "Content-Type: text/plain; charset=x-unknown",
         "Content-Transfer-Encoding: base64",
@@ -601,3 +615,450 @@ def test_any_message_ends_complete_or_not_at_all_and_once(
         redone,
     )
     assert world.counts() == after
+
+
+# -- helpers for processors of a test's own -------------------------------------------
+
+
+@asynccontextmanager
+async def own_processor(
+    world: MailWorld, faults: Faults | None = None, **options: Any
+) -> AsyncIterator[MailProcessor]:
+    channel = grpc.aio.insecure_channel(world.address, interceptors=[faults] if faults else [])
+    processor = MailProcessor(
+        world.intake,
+        tgrpc.TicketServiceStub(channel),  # type: ignore[arg-type]
+        dgrpc.DirectoryServiceStub(channel),  # type: ignore[arg-type]
+        SERVICE_TOKEN,
+        asyncio.Event(),
+        "helpdesk.localhost",
+        events=world.processor.events,
+        our_addresses={SUPPORT},
+        **options,
+    )
+    try:
+        yield processor
+    finally:
+        await processor.close()
+        await channel.close(None)
+
+
+async def stored(world: MailWorld, raw: bytes, mail_from: str = "sender@rossi.it") -> str:
+    return (await store_message(world.intake, raw, mail_from, [SUPPORT]))[0]
+
+
+async def rows(world: MailWorld, ids: list[str]) -> list[InboundMessage]:
+    async with world.intake() as session:
+        found = {
+            r.id: r
+            for r in await session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)))
+        }
+    return [found[i] for i in ids]
+
+
+async def drain(processor: MailProcessor, world: MailWorld, ids: list[str], **kw: Any) -> None:
+    """Process until none of ``ids`` waits any more."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while any(r.status == "RECEIVED" for r in await rows(world, ids)):
+        assert asyncio.get_running_loop().time() < deadline, "still waiting"
+        if not await processor.process_pending(**kw):
+            await asyncio.sleep(0.1)
+
+
+async def mail_events(nats_url: str, kind: str) -> list[dict[str, Any]]:
+    """Every ``helpdesk.mail.<kind>`` event now in the stream, in order."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js)
+        sub = await js.subscribe(f"helpdesk.mail.{kind}", ordered_consumer=True)
+        found = []
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            found.append(json.loads(msg.data))
+        await sub.unsubscribe()
+        return found
+    finally:
+        await nc.close()
+
+
+def _with_files(sender: str, subject: str, body: str, files: list[tuple[str, str, bytes]]) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@rossi.it>"
+    msg.set_content(body)
+    for name, ctype, content in files:
+        maintype, subtype = ctype.split("/", 1)
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes()
+
+
+# -- one mail must not jam intake -----------------------------------------------------
+
+
+def test_failing_mail_gives_up_and_never_holds_the_mail_behind_it(world: MailWorld) -> None:
+    """The tickets service answers INTERNAL to three mails (poison): each waits after a
+    failed attempt while the mail behind it goes on, and ends FAILED after three."""
+
+    async def scenario() -> None:
+        faults = Faults("VELENO-7f3a")
+        options = {"retry_base": timedelta(seconds=1), "max_failures": 3}
+        async with own_processor(world, faults, **options) as processor:
+            poison = [
+                await stored(world, _mail(world.contact_email, f"VELENO-7f3a {n}", "x"))
+                for n in range(3)
+            ]
+            normal = [
+                await stored(world, _mail(world.contact_email, f"Richiesta {n}", f"REL-{n}"))
+                for n in range(2)
+            ]
+            # One pass of three: the poisoned mails, first in line, wait for a later
+            # attempt; the next pass takes the mail behind them at once.
+            assert not await processor.process_pending(batch=3)
+            assert await processor.process_pending(batch=3)
+            assert [r.status for r in await rows(world, normal)] == ["TICKET_CREATED"] * 2
+            waiting = await rows(world, poison)
+            assert [(r.status, r.failures) for r in waiting] == [("RECEIVED", 1)] * 3
+            assert all(r.next_attempt_at is not None and not r.claimed_by for r in waiting)
+            await drain(processor, world, poison, batch=3)
+        ended = await rows(world, poison)
+        assert [r.status for r in ended] == ["FAILED"] * 3
+        assert all(
+            r.detail == "gave up after 3 failed attempts: INTERNAL: poisoned by the test"
+            for r in ended
+        ), [r.detail for r in ended]
+        assert faults.refused == 9  # three attempts each, no more
+
+    world.call(scenario)
+
+
+def test_a_mail_that_cannot_be_parsed_in_time_becomes_a_ticket_from_its_headers(
+    world: MailWorld,
+) -> None:
+    """A parse that overruns is killed with its worker; the mail still becomes a ticket,
+    from its headers, saying it was not read whole; the mail behind it is not held."""
+    # The bounds that keep such HTML from being parsed are off: only the time limit holds.
+    unbounded = Limits(max_html_depth=10**9, max_html_chars=10**9)
+    bomb = (
+        f"From: {world.contact_email}\r\nTo: {SUPPORT}\r\nSubject: Pagina enorme\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@rossi.it>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n"
+    ).encode() + b"<b><div>" * 48_000  # 16 s to parse unbounded
+
+    async def scenario() -> None:
+        workers = ParseWorkers(workers=1, timeout=1.0)
+        async with own_processor(world, parser=workers, limits=unbounded) as processor:
+            ids = [
+                await stored(world, bomb),
+                await stored(world, _mail(world.contact_email, "Dopo", "Il PC non parte.")),
+            ]
+            started = time.monotonic()
+            await drain(processor, world, ids)
+            took = time.monotonic() - started
+            assert workers.killed == 1
+        assert took < 10, took
+        first, second = await rows(world, ids)
+        assert (first.status, second.status) == ("TICKET_CREATED", "TICKET_CREATED")
+        async with world.store() as session:
+            ticket = await session.get(m.Ticket, first.ticket_id)
+            assert ticket is not None
+            assert ticket.subject == "Pagina enorme"
+            assert ticket.description == (
+                "(messaggio senza testo)\n\n"
+                "Il messaggio non è stato letto per intero (not parsed within 1s)."
+            )
+
+    world.call(scenario)
+
+
+# -- memory: bytes in flight -------------------------------------------------------------
+
+
+def test_the_bytes_of_mail_in_flight_are_bounded(world: MailWorld) -> None:
+    """Mail of four domains at once, about 140 KB each, against a 300 KB budget: two are
+    worked on at a time, never three; a mail larger than the whole budget goes alone."""
+
+    async def scenario() -> None:
+        async with own_processor(world, max_bytes_in_flight=300_000) as processor:
+            files = [("dump.bin", "application/octet-stream", os.urandom(100_000))]
+            ids = [
+                await stored(
+                    world,
+                    _with_files(world.contact_email, f"Dump {n}", "in allegato", files),
+                    f"robot@dominio{n}.example",
+                )
+                for n in range(4)
+            ]
+            sizes = [len(r.raw) for r in await rows(world, ids)]
+            assert await processor.process_pending()
+            assert [r.status for r in await rows(world, ids)] == ["TICKET_CREATED"] * 4
+            assert 2 * min(sizes) <= processor.budget.peak <= 300_000, processor.budget.peak
+            big = await stored(
+                world,
+                _with_files(
+                    world.contact_email,
+                    "Dump grande",
+                    "in allegato",
+                    [("big.bin", "application/octet-stream", os.urandom(300_000))],
+                ),
+                "robot@grande.example",
+            )
+            assert await processor.process_pending()
+            [row] = await rows(world, [big])
+            assert row.status == "TICKET_CREATED"
+            assert processor.budget.peak == len(row.raw) and processor.budget.used == 0
+
+    world.call(scenario)
+
+
+# -- replicas -------------------------------------------------------------------------------
+
+
+def test_two_replicas_hand_each_mail_on_once(world: MailWorld) -> None:
+    async def scenario() -> None:
+        one, two = Faults(), Faults()
+        async with (
+            own_processor(world, one, replica="replica-1") as first,
+            own_processor(world, two, replica="replica-2") as second,
+        ):
+            # Both pick up the same mail at the same moment: one of them works on it.
+            files = [("foto.jpg", "image/jpeg", os.urandom(5000))]
+            raced = await stored(
+                world, _with_files(world.contact_email, "Schermo nero", "foto", files)
+            )
+            results = await asyncio.gather(first.process(raced), second.process(raced))
+            assert sorted(results) == [False, True]
+            [row] = await rows(world, [raced])
+            assert row.status == "TICKET_CREATED" and not row.claimed_by
+            async with world.store() as session:
+                attachments = await session.scalar(
+                    select(func.count(m.Attachment.id)).where(
+                        m.Attachment.ticket_id == row.ticket_id
+                    )
+                )
+            assert attachments == 1
+
+            # Both drain the same backlog (three domains, two mails each).
+            backlog = [
+                await stored(
+                    world,
+                    _mail(world.contact_email, f"Richiesta {n}", f"REL-{n}"),
+                    f"utente@dominio{n % 3}.example",
+                )
+                for n in range(6)
+            ]
+            for _ in range(20):
+                await asyncio.gather(first.process_pending(), second.process_pending())
+                if all(r.status != "RECEIVED" for r in await rows(world, backlog)):
+                    break
+            assert [r.status for r in await rows(world, backlog)] == ["TICKET_CREATED"] * 6
+            handed_on = one.calls + two.calls
+            assert handed_on == Counter({"CreateTicket": 7}), handed_on
+
+            # A replica whose lease ran out cannot write over what another recorded.
+            late = await stored(world, _mail(world.contact_email, "Rete lenta", "lenta"))
+            assert await claims.claim(
+                world.intake, InboundMessage, late, "replica-3", timedelta(seconds=0.3)
+            )
+            assert not await first.process(late)  # held by replica 3
+            await asyncio.sleep(0.4)
+            assert await first.process(late)  # its lease ran out: replica 1 takes it
+            async with world.intake() as session:
+                assert not await claims.write_back(
+                    session, InboundMessage, late, "replica-3", status="FAILED"
+                )
+                await session.commit()
+            [row] = await rows(world, [late])
+            assert row.status == "TICKET_CREATED"
+
+    world.call(scenario)
+
+
+# -- files over the limit or refused ------------------------------------------------------
+
+
+def test_a_file_over_the_limit_is_named_and_the_ticket_made_without_it(
+    world: MailWorld,
+) -> None:
+    """The ticket (or comment) is made without the file, names it, and the sender's
+    acknowledgement is told which files were left out."""
+    # A small per-file limit stands for the system's 20 MiB (the same path).
+    limits = Limits(max_attachment_bytes=100_000)
+    odd_type = "application/" + "x" * 150  # a content type the tickets service refuses
+    files = [
+        ("video.mp4", "video/mp4", os.urandom(150_000)),
+        ("foto.jpg", "image/jpeg", os.urandom(1000)),
+        ("strano.bin", odd_type, b"dati"),
+    ]
+    note = "Allegato non accettato: video.mp4 (146 KiB, oltre il limite di 98 KiB)"
+
+    async def scenario() -> None:
+        async with own_processor(world, limits=limits) as processor:
+            new = await stored(
+                world, _with_files(world.contact_email, "Filmato", "Vi mando i file.", files)
+            )
+            assert await processor.process(new)
+            [row] = await rows(world, [new])
+            assert row.status == "TICKET_CREATED", row.detail
+            reply = await stored(
+                world,
+                _with_files(
+                    world.contact_email, f"Re: [#{row.ticket_id}] Filmato", "Eccolo.", files[:1]
+                ),
+            )
+            assert await processor.process(reply)
+            [commented] = await rows(world, [reply])
+            assert (commented.status, commented.ticket_id) == ("COMMENT_ADDED", row.ticket_id)
+        async with world.store() as session:
+            ticket = await session.get(m.Ticket, row.ticket_id)
+            assert ticket is not None
+            assert ticket.description == f"Vi mando i file.\n\n{note}"
+            kept = await session.execute(
+                select(m.Attachment.filename, m.Attachment.content_type)
+                .where(m.Attachment.ticket_id == row.ticket_id)
+                .order_by(m.Attachment.filename)
+            )
+            assert kept.all() == [
+                ("foto.jpg", "image/jpeg"),
+                ("strano.bin", "application/octet-stream"),
+            ]
+        [comment] = world_comments = [c for c in await _comments(world, row.ticket_id)]
+        assert comment.body == f"Eccolo.\n\n{note}", world_comments
+        [received] = [
+            e
+            for e in await mail_events(world.nats_url, "received")
+            if e["ticket_id"] == row.ticket_id
+        ]
+        assert received["refused_attachments"] == [note.removeprefix("Allegato non accettato: ")]
+
+    world.call(scenario)
+
+
+async def _comments(world: MailWorld, ticket_id: int) -> list[m.Comment]:
+    async with world.store() as session:
+        return list(
+            await session.scalars(
+                select(m.Comment)
+                .where(m.Comment.ticket_id == ticket_id)
+                .order_by(m.Comment.created_at)
+            )
+        )
+
+
+# -- who may write to which ticket by mail --------------------------------------------------
+
+
+def test_mail_joins_only_a_ticket_its_sender_may_see(world: MailWorld) -> None:
+    """As in the portal: own tickets, all of them for a REFERENT, the department's when
+    the organisation shares them; any other tag opens a ticket of the sender's own."""
+    ticket = world.ticket_id  # Mario's, "Stampante bloccata"
+    colleague = world.call(
+        lambda: world.directory.AddContact(
+            dpb.AddContactRequest(
+                organization_id=world.org_id,
+                name="Luca Bianchi",
+                email="luca.bianchi@rossi.it",
+                department="Magazzino",
+            ),
+            metadata=ADMIN,
+        )
+    )
+    referent = world.call(
+        lambda: world.directory.AddContact(
+            dpb.AddContactRequest(
+                organization_id=world.org_id,
+                name="Anna Verdi",
+                email="anna.verdi@rossi.it",
+                role=pb.CONTACT_ROLE_REFERENT,
+            ),
+            metadata=ADMIN,
+        )
+    )
+    before = world.counts()
+    # A colleague quoting Mario's ticket: a ticket of Luca's own, Mario's untouched.
+    quoting = world.ingest(_mail(colleague.email, f"Re: [#{ticket}] Stampante", "Anche io."))
+    assert quoting.status == "TICKET_CREATED", quoting.detail
+    assert quoting.ticket_id != ticket
+    assert world.comments(ticket) == []
+    # The referent sees the whole organisation: the mail is a comment on it.
+    joined = world.ingest(_mail(referent.email, f"Re: [#{ticket}] Stampante", "Seguo io."))
+    assert (joined.status, joined.ticket_id) == ("COMMENT_ADDED", ticket)
+
+    async def share_department(department: str) -> None:
+        async with world.store() as session:
+            org = await session.get(m.Organization, world.org_id)
+            mario = (
+                await session.scalars(
+                    select(m.Contact).where(m.Contact.email == world.contact_email)
+                )
+            ).one()
+            assert org is not None
+            org.department_sees_tickets = True
+            mario.department = department
+            await session.commit()
+
+    world.call(lambda: share_department("Magazzino"))
+    shared = world.ingest(_mail(colleague.email, f"Re: [#{ticket}] Stampante", "Stesso guasto."))
+    assert (shared.status, shared.ticket_id) == ("COMMENT_ADDED", ticket)
+
+    # Mario's closed ticket, from another department now: no follow-up that names it.
+    world.call(lambda: share_department("Amministrazione"))
+    closed = world.ingest(_mail(world.contact_email, "Fattura riservata", "Il bilancio."))
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=world.agent_id)
+    world.call(
+        lambda: world.tickets.AssignTicket(
+            tpb.AssignTicketRequest(ticket_id=closed.ticket_id, assignee_id=world.agent_id),
+            metadata=ADMIN,
+        )
+    )
+    world.call(
+        lambda: world.tickets.ChangeStatus(
+            tpb.ChangeStatusRequest(
+                ticket_id=closed.ticket_id, status=pb.TICKET_STATUS_CLOSED, actor=agent
+            ),
+            metadata=ADMIN,
+        )
+    )
+    guessed = world.ingest(_mail(colleague.email, f"[#{closed.ticket_id}] domanda", "Info?"))
+    assert guessed.status == "TICKET_CREATED", guessed.detail
+
+    async def subject_of(ticket_id: int) -> tuple[str, int, int]:
+        async with world.store() as session:
+            row = await session.get(m.Ticket, ticket_id)
+            assert row is not None
+            return row.subject, row.requester_id, row.follow_up_of or 0
+
+    assert world.call(lambda: subject_of(guessed.ticket_id)) == (
+        f"[#{closed.ticket_id}] domanda",
+        colleague.id,
+        0,
+    )
+    after = world.counts()
+    assert after.tickets == before.tickets + 3  # Luca's two, Mario's closed one
+    assert after.comments == before.comments + 2
+
+
+# -- delivery reports -----------------------------------------------------------------------
+
+
+def test_only_a_report_with_an_empty_return_path_is_a_bounce(world: MailWorld) -> None:
+    corpus = Path(__file__).resolve().parents[1] / "data" / "email" / "dsn_bounce.eml"
+
+    def report() -> bytes:
+        return corpus.read_bytes().replace(
+            b"<20261123090500.1A2B3C@mx.rossi.it>", f"<{uuid.uuid4().hex}@mx.rossi.it>".encode()
+        )
+
+    forged = world.ingest(report(), mail_from="postmaster@rossi.it")
+    assert forged.status == "IGNORED", forged
+    assert "return path" in forged.detail
+    real = world.ingest(report(), mail_from="<>")  # how aiosmtpd reports MAIL FROM:<>
+    assert real.status == "BOUNCE", real
+    assert world.ingest(report(), mail_from="").status == "BOUNCE"  # SubmitEmail's "<>"
+    bounces = world.call(lambda: mail_events(world.nats_url, "bounce"))
+    assert len(bounces) == 2  # the forged report published nothing

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email
+import hashlib
 import json
 import mailbox
 import os
@@ -45,12 +46,12 @@ from services.common.events import (
     mail_subject,
     ticket_subject,
 )
+from services.common.message_ids import MessageIds
 from services.common.settings import Settings
 from services.common.ticket_events import CommentPayload, TicketEventPayload
 from services.common.tokens import TokenSigner
 from services.notify.app import NotifyApp
 from services.notify.consumer import parse_event
-from services.notify.mailer import make_message_id
 from services.notify.models import DeliveryStatus
 from services.notify.notifier import RetryPolicy
 from services.notify.render import in_the_last
@@ -273,6 +274,12 @@ async def publish(
     await pub.publish(ticket_subject(event["type"]), msg_id or event["event_id"], dict(event))
 
 
+def notification_id(app: NotifyApp, event_id: str, template: str, ticket_id: int = 0) -> str:
+    """The Message-ID ``app`` writes for ``template`` of ``event_id`` (sealed with its key)."""
+    ids = MessageIds(app.settings.token_signing_key(), "helpdesk.test")
+    return ids.notification(event_id, template, ticket_id)
+
+
 async def eventually(probe: Callable[[], T | None], what: str, within: float = DEADLINE) -> T:
     """Poll ``probe`` until it returns something truthy; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + within
@@ -365,12 +372,9 @@ def test_durations_read_naturally() -> None:
 def test_page_tokens_and_message_ids_are_stable() -> None:
     token = encode_page_token(17, 42, "")
     assert decode_page_token(token, 42, "") == 17
-    assert make_message_id("ev-1", "created", "x.test") == make_message_id(
-        "ev-1", "created", "x.test"
-    )
-    assert make_message_id("ev-1", "created", "x.test") != make_message_id(
-        "ev-1", "solved", "x.test"
-    )
+    ids = MessageIds("key", "x.test")
+    assert ids.notification("ev-1", "created") == ids.notification("ev-1", "created")
+    assert ids.notification("ev-1", "created") != ids.notification("ev-1", "solved")
 
 
 # -- the service against real servers ----------------------------------------------
@@ -402,7 +406,7 @@ async def test_created_email_in_italian_reaches_the_relay(
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["Precedence"] == "auto_reply" and msg["X-Loop"] == MAIL_FROM
     assert msg["X-Helpdesk-Ticket"] == "42"
-    assert msg["Message-ID"] == make_message_id(event["event_id"], "created", "helpdesk.test", 42)
+    assert msg["Message-ID"] == notification_id(notify, event["event_id"], "created", 42)
     assert ".t42." in msg["Message-ID"]  # an answer quoting only this ID finds the ticket
 
     rows = await sent_rows(notify, 1)
@@ -579,7 +583,7 @@ async def test_a_pending_delivery_is_sent_again_with_the_same_message_id(
     notify: NotifyApp, relay: Relay, publisher: EventPublisher
 ) -> None:
     event = make_event("created", event_id="ticket-42-ev-1")
-    message_id = make_message_id(event["event_id"], "created", "helpdesk.test", 42)
+    message_id = notification_id(notify, event["event_id"], "created", 42)
     # As if a previous run crashed after recording the delivery and before marking it sent.
     row = await notify.store.claim(
         DeliveryDraft(
@@ -913,3 +917,141 @@ async def test_a_bounce_becomes_an_internal_note_on_its_ticket_retried_until_fil
     assert fake.unavailable == 0  # the first call failed, and was retried
     [row] = await app.store.list_page(ticket_id=42, recipient="", after_id=0, limit=10)
     assert row.status == DeliveryStatus.BOUNCED and "5.1.1" in row.error
+
+
+@pytest.mark.db
+async def test_a_forged_bounce_marks_nothing_and_files_no_note(
+    start_notify: Callable[[Settings], Any],
+    tmp_path: Path,
+    database_url: str,
+    nats_url: str,
+    relay: Relay,
+    publisher: EventPublisher,
+) -> None:
+    fake = FakeTickets(unavailable=0)
+    server = grpc.aio.server()
+    tickets_pb2_grpc.add_TicketServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        settings = dataclasses.replace(
+            make_settings(tmp_path, database_url, nats_url, relay.address),
+            tickets_addr=f"127.0.0.1:{port}",
+        )
+        app: NotifyApp = await start_notify(settings)
+        victim = make_event("created", ticket_id=42, event_id="ticket-42-ev-1")
+        await publish(publisher, victim)
+        await publish(publisher, make_event("created", ticket_id=43))
+        received = await wait_for_mail(relay, 2)
+        genuine_id = str(received[1].message["Message-ID"])
+        # What anyone could compute from a guessable event ID without our key: the unsealed
+        # Message-ID notify used to write; and our real ID with another ticket in it.
+        digest = hashlib.sha256(b"ticket-42-ev-1\x00created").hexdigest()[:32]
+        unsealed = f"<notify.created.t42.{digest}@helpdesk.test>"
+        real_42 = str(received[0].message["Message-ID"])
+        retargeted = genuine_id.replace(".t43.", ".t42.")
+        for n, ids in enumerate(([unsealed], [retargeted])):
+            forged = {
+                "event_id": f"mail-bounce:forged-{n}",
+                "type": "bounce",
+                "original_message_ids": ids,
+                "recipients": ["mario.rossi@acme.test"],
+                "action": "failed",
+                "status": "5.1.1",
+                "diagnostic": "forged",
+            }
+            await publisher.publish(mail_subject("bounce"), forged["event_id"], forged)
+        # The real report about ticket 43's mail, after them in the stream: when its note is
+        # filed, the forged reports were handled.
+        real = {
+            "event_id": "mail-bounce:real",
+            "type": "bounce",
+            "original_message_ids": [genuine_id],
+            "recipients": ["mario.rossi@acme.test"],
+            "action": "failed",
+            "status": "5.1.1",
+            "diagnostic": "user unknown",
+        }
+        await publisher.publish(mail_subject("bounce"), real["event_id"], real)
+        await eventually(lambda: fake.notes, "the note of the real report")
+    finally:
+        await server.stop(0)
+    assert [note.ticket_id for note, _ in fake.notes] == [43]
+    [row_42] = await app.store.list_page(ticket_id=42, recipient="", after_id=0, limit=10)
+    [row_43] = await app.store.list_page(ticket_id=43, recipient="", after_id=0, limit=10)
+    assert (row_42.status, row_43.status) == (DeliveryStatus.SENT, DeliveryStatus.BOUNCED)
+    assert real_42 != unsealed  # our real ID cannot be computed from the event ID
+
+
+@pytest.mark.db
+async def test_a_name_with_a_line_break_is_folded_into_one_header_line(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    event = make_event("created")
+    event["ticket"]["requester"]["name"] = "Mario\r\nBcc: spia@evil.test"
+    await publish(publisher, event)
+
+    [got] = await wait_for_mail(relay, 1)
+    assert got.rcpt_tos == ["mario.rossi@acme.test"]
+    assert got.message["Bcc"] is None
+    assert got.message["To"] == '"Mario Bcc: spia@evil.test" <mario.rossi@acme.test>'
+    [sent] = await sent_rows(notify, 1)
+    assert sent.attempts == 1
+
+
+async def _consumer_settled(nats_url: str, durable: str) -> Any:
+    """The consumer's state once nothing it was given waits for an ack."""
+    nc = await connect(nats_url, "test-consumer-info")
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            info = await nc.jetstream().consumer_info(STREAM, durable)
+            if info.num_ack_pending == 0 or time.monotonic() > deadline:
+                return info
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+
+
+@pytest.mark.db
+async def test_an_email_that_cannot_be_composed_fails_at_once_and_its_event_is_acked(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher, nats_url: str
+) -> None:
+    # A line break in the address: the email library refuses the To header.
+    await publish(
+        publisher, make_event("created", email_address="mario@acme.test\nbcc: spia@evil.test")
+    )
+    # A template that fails on the event (the ticket lacks its organisation's name).
+    reminder = make_event("third_party_reminder", ticket_id=43)
+    reminder["ticket"]["assignee"] = {
+        "id": 3,
+        "name": "Laura Bianchi",
+        "email": "laura@helpdesk.test",
+        "locale": "it",
+    }
+    del reminder["ticket"]["organization_name"]  # type: ignore[misc]
+    await publish(publisher, reminder)
+    await publish(publisher, make_event("created", ticket_id=99))  # a marker
+
+    [marker] = await wait_for_mail(relay, 1)
+    assert "[#99]" in marker.message["Subject"]
+
+    async def failed() -> list[Any]:
+        rows = await notify.store.list_page(ticket_id=0, recipient="", after_id=0, limit=10)
+        return [r for r in rows if r.status == DeliveryStatus.FAILED]
+
+    deadline = time.monotonic() + DEADLINE
+    rows: list[Any] = []
+    while len(rows) < 2 and time.monotonic() < deadline:
+        rows = await failed()
+        await asyncio.sleep(0.05)
+    by_ticket = {r.ticket_id: r for r in rows}
+    assert sorted(by_ticket) == [42, 43], "the emails never ended FAILED"
+    assert by_ticket[42].attempts == 1
+    assert "linefeed" in by_ticket[42].error
+    assert by_ticket[43].attempts == 0  # nothing to send: the template failed first
+    assert "third_party_reminder" in by_ticket[43].error
+    assert "organization_name" in by_ticket[43].error
+    info = await _consumer_settled(nats_url, notify._durable)
+    assert (info.num_ack_pending, info.num_redelivered) == (0, 0)
+    assert len(relay.handler.received) == 1

@@ -4,7 +4,7 @@ Ticket events of the second level (``helpdesk.ticket.development_update_shipped`
 ``third_party_reminder``, ``programming_ticket_cancelled``) go to the requester or the
 assignee; programming-ticket events (``helpdesk.progticket.<type>``) go to the recipients
 dev_escalation resolved (on-call developers, development leads, the organisation's
-referents). Every email is sent once per (event, recipient), whatever JetStream redelivers.
+referents). Every email is recorded once per (event, recipient), whatever JetStream redelivers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from services.common.prog_events import (
 from services.common.settings import Settings
 from services.common.ticket_events import TicketEventPayload
 from services.notify.app import NotifyApp
-from services.notify.mailer import make_message_id
 from services.notify.models import DeliveryStatus
 from tests.services.test_notify import (
     DEADLINE,
@@ -43,6 +42,7 @@ from tests.services.test_notify import (
     list_notifications,
     make_event,
     make_settings,
+    notification_id,
     publish,
     sent_rows,
     wait_for_mail,
@@ -405,8 +405,8 @@ async def test_a_high_programming_ticket_calls_every_on_call_developer_once(
     assert "Start by:      Friday 27 November 2026 at 10:30 (Italian time)" in body
     # Each message its own Message-ID, stable across resends.
     assert uno.message["Message-ID"] != two.message["Message-ID"]
-    assert str(uno.message["Message-ID"]).strip() == make_message_id(
-        "progticket-7-ev-1\x00dev.uno@helpdesk.test", "progticket_created", "helpdesk.test"
+    assert str(uno.message["Message-ID"]).strip() == notification_id(
+        notify, "progticket-7-ev-1\x00dev.uno@helpdesk.test", "progticket_created"
     )
 
     # The delivery log, as ListNotifications shows it, under the support ticket.

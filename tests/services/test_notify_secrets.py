@@ -36,7 +36,6 @@ from services.common.events import (
 )
 from services.common.settings import Settings
 from services.notify.app import NotifyApp
-from services.notify.mailer import make_message_id
 from services.notify.secrets import (
     DURABLE,
     SecretEventPayload,
@@ -54,6 +53,7 @@ from tests.services.test_notify import (
     body_of,
     make_event,
     make_settings,
+    notification_id,
     sent_rows,
     wait_for_mail,
 )
@@ -306,8 +306,8 @@ async def test_credentials_email_in_italian_carries_the_password(
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["Content-Language"] == "it"
     # Deterministic; long enough to be folded onto its own header line, hence the strip.
-    assert str(msg["Message-ID"]).strip() == make_message_id(
-        event["event_id"], "credentials_issued", "helpdesk.test"
+    assert str(msg["Message-ID"]).strip() == notification_id(
+        notify, event["event_id"], "credentials_issued"
     )
     # Not about a ticket: no ticket thread.
     assert msg["X-Helpdesk-Ticket"] is None and msg["References"] is None

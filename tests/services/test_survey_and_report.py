@@ -34,7 +34,6 @@ from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 from services.notify.app import NotifyApp
-from services.notify.mailer import make_message_id
 from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
 from services.tickets.servicer import TicketServicer
@@ -45,6 +44,7 @@ from tests.services.test_notify import (
     body_of,
     make_event,
     make_settings,
+    notification_id,
     publish,
 )
 from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
@@ -639,8 +639,8 @@ async def test_notify_sends_the_survey_on_closed(
     msg = survey.message
     assert msg["X-Helpdesk-Survey"] == "42" and msg["X-Helpdesk-Ticket"] == "42"
     assert msg["Subject"] == "[#42] Questionario di gradimento: La stampante in rete non stampa"
-    assert msg["Message-ID"] == make_message_id(
-        event["event_id"], "survey", "helpdesk.test", event["ticket_id"]
+    assert msg["Message-ID"] == notification_id(
+        notify_app, event["event_id"], "survey", event["ticket_id"]
     )
     assert msg["Message-ID"].startswith("<notify.survey.")
     assert "<ticket-42@helpdesk.test>" in msg["References"]

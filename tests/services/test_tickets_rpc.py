@@ -4,31 +4,44 @@ that a refused call changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common import workflow_updates
+from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
+from services.common.tokens import TokenSigner
+from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
-from services.tickets.servicer import TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, tickets_stack
+from services.tickets.readmodel import state_from_row
+from services.tickets.servicer import MAX_COMMENT_BYTES, MAX_COMMENTS_IN_FLIGHT, TicketServicer
+from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
+from workflows.contracts import TICKET_WORKFLOW, ticket_workflow_id
+from workflows.worker import WORKFLOWS
 
 pytestmark = [pytest.mark.db]
 
 TOKEN = "test-admin-token"
 MD = bearer_metadata(TOKEN)
+SIGNER = TokenSigner(SIGNING_KEY)
 
 
 @dataclass
@@ -385,3 +398,307 @@ async def test_a_system_note_is_internal_and_moves_nothing(api: Api) -> None:
     assert note.ticket.status == pb.TICKET_STATUS_PENDING
     assert note.comment.author_kind == pb.AUTHOR_KIND_SYSTEM
     assert not note.reopened
+
+
+SERVICE_MD = bearer_metadata("test-service-token")
+
+
+def _customer(contact_id: int, org_id: int) -> tuple[tuple[str, str], ...]:
+    return bearer_metadata(
+        SIGNER.access_token(
+            Principal(role=Role.USER, kind="CONTACT", id=contact_id, organization_id=org_id)
+        )
+    )
+
+
+async def test_request_ids_are_each_callers_own(api: Api) -> None:
+    """A key chosen by one caller never finds another caller's ticket or comment, and the
+    keys intake and notify use (``email:``, ``im:``, ``follow-up:`` ...) are the services'."""
+    stack = api.stack
+    other = await api.directory.CreateOrganization(
+        dpb.CreateOrganizationRequest(name="Beta Srl"), metadata=MD
+    )
+    bruno = await api.directory.AddContact(
+        dpb.AddContactRequest(organization_id=other.id, name="Bruno", email="bruno@beta.it"),
+        metadata=MD,
+    )
+    as_bruno = _customer(bruno.id, other.id)
+    as_mario = _customer(stack.contact_id, stack.org_id)
+
+    # Bruno (Beta) cannot claim the keys intake will use for Alfa's messages; nor may an
+    # admin or an agent.
+    for key in (
+        "email:mid:<victim@alfa.it>",
+        "im:telegram:4242",
+        "follow-up:1:x",
+        "intake:web-1",
+        "notify-bounce:e:1",
+    ):
+        for who in (as_bruno, MD):
+            code, details = await _code(
+                api.tickets.CreateTicket(
+                    tpb.CreateTicketRequest(request_id=key, subject="Mio", requester_id=bruno.id),
+                    metadata=who,
+                )
+            )
+            assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("request_id:")
+    # The service may, and gets its own ticket back on a retry; the same key for another
+    # requester is ALREADY_EXISTS, never the first requester's ticket.
+    by_service = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(
+            request_id="im:telegram:4242", subject="Bloccato", requester_id=stack.contact_id
+        ),
+        metadata=SERVICE_MD,
+    )
+    again = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(
+            request_id="im:telegram:4242", subject="Bloccato", requester_id=stack.contact_id
+        ),
+        metadata=SERVICE_MD,
+    )
+    assert again.id == by_service.id
+    code, _ = await _code(
+        api.tickets.CreateTicket(
+            tpb.CreateTicketRequest(
+                request_id="im:telegram:4242", subject="Altro", requester_id=bruno.id
+            ),
+            metadata=SERVICE_MD,
+        )
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+
+    # The same key from two customers: two tickets, each in its own organisation.
+    theirs = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(request_id="web-1", subject="Di Bruno"), metadata=as_bruno
+    )
+    mine = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(request_id="web-1", subject="Di Mario"), metadata=as_mario
+    )
+    assert mine.id != theirs.id
+    assert (mine.organization_id, mine.subject) == (stack.org_id, "Di Mario")
+    retried = await api.tickets.CreateTicket(
+        tpb.CreateTicketRequest(request_id="web-1", subject="Di Mario"), metadata=as_mario
+    )
+    assert retried.id == mine.id
+
+    # Comments: an agent's internal note under a key is not what a customer gets back for
+    # the same key; each retry finds its own comment.
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=stack.agent_id)
+    note = await api.tickets.AddComment(
+        tpb.AddCommentRequest(
+            ticket_id=mine.id,
+            request_id="k1",
+            body="Nota interna: cliente moroso",
+            author=agent,
+            visibility=pb.COMMENT_VISIBILITY_INTERNAL,
+        ),
+        metadata=MD,
+    )
+    me = tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=stack.contact_id)
+    answer = await api.tickets.AddComment(
+        tpb.AddCommentRequest(ticket_id=mine.id, request_id="k1", body="Grazie", author=me),
+        metadata=as_mario,
+    )
+    assert answer.comment.id != note.comment.id
+    assert (answer.comment.body, answer.comment.visibility) == (
+        "Grazie",
+        pb.COMMENT_VISIBILITY_PUBLIC,
+    )
+    answer_again = await api.tickets.AddComment(
+        tpb.AddCommentRequest(ticket_id=mine.id, request_id="k1", body="Grazie", author=me),
+        metadata=as_mario,
+    )
+    assert answer_again.comment.id == answer.comment.id
+    code, details = await _code(
+        api.tickets.AddComment(
+            tpb.AddCommentRequest(
+                ticket_id=mine.id, request_id="email:mid:<x@alfa.it>", body="Hi", author=me
+            ),
+            metadata=as_mario,
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("request_id:")
+    # The service's key names one author: another author under it is ALREADY_EXISTS.
+    await api.tickets.AddComment(
+        tpb.AddCommentRequest(
+            ticket_id=mine.id, request_id="email:mid:<1@alfa.it>", body="Via mail", author=me
+        ),
+        metadata=SERVICE_MD,
+    )
+    code, _ = await _code(
+        api.tickets.AddComment(
+            tpb.AddCommentRequest(
+                ticket_id=mine.id,
+                request_id="email:mid:<1@alfa.it>",
+                body="Via mail",
+                author=agent,
+            ),
+            metadata=SERVICE_MD,
+        )
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    comments = await api.tickets.ListComments(
+        tpb.ListCommentsRequest(ticket_id=mine.id, include_internal=True), metadata=MD
+    )
+    assert sorted(c.body for c in comments.comments) == [
+        "Grazie",
+        "Nota interna: cliente moroso",
+        "Via mail",
+    ]
+
+
+async def test_a_comment_is_bounded_in_utf8_bytes(api: Api) -> None:
+    ticket_id = await api.stack.new_ticket()
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=api.stack.agent_id)
+    # 70 000 characters (under the character limit), 280 000 bytes.
+    code, details = await _code(
+        api.tickets.AddComment(
+            tpb.AddCommentRequest(ticket_id=ticket_id, body="😀" * 70_000, author=agent),
+            metadata=MD,
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == f"body: is larger than {MAX_COMMENT_BYTES} bytes (UTF-8)"
+    # Italian text at the character limit still fits.
+    fits = await api.tickets.AddComment(
+        tpb.AddCommentRequest(ticket_id=ticket_id, body="è" * 100_000, author=agent),
+        metadata=MD,
+    )
+    assert len(fits.comment.body) == 100_000
+
+
+async def test_a_burst_of_comments_cannot_outgrow_the_ticket_history(api: Api) -> None:
+    """Comments arriving faster than they are recorded: at most MAX_COMMENTS_IN_FLIGHT per
+    ticket reach its workflow, past its history bound the workflow refuses new ones as busy
+    (UNAVAILABLE: retry), and once they are recorded it continues as new; every retry
+    lands, once."""
+    stack = api.stack
+    stack.creator.max_history_bytes = 300 * 1024
+    ticket_id = await stack.new_ticket()
+    handle = api.stack.client.get_workflow_handle(ticket_workflow_id(ticket_id))
+    first_run = (await handle.describe()).run_id
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=stack.agent_id)
+
+    def comment(n: int) -> Any:
+        return api.tickets.AddComment(
+            tpb.AddCommentRequest(
+                ticket_id=ticket_id,
+                request_id=f"burst-{n}",
+                body=f"{n} " + "x" * 99_000,
+                author=agent,
+                visibility=pb.COMMENT_VISIBILITY_INTERNAL,
+            ),
+            metadata=MD,
+        )
+
+    async def outcome(n: int) -> str:
+        try:
+            await comment(n)
+        except grpc.aio.AioRpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+            return "busy" if "busy" in (err.details() or "") else "too many"
+        return "ok"
+
+    burst = [asyncio.ensure_future(outcome(n)) for n in range(10)]
+    for first_answer in asyncio.as_completed(burst):
+        if await first_answer == "ok":
+            break
+    late = await outcome(10)  # while the first run still records the others
+    outcomes = [await b for b in burst] + [late]
+    assert outcomes.count("too many") >= 10 - MAX_COMMENTS_IN_FLIGHT
+    assert late == "busy", outcomes
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    await eventually(continued)
+    first = await api.stack.client.get_workflow_handle(
+        ticket_workflow_id(ticket_id), run_id=first_run
+    ).describe()
+    size = first.raw_description.workflow_execution_info.history_size_bytes
+    assert size < 300 * 1024 + MAX_COMMENTS_IN_FLIGHT * 2 * 100_000 + 100_000, size
+    for n, result in enumerate(outcomes):
+        if result != "ok":
+            await comment(n)
+    comments = await api.tickets.ListComments(
+        tpb.ListCommentsRequest(ticket_id=ticket_id, include_internal=True), metadata=MD
+    )
+    assert sorted(int(c.body.split()[0]) for c in comments.comments) == list(range(11))
+
+
+async def test_attachments_stay_for_the_retry_of_an_unanswered_comment(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workflow update does not answer in time (UNAVAILABLE) but lands later: the
+    comment's files are kept, and the retry with the same request_id finds the comment
+    with them, stored once."""
+    stack = api.stack
+    # A ticket whose workflow runs on a task queue no worker polls yet: updates wait.
+    ticket_id = await _ticket_on_a_stalled_queue(stack)
+    monkeypatch.setattr(workflow_updates, "UPDATE_RPC_TIMEOUT", timedelta(seconds=2))
+    agent = tpb.Actor(kind=pb.AUTHOR_KIND_AGENT, id=stack.agent_id)
+    request = tpb.AddCommentRequest(
+        ticket_id=ticket_id,
+        request_id="lento-1",
+        body="Ecco il log",
+        author=agent,
+        attachments=[pb.Attachment(filename="errore.log", content=b"Traceback ...")],
+    )
+    code, _ = await _code(api.tickets.AddComment(request, metadata=MD))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    async with Worker(stack.client, task_queue=STALLED_QUEUE, workflows=WORKFLOWS):
+
+        async def recorded() -> bool:
+            async with stack.sessions() as session:
+                return bool(
+                    (
+                        await session.scalars(
+                            select(m.Comment).where(m.Comment.ticket_id == ticket_id)
+                        )
+                    ).first()
+                )
+
+        await eventually(recorded)  # the unanswered update landed after all
+        retry = await api.tickets.AddComment(request, metadata=MD)
+    assert retry.comment.body == "Ecco il log"
+    assert [a.filename for a in retry.comment.attachments] == ["errore.log"]
+    async with stack.sessions() as session:
+        rows = (
+            await session.scalars(select(m.Attachment).where(m.Attachment.ticket_id == ticket_id))
+        ).all()
+    assert [r.comment_id for r in rows] == [retry.comment.id]
+
+
+STALLED_QUEUE = "helpdesk-test-stalled-workflows"
+
+
+async def _ticket_on_a_stalled_queue(stack: TicketsStack) -> int:
+    """A stored ticket whose workflow is started on STALLED_QUEUE (polled by nobody)."""
+    now = datetime.now(UTC)
+    async with stack.sessions() as session:
+        row = m.Ticket(
+            subject="Lento",
+            description="",
+            organization_id=stack.org_id,
+            requester_id=stack.contact_id,
+            channel="PORTAL",
+            priority="NORMAL",
+            status="NEW",
+            received_at=now,
+            breaches=[],
+            event_seq=0,
+            workflow_started=True,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.commit()
+        org = await session.get(m.Organization, stack.org_id)
+        assert org is not None
+        state = state_from_row(row, org, stack.creator.auto_close_after_seconds)
+    await stack.client.start_workflow(
+        TICKET_WORKFLOW,
+        stack.creator.workflow_input(state, "created"),
+        id=ticket_workflow_id(row.id),
+        task_queue=STALLED_QUEUE,
+    )
+    return row.id

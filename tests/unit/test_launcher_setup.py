@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
 import stat
 from pathlib import Path
 
 import pytest
 
+from services.common.grpc_server import ServiceServer
+from services.common.settings import MIN_SIGNING_KEY, MissingSecret, Settings
 from services.launcher import plan
 from services.launcher.tokens import ensure_tokens
 
@@ -18,31 +22,80 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_tokens_are_made_once_owner_only_and_reused(tmp_path: Path) -> None:
+def test_tokens_are_made_once_owner_only_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = ensure_tokens(tmp_path, env={})
-    assert first.generated == ("admin", "service")
-    assert first.admin and first.service and first.admin != first.service
-    for name in ("admin", "service"):
-        assert mode(tmp_path / f"{name}.token") == 0o600
+    assert first.generated == ("admin", "service", "signing")
+    assert len({first.admin, first.service, first.signing_key}) == 3
+    assert len(first.signing_key) >= MIN_SIGNING_KEY
+    for name in ("admin.token", "service.token", "signing.key"):
+        assert mode(tmp_path / name) == 0o600
     again = ensure_tokens(tmp_path, env={})
-    assert (again.admin, again.service, again.generated) == (first.admin, first.service, ())
+    assert (again.admin, again.service, again.signing_key, again.generated) == (
+        first.admin,
+        first.service,
+        first.signing_key,
+        (),
+    )
+    # Every process of the run reads the key back from the data dir, as it does the tokens.
+    for name in [n for n in os.environ if n.startswith("HELPDESK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.token_signing_key() == first.signing_key
+    assert (settings.admin_token, settings.service_token) == (first.admin, first.service)
 
 
 def test_tokens_from_the_environment_write_nothing(tmp_path: Path) -> None:
     tokens = ensure_tokens(
-        tmp_path, env={"HELPDESK_ADMIN_TOKEN": "a", "HELPDESK_SERVICE_TOKEN": "s"}
+        tmp_path,
+        env={
+            "HELPDESK_ADMIN_TOKEN": "a",
+            "HELPDESK_SERVICE_TOKEN": "s",
+            "HELPDESK_SIGNING_KEY": "k" * 32,
+        },
     )
-    assert (tokens.admin, tokens.service, tokens.generated) == ("a", "s", ())
+    assert (tokens.admin, tokens.service, tokens.signing_key, tokens.generated) == (
+        "a",
+        "s",
+        "k" * 32,
+        (),
+    )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_process_signs_without_a_real_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No signing key and no service token: a clear refusal naming the variables, never a
+    key written in the source; a short key is refused too."""
+    for name in [n for n in os.environ if n.startswith("HELPDESK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
+    with pytest.raises(MissingSecret) as err:
+        Settings.from_env().token_signing_key()
+    assert "HELPDESK_SIGNING_KEY" in str(err.value)
+    assert "HELPDESK_SERVICE_TOKEN" in str(err.value)
+    with pytest.raises(MissingSecret, match="HELPDESK_SIGNING_KEY must be at least 32"):
+        dataclasses.replace(Settings.from_env(), signing_key="short").token_signing_key()
+    # The gRPC server of every process builds its token checker first: it does not start.
+    with pytest.raises(MissingSecret):
+        ServiceServer(Settings.from_env(), "127.0.0.1:0", [], lambda server: None)
+    # An admin token alone signs nothing either (it used to seed the key).
+    monkeypatch.setenv("HELPDESK_ADMIN_TOKEN", "admin-only")
+    with pytest.raises(MissingSecret):
+        Settings.from_env().token_signing_key()
 
 
 def test_an_empty_or_loose_token_file(tmp_path: Path) -> None:
     (tmp_path / "admin.token").write_text("\n")
     (tmp_path / "service.token").write_text("kept\n")
     (tmp_path / "service.token").chmod(0o644)
+    (tmp_path / "signing.key").write_text("s" * 40 + "\n")
     tokens = ensure_tokens(tmp_path, env={})
     assert tokens.generated == ("admin",)
-    assert tokens.service == "kept"
+    assert tokens.service == "kept" and tokens.signing_key == "s" * 40
     assert mode(tmp_path / "service.token") == 0o600
 
 

@@ -99,7 +99,7 @@ def test_attachments_over_the_limits_are_left_out_and_named() -> None:
     raw = _with_attachment(300_000, "grande.zip")
     per_file = parse(raw, Limits(max_attachment_bytes=200_000))
     assert per_file.attachments == []
-    assert per_file.skipped_attachments[0].startswith("grande.zip: 300000 bytes")
+    assert per_file.skipped_attachments == ["grande.zip (293 KiB, oltre il limite di 195 KiB)"]
     msg = EmailMessage()
     msg["From"] = "mario.rossi@rossi.it"
     msg["Subject"] = "tre file"
@@ -109,7 +109,9 @@ def test_attachments_over_the_limits_are_left_out_and_named() -> None:
                            filename=f"f{i}.pdf")
     total = parse(msg.as_bytes(), Limits(max_total_attachment_bytes=2500))
     assert [a.filename for a in total.attachments] == ["f0.pdf", "f1.pdf"]
-    assert total.skipped_attachments == ["f2.pdf: over 2500 bytes in all"]
+    assert total.skipped_attachments == [
+        "f2.pdf (1000 byte, oltre il limite di 2,4 KiB per messaggio)"
+    ]
     count = parse(msg.as_bytes(), Limits(max_attachments=1))
     assert [a.filename for a in count.attachments] == ["f0.pdf"]
     assert len(count.skipped_attachments) == 2

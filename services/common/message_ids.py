@@ -1,0 +1,101 @@
+"""The Message-IDs of our own mail, written and read back in one place.
+
+Notify writes them; intake reads them back, to thread a reply or an out-of-office to its
+ticket and to tell a delivery report about mail we really sent from a forged one.
+
+- ``<ticket-42@domain>`` goes in ``References`` of every message about ticket 42, so that
+  they make one thread in the customer's mail client. Anyone can write it: it threads,
+  it proves nothing.
+- ``<notify.<template>.t42.<stamp><seal>@domain>`` is the Message-ID of one notification
+  (``t42.`` only on mail about a ticket). ``stamp`` (16 hex digits) comes from the event
+  and the template, so a resend carries the same ID; ``seal`` (16 hex digits) is an
+  HMAC-SHA256 over the template, the ticket, the stamp and the domain, keyed with a key
+  derived from the token signing key (``Settings.token_signing_key()``), which every
+  service has. Only we can write an ID whose seal verifies.
+
+IDs written before the seal existed have the same shape (32 hex digits) but do not
+verify: they still thread (``ticket_id``), they are not ``verified``, so a delivery report
+quoting one is not trusted. The same holds for an ID written under another signing key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+_KEY_LABEL = b"helpdesk notification message-id seal"
+_STAMP_HEX = 16
+_SEAL_HEX = 16
+_OURS = re.compile(
+    r"^<(?:ticket-(?P<thread>\d{1,12})"
+    r"|notify\.(?P<template>[a-z_]{1,64})\.(?:t(?P<ticket>\d{1,12})\.)?"
+    rf"(?P<stamp>[0-9a-f]{{{_STAMP_HEX}}})(?P<seal>[0-9a-f]{{{_SEAL_HEX}}}))"
+    r"@(?P<domain>[^<>@\s]{1,253})>$",
+    re.IGNORECASE,
+)
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain of the support address (``helpdesk.localhost`` by default): the right-hand
+    side of every Message-ID we write."""
+    _, address = parseaddr(mail_from)
+    domain = address.rpartition("@")[2].strip().lower()
+    return domain or "helpdesk.localhost"
+
+
+def thread_id(ticket_id: int, domain: str) -> str:
+    """The reference every message about ``ticket_id`` carries in ``References``."""
+    return f"<ticket-{ticket_id}@{domain.strip().lower()}>"
+
+
+@dataclass(frozen=True)
+class OurMessageId:
+    """What one of our Message-IDs says."""
+
+    ticket_id: int  # the ticket it names; 0: none
+    template: str  # the notification's template; "" for a ticket's thread reference
+    verified: bool  # a notification ID sealed with our key: we wrote it
+
+
+class MessageIds:
+    """Writes and reads the Message-IDs of one support domain under one signing key."""
+
+    def __init__(self, signing_key: str, domain: str) -> None:
+        if not signing_key:
+            raise ValueError("a signing key is required to seal Message-IDs")
+        self._key = hmac.new(signing_key.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        self.domain = domain.strip().lower()
+
+    def notification(self, event_id: str, template: str, ticket_id: int = 0) -> str:
+        """The Message-ID of the email ``template`` for ``event_id``: the same on every
+        resend. Mail about a ticket names it (``.t42.``), so that an answer quoting only
+        this ID in ``In-Reply-To`` (an out-of-office) still finds its ticket."""
+        if not re.fullmatch(r"[a-z_]{1,64}", template):
+            raise ValueError(f"template {template!r}: not a template name")
+        ticket = max(ticket_id, 0)
+        stamp = hashlib.sha256(f"{event_id}\x00{template}".encode()).hexdigest()[:_STAMP_HEX]
+        part = f"t{ticket}." if ticket else ""
+        seal = self._seal(template, ticket, stamp)
+        return f"<notify.{template}.{part}{stamp}{seal}@{self.domain}>"
+
+    def parse(self, message_id: str) -> OurMessageId | None:
+        """What ``message_id`` says when it has the shape of one of ours, on our domain;
+        None otherwise. Only a notification ID whose seal checks is ``verified``: trust a
+        delivery report only about those; thread a reply by ``ticket_id`` either way."""
+        found = _OURS.match(message_id.strip())
+        if found is None or found["domain"].lower() != self.domain:
+            return None
+        if found["thread"] is not None:
+            return OurMessageId(int(found["thread"]), "", verified=False)
+        template = found["template"].lower()
+        ticket = int(found["ticket"] or 0)
+        stamp = found["stamp"].lower()
+        verified = hmac.compare_digest(found["seal"].lower(), self._seal(template, ticket, stamp))
+        return OurMessageId(ticket, template, verified=verified)
+
+    def _seal(self, template: str, ticket_id: int, stamp: str) -> str:
+        signed = f"{template}\x00{ticket_id}\x00{stamp}\x00{self.domain}".encode()
+        return hmac.new(self._key, signed, hashlib.sha256).hexdigest()[:_SEAL_HEX]
