@@ -56,7 +56,7 @@ PYTEST_WORKERS ?= 2
 test: install browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-# The scorecard at the issue's full sizes (make test runs it at HELPDESK_RELIABILITY_SCALE=0.3).
+# The scorecard at the issue's full sizes (make test runs it at HELPDESK_RELIABILITY_SCALE=0.2).
 reliability: install browser
 	HELPDESK_RELIABILITY_SCALE=$${HELPDESK_RELIABILITY_SCALE:-1} $(BIN)/pytest -m reliability -n $(PYTEST_WORKERS) tests/reliability
 

@@ -309,12 +309,22 @@ async def _wait_mail_done(
 
 async def _mail_ingest(work: Path, hd: HelpDesk, sizes: Sizes, targets: list[int]) -> Result:
     directory = hd.system.directory()
-    for email, name in corpus.FOREIGN_CONTACTS.items():  # corpus senders of other domains
+    mix = corpus.samples()
+    # The replies' senders comment on tickets others opened: as referents, they may (a plain
+    # user's mail quoting a colleague's ticket opens a ticket of its own).
+    replying = {sample.sender.lower() for sample in mix if sample.comment}
+    people = dict(corpus.FOREIGN_CONTACTS)  # corpus senders of other domains
+    people.update({email: email.split("@")[0] for email in replying if email not in people})
+    for email, name in people.items():
         await directory.AddContact(
-            dpb.AddContactRequest(organization_id=hd.org.id, name=name, email=email),
+            dpb.AddContactRequest(
+                organization_id=hd.org.id,
+                name=name,
+                email=email,
+                role=pb.CONTACT_ROLE_REFERENT if email.lower() in replying else 0,
+            ),
             metadata=hd.system.metadata,
         )
-    mix = corpus.samples()
     count = max(sizes.mail_messages, len(mix))
     port = free_port()
     bare = start_python("bare-smtp", ["-m", "bench.bare_smtp", str(port)], work / "logs")

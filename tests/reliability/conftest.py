@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 # Scenario sizes: the full sizes under `make reliability`, a fraction in `make test`.
-SCALE = float(os.environ.get("HELPDESK_RELIABILITY_SCALE", "0.3"))
+SCALE = float(os.environ.get("HELPDESK_RELIABILITY_SCALE", "0.2"))
 
 
 def sized(full: int, least: int = 1) -> int:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 from temporalio.client import Client
 
@@ -73,22 +74,28 @@ async def test_changes_during_a_nats_outage_arrive_once(
                     if i % 3 == 0
                     else []
                 )
-                await tickets.AddComment(
-                    tpb.AddCommentRequest(
-                        ticket_id=ticket.id,
-                        request_id=f"outage-comment-{i}",
-                        visibility=pb.COMMENT_VISIBILITY_PUBLIC,
-                        author=agent_actor(agent),
-                        body=f"Aggiornamento numero {i}.",
-                        attachments=files,
-                    ),
-                    metadata=md,
-                    timeout=120,
+                request = tpb.AddCommentRequest(
+                    ticket_id=ticket.id,
+                    request_id=f"outage-comment-{i}",
+                    visibility=pb.COMMENT_VISIBILITY_PUBLIC,
+                    author=agent_actor(agent),
+                    body=f"Aggiornamento numero {i}.",
+                    attachments=files,
                 )
+                while True:  # as a client does: "retry with the same request_id"
+                    try:
+                        await tickets.AddComment(request, metadata=md, timeout=120)
+                        return
+                    except grpc.aio.AioRpcError as err:
+                        if err.code() != grpc.StatusCode.UNAVAILABLE:
+                            raise
+                        await asyncio.sleep(0.2)
 
-            await asyncio.gather(*(change(i) for i in range(changes)))
+            # The changes are made during the outage (a change may wait for NATS to return).
+            made = asyncio.ensure_future(asyncio.gather(*(change(i) for i in range(changes))))
             await asyncio.sleep(max(0.0, outage - (asyncio.get_running_loop().time() - started)))
             nats = start_nats(tmp_path / "nats", port=port)
+            await made
 
             async def all_events() -> list[dict[str, object]] | None:
                 found = await stream_events(

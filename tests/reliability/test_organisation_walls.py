@@ -146,7 +146,7 @@ async def test_nothing_crosses_organisations(
         await asyncio.to_thread(
             send,
             sut,
-            mail(alfio, f"Re: [#{alice_ticket.id}] Stampante guasta", "Commento di Alfio."),
+            mail(alfio, f"Re: [#{alice_ticket.id}] anche io", "Commento di Alfio."),
         )
         alfios = await eventually(lambda: tickets_of(sut, alfio), timeout=60)
         comments = await tickets.ListComments(
