@@ -95,3 +95,20 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 @pytest.fixture
 def async_db_url(database_url: str) -> str:
     return async_database_url(database_url)
+
+
+# The reliability scorecard's lines (tests/reliability), gathered from every pytest-xdist
+# worker: this conftest is the one the controlling process loads.
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", "") == "call"
+        for key, value in getattr(report, "user_properties", ())
+        if key == "scorecard"
+    ]
+    if lines:
+        terminalreporter.section("reliability scorecard")
+        for line in sorted(lines):
+            terminalreporter.write_line(str(line))

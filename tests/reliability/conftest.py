@@ -1,5 +1,5 @@
 """The reliability scorecard: each scenario records ``scorecard: <name> <figure>``, printed
-together at the end of the run (from every pytest-xdist worker)."""
+together at the end of the run (``tests/conftest.py`` gathers them from every worker)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,3 @@ def scorecard(record_property: Callable[[str, object], None]) -> Callable[[str, 
 
     return record
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = [
-        value
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        if getattr(report, "when", "") == "call"
-        for key, value in getattr(report, "user_properties", ())
-        if key == "scorecard"
-    ]
-    if lines:
-        terminalreporter.section("reliability scorecard")
-        for line in sorted(lines):
-            terminalreporter.write_line(str(line))
