@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -73,11 +74,13 @@ async def test_mail_while_intake_is_killed(
 
         async def chaos() -> None:
             nonlocal kills
+            pause = 0.3  # the first crash comes while the first mails arrive
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.5)
+                    await asyncio.wait_for(stop.wait(), pause)
                 if stop.is_set():
                     return
+                pause = 2.5
                 sut.kill("intake")
                 sut.start("intake")
                 kills += 1
@@ -90,6 +93,7 @@ async def test_mail_while_intake_is_killed(
                 message_id, msg = message(n, sender, previous)
                 tries += send(sut, msg, retry_for=120)  # type: ignore[arg-type]
                 previous = message_id
+                time.sleep(0.1)  # a mail server's pace, so that crashes land mid-stream
             return tries
 
         killer = asyncio.create_task(chaos())
@@ -111,6 +115,7 @@ async def test_mail_while_intake_is_killed(
         assert set(found.values()) == {1}, {n: c for n, c in found.items() if c != 1}
         statuses = await eventually(lambda: _settled(tmp_path, database_url), timeout=60, every=1)
         assert statuses.get("RECEIVED", 0) == 0
+        assert kills >= 1
         scorecard(
             "mail_under_intake_sigkill",
             f"{count}/{count} mails one ticket or comment each over {SESSIONS} sessions, "
