@@ -912,7 +912,12 @@ async def _list_backend(
         async def grpc_one(i: int) -> float:
             t = time.monotonic()
             reply = await stub.ListTickets(
-                tpb.ListTicketsRequest(organization_id=orgs[i % len(orgs)], statuses=statuses),
+                # Newest first, as the plain SQL (staff callers default to NEXT_DUE).
+                tpb.ListTicketsRequest(
+                    organization_id=orgs[i % len(orgs)],
+                    statuses=statuses,
+                    order_by=tpb.TICKET_ORDER_ID,
+                ),
                 metadata=md,
                 timeout=60,
             )

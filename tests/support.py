@@ -126,6 +126,8 @@ async def tickets_stack(
                 activities.record_ticket_change,
                 activities.report_organizations,
                 activities.send_organization_report,
+                activities.record_maintenance_change,
+                activities.send_desk_digest,
             ],
         ),
     ):

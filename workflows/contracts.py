@@ -142,6 +142,18 @@ class ProgLink:
 
 
 @dataclass
+class Qualification:
+    """What the desk says a ticket is (seed 002: "qualifica"); names as in DESIGN.md,
+    "" when not set."""
+
+    criticality: str = ""  # "NON_BLOCKING" | "BLOCKING" | "CRITICAL"
+    kind: str = ""  # "QUESTION" | "INCIDENT" | "BUG" | "CHANGE_REQUEST" | "QUOTE" | "HARDWARE"
+    product: str = ""
+    version: str = ""
+    os: str = ""
+
+
+@dataclass
 class TicketState:
     """Everything the workflow decides on; also the snapshot written to the read model."""
 
@@ -197,6 +209,9 @@ class TicketState:
     recent_keys: list[str] = field(default_factory=list)
     # Number of events recorded so far; the next event's ID is event_id(ticket_id, seq + 1).
     event_seq: int = 0
+    # Criticality, kind, product, version and OS, kept by the workflow once it has them
+    # (None: a ticket started before requalification; the read model's values stand).
+    qualification: Qualification | None = None
 
 
 @dataclass
@@ -219,12 +234,27 @@ class TicketWorkflowInput:
 
 
 @dataclass
+class InteractionData:
+    """A phone call or remote session an agent records as a comment (seed 000)."""
+
+    type: str  # "PHONE_CALL" | "REMOTE_SESSION"
+    duration_minutes: int
+    direction: str = ""  # "INBOUND" | "OUTBOUND" (phone calls)
+    contact_id: int = 0
+    with_whom: str = ""
+    # Email the summary (the comment's body) to the customer; public comments only.
+    notify_customer: bool = False
+
+
+@dataclass
 class CommentData:
     id: str
     visibility: str  # "PUBLIC" | "INTERNAL"
     author: ActorRef
     body: str
     attachment_ids: list[str] = field(default_factory=list)
+    # Set when the comment records a phone call or a remote session.
+    interaction: InteractionData | None = None
 
 
 @dataclass
@@ -249,6 +279,9 @@ class ChangeRecord:
     detail: str = ""
     comment: CommentData | None = None
     time_entry: TimeEntryData | None = None
+    # "assigned": who held the ticket before (0: nobody) and the take-over's reason.
+    previous_assignee_id: int = 0
+    reason: str = ""
 
 
 # Update inputs and results -------------------------------------------------
@@ -258,6 +291,11 @@ class ChangeRecord:
 class AssignInput:
     assignee_id: int
     actor: ActorRef
+    # A ticket another agent holds moves only when taken over (with a reason) or when the
+    # caller may reassign (a team lead, the admin, a service).
+    take_over: bool = False
+    reason: str = ""
+    may_reassign: bool = False
 
 
 @dataclass
@@ -278,6 +316,25 @@ class StatusInput:
     status: str
     actor: ActorRef
     reason: str = ""
+    # CLOSED: the hours spent, recorded as a time entry with the close (0: none given).
+    hours_spent: float = 0.0
+
+
+@dataclass
+class RequalifyInput:
+    """The new qualification (None: unchanged) and the reason. ``current``: the read
+    model's values, for a ticket whose workflow does not keep them yet."""
+
+    reason: str
+    actor: ActorRef
+    current: Qualification
+    current_level: str = "L1"
+    criticality: str | None = None
+    kind: str | None = None
+    product: str | None = None
+    version: str | None = None
+    os: str | None = None
+    level: str | None = None
 
 
 @dataclass
@@ -376,6 +433,7 @@ UPDATE_LOG_TIME = "log_time"
 SIGNAL_PROG_OUTCOME = "programming_ticket_outcome"
 UPDATE_MERGE = "merge_into"
 UPDATE_CHANGE_PRIORITY = "change_priority"
+UPDATE_REQUALIFY = "requalify"
 SIGNAL_ABSORB = "absorb_merged_ticket"
 QUERY_STATE = "state"
 
@@ -395,3 +453,29 @@ class ReportInput:
     period_start: datetime
     period_end: datetime
     key: str
+
+
+# The digest at the desk's opening of the tickets received while it was closed: one
+# long-running workflow, started by the tickets process, sleeping until each opening.
+DESK_DIGEST_WORKFLOW = "DeskDigestWorkflow"
+DESK_DIGEST_WORKFLOW_ID = "desk-digest"
+SEND_DESK_DIGEST = "send_desk_digest"
+
+
+@dataclass
+class DeskDigestInput:
+    """The desk's calendar, and the last opening a digest went out for (None: none yet;
+    the next one is the first opening after the workflow starts)."""
+
+    calendar: Calendar
+    last_opening: datetime | None = None
+    # Continue as new after this many openings (a short history).
+    openings_per_run: int = 20
+
+
+@dataclass
+class DeskOpening:
+    """One opening's digest: the tickets received in ``[closed_since, opened_at)``."""
+
+    opened_at: datetime
+    closed_since: datetime

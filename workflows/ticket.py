@@ -64,10 +64,14 @@ with workflow.unsafe.imports_passed_through():
         next_status,
     )
     from workflows.ticket_links import REMINDER_CALENDAR, LinkHandlers
+    from workflows.ticket_requalify import RequalifyHandlers
 
 
 # Continue as new by history size too (half of max_history_bytes), not only by length.
 PATCH_HISTORY_BYTES = "continue-as-new-by-history-bytes"
+# An assignment never silently takes a ticket another agent holds (checked again once the
+# update holds the lock: two agents taking the same ticket at once).
+PATCH_NO_SILENT_TAKE_OVER = "no-silent-take-over"
 
 EVENT_BY_STATUS = {
     Status.SOLVED: "solved",
@@ -81,7 +85,7 @@ def _illegal(err: IllegalTransition | ValueError) -> ApplicationError:
 
 
 @workflow.defn(name=TICKET_WORKFLOW)
-class TicketWorkflow(LinkHandlers):
+class TicketWorkflow(RequalifyHandlers, LinkHandlers):
     @workflow.init
     def __init__(self, inp: TicketWorkflowInput) -> None:
         # Set before any handler runs: an update-with-start is validated before run() starts.
@@ -124,6 +128,8 @@ class TicketWorkflow(LinkHandlers):
         comment: CommentData | None = None,
         summary: str = "",
         time_entry: TimeEntryData | None = None,
+        previous_assignee_id: int = 0,
+        reason: str = "",
     ) -> None:
         """Write the change to the read model and publish its event (once, retried until done)."""
         s = self.state
@@ -139,6 +145,8 @@ class TicketWorkflow(LinkHandlers):
             detail=detail,
             comment=comment,
             time_entry=time_entry,
+            previous_assignee_id=previous_assignee_id,
+            reason=reason,
         )
         await workflow.execute_activity(
             RECORD_TICKET_CHANGE,
@@ -373,13 +381,27 @@ class TicketWorkflow(LinkHandlers):
         async with self._lock:
             current = self.status
             new = self._check(Action.ASSIGN)
+            if workflow.patched(PATCH_NO_SILENT_TAKE_OVER):
+                self._check_holder(inp)
             now = workflow.now()
+            previous = self.state.assignee_id
             self.state.assignee_id = inp.assignee_id
             if new is not current:
                 self._set_status(new, now)
             self._take_in_charge(now)
+            detail = f"assigned to agent #{inp.assignee_id}"
+            moved = bool(previous) and previous != inp.assignee_id
+            reason = inp.reason.strip() if moved else ""
+            if moved:
+                how = "taken over" if inp.take_over else "reassigned"
+                detail += f" ({how} from agent #{previous}" + (f": {reason})" if reason else ")")
             await self._record(
-                "assigned", inp.actor, current, detail=f"assigned to agent #{inp.assignee_id}"
+                "assigned",
+                inp.actor,
+                current,
+                detail=detail,
+                previous_assignee_id=previous if moved else 0,
+                reason=reason,
             )
             return self.state
 
@@ -388,6 +410,21 @@ class TicketWorkflow(LinkHandlers):
         if inp.assignee_id <= 0:
             raise ApplicationError("assignee_id: must be a positive ID", type=ERR_INVALID)
         self._check(Action.ASSIGN)
+        self._check_holder(inp)
+
+    def _check_holder(self, inp: AssignInput) -> None:
+        """No silent take-over (seed 004: working together without overlapping)."""
+        held = self.state.assignee_id
+        if not held or held == inp.assignee_id or inp.may_reassign:
+            return
+        if not inp.take_over:
+            raise ApplicationError(
+                f"#{self.state.ticket_id} is held by agent #{held}: take it over with a reason",
+                type=ERR_ILLEGAL_TRANSITION,
+                non_retryable=True,
+            )
+        if not inp.reason.strip():
+            raise ApplicationError("reason: is required to take a ticket over", type=ERR_INVALID)
 
     @workflow.update(name=UPDATE_CHANGE_STATUS)
     async def change_status(self, inp: StatusInput) -> TicketState:
@@ -395,24 +432,41 @@ class TicketWorkflow(LinkHandlers):
             current = self.status
             target = Status(inp.status)
             new = self._check(agent_action_for(target))
-            self._check_second_level(new)
+            self._check_second_level(new, inp.hours_spent)
             now = workflow.now()
             self._set_status(new, now)
             self._take_in_charge(now)
             if new is Status.ON_HOLD:
                 holding = any(link.holds for link in self.state.programming_tickets)
                 self.state.hold_reason = "DEVELOPMENT" if holding else "OTHER"
+            entry = None
             if new is Status.CLOSED:
                 self.state.close_reason = "VERIFIED"
+                entry = self._closing_hours(inp)
             await self._record(
                 EVENT_BY_STATUS.get(new, "status_changed"),
                 inp.actor,
                 current,
-                detail=inp.reason,
+                detail=inp.reason
+                + (f"{'; ' if inp.reason else ''}{entry.hours:g} h spent" if entry else ""),
                 summary=f"set {new.value}"
                 + (f": send {new.value.lower()} email" if new in EVENT_BY_STATUS else ""),
+                time_entry=entry,
             )
             return self.state
+
+    def _closing_hours(self, inp: StatusInput) -> TimeEntryData | None:
+        """The hours given with the close (seed 002), as the ticket's time entry."""
+        s = self.state
+        if inp.hours_spent <= 0:
+            return None
+        s.hours_spent = round(s.hours_spent + inp.hours_spent, 4)
+        return TimeEntryData(
+            id=f"{s.ticket_id}-time-{s.event_seq + 1}",
+            hours=inp.hours_spent,
+            note="closing",
+            agent_id=inp.actor.id if inp.actor.kind == "AGENT" else 0,
+        )
 
     @change_status.validator
     def _validate_change_status(self, inp: StatusInput) -> None:
@@ -420,9 +474,24 @@ class TicketWorkflow(LinkHandlers):
             action = agent_action_for(Status(inp.status))
         except ValueError as err:
             raise _illegal(ValueError(f"status: {err}")) from None
-        self._check_second_level(self._check(action))
+        new = self._check(action)
+        if new is Status.CLOSED:
+            self._check_hours(inp)
+        self._check_second_level(new, inp.hours_spent)
 
-    def _check_second_level(self, new: Status) -> None:
+    def _check_hours(self, inp: StatusInput) -> None:
+        """Closing after verification records the hours spent, at every level (seed 002)."""
+        if not 0 <= inp.hours_spent <= 24:
+            raise ApplicationError("hours_spent: must be from 0 to 24", type=ERR_INVALID)
+        if inp.hours_spent <= 0 and self.state.hours_spent <= 0:
+            raise ApplicationError(
+                f"#{self.state.ticket_id}: hours spent are needed to close: give hours_spent"
+                " or log them first (LogTime)",
+                type=ERR_ILLEGAL_TRANSITION,
+                non_retryable=True,
+            )
+
+    def _check_second_level(self, new: Status, closing_hours: float = 0.0) -> None:
         """Open programming tickets hold the ticket; closing after them needs the hours."""
         s = self.state
         if new in (Status.SOLVED, Status.CLOSED):
@@ -434,7 +503,9 @@ class TicketWorkflow(LinkHandlers):
                     type=ERR_ILLEGAL_TRANSITION,
                     non_retryable=True,
                 )
-        if new is Status.CLOSED and s.level == "L2" and s.hours_spent <= 0:
+        # The validator asks for hours at every level (_check_hours); this check stays as
+        # it was for the runs recorded before.
+        if new is Status.CLOSED and s.level == "L2" and s.hours_spent + closing_hours <= 0:
             raise ApplicationError(
                 f"#{s.ticket_id}: log the hours spent (LogTime) before closing",
                 type=ERR_ILLEGAL_TRANSITION,
@@ -557,15 +628,7 @@ class TicketWorkflow(LinkHandlers):
         async with self._lock:
             s = self.state
             self._check_priority(inp)
-            old = s.priority
-            s.priority = inp.priority
-            sla_clock.recompute(s)  # the targets of the new priority, from what was counted
-            await self._record(
-                "priority_changed",
-                inp.actor,
-                self.status,
-                detail=f"{old} -> {inp.priority}: {inp.reason}",
-            )
+            await self._move_priority(inp.priority, inp.actor, inp.reason)
             return s
 
     def _check_priority(self, inp: PriorityInput) -> None:

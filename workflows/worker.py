@@ -13,11 +13,19 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.contracts import WORKFLOW_TASK_QUEUE
+from workflows.desk_digest import DeskDigestWorkflow
+from workflows.maintenance import MaintenanceWorkflow
 from workflows.progticket import ProgrammingTicketWorkflow
 from workflows.reports import MonthlyReportsWorkflow
 from workflows.ticket import TicketWorkflow
 
-WORKFLOWS = [TicketWorkflow, ProgrammingTicketWorkflow, MonthlyReportsWorkflow]
+WORKFLOWS = [
+    TicketWorkflow,
+    ProgrammingTicketWorkflow,
+    MonthlyReportsWorkflow,
+    DeskDigestWorkflow,
+    MaintenanceWorkflow,
+]
 
 
 # Workflow tasks in flight get this long to finish after SIGTERM (terminationGracePeriodSeconds

@@ -354,6 +354,47 @@ SLA_STATE_MET: SlaState.ValueType  # 3
 SLA_STATE_BREACHED: SlaState.ValueType  # 4
 Global___SlaState: _TypeAlias = SlaState  # noqa: Y015
 
+class _InteractionType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InteractionTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InteractionType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INTERACTION_TYPE_UNSPECIFIED: _InteractionType.ValueType  # 0
+    INTERACTION_TYPE_PHONE_CALL: _InteractionType.ValueType  # 1
+    INTERACTION_TYPE_REMOTE_SESSION: _InteractionType.ValueType  # 2
+    """Always with a phone call alongside, to guide the user (seed 000)."""
+
+class InteractionType(_InteractionType, metaclass=_InteractionTypeEnumTypeWrapper):
+    """How an agent answered besides writing (TicketService.RecordInteraction)."""
+
+INTERACTION_TYPE_UNSPECIFIED: InteractionType.ValueType  # 0
+INTERACTION_TYPE_PHONE_CALL: InteractionType.ValueType  # 1
+INTERACTION_TYPE_REMOTE_SESSION: InteractionType.ValueType  # 2
+"""Always with a phone call alongside, to guide the user (seed 000)."""
+Global___InteractionType: _TypeAlias = InteractionType  # noqa: Y015
+
+class _CallDirection:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CallDirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CallDirection.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CALL_DIRECTION_UNSPECIFIED: _CallDirection.ValueType  # 0
+    CALL_DIRECTION_INBOUND: _CallDirection.ValueType  # 1
+    """The customer called the desk."""
+    CALL_DIRECTION_OUTBOUND: _CallDirection.ValueType  # 2
+    """The desk called the customer."""
+
+class CallDirection(_CallDirection, metaclass=_CallDirectionEnumTypeWrapper): ...
+
+CALL_DIRECTION_UNSPECIFIED: CallDirection.ValueType  # 0
+CALL_DIRECTION_INBOUND: CallDirection.ValueType  # 1
+"""The customer called the desk."""
+CALL_DIRECTION_OUTBOUND: CallDirection.ValueType  # 2
+"""The desk called the customer."""
+Global___CallDirection: _TypeAlias = CallDirection  # noqa: Y015
+
 @_typing.final
 class LinkedProgrammingTicket(_message.Message):
     """A programming ticket hanging from a support ticket."""
@@ -536,8 +577,11 @@ class Ticket(_message.Message):
     THIRD_PARTY_NAME_FIELD_NUMBER: _builtins.int
     THIRD_PARTY_REFERENCE_FIELD_NUMBER: _builtins.int
     MERGED_INTO_FIELD_NUMBER: _builtins.int
+    NEXT_DUE_AT_FIELD_NUMBER: _builtins.int
+    NEXT_DUE_TARGET_FIELD_NUMBER: _builtins.int
     SATISFACTION_RATING_FIELD_NUMBER: _builtins.int
     SATISFACTION_COMMENT_FIELD_NUMBER: _builtins.int
+    FOLLOWERS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     display_id: _builtins.str
     """"#42" """
@@ -578,6 +622,7 @@ class Ticket(_message.Message):
     third_party_reference: _builtins.str
     merged_into: _builtins.int
     """Set when this ticket was merged into another (CLOSED, reason MERGED)."""
+    next_due_target: Global___SlaTarget.ValueType
     satisfaction_rating: _builtins.int
     """Seed 002's questionnaire (TicketService.SubmitSatisfaction): 0 when not answered."""
     satisfaction_comment: _builtins.str
@@ -595,6 +640,18 @@ class Ticket(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def programming_tickets(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedProgrammingTicket]: ...
+    @_builtins.property
+    def next_due_at(self) -> _timestamp_pb2.Timestamp:
+        """The nearest service-level due instant of the targets still running or paused, and
+        which target it is (queues order by it; unset when none is due).
+        """
+
+    @_builtins.property
+    def followers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Follower]:
+        """Contacts of the organisation who follow the ticket (CC): they receive its public
+        answers and status emails, never internal notes (TicketService.AddFollower).
+        """
+
     def __init__(
         self,
         *,
@@ -639,16 +696,54 @@ class Ticket(_message.Message):
         third_party_name: _builtins.str = ...,
         third_party_reference: _builtins.str = ...,
         merged_into: _builtins.int = ...,
+        next_due_at: _timestamp_pb2.Timestamp | None = ...,
+        next_due_target: Global___SlaTarget.ValueType = ...,
         satisfaction_rating: _builtins.int = ...,
         satisfaction_comment: _builtins.str = ...,
+        followers: _abc.Iterable[Global___Follower] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_close_at", b"auto_close_at", "milestones", b"milestones", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auto_close_at", b"auto_close_at", "milestones", b"milestones", "next_due_at", b"next_due_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "merged_into", b"merged_into", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "satisfaction_comment", b"satisfaction_comment", "satisfaction_rating", b"satisfaction_rating", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "assignee_name", b"assignee_name", "attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "auto_close_at", b"auto_close_at", "awaiting_verification", b"awaiting_verification", "callback_number", b"callback_number", "channel", b"channel", "close_reason", b"close_reason", "criticality", b"criticality", "description", b"description", "display_id", b"display_id", "follow_up_of", b"follow_up_of", "follow_ups", b"follow_ups", "followers", b"followers", "hold_reason", b"hold_reason", "hours_spent", b"hours_spent", "id", b"id", "kind", b"kind", "level", b"level", "merged_into", b"merged_into", "milestones", b"milestones", "next_due_at", b"next_due_at", "next_due_target", b"next_due_target", "organization_id", b"organization_id", "organization_name", b"organization_name", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "programming_tickets", b"programming_tickets", "reopen_count", b"reopen_count", "requester_email", b"requester_email", "requester_id", b"requester_id", "requester_name", b"requester_name", "satisfaction_comment", b"satisfaction_comment", "satisfaction_rating", b"satisfaction_rating", "sla", b"sla", "sla_breached", b"sla_breached", "status", b"status", "subject", b"subject", "third_party_name", b"third_party_name", "third_party_reference", b"third_party_reference", "updated_at", b"updated_at", "version", b"version", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class Follower(_message.Message):
+    """A contact following a ticket besides its requester."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    ADDED_AT_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.int
+    name: _builtins.str
+    email: _builtins.str
+    source: _builtins.str
+    """How they came to follow it: "AGENT", "EMAIL_CC" or "MERGE"."""
+    @_builtins.property
+    def added_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        source: _builtins.str = ...,
+        added_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "contact_id", b"contact_id", "email", b"email", "name", b"name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Follower: _TypeAlias = Follower  # noqa: Y015
 
 @_typing.final
 class Comment(_message.Message):
@@ -663,6 +758,7 @@ class Comment(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    INTERACTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     ticket_id: _builtins.int
     visibility: Global___CommentVisibility.ValueType
@@ -674,6 +770,12 @@ class Comment(_message.Message):
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def interaction(self) -> Global___Interaction:
+        """Set when the comment records a phone call or a remote session (seed 000:
+        answers by phone or remotely); its body is the summary.
+        """
+
     def __init__(
         self,
         *,
@@ -686,14 +788,52 @@ class Comment(_message.Message):
         body: _builtins.str = ...,
         attachments: _abc.Iterable[Global___Attachment] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        interaction: Global___Interaction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "interaction", b"interaction"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "author_id", b"author_id", "author_kind", b"author_kind", "author_name", b"author_name", "body", b"body", "created_at", b"created_at", "id", b"id", "ticket_id", b"ticket_id", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "author_id", b"author_id", "author_kind", b"author_kind", "author_name", b"author_name", "body", b"body", "created_at", b"created_at", "id", b"id", "interaction", b"interaction", "ticket_id", b"ticket_id", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Comment: _TypeAlias = Comment  # noqa: Y015
+
+@_typing.final
+class Interaction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    WITH_WHOM_FIELD_NUMBER: _builtins.int
+    DURATION_MINUTES_FIELD_NUMBER: _builtins.int
+    NOTIFY_CUSTOMER_FIELD_NUMBER: _builtins.int
+    type: Global___InteractionType.ValueType
+    direction: Global___CallDirection.ValueType
+    """Phone calls; unspecified for a remote session."""
+    contact_id: _builtins.int
+    """With whom: a contact of the ticket's organisation (0: none), and/or free text."""
+    with_whom: _builtins.str
+    duration_minutes: _builtins.int
+    notify_customer: _builtins.bool
+    """The customer was emailed the summary."""
+    def __init__(
+        self,
+        *,
+        type: Global___InteractionType.ValueType = ...,
+        direction: Global___CallDirection.ValueType = ...,
+        contact_id: _builtins.int = ...,
+        with_whom: _builtins.str = ...,
+        duration_minutes: _builtins.int = ...,
+        notify_customer: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "direction", b"direction", "duration_minutes", b"duration_minutes", "notify_customer", b"notify_customer", "type", b"type", "with_whom", b"with_whom"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Interaction: _TypeAlias = Interaction  # noqa: Y015
 
 @_typing.final
 class TicketEvent(_message.Message):

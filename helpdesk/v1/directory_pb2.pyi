@@ -423,6 +423,7 @@ class Agent(_message.Message):
     DEVELOPMENT_LEAD_FIELD_NUMBER: _builtins.int
     TELEGRAM_USER_ID_FIELD_NUMBER: _builtins.int
     WHATSAPP_NUMBER_FIELD_NUMBER: _builtins.int
+    NOTIFICATIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     email: _builtins.str
@@ -434,6 +435,12 @@ class Agent(_message.Message):
     telegram_user_id: _builtins.str
     """The agent's own messaging accounts: an URGENT page goes there too."""
     whatsapp_number: _builtins.str
+    @_builtins.property
+    def notifications(self) -> Global___AgentNotifications:
+        """Which alerts the agent receives (see SetAgentNotifications); every one is on
+        until turned off.
+        """
+
     def __init__(
         self,
         *,
@@ -445,14 +452,124 @@ class Agent(_message.Message):
         development_lead: _builtins.bool = ...,
         telegram_user_id: _builtins.str = ...,
         whatsapp_number: _builtins.str = ...,
+        notifications: Global___AgentNotifications | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notifications", b"notifications"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "id", b"id", "name", b"name", "on_call", b"on_call", "role", b"role", "telegram_user_id", b"telegram_user_id", "whatsapp_number", b"whatsapp_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["development_lead", b"development_lead", "email", b"email", "id", b"id", "name", b"name", "notifications", b"notifications", "on_call", b"on_call", "role", b"role", "telegram_user_id", b"telegram_user_id", "whatsapp_number", b"whatsapp_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Agent: _TypeAlias = Agent  # noqa: Y015
+
+@_typing.final
+class NotificationChannels(_message.Message):
+    """How an agent hears of one kind of alert. In a request an unset channel is
+    left as it is; in an Agent both are always set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    IM_FIELD_NUMBER: _builtins.int
+    email: _builtins.bool
+    im: _builtins.bool
+    """Telegram / WhatsApp, when the agent's account is linked (LinkAgentIm)."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.bool | None = ...,
+        im: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_im", b"_im", "email", b"email", "im", b"im"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_im", b"_im", "email", b"email", "im", b"im"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__email: _TypeAlias = _typing.Literal["email"]  # noqa: Y015
+    _WhichOneofArgType__email: _TypeAlias = _typing.Literal["_email", b"_email"]  # noqa: Y015
+    _WhichOneofReturnType__im: _TypeAlias = _typing.Literal["im"]  # noqa: Y015
+    _WhichOneofArgType__im: _TypeAlias = _typing.Literal["_im", b"_im"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__email) -> _WhichOneofReturnType__email | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__im) -> _WhichOneofReturnType__im | None: ...
+
+Global___NotificationChannels: _TypeAlias = NotificationChannels  # noqa: Y015
+
+@_typing.final
+class AgentNotifications(_message.Message):
+    """The alerts an agent receives, by kind."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEW_TICKET_FIELD_NUMBER: _builtins.int
+    ASSIGNED_FIELD_NUMBER: _builtins.int
+    CUSTOMER_REPLY_FIELD_NUMBER: _builtins.int
+    REASSIGNED_AWAY_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def new_ticket(self) -> Global___NotificationChannels:
+        """A ticket arrives unassigned while the agent is on duty (on_call)."""
+
+    @_builtins.property
+    def assigned(self) -> Global___NotificationChannels:
+        """A ticket is assigned to the agent."""
+
+    @_builtins.property
+    def customer_reply(self) -> Global___NotificationChannels:
+        """The customer replies on a ticket the agent holds (any channel)."""
+
+    @_builtins.property
+    def reassigned_away(self) -> Global___NotificationChannels:
+        """A ticket the agent held is assigned to someone else."""
+
+    @_builtins.property
+    def digest(self) -> Global___NotificationChannels:
+        """At the desk's opening, the tickets received while it was closed (agents on duty)."""
+
+    def __init__(
+        self,
+        *,
+        new_ticket: Global___NotificationChannels | None = ...,
+        assigned: Global___NotificationChannels | None = ...,
+        customer_reply: Global___NotificationChannels | None = ...,
+        reassigned_away: Global___NotificationChannels | None = ...,
+        digest: Global___NotificationChannels | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assigned", b"assigned", "customer_reply", b"customer_reply", "digest", b"digest", "new_ticket", b"new_ticket", "reassigned_away", b"reassigned_away"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned", b"assigned", "customer_reply", b"customer_reply", "digest", b"digest", "new_ticket", b"new_ticket", "reassigned_away", b"reassigned_away"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentNotifications: _TypeAlias = AgentNotifications  # noqa: Y015
+
+@_typing.final
+class SetAgentNotificationsRequest(_message.Message):
+    """An agent's own preferences (agents: their own; team leads and admins: anyone's).
+    Unset kinds and channels are unchanged; the same request twice changes nothing more.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    NOTIFICATIONS_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.int
+    @_builtins.property
+    def notifications(self) -> Global___AgentNotifications: ...
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.int = ...,
+        notifications: Global___AgentNotifications | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notifications", b"notifications"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "notifications", b"notifications"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentNotificationsRequest: _TypeAlias = SetAgentNotificationsRequest  # noqa: Y015
 
 @_typing.final
 class CreateOrganizationRequest(_message.Message):
@@ -705,6 +822,85 @@ class ListContactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListContactsResponse: _TypeAlias = ListContactsResponse  # noqa: Y015
+
+@_typing.final
+class FindContactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    phone: _builtins.str
+    """At least 6 digits once normalised."""
+    email: _builtins.str
+    name: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "name", b"name", "page_size", b"page_size", "page_token", b"page_token", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindContactsRequest: _TypeAlias = FindContactsRequest  # noqa: Y015
+
+@_typing.final
+class FindContactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def contacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contact]:
+        """By name, then ID; organization_id and organization_name set in each."""
+
+    def __init__(
+        self,
+        *,
+        contacts: _abc.Iterable[Global___Contact] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contacts", b"contacts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindContactsResponse: _TypeAlias = FindContactsResponse  # noqa: Y015
+
+@_typing.final
+class SetContactPhoneRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.int
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.int = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactPhoneRequest: _TypeAlias = SetContactPhoneRequest  # noqa: Y015
 
 @_typing.final
 class CreateAgentRequest(_message.Message):

@@ -171,6 +171,21 @@ class DirectoryServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
                 _registered_method=True)
+        self.SetAgentNotifications = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/SetAgentNotifications',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.SetAgentNotificationsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
+                _registered_method=True)
+        self.FindContacts = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/FindContacts',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.FindContactsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.FindContactsResponse.FromString,
+                _registered_method=True)
+        self.SetContactPhone = channel.unary_unary(
+                '/helpdesk.v1.DirectoryService/SetContactPhone',
+                request_serializer=helpdesk_dot_v1_dot_directory__pb2.SetContactPhoneRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -359,6 +374,30 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAgentNotifications(self, request, context):
+        """Which alerts an agent receives, by kind and channel (agents: their own).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindContacts(self, request, context):
+        """Seed 000, the front desk: callers by phone number (spaces, dots, dashes and the
+        +39 / 0039 prefix ignored), email or name (case-insensitive, partial), across
+        organisations; each with its organisation. Given criteria must all match; at least
+        one is required. Paged (at most 100 a page).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactPhone(self, request, context):
+        """A contact's phone number (the front desk keeps it current: seed 000).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -496,6 +535,21 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.LinkAgentIm,
                     request_deserializer=helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_directory__pb2.Agent.SerializeToString,
+            ),
+            'SetAgentNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentNotifications,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetAgentNotificationsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Agent.SerializeToString,
+            ),
+            'FindContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindContacts,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.FindContactsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.FindContactsResponse.SerializeToString,
+            ),
+            'SetContactPhone': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactPhone,
+                    request_deserializer=helpdesk_dot_v1_dot_directory__pb2.SetContactPhoneRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_directory__pb2.Contact.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1229,6 +1283,87 @@ class DirectoryService:
             '/helpdesk.v1.DirectoryService/LinkAgentIm',
             helpdesk_dot_v1_dot_directory__pb2.LinkAgentImRequest.SerializeToString,
             helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/SetAgentNotifications',
+            helpdesk_dot_v1_dot_directory__pb2.SetAgentNotificationsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Agent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/FindContacts',
+            helpdesk_dot_v1_dot_directory__pb2.FindContactsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.FindContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContactPhone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.DirectoryService/SetContactPhone',
+            helpdesk_dot_v1_dot_directory__pb2.SetContactPhoneRequest.SerializeToString,
+            helpdesk_dot_v1_dot_directory__pb2.Contact.FromString,
             options,
             channel_credentials,
             insecure,

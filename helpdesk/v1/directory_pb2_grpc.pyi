@@ -87,6 +87,16 @@ class DirectoryServiceStub:
     """
     LinkContactIm: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LinkContactImRequest, _directory_pb2.Contact]
     LinkAgentIm: _grpc.UnaryUnaryMultiCallable[_directory_pb2.LinkAgentImRequest, _directory_pb2.Agent]
+    SetAgentNotifications: _grpc.UnaryUnaryMultiCallable[_directory_pb2.SetAgentNotificationsRequest, _directory_pb2.Agent]
+    """Which alerts an agent receives, by kind and channel (agents: their own)."""
+    FindContacts: _grpc.UnaryUnaryMultiCallable[_directory_pb2.FindContactsRequest, _directory_pb2.FindContactsResponse]
+    """Seed 000, the front desk: callers by phone number (spaces, dots, dashes and the
+    +39 / 0039 prefix ignored), email or name (case-insensitive, partial), across
+    organisations; each with its organisation. Given criteria must all match; at least
+    one is required. Paged (at most 100 a page).
+    """
+    SetContactPhone: _grpc.UnaryUnaryMultiCallable[_directory_pb2.SetContactPhoneRequest, _directory_pb2.Contact]
+    """A contact's phone number (the front desk keeps it current: seed 000)."""
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -147,6 +157,16 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     """
     LinkContactIm: _aio.UnaryUnaryMultiCallable[_directory_pb2.LinkContactImRequest, _directory_pb2.Contact]  # type: ignore[assignment]
     LinkAgentIm: _aio.UnaryUnaryMultiCallable[_directory_pb2.LinkAgentImRequest, _directory_pb2.Agent]  # type: ignore[assignment]
+    SetAgentNotifications: _aio.UnaryUnaryMultiCallable[_directory_pb2.SetAgentNotificationsRequest, _directory_pb2.Agent]  # type: ignore[assignment]
+    """Which alerts an agent receives, by kind and channel (agents: their own)."""
+    FindContacts: _aio.UnaryUnaryMultiCallable[_directory_pb2.FindContactsRequest, _directory_pb2.FindContactsResponse]  # type: ignore[assignment]
+    """Seed 000, the front desk: callers by phone number (spaces, dots, dashes and the
+    +39 / 0039 prefix ignored), email or name (case-insensitive, partial), across
+    organisations; each with its organisation. Given criteria must all match; at least
+    one is required. Paged (at most 100 a page).
+    """
+    SetContactPhone: _aio.UnaryUnaryMultiCallable[_directory_pb2.SetContactPhoneRequest, _directory_pb2.Contact]  # type: ignore[assignment]
+    """A contact's phone number (the front desk keeps it current: seed 000)."""
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Organisations (customers), their contacts and the help desk's agents.
@@ -366,5 +386,33 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.LinkAgentImRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.Agent, _abc.Awaitable[_directory_pb2.Agent]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAgentNotifications(
+        self,
+        request: _directory_pb2.SetAgentNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Agent, _abc.Awaitable[_directory_pb2.Agent]]:
+        """Which alerts an agent receives, by kind and channel (agents: their own)."""
+
+    @_abc_1.abstractmethod
+    def FindContacts(
+        self,
+        request: _directory_pb2.FindContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.FindContactsResponse, _abc.Awaitable[_directory_pb2.FindContactsResponse]]:
+        """Seed 000, the front desk: callers by phone number (spaces, dots, dashes and the
+        +39 / 0039 prefix ignored), email or name (case-insensitive, partial), across
+        organisations; each with its organisation. Given criteria must all match; at least
+        one is required. Paged (at most 100 a page).
+        """
+
+    @_abc_1.abstractmethod
+    def SetContactPhone(
+        self,
+        request: _directory_pb2.SetContactPhoneRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.Contact, _abc.Awaitable[_directory_pb2.Contact]]:
+        """A contact's phone number (the front desk keeps it current: seed 000)."""
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

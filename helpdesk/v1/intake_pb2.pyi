@@ -143,6 +143,7 @@ class LogPhoneCallRequest(_message.Message):
     ATTACHMENTS_REQUESTED_BY_EMAIL_FIELD_NUMBER: _builtins.int
     CRITICALITY_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     organization_id: _builtins.int
     caller_name: _builtins.str
@@ -156,6 +157,12 @@ class LogPhoneCallRequest(_message.Message):
     """The caller was asked to email the attachment (a print, an error message)."""
     criticality: _common_pb2.Criticality.ValueType
     kind: _common_pb2.TicketKind.ValueType
+    contact_id: _builtins.int
+    """A known caller (DirectoryService.FindContacts): then only the nature is needed
+    (organization_id, caller_name and caller_email may be left out). Without it, a
+    caller_phone on file identifies the caller too. A new caller_phone of a known
+    contact is saved on the contact.
+    """
     def __init__(
         self,
         *,
@@ -170,10 +177,11 @@ class LogPhoneCallRequest(_message.Message):
         attachments_requested_by_email: _builtins.bool = ...,
         criticality: _common_pb2.Criticality.ValueType = ...,
         kind: _common_pb2.TicketKind.ValueType = ...,
+        contact_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments_requested_by_email", b"attachments_requested_by_email", "callback_number", b"callback_number", "caller_email", b"caller_email", "caller_name", b"caller_name", "caller_phone", b"caller_phone", "criticality", b"criticality", "description", b"description", "kind", b"kind", "nature", b"nature", "organization_id", b"organization_id", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments_requested_by_email", b"attachments_requested_by_email", "callback_number", b"callback_number", "caller_email", b"caller_email", "caller_name", b"caller_name", "caller_phone", b"caller_phone", "contact_id", b"contact_id", "criticality", b"criticality", "description", b"description", "kind", b"kind", "nature", b"nature", "organization_id", b"organization_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18helpdesk/v1/notify.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x11\n\tticket_id\x18\x04 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x11\n\trecipient\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x10\n\x08template\x18\x08 \x01(\t\x12\x0e\n\x06locale\x18\t \x01(\t\x12+\n\x06status\x18\n \x01(\x0e\x32\x1b.helpdesk.v1.DeliveryStatus\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x12\n\nmessage_id\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x0e \x01(\x05\"g\n\x18ListNotificationsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"f\n\x19ListNotificationsResponse\x12\x30\n\rnotifications\x18\x01 \x03(\x0b\x32\x19.helpdesk.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xdd\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x02\x12\x1b\n\x17\x44\x45LIVERY_STATUS_BOUNCED\x10\x03\x12\x1e\n\x1a\x44\x45LIVERY_STATUS_SUPPRESSED\x10\x04\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x05\x12\x18\n\x14\x44\x45LIVERY_STATUS_READ\x10\x06\x32s\n\rNotifyService\x12\x62\n\x11ListNotifications\x12%.helpdesk.v1.ListNotificationsRequest\x1a&.helpdesk.v1.ListNotificationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18helpdesk/v1/notify.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x11\n\tticket_id\x18\x04 \x01(\x03\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x11\n\trecipient\x18\x06 \x01(\t\x12\x0f\n\x07subject\x18\x07 \x01(\t\x12\x10\n\x08template\x18\x08 \x01(\t\x12\x0e\n\x06locale\x18\t \x01(\t\x12+\n\x06status\x18\n \x01(\x0e\x32\x1b.helpdesk.v1.DeliveryStatus\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x12\n\nmessage_id\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x0e \x01(\x05\x12\x11\n\tresend_of\x18\x0f \x01(\t\x12\x1c\n\x14resend_of_message_id\x18\x10 \x01(\t\"g\n\x18ListNotificationsRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"f\n\x19ListNotificationsResponse\x12\x30\n\rnotifications\x18\x01 \x03(\x0b\x32\x19.helpdesk.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xdd\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x02\x12\x1b\n\x17\x44\x45LIVERY_STATUS_BOUNCED\x10\x03\x12\x1e\n\x1a\x44\x45LIVERY_STATUS_SUPPRESSED\x10\x04\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x05\x12\x18\n\x14\x44\x45LIVERY_STATUS_READ\x10\x06\x32s\n\rNotifyService\x12\x62\n\x11ListNotifications\x12%.helpdesk.v1.ListNotificationsRequest\x1a&.helpdesk.v1.ListNotificationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATUS']._serialized_start=603
-  _globals['_DELIVERYSTATUS']._serialized_end=824
+  _globals['_DELIVERYSTATUS']._serialized_start=652
+  _globals['_DELIVERYSTATUS']._serialized_end=873
   _globals['_NOTIFICATION']._serialized_start=75
-  _globals['_NOTIFICATION']._serialized_end=391
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=393
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=496
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=498
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=600
-  _globals['_NOTIFYSERVICE']._serialized_start=826
-  _globals['_NOTIFYSERVICE']._serialized_end=941
+  _globals['_NOTIFICATION']._serialized_end=440
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=442
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=545
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=547
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=649
+  _globals['_NOTIFYSERVICE']._serialized_start=875
+  _globals['_NOTIFYSERVICE']._serialized_end=990
 # @@protoc_insertion_point(module_scope)

@@ -73,6 +73,8 @@ class Notification(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RESEND_OF_FIELD_NUMBER: _builtins.int
+    RESEND_OF_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     event_id: _builtins.str
     event_type: _builtins.str
@@ -87,6 +89,11 @@ class Notification(_message.Message):
     error: _builtins.str
     message_id: _builtins.str
     attempts: _builtins.int
+    resend_of: _builtins.str
+    """A resend (TicketService.ResendAnswers): the original delivery's id and Message-ID
+    ("" when none is on record, or when this is no resend).
+    """
+    resend_of_message_id: _builtins.str
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -106,10 +113,12 @@ class Notification(_message.Message):
         message_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         attempts: _builtins.int = ...,
+        resend_of: _builtins.str = ...,
+        resend_of_message_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "created_at", b"created_at", "error", b"error", "event_id", b"event_id", "event_type", b"event_type", "id", b"id", "locale", b"locale", "message_id", b"message_id", "recipient", b"recipient", "status", b"status", "subject", b"subject", "template", b"template", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "created_at", b"created_at", "error", b"error", "event_id", b"event_id", "event_type", b"event_type", "id", b"id", "locale", b"locale", "message_id", b"message_id", "recipient", b"recipient", "resend_of", b"resend_of", "resend_of_message_id", b"resend_of_message_id", "status", b"status", "subject", b"subject", "template", b"template", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from helpdesk.v1 import common_pb2 as _common_pb2
 from helpdesk.v1 import dev_escalation_pb2 as _dev_escalation_pb2
 import builtins as _builtins
@@ -20,6 +21,74 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _TicketOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TicketOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TicketOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TICKET_ORDER_UNSPECIFIED: _TicketOrder.ValueType  # 0
+    TICKET_ORDER_NEXT_DUE: _TicketOrder.ValueType  # 1
+    TICKET_ORDER_PRIORITY: _TicketOrder.ValueType  # 2
+    TICKET_ORDER_UPDATED: _TicketOrder.ValueType  # 3
+    TICKET_ORDER_ID: _TicketOrder.ValueType  # 4
+
+class TicketOrder(_TicketOrder, metaclass=_TicketOrderEnumTypeWrapper):
+    """How ListTickets orders its page. NEXT_DUE: the nearest service-level due instant first
+    (tickets without one after, newest first); PRIORITY: URGENT first, then the nearest
+    due; UPDATED: last changed first; ID: newest first.
+    """
+
+TICKET_ORDER_UNSPECIFIED: TicketOrder.ValueType  # 0
+TICKET_ORDER_NEXT_DUE: TicketOrder.ValueType  # 1
+TICKET_ORDER_PRIORITY: TicketOrder.ValueType  # 2
+TICKET_ORDER_UPDATED: TicketOrder.ValueType  # 3
+TICKET_ORDER_ID: TicketOrder.ValueType  # 4
+Global___TicketOrder: _TypeAlias = TicketOrder  # noqa: Y015
+
+class _MaintenanceMedium:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MaintenanceMediumEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MaintenanceMedium.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MAINTENANCE_MEDIUM_UNSPECIFIED: _MaintenanceMedium.ValueType  # 0
+    MAINTENANCE_MEDIUM_FILE_TRANSFER: _MaintenanceMedium.ValueType  # 1
+    """The update file is transferred to the customer's server."""
+    MAINTENANCE_MEDIUM_PHYSICAL_MEDIA: _MaintenanceMedium.ValueType  # 2
+    """A CD or other physical media is sent."""
+
+class MaintenanceMedium(_MaintenanceMedium, metaclass=_MaintenanceMediumEnumTypeWrapper):
+    """How the update reaches the customer's server (seed 000: "il supporto
+    dell'aggiornamento").
+    """
+
+MAINTENANCE_MEDIUM_UNSPECIFIED: MaintenanceMedium.ValueType  # 0
+MAINTENANCE_MEDIUM_FILE_TRANSFER: MaintenanceMedium.ValueType  # 1
+"""The update file is transferred to the customer's server."""
+MAINTENANCE_MEDIUM_PHYSICAL_MEDIA: MaintenanceMedium.ValueType  # 2
+"""A CD or other physical media is sent."""
+Global___MaintenanceMedium: _TypeAlias = MaintenanceMedium  # noqa: Y015
+
+class _MaintenanceStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MaintenanceStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MaintenanceStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MAINTENANCE_STATUS_UNSPECIFIED: _MaintenanceStatus.ValueType  # 0
+    MAINTENANCE_STATUS_PLANNED: _MaintenanceStatus.ValueType  # 1
+    MAINTENANCE_STATUS_STARTED: _MaintenanceStatus.ValueType  # 2
+    MAINTENANCE_STATUS_FINISHED: _MaintenanceStatus.ValueType  # 3
+
+class MaintenanceStatus(_MaintenanceStatus, metaclass=_MaintenanceStatusEnumTypeWrapper): ...
+
+MAINTENANCE_STATUS_UNSPECIFIED: MaintenanceStatus.ValueType  # 0
+MAINTENANCE_STATUS_PLANNED: MaintenanceStatus.ValueType  # 1
+MAINTENANCE_STATUS_STARTED: MaintenanceStatus.ValueType  # 2
+MAINTENANCE_STATUS_FINISHED: MaintenanceStatus.ValueType  # 3
+Global___MaintenanceStatus: _TypeAlias = MaintenanceStatus  # noqa: Y015
 
 @_typing.final
 class Actor(_message.Message):
@@ -68,6 +137,7 @@ class CreateTicketRequest(_message.Message):
     ATTACHMENTS_REQUESTED_BY_EMAIL_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     FOLLOW_UP_OF_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key: a retry with the same key returns the same ticket."""
     subject: _builtins.str
@@ -89,6 +159,12 @@ class CreateTicketRequest(_message.Message):
     """Set by the service when a closed ticket gets a follow-up."""
     @_builtins.property
     def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Attachment]: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp:
+        """When the request reached the desk (trusted callers only: intake's mail listener
+        accepted it then); unset: now. Its service-level clocks count from here.
+        """
+
     def __init__(
         self,
         *,
@@ -108,10 +184,11 @@ class CreateTicketRequest(_message.Message):
         attachments_requested_by_email: _builtins.bool = ...,
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         follow_up_of: _builtins.int = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "callback_number", b"callback_number", "channel", b"channel", "criticality", b"criticality", "description", b"description", "follow_up_of", b"follow_up_of", "kind", b"kind", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "request_id", b"request_id", "requester_id", b"requester_id", "subject", b"subject", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "attachments_requested_by_email", b"attachments_requested_by_email", "callback_number", b"callback_number", "channel", b"channel", "criticality", b"criticality", "description", b"description", "follow_up_of", b"follow_up_of", "kind", b"kind", "os", b"os", "phone", b"phone", "priority", b"priority", "product", b"product", "received_at", b"received_at", "request_id", b"request_id", "requester_id", b"requester_id", "subject", b"subject", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -147,16 +224,41 @@ class ListTicketsRequest(_message.Message):
     ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    UNASSIGNED_ONLY_FIELD_NUMBER: _builtins.int
+    DUE_WITHIN_MINUTES_FIELD_NUMBER: _builtins.int
+    BREACHED_ONLY_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    LEVELS_FIELD_NUMBER: _builtins.int
+    SUBJECT_CONTAINS_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.int
     requester_email: _builtins.str
     assignee_id: _builtins.int
     page_size: _builtins.int
     """Default 50, at most 500."""
     page_token: _builtins.str
+    order_by: Global___TicketOrder.ValueType
+    """Unspecified: NEXT_DUE for staff, ID (newest first) for customers. A page token
+    belongs to the order (and filters) it was issued for.
+    """
+    unassigned_only: _builtins.bool
+    """Only tickets nobody holds."""
+    due_within_minutes: _builtins.int
+    """Only tickets whose next service-level due instant is within this many minutes
+    (or already past); 0: no such filter.
+    """
+    breached_only: _builtins.bool
+    """Only tickets with a breached service level."""
+    subject_contains: _builtins.str
+    """Case-insensitive text match on the subject."""
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketStatus.ValueType]: ...
     @_builtins.property
     def priorities(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Priority.ValueType]: ...
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketKind.ValueType]: ...
+    @_builtins.property
+    def levels(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.SupportLevel.ValueType]: ...
     def __init__(
         self,
         *,
@@ -167,10 +269,17 @@ class ListTicketsRequest(_message.Message):
         assignee_id: _builtins.int = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        order_by: Global___TicketOrder.ValueType = ...,
+        unassigned_only: _builtins.bool = ...,
+        due_within_minutes: _builtins.int = ...,
+        breached_only: _builtins.bool = ...,
+        kinds: _abc.Iterable[_common_pb2.TicketKind.ValueType] | None = ...,
+        levels: _abc.Iterable[_common_pb2.SupportLevel.ValueType] | None = ...,
+        subject_contains: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "priorities", b"priorities", "requester_email", b"requester_email", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee_id", b"assignee_id", "breached_only", b"breached_only", "due_within_minutes", b"due_within_minutes", "kinds", b"kinds", "levels", b"levels", "order_by", b"order_by", "organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "priorities", b"priorities", "requester_email", b"requester_email", "statuses", b"statuses", "subject_contains", b"subject_contains", "unassigned_only", b"unassigned_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -206,8 +315,15 @@ class AssignTicketRequest(_message.Message):
     TICKET_ID_FIELD_NUMBER: _builtins.int
     ASSIGNEE_ID_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    TAKE_OVER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.int
     assignee_id: _builtins.int
+    take_over: _builtins.bool
+    """A ticket another agent holds is FAILED_PRECONDITION (naming the holder) unless the
+    caller is a team lead or takes it over, with a reason: recorded, the holder told.
+    """
+    reason: _builtins.str
     @_builtins.property
     def actor(self) -> Global___Actor: ...
     def __init__(
@@ -216,10 +332,12 @@ class AssignTicketRequest(_message.Message):
         ticket_id: _builtins.int = ...,
         assignee_id: _builtins.int = ...,
         actor: Global___Actor | None = ...,
+        take_over: _builtins.bool = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "assignee_id", b"assignee_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "assignee_id", b"assignee_id", "reason", b"reason", "take_over", b"take_over", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -304,9 +422,17 @@ class ChangeStatusRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    HOURS_SPENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.int
     status: _common_pb2.TicketStatus.ValueType
     reason: _builtins.str
+    hours_spent: _builtins.float
+    """CLOSED only (seed 002: the closure is agreed with the hours spent): recorded as a
+    time entry with the close. Closing needs hours, given here or logged before.
+    """
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key changes the status once."""
     @_builtins.property
     def actor(self) -> Global___Actor: ...
     def __init__(
@@ -316,14 +442,194 @@ class ChangeStatusRequest(_message.Message):
         status: _common_pb2.TicketStatus.ValueType = ...,
         actor: Global___Actor | None = ...,
         reason: _builtins.str = ...,
+        hours_spent: _builtins.float = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "reason", b"reason", "status", b"status", "ticket_id", b"ticket_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "hours_spent", b"hours_spent", "reason", b"reason", "request_id", b"request_id", "status", b"status", "ticket_id", b"ticket_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChangeStatusRequest: _TypeAlias = ChangeStatusRequest  # noqa: Y015
+
+@_typing.final
+class RequalifyTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CRITICALITY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    OS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key requalifies once."""
+    criticality: _common_pb2.Criticality.ValueType
+    """Unspecified (0) / unset: unchanged."""
+    kind: _common_pb2.TicketKind.ValueType
+    product: _builtins.str
+    version: _builtins.str
+    os: _builtins.str
+    level: _common_pb2.SupportLevel.ValueType
+    reason: _builtins.str
+    """Required: why (shown in the history)."""
+    @_builtins.property
+    def actor(self) -> Global___Actor: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        criticality: _common_pb2.Criticality.ValueType = ...,
+        kind: _common_pb2.TicketKind.ValueType = ...,
+        product: _builtins.str | None = ...,
+        version: _builtins.str | None = ...,
+        os: _builtins.str | None = ...,
+        level: _common_pb2.SupportLevel.ValueType = ...,
+        reason: _builtins.str = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_os", b"_os", "_product", b"_product", "_version", b"_version", "actor", b"actor", "os", b"os", "product", b"product", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_os", b"_os", "_product", b"_product", "_version", b"_version", "actor", b"actor", "criticality", b"criticality", "kind", b"kind", "level", b"level", "os", b"os", "product", b"product", "reason", b"reason", "request_id", b"request_id", "ticket_id", b"ticket_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__os: _TypeAlias = _typing.Literal["os"]  # noqa: Y015
+    _WhichOneofArgType__os: _TypeAlias = _typing.Literal["_os", b"_os"]  # noqa: Y015
+    _WhichOneofReturnType__product: _TypeAlias = _typing.Literal["product"]  # noqa: Y015
+    _WhichOneofArgType__product: _TypeAlias = _typing.Literal["_product", b"_product"]  # noqa: Y015
+    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
+    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__os) -> _WhichOneofReturnType__os | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__product) -> _WhichOneofReturnType__product | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
+
+Global___RequalifyTicketRequest: _TypeAlias = RequalifyTicketRequest  # noqa: Y015
+
+@_typing.final
+class ResendAnswersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENT_EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    comment_id: _builtins.str
+    """One public comment; empty: every public answer of the desk, oldest first."""
+    recipient_email: _builtins.str
+    """A contact of the ticket's organisation; empty: the requester."""
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key sends nothing again."""
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        comment_id: _builtins.str = ...,
+        recipient_email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment_id", b"comment_id", "recipient_email", b"recipient_email", "request_id", b"request_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendAnswersRequest: _TypeAlias = ResendAnswersRequest  # noqa: Y015
+
+@_typing.final
+class ResendAnswersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESEND_ID_FIELD_NUMBER: _builtins.int
+    RECIPIENT_EMAIL_FIELD_NUMBER: _builtins.int
+    COMMENT_IDS_FIELD_NUMBER: _builtins.int
+    resend_id: _builtins.str
+    """The resend's ID (the delivery log's event_id starts with it)."""
+    recipient_email: _builtins.str
+    @_builtins.property
+    def comment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        resend_id: _builtins.str = ...,
+        recipient_email: _builtins.str = ...,
+        comment_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment_ids", b"comment_ids", "recipient_email", b"recipient_email", "resend_id", b"resend_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendAnswersResponse: _TypeAlias = ResendAnswersResponse  # noqa: Y015
+
+@_typing.final
+class AddFollowerRequest(_message.Message):
+    """The follower is named by contact_id or, when that is 0, by email."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    contact_id: _builtins.int
+    email: _builtins.str
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key changes nothing again."""
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        contact_id: _builtins.int = ...,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "email", b"email", "request_id", b"request_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddFollowerRequest: _TypeAlias = AddFollowerRequest  # noqa: Y015
+
+@_typing.final
+class RemoveFollowerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    contact_id: _builtins.int
+    email: _builtins.str
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        contact_id: _builtins.int = ...,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "email", b"email", "request_id", b"request_id", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveFollowerRequest: _TypeAlias = RemoveFollowerRequest  # noqa: Y015
 
 @_typing.final
 class EscalateToDevelopmentRequest(_message.Message):
@@ -536,6 +842,273 @@ class LogTimeRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LogTimeRequest: _TypeAlias = LogTimeRequest  # noqa: Y015
+
+@_typing.final
+class RecordInteractionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    WITH_WHOM_FIELD_NUMBER: _builtins.int
+    DURATION_MINUTES_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    NOTIFY_CUSTOMER_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same key records the interaction once."""
+    type: _common_pb2.InteractionType.ValueType
+    direction: _common_pb2.CallDirection.ValueType
+    """Phone calls only (required for them)."""
+    contact_id: _builtins.int
+    """With whom: a contact of the ticket's organisation, or free text (one is required)."""
+    with_whom: _builtins.str
+    duration_minutes: _builtins.int
+    """1 to 1440 minutes; logged as time spent on the ticket."""
+    summary: _builtins.str
+    visibility: _common_pb2.CommentVisibility.ValueType
+    """PUBLIC (default) or INTERNAL."""
+    notify_customer: _builtins.bool
+    """Email the summary to the customer (public interactions only)."""
+    @_builtins.property
+    def actor(self) -> Global___Actor:
+        """The agent who answered: the caller itself (admin and services name one)."""
+
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+        type: _common_pb2.InteractionType.ValueType = ...,
+        direction: _common_pb2.CallDirection.ValueType = ...,
+        contact_id: _builtins.int = ...,
+        with_whom: _builtins.str = ...,
+        duration_minutes: _builtins.int = ...,
+        summary: _builtins.str = ...,
+        visibility: _common_pb2.CommentVisibility.ValueType = ...,
+        notify_customer: _builtins.bool = ...,
+        actor: Global___Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "contact_id", b"contact_id", "direction", b"direction", "duration_minutes", b"duration_minutes", "notify_customer", b"notify_customer", "request_id", b"request_id", "summary", b"summary", "ticket_id", b"ticket_id", "type", b"type", "visibility", b"visibility", "with_whom", b"with_whom"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInteractionRequest: _TypeAlias = RecordInteractionRequest  # noqa: Y015
+
+@_typing.final
+class RecordInteractionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMENT_FIELD_NUMBER: _builtins.int
+    TICKET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def comment(self) -> _common_pb2.Comment: ...
+    @_builtins.property
+    def ticket(self) -> _common_pb2.Ticket: ...
+    def __init__(
+        self,
+        *,
+        comment: _common_pb2.Comment | None = ...,
+        ticket: _common_pb2.Ticket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInteractionResponse: _TypeAlias = RecordInteractionResponse  # noqa: Y015
+
+@_typing.final
+class MaintenanceWindow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
+    MEDIUM_FIELD_NUMBER: _builtins.int
+    PLANNED_START_FIELD_NUMBER: _builtins.int
+    PLANNED_END_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    PLANNED_BY_AGENT_ID_FIELD_NUMBER: _builtins.int
+    PLANNED_BY_NAME_FIELD_NUMBER: _builtins.int
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    REMINDER_SENT_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    organization_id: _builtins.int
+    organization_name: _builtins.str
+    medium: Global___MaintenanceMedium.ValueType
+    summary: _builtins.str
+    status: Global___MaintenanceStatus.ValueType
+    planned_by_agent_id: _builtins.int
+    """The operator who planned it (reminded when it overruns)."""
+    planned_by_name: _builtins.str
+    workflow_id: _builtins.str
+    """`maintenance-<id>`, in the Temporal UI with the summary."""
+    reminder_sent: _builtins.bool
+    """The reminder HELPDESK_REMOTE_UPDATE_NOTICE before the start was sent."""
+    overdue: _builtins.bool
+    """Not marked finished by planned_end: the operator was reminded."""
+    @_builtins.property
+    def planned_start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def planned_end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        organization_id: _builtins.int = ...,
+        organization_name: _builtins.str = ...,
+        medium: Global___MaintenanceMedium.ValueType = ...,
+        planned_start: _timestamp_pb2.Timestamp | None = ...,
+        planned_end: _timestamp_pb2.Timestamp | None = ...,
+        summary: _builtins.str = ...,
+        status: Global___MaintenanceStatus.ValueType = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        planned_by_agent_id: _builtins.int = ...,
+        planned_by_name: _builtins.str = ...,
+        workflow_id: _builtins.str = ...,
+        reminder_sent: _builtins.bool = ...,
+        overdue: _builtins.bool = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "planned_end", b"planned_end", "planned_start", b"planned_start", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "id", b"id", "medium", b"medium", "organization_id", b"organization_id", "organization_name", b"organization_name", "overdue", b"overdue", "planned_by_agent_id", b"planned_by_agent_id", "planned_by_name", b"planned_by_name", "planned_end", b"planned_end", "planned_start", b"planned_start", "reminder_sent", b"reminder_sent", "started_at", b"started_at", "status", b"status", "summary", b"summary", "workflow_id", b"workflow_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MaintenanceWindow: _TypeAlias = MaintenanceWindow  # noqa: Y015
+
+@_typing.final
+class PlanMaintenanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    MEDIUM_FIELD_NUMBER: _builtins.int
+    PLANNED_START_FIELD_NUMBER: _builtins.int
+    PLANNED_END_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    organization_id: _builtins.int
+    medium: Global___MaintenanceMedium.ValueType
+    summary: _builtins.str
+    @_builtins.property
+    def planned_start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def planned_end(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        organization_id: _builtins.int = ...,
+        medium: Global___MaintenanceMedium.ValueType = ...,
+        planned_start: _timestamp_pb2.Timestamp | None = ...,
+        planned_end: _timestamp_pb2.Timestamp | None = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["planned_end", b"planned_end", "planned_start", b"planned_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["medium", b"medium", "organization_id", b"organization_id", "planned_end", b"planned_end", "planned_start", b"planned_start", "request_id", b"request_id", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanMaintenanceRequest: _TypeAlias = PlanMaintenanceRequest  # noqa: Y015
+
+@_typing.final
+class MarkMaintenanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    note: _builtins.str
+    """Told to the referents with the news (optional)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkMaintenanceRequest: _TypeAlias = MarkMaintenanceRequest  # noqa: Y015
+
+@_typing.final
+class ListMaintenanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    """0: every organisation."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___MaintenanceStatus.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        statuses: _abc.Iterable[Global___MaintenanceStatus.ValueType] | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMaintenanceRequest: _TypeAlias = ListMaintenanceRequest  # noqa: Y015
+
+@_typing.final
+class ListMaintenanceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___MaintenanceWindow]: ...
+    def __init__(
+        self,
+        *,
+        windows: _abc.Iterable[Global___MaintenanceWindow] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "windows", b"windows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMaintenanceResponse: _TypeAlias = ListMaintenanceResponse  # noqa: Y015
 
 @_typing.final
 class ReopenTicketRequest(_message.Message):
@@ -926,6 +1499,8 @@ class Report(_message.Message):
     SATISFACTION_AVERAGE_FIELD_NUMBER: _builtins.int
     SATISFACTION_COUNT_FIELD_NUMBER: _builtins.int
     GENERATED_AT_FIELD_NUMBER: _builtins.int
+    HOURS_BY_AGENT_FIELD_NUMBER: _builtins.int
+    HOURS_BY_ORGANIZATION_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.int
     organization_name: _builtins.str
     tickets_received: _builtins.int
@@ -952,6 +1527,14 @@ class Report(_message.Message):
 
     @_builtins.property
     def generated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def hours_by_agent(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoursSpent]:
+        """Hours of the period's tickets' time entries per agent who logged them, and per
+        organisation (most hours first).
+        """
+
+    @_builtins.property
+    def hours_by_organization(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoursSpent]: ...
     def __init__(
         self,
         *,
@@ -969,14 +1552,43 @@ class Report(_message.Message):
         satisfaction_average: _builtins.float = ...,
         satisfaction_count: _builtins.int = ...,
         generated_at: _timestamp_pb2.Timestamp | None = ...,
+        hours_by_agent: _abc.Iterable[Global___HoursSpent] | None = ...,
+        hours_by_organization: _abc.Iterable[Global___HoursSpent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at", "period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_criticality", b"by_criticality", "by_kind", b"by_kind", "by_priority", b"by_priority", "generated_at", b"generated_at", "hours_spent", b"hours_spent", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "period_end", b"period_end", "period_start", b"period_start", "satisfaction_average", b"satisfaction_average", "satisfaction_count", b"satisfaction_count", "tickets_received", b"tickets_received"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_criticality", b"by_criticality", "by_kind", b"by_kind", "by_priority", b"by_priority", "generated_at", b"generated_at", "hours_by_agent", b"hours_by_agent", "hours_by_organization", b"hours_by_organization", "hours_spent", b"hours_spent", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "period_end", b"period_end", "period_start", b"period_start", "satisfaction_average", b"satisfaction_average", "satisfaction_count", b"satisfaction_count", "tickets_received", b"tickets_received"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Report: _TypeAlias = Report  # noqa: Y015
+
+@_typing.final
+class HoursSpent(_message.Message):
+    """Hours spent by one agent or on one organisation's tickets (id 0: not by an agent)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    name: _builtins.str
+    hours: _builtins.float
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        hours: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hours", b"hours", "id", b"id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoursSpent: _TypeAlias = HoursSpent  # noqa: Y015
 
 @_typing.final
 class DownloadAttachmentRequest(_message.Message):

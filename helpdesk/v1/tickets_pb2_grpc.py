@@ -118,6 +118,26 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.ChangePriorityRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
                 _registered_method=True)
+        self.RequalifyTicket = channel.unary_unary(
+                '/helpdesk.v1.TicketService/RequalifyTicket',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.RequalifyTicketRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.ResendAnswers = channel.unary_unary(
+                '/helpdesk.v1.TicketService/ResendAnswers',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersResponse.FromString,
+                _registered_method=True)
+        self.AddFollower = channel.unary_unary(
+                '/helpdesk.v1.TicketService/AddFollower',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.AddFollowerRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.RemoveFollower = channel.unary_unary(
+                '/helpdesk.v1.TicketService/RemoveFollower',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.RemoveFollowerRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
         self.SubmitSatisfaction = channel.unary_unary(
                 '/helpdesk.v1.TicketService/SubmitSatisfaction',
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.SerializeToString,
@@ -147,6 +167,31 @@ class TicketServiceStub:
                 '/helpdesk.v1.TicketService/UseTicketLink',
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+                _registered_method=True)
+        self.RecordInteraction = channel.unary_unary(
+                '/helpdesk.v1.TicketService/RecordInteraction',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionResponse.FromString,
+                _registered_method=True)
+        self.PlanMaintenance = channel.unary_unary(
+                '/helpdesk.v1.TicketService/PlanMaintenance',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.PlanMaintenanceRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.MarkMaintenanceStarted = channel.unary_unary(
+                '/helpdesk.v1.TicketService/MarkMaintenanceStarted',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.MarkMaintenanceFinished = channel.unary_unary(
+                '/helpdesk.v1.TicketService/MarkMaintenanceFinished',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.ListMaintenance = channel.unary_unary(
+                '/helpdesk.v1.TicketService/ListMaintenance',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.FromString,
                 _registered_method=True)
 
 
@@ -273,6 +318,42 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequalifyTicket(self, request, context):
+        """Agents and team leads requalify a ticket (criticality, kind, product, version, OS,
+        support level) with a reason; decided by the ticket's workflow and shown in the
+        history. A new criticality moves the priority as ChangePriority does. Requalifying to
+        the values it already has changes nothing (no event). Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendAnswers(self, request, context):
+        """Seed 000: an agent re-sends a ticket's public answers by email (one comment, or every
+        public answer of the desk) to its requester or another contact of its organisation
+        (anyone else: PERMISSION_DENIED). Notify records each email as a resend of the
+        original delivery. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddFollower(self, request, context):
+        """Followers (CC): contacts of the ticket's organisation who receive its public answers
+        and status emails besides the requester (never internal notes). Another
+        organisation's contact is PERMISSION_DENIED. Adding a follower twice, or removing one
+        who does not follow, changes nothing. Returns the ticket with its followers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveFollower(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitSatisfaction(self, request, context):
         """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
         ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
@@ -323,6 +404,50 @@ class TicketServiceServicer:
         """Performs the link's action as the ticket's requester: ConfirmSolution ("confirm") or
         ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
         tampered or expired token UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordInteraction(self, request, context):
+        """Seed 000: an agent records a phone call or a remote session on a ticket, as a
+        comment whose body is the summary (public: the customer's first feedback, like a
+        public answer). Its duration is logged as time spent (LogTime). The customer is
+        emailed the summary only with notify_customer. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanMaintenance(self, request, context):
+        """Seed 000, "Come avvengono gli aggiornamenti": a planned remote update of an
+        organisation's installation, on its own (not tied to a programming ticket). One
+        Temporal workflow per window (`maintenance-<id>`): the referents are emailed when it
+        is planned, HELPDESK_REMOTE_UPDATE_NOTICE before it starts, when it is started and
+        when it is finished; the operator who planned it is reminded when it is not marked
+        finished by its planned end. End not after start: INVALID_ARGUMENT. Idempotent by
+        request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkMaintenanceStarted(self, request, context):
+        """PLANNED -> STARTED (again: no change). A finished window: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkMaintenanceFinished(self, request, context):
+        """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMaintenance(self, request, context):
+        """Soonest planned start first; by organisation and status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -411,6 +536,26 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ChangePriorityRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
             ),
+            'RequalifyTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequalifyTicket,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.RequalifyTicketRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'ResendAnswers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendAnswers,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersResponse.SerializeToString,
+            ),
+            'AddFollower': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddFollower,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.AddFollowerRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'RemoveFollower': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveFollower,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.RemoveFollowerRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
             'SubmitSatisfaction': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitSatisfaction,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SubmitSatisfactionRequest.FromString,
@@ -440,6 +585,31 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.UseTicketLink,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_common__pb2.Ticket.SerializeToString,
+            ),
+            'RecordInteraction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInteraction,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionResponse.SerializeToString,
+            ),
+            'PlanMaintenance': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanMaintenance,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.PlanMaintenanceRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'MarkMaintenanceStarted': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkMaintenanceStarted,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'MarkMaintenanceFinished': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkMaintenanceFinished,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'ListMaintenance': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMaintenance,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -888,6 +1058,114 @@ class TicketService:
             _registered_method=True)
 
     @staticmethod
+    def RequalifyTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/RequalifyTicket',
+            helpdesk_dot_v1_dot_tickets__pb2.RequalifyTicketRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendAnswers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/ResendAnswers',
+            helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.ResendAnswersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddFollower(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/AddFollower',
+            helpdesk_dot_v1_dot_tickets__pb2.AddFollowerRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveFollower(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/RemoveFollower',
+            helpdesk_dot_v1_dot_tickets__pb2.RemoveFollowerRequest.SerializeToString,
+            helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SubmitSatisfaction(request,
             target,
             options=(),
@@ -1039,6 +1317,141 @@ class TicketService:
             '/helpdesk.v1.TicketService/UseTicketLink',
             helpdesk_dot_v1_dot_tickets__pb2.TicketLinkRequest.SerializeToString,
             helpdesk_dot_v1_dot_common__pb2.Ticket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInteraction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/RecordInteraction',
+            helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.RecordInteractionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanMaintenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/PlanMaintenance',
+            helpdesk_dot_v1_dot_tickets__pb2.PlanMaintenanceRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkMaintenanceStarted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/MarkMaintenanceStarted',
+            helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkMaintenanceFinished(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/MarkMaintenanceFinished',
+            helpdesk_dot_v1_dot_tickets__pb2.MarkMaintenanceRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMaintenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/ListMaintenance',
+            helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,25 @@ class TicketServiceStub:
     """
     ChangePriority: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ChangePriorityRequest, _common_pb2.Ticket]
     """An agent overrides the priority with a reason; the service-level due times follow."""
+    RequalifyTicket: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.RequalifyTicketRequest, _common_pb2.Ticket]
+    """Agents and team leads requalify a ticket (criticality, kind, product, version, OS,
+    support level) with a reason; decided by the ticket's workflow and shown in the
+    history. A new criticality moves the priority as ChangePriority does. Requalifying to
+    the values it already has changes nothing (no event). Idempotent by request_id.
+    """
+    ResendAnswers: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ResendAnswersRequest, _tickets_pb2.ResendAnswersResponse]
+    """Seed 000: an agent re-sends a ticket's public answers by email (one comment, or every
+    public answer of the desk) to its requester or another contact of its organisation
+    (anyone else: PERMISSION_DENIED). Notify records each email as a resend of the
+    original delivery. Idempotent by request_id.
+    """
+    AddFollower: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.AddFollowerRequest, _common_pb2.Ticket]
+    """Followers (CC): contacts of the ticket's organisation who receive its public answers
+    and status emails besides the requester (never internal notes). Another
+    organisation's contact is PERMISSION_DENIED. Adding a follower twice, or removing one
+    who does not follow, changes nothing. Returns the ticket with its followers.
+    """
+    RemoveFollower: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.RemoveFollowerRequest, _common_pb2.Ticket]
     SubmitSatisfaction: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SubmitSatisfactionRequest, _tickets_pb2.SubmitSatisfactionResponse]
     """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
     ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
@@ -109,6 +128,27 @@ class TicketServiceStub:
     ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
     tampered or expired token UNAUTHENTICATED.
     """
+    RecordInteraction: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.RecordInteractionRequest, _tickets_pb2.RecordInteractionResponse]
+    """Seed 000: an agent records a phone call or a remote session on a ticket, as a
+    comment whose body is the summary (public: the customer's first feedback, like a
+    public answer). Its duration is logged as time spent (LogTime). The customer is
+    emailed the summary only with notify_customer. Idempotent by request_id.
+    """
+    PlanMaintenance: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.PlanMaintenanceRequest, _tickets_pb2.MaintenanceWindow]
+    """Seed 000, "Come avvengono gli aggiornamenti": a planned remote update of an
+    organisation's installation, on its own (not tied to a programming ticket). One
+    Temporal workflow per window (`maintenance-<id>`): the referents are emailed when it
+    is planned, HELPDESK_REMOTE_UPDATE_NOTICE before it starts, when it is started and
+    when it is finished; the operator who planned it is reminded when it is not marked
+    finished by its planned end. End not after start: INVALID_ARGUMENT. Idempotent by
+    request_id.
+    """
+    MarkMaintenanceStarted: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.MarkMaintenanceRequest, _tickets_pb2.MaintenanceWindow]
+    """PLANNED -> STARTED (again: no change). A finished window: FAILED_PRECONDITION."""
+    MarkMaintenanceFinished: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.MarkMaintenanceRequest, _tickets_pb2.MaintenanceWindow]
+    """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION."""
+    ListMaintenance: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ListMaintenanceRequest, _tickets_pb2.ListMaintenanceResponse]
+    """Soonest planned start first; by organisation and status."""
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -160,6 +200,25 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """
     ChangePriority: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ChangePriorityRequest, _common_pb2.Ticket]  # type: ignore[assignment]
     """An agent overrides the priority with a reason; the service-level due times follow."""
+    RequalifyTicket: _aio.UnaryUnaryMultiCallable[_tickets_pb2.RequalifyTicketRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Agents and team leads requalify a ticket (criticality, kind, product, version, OS,
+    support level) with a reason; decided by the ticket's workflow and shown in the
+    history. A new criticality moves the priority as ChangePriority does. Requalifying to
+    the values it already has changes nothing (no event). Idempotent by request_id.
+    """
+    ResendAnswers: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ResendAnswersRequest, _tickets_pb2.ResendAnswersResponse]  # type: ignore[assignment]
+    """Seed 000: an agent re-sends a ticket's public answers by email (one comment, or every
+    public answer of the desk) to its requester or another contact of its organisation
+    (anyone else: PERMISSION_DENIED). Notify records each email as a resend of the
+    original delivery. Idempotent by request_id.
+    """
+    AddFollower: _aio.UnaryUnaryMultiCallable[_tickets_pb2.AddFollowerRequest, _common_pb2.Ticket]  # type: ignore[assignment]
+    """Followers (CC): contacts of the ticket's organisation who receive its public answers
+    and status emails besides the requester (never internal notes). Another
+    organisation's contact is PERMISSION_DENIED. Adding a follower twice, or removing one
+    who does not follow, changes nothing. Returns the ticket with its followers.
+    """
+    RemoveFollower: _aio.UnaryUnaryMultiCallable[_tickets_pb2.RemoveFollowerRequest, _common_pb2.Ticket]  # type: ignore[assignment]
     SubmitSatisfaction: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SubmitSatisfactionRequest, _tickets_pb2.SubmitSatisfactionResponse]  # type: ignore[assignment]
     """Seed 002's satisfaction questionnaire: a rating 1-5 and a comment on a CLOSED
     ticket, by the survey email's token (no bearer token needed) or by ticket_id (its
@@ -190,6 +249,27 @@ class TicketServiceAsyncStub(TicketServiceStub):
     ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
     tampered or expired token UNAUTHENTICATED.
     """
+    RecordInteraction: _aio.UnaryUnaryMultiCallable[_tickets_pb2.RecordInteractionRequest, _tickets_pb2.RecordInteractionResponse]  # type: ignore[assignment]
+    """Seed 000: an agent records a phone call or a remote session on a ticket, as a
+    comment whose body is the summary (public: the customer's first feedback, like a
+    public answer). Its duration is logged as time spent (LogTime). The customer is
+    emailed the summary only with notify_customer. Idempotent by request_id.
+    """
+    PlanMaintenance: _aio.UnaryUnaryMultiCallable[_tickets_pb2.PlanMaintenanceRequest, _tickets_pb2.MaintenanceWindow]  # type: ignore[assignment]
+    """Seed 000, "Come avvengono gli aggiornamenti": a planned remote update of an
+    organisation's installation, on its own (not tied to a programming ticket). One
+    Temporal workflow per window (`maintenance-<id>`): the referents are emailed when it
+    is planned, HELPDESK_REMOTE_UPDATE_NOTICE before it starts, when it is started and
+    when it is finished; the operator who planned it is reminded when it is not marked
+    finished by its planned end. End not after start: INVALID_ARGUMENT. Idempotent by
+    request_id.
+    """
+    MarkMaintenanceStarted: _aio.UnaryUnaryMultiCallable[_tickets_pb2.MarkMaintenanceRequest, _tickets_pb2.MaintenanceWindow]  # type: ignore[assignment]
+    """PLANNED -> STARTED (again: no change). A finished window: FAILED_PRECONDITION."""
+    MarkMaintenanceFinished: _aio.UnaryUnaryMultiCallable[_tickets_pb2.MarkMaintenanceRequest, _tickets_pb2.MaintenanceWindow]  # type: ignore[assignment]
+    """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION."""
+    ListMaintenance: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ListMaintenanceRequest, _tickets_pb2.ListMaintenanceResponse]  # type: ignore[assignment]
+    """Soonest planned start first; by organisation and status."""
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -336,6 +416,49 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         """An agent overrides the priority with a reason; the service-level due times follow."""
 
     @_abc_1.abstractmethod
+    def RequalifyTicket(
+        self,
+        request: _tickets_pb2.RequalifyTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Agents and team leads requalify a ticket (criticality, kind, product, version, OS,
+        support level) with a reason; decided by the ticket's workflow and shown in the
+        history. A new criticality moves the priority as ChangePriority does. Requalifying to
+        the values it already has changes nothing (no event). Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def ResendAnswers(
+        self,
+        request: _tickets_pb2.ResendAnswersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.ResendAnswersResponse, _abc.Awaitable[_tickets_pb2.ResendAnswersResponse]]:
+        """Seed 000: an agent re-sends a ticket's public answers by email (one comment, or every
+        public answer of the desk) to its requester or another contact of its organisation
+        (anyone else: PERMISSION_DENIED). Notify records each email as a resend of the
+        original delivery. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def AddFollower(
+        self,
+        request: _tickets_pb2.AddFollowerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]:
+        """Followers (CC): contacts of the ticket's organisation who receive its public answers
+        and status emails besides the requester (never internal notes). Another
+        organisation's contact is PERMISSION_DENIED. Adding a follower twice, or removing one
+        who does not follow, changes nothing. Returns the ticket with its followers.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveFollower(
+        self,
+        request: _tickets_pb2.RemoveFollowerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.Ticket, _abc.Awaitable[_common_pb2.Ticket]]: ...
+
+    @_abc_1.abstractmethod
     def SubmitSatisfaction(
         self,
         request: _tickets_pb2.SubmitSatisfactionRequest,
@@ -400,5 +523,56 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         ReopenTicket ("reopen"). A ticket no longer SOLVED is FAILED_PRECONDITION; a bad,
         tampered or expired token UNAUTHENTICATED.
         """
+
+    @_abc_1.abstractmethod
+    def RecordInteraction(
+        self,
+        request: _tickets_pb2.RecordInteractionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.RecordInteractionResponse, _abc.Awaitable[_tickets_pb2.RecordInteractionResponse]]:
+        """Seed 000: an agent records a phone call or a remote session on a ticket, as a
+        comment whose body is the summary (public: the customer's first feedback, like a
+        public answer). Its duration is logged as time spent (LogTime). The customer is
+        emailed the summary only with notify_customer. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def PlanMaintenance(
+        self,
+        request: _tickets_pb2.PlanMaintenanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.MaintenanceWindow, _abc.Awaitable[_tickets_pb2.MaintenanceWindow]]:
+        """Seed 000, "Come avvengono gli aggiornamenti": a planned remote update of an
+        organisation's installation, on its own (not tied to a programming ticket). One
+        Temporal workflow per window (`maintenance-<id>`): the referents are emailed when it
+        is planned, HELPDESK_REMOTE_UPDATE_NOTICE before it starts, when it is started and
+        when it is finished; the operator who planned it is reminded when it is not marked
+        finished by its planned end. End not after start: INVALID_ARGUMENT. Idempotent by
+        request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def MarkMaintenanceStarted(
+        self,
+        request: _tickets_pb2.MarkMaintenanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.MaintenanceWindow, _abc.Awaitable[_tickets_pb2.MaintenanceWindow]]:
+        """PLANNED -> STARTED (again: no change). A finished window: FAILED_PRECONDITION."""
+
+    @_abc_1.abstractmethod
+    def MarkMaintenanceFinished(
+        self,
+        request: _tickets_pb2.MarkMaintenanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.MaintenanceWindow, _abc.Awaitable[_tickets_pb2.MaintenanceWindow]]:
+        """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION."""
+
+    @_abc_1.abstractmethod
+    def ListMaintenance(
+        self,
+        request: _tickets_pb2.ListMaintenanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.ListMaintenanceResponse, _abc.Awaitable[_tickets_pb2.ListMaintenanceResponse]]:
+        """Soonest planned start first; by organisation and status."""
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -107,6 +107,11 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "GetContactByIm": STAFF | TRUSTED,
     _D + "LinkContactIm": TRUSTED,
     _D + "LinkAgentIm": frozenset({Role.TEAM_LEAD}) | TRUSTED,
+    # Agents: their own alerts; team leads and admins: anyone's (checked by the servicer).
+    _D + "SetAgentNotifications": STAFF | TRUSTED,
+    # Seed 000's front desk: callers looked up across organisations, their numbers kept.
+    _D + "FindContacts": STAFF | TRUSTED,
+    _D + "SetContactPhone": STAFF | TRUSTED,
     # -- tickets -------------------------------------------------------------------
     _T + "CreateTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _T + "GetTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: visible tickets only
@@ -133,7 +138,19 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "DownloadAttachment": STAFF | TRUSTED | CUSTOMERS,
     _T + "GetReport": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
     _T + "ChangePriority": SUPPORT | TRUSTED,
+    _T + "RequalifyTicket": SUPPORT | TRUSTED,
+    # Answers by phone or remote session, and planned remote updates (seed 000).
+    _T + "RecordInteraction": SUPPORT | TRUSTED,
+    _T + "PlanMaintenance": SUPPORT | TRUSTED,
+    _T + "MarkMaintenanceStarted": SUPPORT | TRUSTED,
+    _T + "MarkMaintenanceFinished": SUPPORT | TRUSTED,
+    _T + "ListMaintenance": STAFF | TRUSTED,
     _T + "SendReport": frozenset({Role.TEAM_LEAD}) | TRUSTED,
+    # Seed 000: an answer re-sent by the ticket's ID; followers (CC) added by the desk or by
+    # intake (a mail's Cc).
+    _T + "ResendAnswers": SUPPORT | TRUSTED,
+    _T + "AddFollower": SUPPORT | TRUSTED,
+    _T + "RemoveFollower": SUPPORT | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,

@@ -23,6 +23,8 @@ SUBJECTS = [
     "helpdesk.mail.>",
     "helpdesk.report.>",
     "helpdesk.im.>",  # intake's instant-messaging events for notify (issue 9)
+    "helpdesk.desk.>",  # the desk's own events (the opening digest) for notify
+    "helpdesk.maintenance.>",  # planned remote updates (seed 000) for notify
 ]
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
@@ -33,7 +35,8 @@ def ticket_subject(event_type: str) -> str:
 
 
 def mail_subject(event_type: str) -> str:
-    """Intake's mail events for notify: ``received``, ``prospect``, ``bounce``."""
+    """Intake's mail events for notify: ``received``, ``prospect``, ``bounce``,
+    ``attachments_refused``."""
     return f"helpdesk.mail.{event_type}"
 
 

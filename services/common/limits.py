@@ -12,3 +12,12 @@ MAX_ATTACHMENT_BYTES = 20 * MiB
 MAX_ATTACHMENTS_TOTAL = 25 * MiB
 # Files in one request.
 MAX_ATTACHMENTS = 20
+
+
+def limit_texts() -> dict[str, object]:
+    """The limits as people read them, for the texts that state them."""
+    return {
+        "max_files": MAX_ATTACHMENTS,
+        "max_file": f"{MAX_ATTACHMENT_BYTES // MiB} MiB",
+        "max_total": f"{MAX_ATTACHMENTS_TOTAL // MiB} MiB",
+    }

@@ -3,7 +3,9 @@ service's activity, consumed by notify (and anyone else who subscribes).
 
 Event types: ``created``, ``follow_up_opened``, ``assigned``,
 ``comment_added``, ``status_changed``, ``solved``, ``reopened``,
-``reactivated``, ``closed``, ``sla_breached``.
+``reactivated``, ``closed``, ``sla_breached``, ``merged_into``, ``requalified``
+(``detail`` says what changed and why), ``priority_changed``; and, published by the
+tickets service itself rather than a workflow, ``answers_resent``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,30 @@ class TicketPayload(TypedDict):
     # An URGENT ticket's ``created`` / ``follow_up_opened`` / ``priority_changed``: the
     # support agents on call, paged at once (seed 001).
     on_call: NotRequired[list[PersonPayload]]
+    # The organisation's closed-ticket policy: "FOLLOW_UP" (a reply opens a new, linked
+    # ticket) or "REOPEN" (a reply reactivates it); the solved and closed emails say which.
+    closed_ticket_policy: NotRequired[str]
+    # Where a merged ticket went (``merged_into``); 0 when not merged.
+    merged_into: NotRequired[int]
+    # Contacts following the ticket (CC) besides the requester: its public answers and
+    # status emails go to them too.
+    followers: NotRequired[list[PersonPayload]]
+    # ``assigned`` away from another agent (a take-over or a team lead's reassignment):
+    # who held the ticket, and the reason given (may be "" for a team lead).
+    previous_assignee_id: NotRequired[int]
+    previous_assignee: NotRequired[PersonPayload | None]
+    assignment_reason: NotRequired[str]
+
+
+class InteractionPayload(TypedDict):
+    """A phone call or remote session the comment records (its body is the summary)."""
+
+    type: str  # "PHONE_CALL" | "REMOTE_SESSION"
+    direction: str  # "INBOUND" | "OUTBOUND" | "" (remote sessions)
+    with_whom: str
+    duration_minutes: int
+    # The agent asked for the summary to be emailed to the customer.
+    notify_customer: bool
 
 
 class CommentPayload(TypedDict):
@@ -51,6 +77,25 @@ class CommentPayload(TypedDict):
     author_id: int
     author_name: str
     body: str
+    interaction: NotRequired[InteractionPayload]
+
+
+class ResentAnswerPayload(TypedDict):
+    """One public answer re-sent by ``answers_resent``."""
+
+    comment_id: str
+    # The ``comment_added`` event that first emailed it ("" when not on record).
+    original_event_id: str
+    author_name: str
+    body: str
+    created_at: str  # ISO 8601
+
+
+class ResendPayload(TypedDict):
+    """``answers_resent`` (TicketService.ResendAnswers): what to re-send, to whom."""
+
+    recipient: PersonPayload
+    answers: list[ResentAnswerPayload]
 
 
 class TicketEventPayload(TypedDict):
@@ -66,3 +111,5 @@ class TicketEventPayload(TypedDict):
     detail: str
     ticket: TicketPayload
     comment: CommentPayload | None
+    # ``answers_resent`` only.
+    resend: NotRequired[ResendPayload]

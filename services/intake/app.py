@@ -78,6 +78,7 @@ async def serve(settings: Settings) -> None:
         events=events,
         our_addresses=ours,
         fax_address=settings.fax_address,
+        critical_keywords=settings.critical_keywords,
     )
 
     def register(server: grpc.aio.Server) -> None:

@@ -120,6 +120,7 @@ class ParsedMail:
     full_text: str = ""  # the text before the quoted history was stripped
     bounce: Bounce | None = None
     recipients: list[str] = field(default_factory=list)  # To and Cc, as parsed
+    cc: list[str] = field(default_factory=list)  # Cc alone (colleagues who follow the ticket)
     content_language: str = ""
     x_loop: str = ""  # the X-Loop header, lower-cased (ours: our own mail came back)
     problems: list[str] = field(default_factory=list)  # what could not be read
@@ -1056,6 +1057,7 @@ def _read(
         unread=unread,
         bounce=bounce,
         recipients=_addresses(msg, "To", "Cc"),
+        cc=_addresses(msg, "Cc"),
         content_language=one_line(_header(msg, "Content-Language"), 35).lower(),
         x_loop=one_line(_header(msg, "X-Loop"), 320).lower(),
         problems=problems,

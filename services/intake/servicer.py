@@ -14,7 +14,7 @@ import binascii
 import uuid
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import json_format
@@ -34,11 +34,10 @@ from services.common.rpc_errors import (
     RpcError,
     invalid,
     optional_text,
-    require_id,
     require_text,
     rpc_method,
 )
-from services.intake import mailparse
+from services.intake import mailparse, phone_calls
 from services.intake.models import InboundMessage, IntakeRequest, SalesRequest
 from services.intake.sales import SalesRpcs, sales_pb
 from services.intake.smtp import MAX_MESSAGE_BYTES, MailEvents, store_message
@@ -224,21 +223,17 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex,
             principal(),
         )
-        org_id = require_id("organization_id", request.organization_id)
-        caller_name = require_text("caller_name", request.caller_name, 200)
-        caller_email = require_text("caller_email", request.caller_email, 320)
         caller_phone = optional_text("caller_phone", request.caller_phone, 50)
         nature = require_text("nature", request.nature, 300)
         description = optional_text("description", request.description, MAX_DESCRIPTION)
         callback = optional_text("callback_number", request.callback_number, 50)
         if request.criticality not in pb.Criticality.values():
             invalid("criticality", f"unknown value {request.criticality}")
-        org: dpb.Organization = await self._call(
-            self.directory.GetOrganization, dpb.GetOrganizationRequest(id=org_id)
-        )
-        contact = await self._caller(org, caller_name, caller_email, caller_phone)
+        caller = await phone_calls.identify(self._call, self.directory, request, caller_phone)
+        contact = caller.contact
+        caller_phone = caller_phone or contact.phone
         lines = [description] if description else []
-        lines.append(f"Telefonata di {caller_name} ({caller_phone or 'nessun numero'}).")
+        lines.append(f"Telefonata di {contact.name} ({caller_phone or 'nessun numero'}).")
         if callback:
             lines.append(f"Richiamare al numero {callback}.")
         if request.attachments_requested_by_email:
@@ -248,7 +243,7 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             "contact_id": contact.id,
             "organization_id": contact.organization_id,
         }
-        return await self._create(
+        response = await self._create(
             request_id,
             "PHONE",
             payload,
@@ -264,45 +259,8 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
                 attachments_requested_by_email=request.attachments_requested_by_email,
             ),
         )
-
-    async def _caller(
-        self, org: dpb.Organization, name: str, email: str, phone: str
-    ) -> dpb.Contact:
-        """The caller's contact record, created in the organisation when not yet known
-        (seed 000: the operator asks for what is not already on file)."""
-        try:
-            contact: dpb.Contact = await self.directory.GetContactByEmail(
-                dpb.GetContactByEmailRequest(email=email), metadata=self.metadata, timeout=30
-            )
-        except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.NOT_FOUND:
-                raise RpcError(err.code(), err.details() or "") from None
-        else:
-            if contact.organization_id != org.id:
-                invalid(
-                    "caller_email",
-                    f"{email} is a contact of organization {contact.organization_id}, not {org.id}",
-                )
-            return contact
-        try:
-            return cast(
-                dpb.Contact,
-                await self._call(
-                    self.directory.AddContact,
-                    dpb.AddContactRequest(
-                        organization_id=org.id, name=name, email=email, phone=phone
-                    ),
-                ),
-            )
-        except RpcError as err:
-            if err.code != grpc.StatusCode.ALREADY_EXISTS:  # a concurrent retry added it
-                raise
-            return cast(
-                dpb.Contact,
-                await self._call(
-                    self.directory.GetContactByEmail, dpb.GetContactByEmailRequest(email=email)
-                ),
-            )
+        await phone_calls.save_phone(self._call, self.directory, caller)
+        return response
 
     @rpc_method
     async def SubmitEmail(

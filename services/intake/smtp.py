@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import grpc
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from google.protobuf.timestamp_pb2 import Timestamp
 from nats.errors import Error as NatsError
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +55,8 @@ from services.common.auth import bearer_metadata
 from services.common.events import mail_subject
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.intake import claims, mailparse
+from services.intake.cc_followers import follow_cc
+from services.intake.mail_criticality import MailCriticality
 from services.intake.models import InboundMessage, SalesRequest
 from services.intake.parse_worker import ParseFailed, ParseWorkers
 from services.intake.pending import drain_forever
@@ -248,8 +251,12 @@ class MailProcessor:
         retry_base: timedelta = RETRY_BASE,
         lease: timedelta = claims.LEASE,
         replica: str = "",
+        critical_keywords: tuple[str, ...] | None = None,
     ) -> None:
         self.sessions = sessions
+        # An email ticket's tier: CRITICAL for a critical word in the subject, else
+        # NON_BLOCKING (None: the default words).
+        self.criticality = MailCriticality(critical_keywords)
         self.tickets = tickets
         self.directory = directory
         self.metadata = bearer_metadata(service_token)
@@ -466,6 +473,12 @@ class MailProcessor:
     async def _call(self, rpc: Any, request: Any) -> Any:
         return await rpc(request, metadata=self.metadata, timeout=90)
 
+    async def _follow_cc(self, ticket_id: int, mail: mailparse.ParsedMail, key: str) -> None:
+        """The mail's ``Cc`` colleagues follow its ticket (``services.intake.cc_followers``)."""
+        await follow_cc(
+            self._call, self.tickets.AddFollower, ticket_id, mail, key, self.our_addresses
+        )
+
     async def _publish(self, kind: str, event_id: str, payload: dict[str, object]) -> None:
         if self.events is None:
             log.debug("no event publisher: %s %s not published", kind, event_id)
@@ -546,7 +559,9 @@ class MailProcessor:
             reply: tpb.AddCommentResponse = await _with_files(comment, mail, attachments, refused)
             ticket_id = reply.ticket.id or target
             if ticket_id != target:  # a follow-up ticket was opened: its ack answers this mail
-                await self._received(ticket_id, mail, key, refused)
+                await self._received(ticket_id, mail, key)
+            await self._refusal(ticket_id, mail, key, contact, refused)
+            await self._follow_cc(ticket_id, mail, key)
             detail = f"comment on #{target}" + _refused_detail(refused)
             return Outcome("COMMENT_ADDED", ticket_id, detail)
 
@@ -560,14 +575,31 @@ class MailProcessor:
                     requester_id=contact.id,
                     channel=pb.CHANNEL_FAX if fax else pb.CHANNEL_EMAIL,
                     attachments=files,
+                    criticality=self.criticality.of(mail.subject),
+                    # Its clocks count from when our listener accepted it, not from now.
+                    received_at=await self._accepted_at(stored_id),
                 ),
             )
 
         created: pb.Ticket = await _with_files(create, mail, attachments, refused)
-        await self._received(created.id, mail, key, refused)
+        await self._received(created.id, mail, key)
+        await self._refusal(created.id, mail, key, contact, refused)
+        await self._follow_cc(created.id, mail, key)
         return Outcome(
             "TICKET_CREATED", created.id, ("fax" if fax else "") + _refused_detail(refused)
         )
+
+    async def _accepted_at(self, stored_id: str) -> Timestamp | None:
+        """When the SMTP listener accepted the stored message (None: not stored here)."""
+        async with self.sessions() as session:
+            at = await session.scalar(
+                select(InboundMessage.received_at).where(InboundMessage.id == stored_id)
+            )
+        if at is None:
+            return None
+        stamp = Timestamp()
+        stamp.FromDatetime(at)
+        return stamp
 
     async def _survey_answer(
         self, mail: mailparse.ParsedMail, contact: dpb.Contact
@@ -706,13 +738,9 @@ class MailProcessor:
                 )
             ).first() or 0
 
-    async def _received(
-        self, ticket_id: int, mail: mailparse.ParsedMail, key: str, refused: list[str]
-    ) -> None:
+    async def _received(self, ticket_id: int, mail: mailparse.ParsedMail, key: str) -> None:
         """Tell notify which message opened the ticket: its acknowledgement answers it
-        (In-Reply-To), or is not sent at all when the mail must get no automatic reply;
-        ``refused_attachments`` names the files the ticket was opened without, for the
-        acknowledgement to tell the sender."""
+        (In-Reply-To), or is not sent at all when the mail must get no automatic reply."""
         await self._publish(
             "received",
             f"mail-received:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
@@ -722,7 +750,35 @@ class MailProcessor:
                 "sender": mail.sender,
                 "auto_reply": mail.auto_reply_allowed,
                 "no_auto_reply_reason": mail.no_auto_reply_reason,
-                "refused_attachments": refused[: MAX_ATTACHMENTS * 2],
+            },
+        )
+
+    async def _refusal(
+        self,
+        ticket_id: int,
+        mail: mailparse.ParsedMail,
+        key: str,
+        contact: dpb.Contact,
+        refused: list[str],
+    ) -> None:
+        """Tell notify to write to the sender that these files were left out (the ticket or
+        comment names them too); nothing when every file was taken."""
+        if not refused:
+            return
+        await self._publish(
+            "attachments_refused",
+            f"mail-refused:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+            {
+                "ticket_id": ticket_id,
+                "message_id": mail.message_id if _MSG_ID.match(mail.message_id) else "",
+                "sender": mail.sender,
+                "sender_name": contact.name,
+                "locale": contact.locale,
+                "subject": mail.subject.strip()[:200],
+                "auto_reply": mail.auto_reply_allowed,
+                "no_auto_reply_reason": mail.no_auto_reply_reason,
+                "files": refused[: MAX_ATTACHMENTS * 2],
+                "more": max(0, len(refused) - MAX_ATTACHMENTS * 2),
             },
         )
 

@@ -24,10 +24,12 @@ from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
+from services.notify.agent_alerts import AgentAlerter, AgentAlerts
 from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
 from services.notify.im_out import ImOut
 from services.notify.mail_events import MailEventConsumer
 from services.notify.mailer import Mailer, make_mailer
+from services.notify.maintenance_out import MaintenanceEventConsumer, MaintenanceNotifier
 from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.progticket import ProgEventConsumer, ProgNotifier
 from services.notify.render import Renderer
@@ -78,9 +80,13 @@ class NotifyApp:
         self._prog_task: asyncio.Task[None] | None = None
         self._report_consumer: ReportEventConsumer | None = None
         self._report_task: asyncio.Task[None] | None = None
+        # Planned remote updates (seed 000).
+        self._maintenance_consumer: MaintenanceEventConsumer | None = None
+        self._maintenance_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._tickets_channel: grpc.aio.Channel | None = None
         self._im: ImOut | None = None  # Telegram / WhatsApp out (issue 9)
+        self._agent_alerts: AgentAlerts | None = None  # the desk's agents told
         self._serving = False
 
     @property
@@ -177,6 +183,23 @@ class NotifyApp:
             retry=self._retry,
         )
         await self._im.start()
+        self._agent_alerts = AgentAlerts(
+            settings.nats_url,
+            make_sessionmaker(self._engine),
+            AgentAlerter(
+                notifier,
+                renderer,
+                self._im.delivery,
+                dgrpc.DirectoryServiceStub(self._tickets_channel),
+                settings.service_token,
+                settings.token_signing_key(),
+                settings.mail_from,
+            ),
+            durable=self._durable,
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
+        await self._agent_alerts.start()
         self._report_consumer = ReportEventConsumer(
             settings.nats_url,
             ReportNotifier(notifier, renderer),
@@ -185,6 +208,14 @@ class NotifyApp:
             retry=self._retry,
         )
         await self._report_consumer.start()
+        self._maintenance_consumer = MaintenanceEventConsumer(
+            settings.nats_url,
+            MaintenanceNotifier(notifier, renderer),
+            durable=f"{self._durable}-maintenance",
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
+        await self._maintenance_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
@@ -200,6 +231,9 @@ class NotifyApp:
         self._report_task = asyncio.create_task(
             self._report_consumer.run(), name="notify-report-consumer"
         )
+        self._maintenance_task = asyncio.create_task(
+            self._maintenance_consumer.run(), name="notify-maintenance-consumer"
+        )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
         log.info("notify ready: mail via %s, from %s", relay, settings.mail_from)
@@ -213,13 +247,15 @@ class NotifyApp:
 
     @property
     def consumer_tasks(self) -> tuple[asyncio.Task[None], ...]:
-        """Both consumer loops (tickets, secrets); either ending is an error."""
+        """Every consumer loop (tickets, secrets, and those configured: intake's mail,
+        programming tickets, reports, maintenance windows); any ending is an error."""
         if self._consumer_task is None or self._secrets_task is None:
             raise RuntimeError("NotifyApp.start() first")
         mail = (self._mail_task,) if self._mail_task is not None else ()
         prog = (self._prog_task,) if self._prog_task is not None else ()
         report = (self._report_task,) if self._report_task is not None else ()
-        return (self._consumer_task, self._secrets_task, *mail, *prog, *report)
+        maintenance = (self._maintenance_task,) if self._maintenance_task is not None else ()
+        return (self._consumer_task, self._secrets_task, *mail, *prog, *report, *maintenance)
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -234,6 +270,7 @@ class NotifyApp:
             self._mail_consumer,
             self._prog_consumer,
             self._report_consumer,
+            self._maintenance_consumer,
         )
         if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
@@ -266,9 +303,13 @@ class NotifyApp:
                 (self._mail_consumer, self._mail_task),
                 (self._prog_consumer, self._prog_task),
                 (self._report_consumer, self._report_task),
+                (self._maintenance_consumer, self._maintenance_task),
             )
             if c is not None
         ]
+        if self._agent_alerts is not None:  # before IM: it sends through IM's sender
+            await self._agent_alerts.stop()
+            self._agent_alerts = None
         if self._im is not None:
             await self._im.stop()
             self._im = None
@@ -280,6 +321,7 @@ class NotifyApp:
         self._mail_consumer, self._mail_task = None, None
         self._prog_consumer, self._prog_task = None, None
         self._report_consumer, self._report_task = None, None
+        self._maintenance_consumer, self._maintenance_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -3,49 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# Instants are shown on the customers' clock.
-try:
-    DISPLAY_ZONE: Any = ZoneInfo("Europe/Rome")
-except ZoneInfoNotFoundError:  # no tz database: UTC, and the templates say so
-    DISPLAY_ZONE = UTC
-
-_WEEKDAYS = {
-    "it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_MONTHS = {
-    "it": (
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
+from services.common.local_dates import DISPLAY_ZONE, month_name, weekday_name
 
 
 def local_instant(iso: str) -> datetime:
@@ -55,17 +14,9 @@ def local_instant(iso: str) -> datetime:
     return when.astimezone(DISPLAY_ZONE)
 
 
-def month_name(month: int, locale: str) -> str:
-    """``novembre`` / ``November`` for month 11."""
-    return _MONTHS["en" if locale == "en" else "it"][month - 1]
-
-
 def format_day(when: datetime, locale: str) -> str:
     """``venerdì 27 novembre 2026`` / ``Friday 27 November 2026``."""
-    lang = "en" if locale == "en" else "it"
-    weekday = _WEEKDAYS[lang][when.weekday()]
-    month = _MONTHS[lang][when.month - 1]
-    return f"{weekday} {when.day} {month} {when.year}"
+    return f"{weekday_name(when, locale)} {when.day} {month_name(when.month, locale)} {when.year}"
 
 
 def zone_note(locale: str) -> str:

@@ -4,7 +4,9 @@
   (``In-Reply-To``), or is suppressed when that message must get no automatic reply;
 - ``prospect``: a sender who is not a customer: the polite reply (seed 003);
 - ``bounce``: a delivery-status report came back: the notifications it names are BOUNCED,
-  and each one about a ticket gets an internal system note on it (agents see the bounce).
+  and each one about a ticket gets an internal system note on it (agents see the bounce);
+- ``attachments_refused``: files of a customer's mail were left out of its ticket or
+  comment: the sender is told which, why, and the limits (one delivery row per event).
 
 Each event carries a deterministic ID (``Nats-Msg-Id``), and each effect is idempotent
 (first ``received`` per ticket wins; a prospect reply is one delivery row per event;
@@ -28,7 +30,7 @@ from services.notify.ticket_notes import TicketNotes, bounce_note
 
 DURABLE = "notify-mail"
 FILTER_SUBJECT = "helpdesk.mail.>"
-TYPES = ("received", "prospect", "bounce")
+TYPES = ("received", "prospect", "bounce", "attachments_refused")
 
 
 def parse_mail_event(data: bytes) -> dict[str, Any]:
@@ -45,7 +47,11 @@ def parse_mail_event(data: bytes) -> dict[str, Any]:
         raise ValueError(f"type: not one of {', '.join(TYPES)}")
     if raw["type"] == "received" and not isinstance(raw.get("ticket_id"), int):
         raise ValueError("ticket_id: missing or not an integer")
-    if raw["type"] == "prospect" and not isinstance(raw.get("sender"), str):
+    if raw["type"] == "attachments_refused" and not isinstance(raw.get("ticket_id"), int):
+        raise ValueError("ticket_id: missing or not an integer")
+    if raw["type"] in ("prospect", "attachments_refused") and not isinstance(
+        raw.get("sender"), str
+    ):
         raise ValueError("sender: missing")
     if raw["type"] == "bounce" and not isinstance(raw.get("original_message_ids"), list):
         raise ValueError("original_message_ids: missing")
@@ -95,6 +101,8 @@ class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
             return None
         if kind == "prospect":
             return await self._notifier.reply_to_prospect(event, progress)
+        if kind == "attachments_refused":
+            return await self._notifier.tell_refused_attachments(event, progress)
         bounced = await self._notifier.record_bounce(event)
         if self._notes is not None:
             status = str(event.get("status") or "")

@@ -85,6 +85,10 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A resend (TicketService.ResendAnswers): the delivery it re-sends and its Message-ID
+    # (NULL / "" when none is on record).
+    resend_of: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    resend_of_message_id: Mapped[str] = mapped_column(String(255), default="")
 
 
 class InboundMail(Base):
@@ -111,3 +115,17 @@ class ImTicketChat(Base):
     provider: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TicketAssignee(Base):
+    """The last assignee notify saw on each ticket, and the one before: who to tell when
+    a ticket is reassigned away from them (``services.notify.agent_alerts``). ``event_id``
+    is the event that set them, so a redelivered assignment finds the same previous one."""
+
+    __tablename__ = "notify_ticket_assignees"
+
+    ticket_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    assignee_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    previous_assignee_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    event_id: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

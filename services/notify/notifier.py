@@ -22,14 +22,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
+from services.common.limits import limit_texts
 from services.common.message_ids import MessageIds, mail_domain
 from services.common.ticket_events import TicketEventPayload
 from services.notify.mailer import Envelope, Mailer, SendError, compose
 from services.notify.models import DeliveryStatus, utcnow
 from services.notify.render import ComposeError, RenderedEmail, Renderer
+from services.notify.resend import RESEND_EVENT, resend_answers
 from services.notify.rules import (
     AUTO_REPLY_TEMPLATES,
     NEVER_MAIL_LOCAL_PARTS,
+    REFUSED_ATTACHMENTS_TEMPLATE,
     SURVEY_TEMPLATE,
     PlannedEmail,
     locale_of,
@@ -92,6 +95,8 @@ class Notifier:
         self, event: TicketEventPayload, progress: Progress | None = None
     ) -> float | None:
         """Send what ``event`` calls for; None when done, else seconds to wait before a retry."""
+        if event["type"] == RESEND_EVENT:
+            return await resend_answers(self, self._store, self._renderer, event, progress)
         retry_after: float | None = None
         for email in plan(event):
             delay = await self._deliver(event, email, progress)
@@ -180,6 +185,57 @@ class Notifier:
             in_reply_to=str(event.get("message_id") or ""),
         )
 
+    async def tell_refused_attachments(
+        self, event: Mapping[str, object], progress: Progress | None = None
+    ) -> float | None:
+        """Answer a customer's mail whose files were left out of its ticket or comment
+        (too large, too many, unreadable): which ones, why, and the limits. An automatic
+        reply, so it is suppressed for mail that must get none (an auto-reply, a list)."""
+        recipient = str(event.get("sender") or "").strip().lower()
+        raw_files = event.get("files")
+        files = [str(f) for f in raw_files] if isinstance(raw_files, list) else []
+        if not files or "@" not in recipient:
+            return None
+        email = PlannedEmail(
+            template=REFUSED_ATTACHMENTS_TEMPLATE,
+            recipient=recipient,
+            recipient_name=str(event.get("sender_name") or "").strip(),
+            locale=locale_of(str(event.get("locale") or "")),
+        )
+        ticket_id = event.get("ticket_id")
+        context = {
+            "name": email.recipient_name,
+            "ticket_id": ticket_id,
+            "subject": str(event.get("subject") or ""),
+            "files": files,
+            "more": event.get("more") or 0,
+            **limit_texts(),
+        }
+        event_id = str(event["event_id"])
+        suppress = (
+            ""
+            if event.get("auto_reply", True) is not False
+            else str(event.get("no_auto_reply_reason") or "the mail asks for no automatic reply")
+        )
+        draft = DeliveryDraft(
+            event_id=event_id,
+            event_type="attachments_refused",
+            ticket_id=ticket_id if isinstance(ticket_id, int) else 0,
+            recipient=recipient,
+            subject="",
+            template=email.template,
+            locale=email.locale,
+            message_id=self.message_id(event_id, email.template),
+        )
+        return await self.render_and_deliver(
+            draft,
+            email,
+            lambda: self._renderer.render_template(email.template, email.locale, context),
+            progress,
+            in_reply_to=str(event.get("message_id") or ""),
+            suppress=suppress,
+        )
+
     async def record_bounce(self, event: Mapping[str, object]) -> list[BouncedDelivery]:
         """Mark the notifications a delivery-status report names BOUNCED; returns them.
 
@@ -220,9 +276,10 @@ class Notifier:
             log.warning("bounce %s names none of our deliveries (%s)", event.get("event_id"), ids)
         return marked
 
-    def message_id(self, event_id: str, template: str) -> str:
-        """The Message-ID of the email ``template`` for ``event_id`` (the same on every resend)."""
-        return self._ids.notification(event_id, template)
+    def message_id(self, event_id: str, template: str, ticket_id: int = 0) -> str:
+        """The Message-ID of the email ``template`` for ``event_id`` (the same on every resend;
+        naming ``ticket_id`` when it is about a ticket)."""
+        return self._ids.notification(event_id, template, ticket_id)
 
     def verified(self, message_id: str) -> bool:
         """Whether ``message_id`` is a notification ID we wrote (its seal checks)."""

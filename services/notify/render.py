@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.ticket_events import TicketEventPayload
+from services.notify.policy_context import policy_context
 from services.notify.rules import SURVEY_TEMPLATE, PlannedEmail
 from services.notify.sla_context import sla_context
 from services.notify.ticket_details import detail_context
@@ -109,6 +110,7 @@ class Renderer:
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
             **detail_context(event),
+            **policy_context(event, email.recipient),
             **sla_context(event, email.locale),
             **(
                 self._survey_context(ticket["id"], email)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from services.common.ticket_events import PersonPayload, TicketEventPayload
+from services.notify.recipients import FOLLOWER_TEMPLATES, followers
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,16 @@ NEVER_MAIL_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "n
 DEFAULT_LOCALE = "it"
 # Answers to a customer's message (RFC 3834 "auto-replied"): rate-limited per address and
 # never sent to automatic mail. Everything else notify sends is "auto-generated".
-AUTO_REPLY_TEMPLATES = frozenset({"created", "follow_up_opened", "prospect_reply"})
+# The surviving ticket's requester, told that another request was merged into theirs.
+MERGED_TEMPLATE = "merged_from"
+# The answer to a mail whose files were left out of its ticket (intake's event).
+REFUSED_ATTACHMENTS_TEMPLATE = "attachments_refused"
+AUTO_REPLY_TEMPLATES = frozenset(
+    {"created", "follow_up_opened", "prospect_reply", REFUSED_ATTACHMENTS_TEMPLATE}
+)
+
+# The summary of a phone call or remote session, when the agent chose to email it.
+INTERACTION_TEMPLATE = "interaction_summary"
 
 # Template of the closed email, by ``ticket.close_reason``.
 CLOSED_TEMPLATES = {
@@ -59,8 +69,11 @@ def template_for(event: TicketEventPayload) -> str | None:
         "solved",
         "development_update_shipped",
         "pending_reminder",
+        "merged_into",  # the merged ticket's requester: where the conversation goes on
     ):
         return kind
+    if kind == "merged":  # the surviving ticket's requester: another request joined theirs
+        return MERGED_TEMPLATE
     if kind in ASSIGNEE_TEMPLATES or kind in TEAM_LEAD_TEMPLATES:
         return kind
     if kind == "comment_added":
@@ -70,6 +83,11 @@ def template_for(event: TicketEventPayload) -> str | None:
             and comment["visibility"] == "PUBLIC"
             and comment["author_kind"] == "AGENT"
         ):
+            # A phone call or remote session: its summary is mailed only when the agent
+            # asked for it (seed 000).
+            interaction = comment.get("interaction")
+            if interaction is not None:
+                return INTERACTION_TEMPLATE if interaction["notify_customer"] else None
             return "agent_reply"
         return None
     if kind == "closed":
@@ -90,7 +108,23 @@ def plan(event: TicketEventPayload) -> list[PlannedEmail]:
     ticket = event["ticket"]
     if event["type"] in PAGING_EVENTS and ticket.get("priority") == "URGENT":
         pages = to_people(event, URGENT_PAGE_TEMPLATE, ticket.get("on_call") or [])
-    return _plan_for_ticket(event) + pages
+    return with_followers(event, _plan_for_ticket(event)) + pages
+
+
+def with_followers(event: TicketEventPayload, emails: list[PlannedEmail]) -> list[PlannedEmail]:
+    """``emails`` and, for each one a follower gets too (``FOLLOWER_TEMPLATES``), a copy
+    to each of the ticket's followers (``services.notify.recipients``)."""
+    people = followers(event)
+    if not people:
+        return emails
+    copies = [
+        copy
+        for email in emails
+        if email.template in FOLLOWER_TEMPLATES
+        for copy in to_people(event, email.template, people)
+        if copy.recipient != email.recipient
+    ]
+    return emails + copies
 
 
 def _plan_for_ticket(event: TicketEventPayload) -> list[PlannedEmail]:

@@ -21,8 +21,9 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
+from services.common.local_dates import month_name
 from services.notify.consumer import JetStreamConsumer
-from services.notify.local_time import local_instant, month_name, zone_note
+from services.notify.local_time import local_instant, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import PlannedEmail, locale_of

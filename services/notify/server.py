@@ -84,6 +84,8 @@ def to_proto(row: Delivery) -> notify_pb2.Notification:
         message_id=row.message_id,
         created_at=_timestamp(row.created_at),
         attempts=row.attempts,
+        resend_of=str(row.resend_of) if row.resend_of else "",
+        resend_of_message_id=row.resend_of_message_id,
     )
 
 

@@ -26,6 +26,9 @@ class DeliveryDraft:
     locale: str
     message_id: str
     channel: str = "email"
+    # A resend: the delivery it re-sends, and that delivery's Message-ID.
+    resend_of: int | None = None
+    resend_of_message_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class DeliveryStore:
                 message_id=draft.message_id,
                 attempts=0,
                 created_at=utcnow(),
+                resend_of=draft.resend_of,
+                resend_of_message_id=draft.resend_of_message_id,
             )
             session.add(row)
             try:
@@ -180,6 +185,28 @@ class DeliveryStore:
         """The message that opened ``ticket_id``, if intake told us about one."""
         async with self._sessions() as session:
             return await session.get(InboundMail, ticket_id)
+
+    async def original(self, ticket_id: int, event_id: str, recipient: str) -> Delivery | None:
+        """The email an event of ``ticket_id`` sent, for a resend to name: the one to
+        ``recipient`` when there is one, else the first (the requester's); None when none."""
+        if not event_id:
+            return None
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Delivery)
+                    .where(
+                        Delivery.ticket_id == ticket_id,
+                        Delivery.event_id == event_id,
+                        Delivery.channel == "email",
+                    )
+                    .order_by(Delivery.id)
+                )
+            ).all()
+        for row in rows:
+            if row.recipient == recipient:
+                return row
+        return rows[0] if rows else None
 
     async def _set(self, delivery_id: int, **values: object) -> None:
         async with self._sessions() as session:

@@ -6,7 +6,9 @@ The ticket workflow writes the detail of these events as one line of text:
   (no parentheses when there is no fix version);
 - ``programming_ticket_cancelled``: ``P-7 cancelled: <reason>``;
 - ``third_party_hold`` / ``third_party_reminder``: ``[still ]waiting for <vendor> (ref. <ref>)``
-  (no parentheses when there is no reference).
+  (no parentheses when there is no reference);
+- ``merged`` (on the ticket that takes a merge): ``#43 (<its subject>) merged into this
+  ticket: <reason>[; P-7 moved here]`` (the reason, an agent's words, is never mailed).
 
 A detail that does not have the expected shape is not an error: the whole text is shown
 where the notes, the reason or the vendor would be.
@@ -20,6 +22,7 @@ from services.common.ticket_events import TicketEventPayload
 
 _SHIPPED = re.compile(r"^(?P<prog>P-\d+)(?: \((?P<version>[^)]*)\))?: ?(?P<notes>.*)$", re.DOTALL)
 _CANCELLED = re.compile(r"^(?P<prog>P-\d+) cancelled: ?(?P<reason>.*)$", re.DOTALL)
+_MERGED = re.compile(r"^#(?P<source>\d+) \((?P<subject>.*)\) merged into this ticket:", re.DOTALL)
 _THIRD_PARTY = re.compile(
     r"^(?:still )?waiting for (?P<vendor>.*?)(?: \(ref\. (?P<ref>.*)\))?$", re.DOTALL
 )
@@ -35,6 +38,8 @@ def detail_context(event: TicketEventPayload) -> dict[str, str]:
         "cancel_reason": "",
         "vendor": "",
         "vendor_reference": "",
+        "merged_display_id": "",
+        "merged_subject": "",
     }
     kind = event["type"]
     if kind == "development_update_shipped":
@@ -59,4 +64,9 @@ def detail_context(event: TicketEventPayload) -> dict[str, str]:
             ctx["vendor_reference"] = (waiting["ref"] or "").strip()
         else:
             ctx["vendor"] = detail
+    elif kind == "merged":
+        merged = _MERGED.match(detail)
+        if merged:
+            ctx["merged_display_id"] = f"#{merged['source']}"
+            ctx["merged_subject"] = merged["subject"].strip()
     return ctx

@@ -18,6 +18,15 @@ from services.common.ticket_events import (
     TicketPayload,
 )
 from services.tickets import models as m
+from services.tickets.desk_digest import DeskDigestActivities
+from services.tickets.follower_store import add_people
+from services.tickets.interaction_view import (
+    interaction_detail,
+    interaction_payload,
+    interaction_row,
+)
+from services.tickets.maintenance_activities import MaintenanceActivities
+from services.tickets.queues import set_next_due
 from services.tickets.readmodel import actor_name
 from services.tickets.report_mail import ReportActivities
 from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
@@ -68,6 +77,16 @@ def apply_state(row: m.Ticket, s: TicketState) -> None:
     row.resolution_due = s.resolution_due
     row.clocks_start_at = s.clocks_start_at
     row.sla_clock = sla_clock_json(s)
+    if s.qualification is not None:  # kept by the workflow (requalification)
+        q = s.qualification
+        row.criticality, row.kind, row.product, row.version, row.os = (
+            q.criticality,
+            q.kind,
+            q.product,
+            q.version,
+            q.os,
+        )
+    set_next_due(row)
     row.workflow_started = True
     row.updated_at = datetime.now(UTC)
 
@@ -87,7 +106,7 @@ def sla_clock_json(s: TicketState) -> dict[str, object]:
     }
 
 
-class TicketActivities(ReportActivities):
+class TicketActivities(ReportActivities, DeskDigestActivities, MaintenanceActivities):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: EventPublisher
     ) -> None:
@@ -132,6 +151,9 @@ class TicketActivities(ReportActivities):
                     created_at=rec.occurred_at,
                 )
             )
+            interaction = interaction_row(s.ticket_id, c)
+            if interaction is not None:  # a phone call or remote session (seed 000)
+                session.add(interaction)
         e = rec.time_entry
         if e is not None and await session.get(m.TimeEntry, e.id) is None:
             session.add(
@@ -164,7 +186,7 @@ class TicketActivities(ReportActivities):
             actor_id=rec.actor.id,
             from_status=rec.from_status,
             to_status=rec.to_status,
-            detail=rec.detail,
+            detail=rec.detail or interaction_detail(rec.comment),
             internal=(rec.comment is not None and rec.comment.visibility == "INTERNAL")
             or rec.event_type in INTERNAL_EVENTS,
             performed_by=rec.actor.by[:120],
@@ -191,6 +213,8 @@ class TicketActivities(ReportActivities):
                 author_name=await actor_name(session, c.author.kind, c.author.id),
                 body=c.body,
             )
+            if c.interaction is not None:
+                comment["interaction"] = interaction_payload(c.interaction)
         ticket = TicketPayload(
             id=s.ticket_id,
             display_id=f"#{s.ticket_id}",
@@ -218,6 +242,7 @@ class TicketActivities(ReportActivities):
             received_at=s.received_at.isoformat(),
             clocks_start_at=_iso(s.clocks_start_at),
         )
+        await add_people(session, row, ticket)
         if s.priority == "URGENT" and rec.event_type in (
             "created",
             "follow_up_opened",
@@ -229,6 +254,15 @@ class TicketActivities(ReportActivities):
             ticket["on_call"] = [
                 PersonPayload(id=a.id, name=a.name, email=a.email, locale="it") for a in paged
             ]
+        if rec.previous_assignee_id:  # a reassignment: the previous holder is told
+            previous = await session.get(m.Agent, rec.previous_assignee_id)
+            ticket["previous_assignee"] = (
+                PersonPayload(id=previous.id, name=previous.name, email=previous.email, locale="it")
+                if previous
+                else None
+            )
+            ticket["previous_assignee_id"] = rec.previous_assignee_id
+            ticket["assignment_reason"] = rec.reason
         if rec.event_type == "sla_breached":
             leads = await session.scalars(select(m.Agent).where(m.Agent.role == "TEAM_LEAD"))
             ticket["team_leads"] = [

@@ -34,6 +34,7 @@ from services.common.tokens import TokenSigner
 from services.tickets.activities import TicketActivities
 from services.tickets.creation import SecondLevelTimes, TicketCreator
 from services.tickets.credentials import Credentials
+from services.tickets.desk_digest import ensure_desk_digest
 from services.tickets.directory import DirectoryServicer
 from services.tickets.report_mail import ensure_monthly_schedule
 from services.tickets.servicer import TicketServicer
@@ -122,6 +123,7 @@ async def serve(settings: Settings) -> None:
         await migrate(settings)
         await register_search_attributes(client, settings.temporal_namespace)
         await ensure_monthly_schedule(client)
+        await ensure_desk_digest(client)
         # A worker needs an eagerly connected client of its own (the SDK refuses lazy ones).
         worker = Worker(
             await connect_temporal(settings.temporal_address, settings.temporal_namespace),
@@ -130,6 +132,8 @@ async def serve(settings: Settings) -> None:
                 activities.record_ticket_change,
                 activities.report_organizations,
                 activities.send_organization_report,
+                activities.send_desk_digest,
+                activities.record_maintenance_change,
             ],
             max_concurrent_activities=50,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,

@@ -26,8 +26,10 @@ from services.common.rpc_errors import (
     require_text,
 )
 from services.tickets import models as m
+from services.tickets.activities import sla_clock_json
+from services.tickets.opening_clocks import opening_clocks
+from services.tickets.queues import set_next_due
 from services.tickets.readmodel import state_from_row
-from services.tickets.sla import due_times
 from services.tickets.sla_terms import sla_terms_for
 from services.tickets.workflow_calls import start_ticket_workflow
 from workflows.contracts import TicketState, TicketWorkflowInput
@@ -155,7 +157,10 @@ class TicketCreator:
             if requester is None:
                 not_found(f"contact {new.requester_id}")
             now = new.received_at or datetime.now(UTC)
-            tic_due, ff_due = due_times(new.priority, now)
+            # The due instants the workflow will start with, on business time, from now on.
+            clocks = opening_clocks(
+                await sla_terms_for(session, requester.organization_id), new.priority, now
+            )
             row = m.Ticket(
                 request_id=new.request_id,
                 subject=new.subject,
@@ -176,13 +181,17 @@ class TicketCreator:
                 follow_up_of=new.follow_up_of,
                 status="NEW",
                 received_at=now,
-                taken_in_charge_due=tic_due,
-                first_feedback_due=ff_due,
+                taken_in_charge_due=clocks.taken_in_charge_due,
+                first_feedback_due=clocks.first_feedback_due,
+                resolution_due=clocks.resolution_due,
+                clocks_start_at=clocks.clocks_start_at,
+                sla_clock=sla_clock_json(clocks),
                 breaches=[],
                 event_seq=0,
                 workflow_started=False,
                 updated_at=now,
             )
+            set_next_due(row)
             session.add(row)
             try:
                 await session.flush()

@@ -24,8 +24,9 @@ from services.common.rpc_errors import (
     require_text,
     rpc_method,
 )
+from services.tickets import contact_search, paging
 from services.tickets import models as m
-from services.tickets import paging
+from services.tickets.agent_notifications import check_may_set, notifications_pb, updated
 from services.tickets.contracts_rpc import ContractRpcs
 from services.tickets.convert import optional_name, required_name, value_of
 from services.tickets.credentials import Credentials
@@ -89,6 +90,7 @@ def agent_pb(agent: m.Agent) -> dpb.Agent:
         development_lead=agent.development_lead,
         telegram_user_id=agent.telegram_user_id,
         whatsapp_number=agent.whatsapp_number,
+        notifications=notifications_pb(agent.notifications_off),
     )
 
 
@@ -123,7 +125,10 @@ async def add_contact(
         created_at=datetime.now(UTC),
     )
     session.add(contact)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same address added at the same moment by another call
+        already_exists(f"a contact with email {email} already exists")
     return contact
 
 
@@ -347,6 +352,25 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
         )
 
     @rpc_method
+    async def FindContacts(
+        self, request: dpb.FindContactsRequest, context: Context
+    ) -> dpb.FindContactsResponse:
+        """The front desk's lookup of a caller (services/tickets/contact_search.py)."""
+        async with self.sessions() as session:
+            found, token = await contact_search.find_contacts(session, request)
+        return dpb.FindContactsResponse(
+            contacts=[contact_pb(c, org_name) for c, org_name in found], next_page_token=token
+        )
+
+    @rpc_method
+    async def SetContactPhone(
+        self, request: dpb.SetContactPhoneRequest, context: Context
+    ) -> dpb.Contact:
+        async with self.sessions() as session:
+            contact, org_name = await contact_search.set_contact_phone(session, request)
+        return contact_pb(contact, org_name)
+
+    @rpc_method
     async def CreateAgent(self, request: dpb.CreateAgentRequest, context: Context) -> dpb.Agent:
         name = require_text("name", request.name, 200)
         email = normalize_email("email", request.email)
@@ -468,6 +492,23 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
             if agent is None:
                 not_found(f"agent {request.agent_id}")
             setattr(agent, field, value)
+            result = agent_pb(agent)
+        return result
+
+    @rpc_method
+    async def SetAgentNotifications(
+        self, request: dpb.SetAgentNotificationsRequest, context: Context
+    ) -> dpb.Agent:
+        """Turn kinds of alert on or off, by email and by IM; unset ones stay as they are."""
+        agent_id = require_id("agent_id", request.agent_id)
+        check_may_set(principal(), agent_id)
+        async with self.sessions() as session, session.begin():
+            agent = await session.get(m.Agent, agent_id)
+            if agent is None:
+                not_found(f"agent {agent_id}")
+            off = updated(agent.notifications_off, request.notifications)
+            if off != list(agent.notifications_off or ()):
+                agent.notifications_off = off
             result = agent_pb(agent)
         return result
 

@@ -1,5 +1,8 @@
 """``TicketService.MergeTickets`` (seed 004: support may merge tickets about the same
-problem), and finding the ticket that survives a merge. Mixed into ``TicketServicer``."""
+problem), and finding the ticket that survives a merge. Mixed into ``TicketServicer``.
+
+The merged ticket's requester is told by notify (the ``merged_into`` event names the
+surviving ticket) and, with the merged ticket's followers, follows the surviving one."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
+from services.common.access import principal
 from services.common.rpc_errors import (
     Context,
     invalid,
@@ -16,6 +20,7 @@ from services.common.rpc_errors import (
     rpc_method,
 )
 from services.tickets import models as m
+from services.tickets.follower_store import audit_name, carry_followers
 from services.tickets.readmodel import links_of
 from services.tickets.rpc_helpers import TicketRpcHelpers
 from workflows.contracts import UPDATE_MERGE, MergeInput, TicketState
@@ -66,4 +71,8 @@ class MergingRpcs(TicketRpcHelpers):
             TicketState,
             f"merge-{source_id}-into-{target_id}",
         )
+        async with self.sessions() as session:
+            source = await self._row(session, source_id)
+            target = await self._row(session, target_id)
+            await carry_followers(session, source, target, audit_name(principal()))
         return await self._ticket(target_id)

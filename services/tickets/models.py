@@ -73,6 +73,9 @@ class Agent(Base):
     # The agent's own messaging accounts (issue 9): an URGENT page goes there too.
     telegram_user_id: Mapped[str] = mapped_column(String(64), default="")
     whatsapp_number: Mapped[str] = mapped_column(String(32), default="")
+    # The alerts the agent turned off, as "<kind>.<channel>" ("digest.email"); [] = all on
+    # (services.tickets.agent_notifications).
+    notifications_off: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -81,6 +84,9 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_org_status", "organization_id", "status"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        # The queues (services/tickets/queues.py): nearest due first, last changed first.
+        Index("ix_tickets_next_due", "next_due_at", "id"),
+        Index("ix_tickets_updated", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -133,6 +139,10 @@ class Ticket(Base):
     resolution_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
     clocks_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_clock: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # The nearest due instant of a target not reached yet, and which target it is
+    # ("TAKEN_IN_CHARGE" | "FIRST_FEEDBACK" | "RESOLUTION"; NULL / "" when none is due).
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_due_target: Mapped[str] = mapped_column(String(20), default="")
     # False until the ticket's workflow is known to be started (the reconciler's work list).
     workflow_started: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -280,3 +290,72 @@ class Satisfaction(Base):
     first_answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     changes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Follower(Base):
+    """A contact of the ticket's organisation who follows it (CC) besides its requester:
+    public answers and status emails go to them too, internal notes never."""
+
+    __tablename__ = "ticket_followers"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    # "AGENT" (added by the desk), "EMAIL_CC" (in the Cc of a mail), "MERGE".
+    source: Mapped[str] = mapped_column(String(20), default="AGENT")
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AnswerResend(Base):
+    """One ``ResendAnswers`` request (seed 000: a lost answer re-sent by the ticket's ID),
+    kept under its key so that a retry sends nothing twice."""
+
+    __tablename__ = "ticket_answer_resends"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    comment_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    performed_by: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Interaction(Base):
+    """A phone call or remote session an agent recorded on a ticket (seed 000): the
+    details of its comment, whose body is the summary."""
+
+    __tablename__ = "ticket_interactions"
+
+    comment_id: Mapped[str] = mapped_column(ForeignKey("ticket_comments.id"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))  # "PHONE_CALL" | "REMOTE_SESSION"
+    direction: Mapped[str] = mapped_column(String(20), default="")  # "INBOUND" | "OUTBOUND"
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    with_whom: Mapped[str] = mapped_column(String(200), default="")
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    notify_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MaintenanceWindow(Base):
+    """A planned remote update of an organisation's installation (seed 000), driven by its
+    workflow ``maintenance-<id>``, which keeps this row current."""
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_start", "planned_start", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The caller-scoped PlanMaintenance request_id: a retry finds its window.
+    request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    medium: Mapped[str] = mapped_column(String(20))  # "FILE_TRANSFER" | "PHYSICAL_MEDIA"
+    planned_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    planned_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="PLANNED")
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    planned_by_agent_id: Mapped[int] = mapped_column(BigId, default=0)
+    reminder_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Events of its workflow applied so far; an older snapshot never overwrites a newer.
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

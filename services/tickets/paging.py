@@ -1,13 +1,17 @@
-"""Opaque, stable page tokens over integer keys."""
+"""Opaque, stable page tokens: over integer keys, and over composite orders (keyset)."""
 
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, and_, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute
 
 from services.common.rpc_errors import invalid
 
@@ -58,3 +62,87 @@ async def fetch_page(
     more = len(rows) > size
     rows = rows[:size]
     return rows, encode(getattr(rows[-1], key.key)) if more else ""
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a keyset order. ``nullable``: NULLs may occur, and then only in a
+    group that an earlier key sets apart (so that they never need comparing)."""
+
+    expr: ColumnElement[Any] | QueryableAttribute[Any]
+    descending: bool = False
+    nullable: bool = False
+
+
+def _jsonable(value: object) -> object:
+    return {"t": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _from_json(value: object) -> object:
+    if isinstance(value, dict) and "t" in value:
+        return datetime.fromisoformat(str(value["t"]))
+    return value
+
+
+def encode_keys(scope: str, values: Sequence[object]) -> str:
+    raw = json.dumps({"s": scope, "v": [_jsonable(v) for v in values]}, separators=(",", ":"))
+    return "o" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_keys(token: str, scope: str, count: int) -> list[object] | None:
+    """The sort values after which the page starts (None: the first page). A token of
+    another order or other filters is ``INVALID_ARGUMENT``."""
+    if not token:
+        return None
+    try:
+        if not token.startswith("o"):
+            raise ValueError(token)
+        body = token[1:]
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        values = [_from_json(v) for v in data["v"]]
+        if data["s"] != scope or len(values) != count:
+            raise ValueError(token)
+        return values
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        invalid("page_token", "is not a token this service issued for this order and filters")
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[object]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``keys`` (lexicographic)."""
+    alternatives: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:  # this group's rows all have NULL here: only later keys decide
+            equal.append(key.expr.is_(None))
+            continue
+        beyond = key.expr < value if key.descending else key.expr > value
+        alternatives.append(and_(*equal, beyond) if equal else beyond)
+        equal.append(key.expr == value)
+    return or_(*alternatives) if alternatives else false()
+
+
+async def fetch_ordered_page(
+    session: AsyncSession,
+    query: Select[Any],
+    keys: Sequence[SortKey],
+    requested_size: int,
+    token: str,
+    scope: str,
+) -> tuple[list[Any], str]:
+    """One page of ``query`` (selecting one entity) in the order of ``keys`` (the last
+    one unique, such as the ID), and the next page's token ("" on the last page). Keyset
+    paging: a row that moves after the page was read is neither lost twice nor doubled
+    within the order it had."""
+    size = page_size(requested_size)
+    cursor = decode_keys(token, scope, len(keys))
+    if cursor is not None:
+        query = query.where(_after(keys, cursor))
+    ordered = query.add_columns(*(k.expr for k in keys)).order_by(
+        *(k.expr.desc() if k.descending else k.expr for k in keys)
+    )
+    result = list((await session.execute(ordered.limit(size + 1))).all())
+    more = len(result) > size
+    result = result[:size]
+    rows = [r[0] for r in result]
+    token_out = encode_keys(scope, list(result[-1][1:])) if more else ""
+    return rows, token_out

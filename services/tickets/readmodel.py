@@ -12,9 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.v1 import common_pb2 as pb
 from services.tickets import models as m
 from services.tickets.convert import display_id, ts, value_of
+from services.tickets.follower_store import with_followers
+from services.tickets.interaction_view import interaction_pb
 from services.tickets.satisfaction import with_satisfaction
 from services.tickets.sla import targets_for
-from workflows.contracts import ProgLink, SlaBreach, TicketState, ticket_workflow_id
+from workflows.contracts import (
+    ProgLink,
+    Qualification,
+    SlaBreach,
+    TicketState,
+    ticket_workflow_id,
+)
 from workflows.domain.business_time import Calendar
 from workflows.domain.sla_clock import remaining_seconds
 
@@ -77,6 +85,13 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
         resolution_due=t.resolution_due,
         clocks_start_at=t.clocks_start_at,
         sla_elapsed_seconds=float(str((t.sla_clock or {}).get("elapsed", 0.0))),
+        qualification=Qualification(
+            criticality=t.criticality or "",
+            kind=t.kind or "",
+            product=t.product or "",
+            version=t.version or "",
+            os=t.os or "",
+        ),
     )
 
 
@@ -223,7 +238,7 @@ async def tickets_pb(
         )
         for t in rows
     ]
-    return await with_satisfaction(session, tickets)
+    return await with_followers(session, await with_satisfaction(session, tickets))
 
 
 def _ticket_pb(
@@ -293,6 +308,8 @@ def _ticket_pb(
         third_party_name=t.third_party_name,
         third_party_reference=t.third_party_reference,
         merged_into=t.merged_into or 0,
+        next_due_at=ts(t.next_due_at),
+        next_due_target=value_of(pb.SlaTarget, t.next_due_target or ""),
     )
 
 
@@ -316,6 +333,8 @@ async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
         author_name=name,
         body=c.body,
         created_at=ts(c.created_at),
+        # A phone call or remote session it records (seed 000): type, direction, duration.
+        interaction=interaction_pb(await session.get(m.Interaction, c.id)),
         attachments=[
             pb.Attachment(
                 id=a.id,

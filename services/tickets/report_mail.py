@@ -22,6 +22,7 @@ from temporalio.client import (
 )
 
 from helpdesk.v1 import tickets_pb2 as tpb
+from services.common.access import principal, scoped_key
 from services.common.events import EventPublisher
 from services.common.report_events import ReportEventPayload, report_subject
 from services.common.rpc_errors import Context, RpcError, optional_text, require_id, rpc_method
@@ -137,7 +138,12 @@ class ReportMailRpcs(TicketRpcHelpers):
         """Publishes the organisation's report for notify to email to its referents."""
         start, end = period_of(request)
         org_id = require_id("organization_id", request.organization_id)
-        key = optional_text("request_id", request.request_id, 200) or uuid.uuid4().hex
+        key = (
+            scoped_key(
+                "request_id", optional_text("request_id", request.request_id, 200), principal()
+            )
+            or uuid.uuid4().hex
+        )
         if self.publisher is None:
             raise RpcError(grpc.StatusCode.UNAVAILABLE, "reports cannot be sent from here")
         report, recipients = await send_report(

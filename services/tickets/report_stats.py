@@ -150,3 +150,8 @@ def summarize(
     figures.satisfaction_count = len(ratings)
     figures.satisfaction_average = round(sum(ratings) / len(ratings), 2) if ratings else 0.0
     return figures
+
+
+def ranked_hours(sums: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Hours per key, most first (ties: the lower key first); nothing for none spent."""
+    return sorted(((k, h) for k, h in sums if h > 0), key=lambda kh: (-kh[1], kh[0]))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
@@ -28,6 +28,7 @@ from services.tickets.report_stats import (
     MilestoneFact,
     TicketFacts,
     milestone_outcome,
+    ranked_hours,
     summarize,
 )
 from services.tickets.rpc_helpers import TicketRpcHelpers
@@ -194,4 +195,43 @@ async def build_report(
         satisfaction_average=figures.satisfaction_average,
         satisfaction_count=figures.satisfaction_count,
         generated_at=ts(datetime.now(UTC)),
+        hours_by_agent=await _hours_by(session, m.TimeEntry.agent_id, m.Agent, org_id, start, end),
+        hours_by_organization=await _hours_by(
+            session, m.Ticket.organization_id, m.Organization, org_id, start, end
+        ),
     )
+
+
+async def _hours_by(
+    session: AsyncSession,
+    key: Any,
+    named: type[m.Agent] | type[m.Organization],
+    org_id: int,
+    start: datetime,
+    end: datetime,
+) -> list[tpb.HoursSpent]:
+    """The time entries of the period's tickets summed by ``key`` (an agent, an
+    organisation), most hours first; each with its name."""
+    t = m.Ticket
+    query = (
+        select(key, func.sum(m.TimeEntry.hours))
+        .join(t, t.id == m.TimeEntry.ticket_id)
+        .where(t.received_at >= start, t.received_at < end)
+        .group_by(key)
+    )
+    if org_id:
+        query = query.where(t.organization_id == org_id)
+    sums = [(int(k or 0), float(h or 0.0)) for k, h in await session.execute(query)]
+    ids = [k for k, _ in sums if k]
+    names = (
+        {
+            i: n
+            for i, n in await session.execute(select(named.id, named.name).where(named.id.in_(ids)))
+        }
+        if ids
+        else {}
+    )
+    return [
+        tpb.HoursSpent(id=k, name=names.get(k, ""), hours=round(h, 4))
+        for k, h in ranked_hours(sums)
+    ]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import dev_escalation_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
+from services.common.access import principal, scoped_key
 from services.common.rpc_errors import (
     Context,
     invalid,
@@ -62,7 +63,9 @@ class SecondLevelRpcs(TicketRpcHelpers):
             "technical_description", request.technical_description, MAX_TEXT
         )
         urgency = required_name(dpb.ProgUrgency, request.urgency, "urgency")
-        key = optional_text("request_id", request.request_id, MAX_KEY)
+        key = scoped_key(
+            "request_id", optional_text("request_id", request.request_id, MAX_KEY), principal()
+        )
         actor = await self._agent(request.ticket_id, request.actor)
         result = await self._update(
             request.ticket_id,
@@ -134,7 +137,9 @@ class SecondLevelRpcs(TicketRpcHelpers):
         if not math.isfinite(hours) or not 0 < hours <= 24:
             invalid("hours", "must be more than 0 and at most 24")
         note = optional_text("note", request.note, 2000)
-        key = optional_text("request_id", request.request_id, MAX_KEY)
+        key = scoped_key(
+            "request_id", optional_text("request_id", request.request_id, MAX_KEY), principal()
+        )
         actor = await self._agent(request.ticket_id, request.actor)
         await self._update(
             request.ticket_id,

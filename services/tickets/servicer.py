@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from sqlalchemy import delete, select, update
@@ -33,8 +33,10 @@ from services.common.rpc_errors import (
 from services.common.tokens import TokenSigner
 from services.common.workflow_updates import WorkflowGone
 from services.tickets import models as m
-from services.tickets import paging
+from services.tickets import queues
+from services.tickets.assignment import check_holder
 from services.tickets.attachments import AttachmentRpcs
+from services.tickets.closing import closing_hours
 from services.tickets.convert import (
     optional_name,
     priority_for,
@@ -47,7 +49,10 @@ from services.tickets.creation import (
     attachment_rows,
     validate_attachments,
 )
+from services.tickets.followers import FollowerRpcs
+from services.tickets.interactions import InteractionRpcs
 from services.tickets.links import TicketLinkRpcs
+from services.tickets.maintenance import MaintenanceRpcs
 from services.tickets.merging import MergingRpcs, survivor
 from services.tickets.priority import PriorityRpcs
 from services.tickets.readmodel import (
@@ -59,6 +64,8 @@ from services.tickets.readmodel import (
 )
 from services.tickets.report_mail import ReportMailRpcs
 from services.tickets.reports import ReportRpcs
+from services.tickets.requalify import RequalifyRpcs
+from services.tickets.resend import ResendRpcs
 from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.sla_terms import sla_terms_for
@@ -122,11 +129,16 @@ def _audit_name() -> str:
 
 
 class TicketServicer(
+    InteractionRpcs,
+    MaintenanceRpcs,
     AttachmentRpcs,
     TicketLinkRpcs,
     SecondLevelRpcs,
     MergingRpcs,
+    FollowerRpcs,
+    ResendRpcs,
     PriorityRpcs,
+    RequalifyRpcs,
     SatisfactionRpcs,
     ReportRpcs,
     ReportMailRpcs,
@@ -279,7 +291,11 @@ class TicketServicer(
 
     @rpc_method
     async def CreateTicket(self, request: tpb.CreateTicketRequest, context: Context) -> pb.Ticket:
-        criticality = optional_name(pb.Criticality, request.criticality, "criticality")
+        # Every channel's tickets start qualified (seed 001's lowest tier unless told), so
+        # the report per severity covers them all; the desk requalifies (RequalifyTicket).
+        criticality = (
+            optional_name(pb.Criticality, request.criticality, "criticality") or "NON_BLOCKING"
+        )
         new = NewTicket(
             # Scoped to the caller: a key never finds another caller's ticket.
             request_id=scoped_key(
@@ -303,6 +319,7 @@ class TicketServicer(
             attachments_requested_by_email=request.attachments_requested_by_email,
             follow_up_of=request.follow_up_of or None,
             attachments=list(request.attachments),
+            received_at=_received_at(request),
         )
         if new.follow_up_of is not None:
             async with self.sessions() as session:
@@ -349,13 +366,9 @@ class TicketServicer(
         if request.assignee_id:
             query = query.where(m.Ticket.assignee_id == request.assignee_id)
         async with self.sessions() as session:
-            rows, token = await paging.fetch_page(
-                session,
-                query,
-                m.Ticket.id,
-                request.page_size,
-                request.page_token,
-                newest_first=True,
+            # Ordered by urgency for the desk, with its queue filters (queues.py).
+            rows, token = await queues.fetch_queue_page(
+                session, query, request, staff=not who.is_customer
             )
             tickets = await tickets_pb(session, rows, customer=who.is_customer)
         return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
@@ -415,8 +428,9 @@ class TicketServicer(
 
     @rpc_method
     async def AssignTicket(self, request: tpb.AssignTicketRequest, context: Context) -> pb.Ticket:
+        reason = optional_text("reason", request.reason, 2000)
         async with self.sessions() as session:
-            await self._row(session, request.ticket_id)
+            row = await self._row(session, request.ticket_id)
             assignee = await session.get(m.Agent, require_id("assignee_id", request.assignee_id))
             if assignee is None:
                 not_found(f"agent {request.assignee_id}")
@@ -426,13 +440,19 @@ class TicketServicer(
                     grpc.StatusCode.PERMISSION_DENIED,
                     "agents take tickets themselves; a team lead reassigns",
                 )
+            # No silent take-over: team leads (and the admin, the services) reassign.
+            may_reassign = who.role is not Role.AGENT
+            await check_holder(session, row, assignee.id, request.take_over, reason, may_reassign)
             actor = (
                 await self._actor(session, request.actor, "actor", ("AGENT",))
                 if request.HasField("actor")
                 else ActorRef("AGENT", assignee.id, by=_audit_name())
             )
         await self._update(
-            request.ticket_id, UPDATE_ASSIGN, AssignInput(assignee.id, actor), TicketState
+            request.ticket_id,
+            UPDATE_ASSIGN,
+            AssignInput(assignee.id, actor, request.take_over, reason, may_reassign),
+            TicketState,
         )
         return await self._ticket(request.ticket_id)
 
@@ -442,14 +462,19 @@ class TicketServicer(
         if target == "NEW":
             invalid("status", "an agent cannot set NEW")
         reason = optional_text("reason", request.reason, 2000)
+        hours = closing_hours(request, target)
+        request_id = scoped_key(
+            "request_id", optional_text("request_id", request.request_id, 200), principal()
+        )
         async with self.sessions() as session:
             await self._row(session, request.ticket_id)
             actor = await self._actor(session, request.actor, "actor", ("AGENT",))
         await self._update(
             request.ticket_id,
             UPDATE_CHANGE_STATUS,
-            StatusInput(target, actor, reason),
+            StatusInput(target, actor, reason, hours),
             TicketState,
+            update_id=f"status-{request.ticket_id}-{request_id}" if request_id else "",
         )
         return await self._ticket(request.ticket_id)
 
@@ -656,6 +681,20 @@ class TicketServicer(
             )
             await session.commit()
         return await self._comment_response(new.id, comment_id, follow_up=True)
+
+
+def _received_at(request: tpb.CreateTicketRequest) -> datetime | None:
+    """When the request reached the desk: intake says so (a mail accepted earlier)."""
+    if not request.HasField("received_at"):
+        return None
+    if not principal().is_trusted:
+        raise RpcError(
+            grpc.StatusCode.PERMISSION_DENIED, "received_at: set only by the help desk's services"
+        )
+    at = request.received_at.ToDatetime(tzinfo=UTC)
+    if at > datetime.now(UTC) + timedelta(minutes=5):
+        invalid("received_at", "is in the future")
+    return at
 
 
 def _follow_up_key(ticket_id: int, key: str) -> str:

@@ -166,7 +166,10 @@ async def test_nothing_crosses_organisations(
         for status in (pb.TICKET_STATUS_SOLVED, pb.TICKET_STATUS_CLOSED):
             await tickets.ChangeStatus(
                 tpb.ChangeStatusRequest(
-                    ticket_id=alice_ticket.id, status=status, actor=agent_actor(agent)
+                    ticket_id=alice_ticket.id,
+                    status=status,
+                    actor=agent_actor(agent),
+                    hours_spent=0.5 if status == pb.TICKET_STATUS_CLOSED else 0,
                 ),
                 metadata=md,
             )

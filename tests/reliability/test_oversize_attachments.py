@@ -1,7 +1,8 @@
 """Scorecard 5: large attachments by mail and by Telegram. Under the system's one limit
 (20 MiB a file, 25 MiB a request) a 15 MiB mail and two 12 MiB files become tickets with
 their files; a file over the limit (21 MiB by mail, 21 MiB by Telegram) leaves a ticket
-all the same, with the refused file named on it, and the sender is told."""
+all the same, with the refused file named on it, and the sender is told (by mail or in
+the chat)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ async def test_large_and_oversize_attachments(
             HELPDESK_TELEGRAM_BOT_TOKEN=BOT_TOKEN,
             HELPDESK_TELEGRAM_WEBHOOK_SECRET=SECRET,
             HELPDESK_TELEGRAM_API_BASE=provider.base,
-        ) as (sut, _box):
+        ) as (sut, box):
             directory, md = sut.directory(), sut.metadata
             tag = uuid.uuid4().hex[:6]
             org = await directory.CreateOrganization(
@@ -131,17 +132,30 @@ async def test_large_and_oversize_attachments(
             assert files["ventuno"] == [] and files["telegram"] == []
             assert "dump21.bin" in made["ventuno"][0].description
             assert "server21.log" in made["telegram"][0].description
-            # The Telegram sender is told in the chat. (By mail the refusal is named on the
-            # ticket; the acknowledgement email does not name it yet.)
+            # The Telegram sender is told in the chat, the mail sender by an answer to
+            # their mail; the senders whose files were all taken get no such answer.
             told_chat = await eventually(
                 lambda: [t for t in provider.texts_to("666003") if "server21.log" in t],
                 timeout=60,
             )
             assert told_chat
+
+            def refusal_mails() -> list[str]:
+                return [
+                    m["To"].addresses[0].addr_spec
+                    for m in box.messages
+                    if "Allegati non accettati" in str(m["Subject"])
+                    and "dump21.bin" in m.get_body(preferencelist=("plain",)).get_content()
+                ]
+
+            assert await eventually(lambda: refusal_mails(), timeout=60) == [
+                people["ventuno"].email
+            ]
             scorecard(
                 "oversize_attachments",
                 "4/4 tickets (15 MiB mail, 2 x 12 MiB, 21 MiB mail, 21 MiB Telegram document); "
-                "3 files kept, 2 refused files named on their tickets, the chat told",
+                "3 files kept, 2 refused files named on their tickets, the mail sender and "
+                "the chat told",
             )
     finally:
         await provider.stop()

@@ -392,7 +392,9 @@ def test_automatic_mail_for_a_closed_ticket_is_dropped(world: MailWorld) -> None
     )
     world.call(
         lambda: world.tickets.ChangeStatus(
-            tpb.ChangeStatusRequest(ticket_id=ticket, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+            tpb.ChangeStatusRequest(
+                ticket_id=ticket, status=pb.TICKET_STATUS_CLOSED, actor=agent, hours_spent=0.5
+            ),
             metadata=ADMIN,
         )
     )
@@ -885,8 +887,8 @@ def test_two_replicas_hand_each_mail_on_once(world: MailWorld) -> None:
 def test_a_file_over_the_limit_is_named_and_the_ticket_made_without_it(
     world: MailWorld,
 ) -> None:
-    """The ticket (or comment) is made without the file, names it, and the sender's
-    acknowledgement is told which files were left out."""
+    """The ticket (or comment) is made without the file, names it, and notify is asked to
+    tell the sender which files were left out."""
     # A small per-file limit stands for the system's 20 MiB (the same path).
     limits = Limits(max_attachment_bytes=100_000)
     odd_type = "application/" + "x" * 150  # a content type the tickets service refuses
@@ -929,12 +931,15 @@ def test_a_file_over_the_limit_is_named_and_the_ticket_made_without_it(
             ]
         [comment] = world_comments = [c for c in await _comments(world, row.ticket_id)]
         assert comment.body == f"Eccolo.\n\n{note}", world_comments
-        [received] = [
+        # The sender is told twice, once for each mail, which file was left out and why.
+        told = [
             e
-            for e in await mail_events(world.nats_url, "received")
+            for e in await mail_events(world.nats_url, "attachments_refused")
             if e["ticket_id"] == row.ticket_id
         ]
-        assert received["refused_attachments"] == [note.removeprefix("Allegato non accettato: ")]
+        assert [e["files"] for e in told] == [[note.removeprefix("Allegato non accettato: ")]] * 2
+        assert {e["sender"] for e in told} == {world.contact_email}
+        assert len({e["event_id"] for e in told}) == 2
 
     world.call(scenario)
 
@@ -1019,7 +1024,10 @@ def test_mail_joins_only_a_ticket_its_sender_may_see(world: MailWorld) -> None:
     world.call(
         lambda: world.tickets.ChangeStatus(
             tpb.ChangeStatusRequest(
-                ticket_id=closed.ticket_id, status=pb.TICKET_STATUS_CLOSED, actor=agent
+                ticket_id=closed.ticket_id,
+                status=pb.TICKET_STATUS_CLOSED,
+                actor=agent,
+                hours_spent=0.5,
             ),
             metadata=ADMIN,
         )

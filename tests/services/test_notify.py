@@ -536,6 +536,53 @@ async def test_a_sales_request_from_the_web_form_gets_the_polite_reply(
 
 
 @pytest.mark.db
+async def test_the_sender_is_told_which_files_were_left_out(
+    notify: NotifyApp, relay: Relay, publisher: EventPublisher
+) -> None:
+    """Intake's ``attachments_refused`` event: the sender gets one answer to their mail
+    naming the files and the limits, in their language; a redelivery sends nothing more,
+    and a mail that must get no automatic reply gets none."""
+    events = []
+    for n, (locale, auto_reply) in enumerate((("it", True), ("en", True), ("it", False))):
+        event_id = f"mail-refused:{60 + n}:{uuid.uuid4().hex[:24]}"
+        events.append(
+            {
+                "event_id": event_id,
+                "type": "attachments_refused",
+                "ticket_id": 60 + n,
+                "message_id": f"<m{n}@acme.test>",
+                "sender": f"mario{n}@acme.test",
+                "sender_name": "Mario Rossi",
+                "locale": locale,
+                "subject": "Filmato",
+                "auto_reply": auto_reply,
+                "no_auto_reply_reason": "" if auto_reply else "Auto-Submitted: auto-replied",
+                "files": ["video.mp4 (31 MiB, oltre il limite di 20 MiB)"],
+                "more": 0,
+            }
+        )
+    for event in (*events, events[0]):
+        await publisher.publish(mail_subject("attachments_refused"), str(event["event_id"]), event)
+    await wait_for_mail(relay, 2)
+    await asyncio.sleep(1.0)  # the redelivery and the suppressed one: nothing more comes
+    it_mail, en_mail = relay.handler.received
+    assert it_mail.rcpt_tos == ["mario0@acme.test"]
+    assert it_mail.message["Subject"] == "[#60] Allegati non accettati: Filmato"
+    assert it_mail.message["In-Reply-To"] == "<m0@acme.test>"
+    body = body_of(it_mail.message)
+    assert "- video.mp4 (31 MiB, oltre il limite di 20 MiB)" in body
+    assert "fino a 20 file per messaggio, ciascuno al massimo di 20 MiB" in body
+    assert en_mail.message["Subject"] == "[#61] Attachments not accepted: Filmato"
+    assert "each at most 20 MiB and at most 25 MiB in all" in body_of(en_mail.message)
+    rows = await notify.store.list_page(ticket_id=0, recipient="", after_id=0, limit=100)
+    assert sorted((r.ticket_id, r.status) for r in rows) == [
+        (60, DeliveryStatus.SENT),
+        (61, DeliveryStatus.SENT),
+        (62, DeliveryStatus.SUPPRESSED),
+    ]
+
+
+@pytest.mark.db
 async def test_closed_emails_say_why(
     notify: NotifyApp, relay: Relay, publisher: EventPublisher
 ) -> None:

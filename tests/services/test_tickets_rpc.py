@@ -208,6 +208,32 @@ async def test_duplicate_contact_email_is_already_exists_whatever_the_case(api: 
     assert found.id == first.id and found.name == "Lucia"
 
 
+async def test_the_same_contact_added_twice_at_once_is_one_contact(api: Api) -> None:
+    """Two calls racing past the "already there?" check: one contact, the other call
+    ALREADY_EXISTS (not an internal error)."""
+    org = api.stack.org_id
+    results = await asyncio.gather(
+        *(
+            api.directory.AddContact(
+                dpb.AddContactRequest(
+                    organization_id=org, name=f"Piero {n}", email="piero.gialli@rossi.it"
+                ),
+                metadata=MD,
+            )
+            for n in range(4)
+        ),
+        return_exceptions=True,
+    )
+    made = [r for r in results if isinstance(r, dpb.Contact)]
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(made) == 1, results
+    assert [e.code() for e in refused] == [grpc.StatusCode.ALREADY_EXISTS] * 3
+    found = await api.directory.GetContactByEmail(
+        dpb.GetContactByEmailRequest(email="piero.gialli@rossi.it"), metadata=MD
+    )
+    assert found.id == made[0].id
+
+
 async def test_forbidden_moves_name_both_states_and_change_nothing(api: Api) -> None:
     stack = api.stack
     created = await api.tickets.CreateTicket(
@@ -237,10 +263,13 @@ async def test_forbidden_moves_name_both_states_and_change_nothing(api: Api) -> 
         metadata=MD,
     )
     closed = await api.tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=created.id, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        tpb.ChangeStatusRequest(
+            ticket_id=created.id, status=pb.TICKET_STATUS_CLOSED, actor=agent, hours_spent=0.5
+        ),
         metadata=MD,
     )
     assert closed.close_reason == pb.CLOSE_REASON_VERIFIED
+    assert closed.hours_spent == 0.5
     code, details = await _code(
         api.tickets.ChangeStatus(
             tpb.ChangeStatusRequest(
@@ -277,7 +306,12 @@ async def test_lists_filter_and_page_stably(api: Api) -> None:
     token = ""
     while True:
         page = await api.tickets.ListTickets(
-            tpb.ListTicketsRequest(organization_id=stack.org_id, page_size=2, page_token=token),
+            tpb.ListTicketsRequest(
+                organization_id=stack.org_id,
+                page_size=2,
+                page_token=token,
+                order_by=tpb.TICKET_ORDER_ID,
+            ),
             metadata=MD,
         )
         seen += [t.id for t in page.tickets]
@@ -351,7 +385,13 @@ async def test_a_refused_comment_leaves_no_attachment_behind(api: Api) -> None:
     assert len(kept.comment.attachments[0].sha256) == 64
     for status in (pb.TICKET_STATUS_SOLVED, pb.TICKET_STATUS_CLOSED):
         await api.tickets.ChangeStatus(
-            tpb.ChangeStatusRequest(ticket_id=ticket.id, status=status, actor=agent), metadata=MD
+            tpb.ChangeStatusRequest(
+                ticket_id=ticket.id,
+                status=status,
+                actor=agent,
+                hours_spent=0.25 if status == pb.TICKET_STATUS_CLOSED else 0,
+            ),
+            metadata=MD,
         )
     code, _ = await _code(
         api.tickets.AddComment(

@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import uuid
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import notify_pb2 as npb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.settings import split_hostport
 from tests.support import eventually
-from tests.system.conftest import mail_arrives, setup_directory
+from tests.system.conftest import agent_actor, mail_arrives, setup_directory
 from tests.system.harness import Mailbox, System
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
@@ -29,6 +32,12 @@ def _send(sut: System, msg: EmailMessage, to: str = SUPPORT) -> None:
     host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
     with smtplib.SMTP(host, port, timeout=30) as client:
         client.send_message(msg, to_addrs=[to])
+
+
+def timestamp(when: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
 
 
 def _mail(sender: str, subject: str, body: str, **headers: str) -> EmailMessage:
@@ -54,7 +63,7 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     system: tuple[System, Mailbox],
 ) -> None:
     sut, box = system
-    _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    _, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     first = _mail(
         contact.email.upper(),
         "Errore in stampa fattura",
@@ -76,6 +85,9 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     assert ack["In-Reply-To"] == first["Message-ID"]
     assert ack["Auto-Submitted"] == "auto-replied" and ack["Precedence"] == "auto_reply"
     assert ack["X-Loop"] == SUPPORT
+    await sut.tickets().AssignTicket(
+        tpb.AssignTicketRequest(ticket_id=ticket.id, assignee_id=agent.id), metadata=sut.metadata
+    )
 
     reply = _mail(
         contact.email,
@@ -94,6 +106,17 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     comments = await eventually(commented, timeout=30)
     assert [c.body for c in comments] == ["Allego anche lo screenshot."]
     assert comments[0].author_kind == pb.AUTHOR_KIND_CONTACT
+    # The assignee is told of the customer's reply, with its text.
+    told = await eventually(
+        lambda: [
+            m
+            for m in box.about(ticket.id)
+            if agent.email.lower() in str(m["To"]).lower()
+            and "Risposta del cliente" in str(m["Subject"])
+        ],
+        timeout=30,
+    )
+    assert "Allego anche lo screenshot." in told[0].get_body(("plain",)).get_content()
 
     # Threading without the tag: a reply to our automatic answer (its References name the
     # ticket), and a follow-up to the customer's own first message (In-Reply-To).
@@ -122,6 +145,84 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
         "Il problema c'è anche su un secondo PC.",
     ]
     assert len(await _tickets_of(sut, contact.email)) == 1
+
+
+async def test_a_requalified_email_ticket_counts_as_blocking_and_a_merge_tells_both(
+    system: tuple[System, Mailbox],
+) -> None:
+    """Seed 002's report per severity covers email: an emailed ticket starts NON_BLOCKING,
+    the agent requalifies it BLOCKING and the report counts it there. Seed 004's merge: a
+    colleague's mail about the same problem is merged into it, and both requesters are told
+    where the case goes on."""
+    sut, box = system
+    org, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
+    colleague = await sut.directory().AddContact(
+        dpb.AddContactRequest(
+            organization_id=org.id,
+            name="Lucia Verdi",
+            email=f"lucia.{uuid.uuid4().hex[:6]}@rossi.it",
+        ),
+        metadata=sut.metadata,
+    )
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    await asyncio.to_thread(
+        _send, sut, _mail(contact.email, "Gestionale lento", "Ogni maschera impiega minuti.")
+    )
+    [ticket] = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    assert ticket.criticality == pb.CRITICALITY_NON_BLOCKING
+    requalified = await sut.tickets().RequalifyTicket(
+        tpb.RequalifyTicketRequest(
+            ticket_id=ticket.id,
+            request_id=f"rq-{ticket.id}",
+            criticality=pb.CRITICALITY_BLOCKING,
+            reason="il gestionale è inutilizzabile per tutto l'ufficio",
+            actor=agent_actor(agent),
+        ),
+        metadata=sut.metadata,
+    )
+    assert requalified.criticality == pb.CRITICALITY_BLOCKING
+    report = await sut.tickets().GetReport(
+        tpb.GetReportRequest(
+            organization_id=org.id,
+            period_start=timestamp(start),
+            period_end=timestamp(datetime.now(UTC) + timedelta(minutes=1)),
+        ),
+        metadata=sut.metadata,
+    )
+    assert {c.key: c.count for c in report.by_criticality} == {"BLOCKING": 1}
+
+    await asyncio.to_thread(
+        _send,
+        sut,
+        _mail(colleague.email, "Anche da me il gestionale è lento", "Stesso problema."),
+    )
+    [other] = await eventually(lambda: _tickets_of(sut, colleague.email), timeout=30)
+    await sut.tickets().MergeTickets(
+        tpb.MergeTicketsRequest(
+            source_ticket_id=other.id,
+            target_ticket_id=ticket.id,
+            reason="stesso guasto",
+            actor=agent_actor(agent),
+        ),
+        metadata=sut.metadata,
+    )
+
+    def merge_mails() -> dict[str, str]:
+        return {
+            m["To"].addresses[0].addr_spec.lower(): str(m["Subject"])
+            for m in box.messages
+            if "unita" in str(m["Subject"]).lower()
+        }
+
+    told = await eventually(lambda: len(merge_mails()) == 2 and merge_mails(), timeout=30)
+    assert told[colleague.email.lower()] == (
+        f"[#{other.id}] Richiesta unita alla #{ticket.id}: Anche da me il gestionale è lento"
+    )
+    assert told[contact.email.lower()] == f"[#{ticket.id}] Unita a questa richiesta: #{other.id}"
+    merged = await sut.tickets().GetTicket(
+        tpb.GetTicketRequest(id=ticket.id), metadata=sut.metadata
+    )
+    assert [f.email.lower() for f in merged.followers] == [colleague.email.lower()]
 
 
 async def test_other_recipients_are_refused_and_auto_replies_open_nothing(

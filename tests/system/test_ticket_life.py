@@ -328,6 +328,7 @@ async def test_killing_the_tickets_service_loses_nothing(system: tuple[System, M
         tpb.GetTicketHistoryRequest(ticket_id=tid), metadata=md
     )
     assert [e.type for e in history.events] == ["created", "assigned", "comment_added"]
-    # Every email exactly once.
+    # Every email exactly once: the acknowledgement, the answer, the assignee's alert.
+    await mail_arrives(box, tid, "è assegnata a te")
     subjects = [m["Message-ID"] for m in box.about(tid)]
-    assert len(subjects) == len(set(subjects)) == 2
+    assert len(subjects) == len(set(subjects)) == 3

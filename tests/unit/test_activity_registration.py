@@ -13,6 +13,7 @@ import pytest
 from temporalio import activity
 
 import workflows.contracts as contracts
+import workflows.maintenance_contracts as maintenance_contracts
 import workflows.prog_contracts as prog_contracts
 from services.dev_escalation.activities import ProgActivities
 from services.tickets.activities import TicketActivities
@@ -47,7 +48,11 @@ OWNERS: dict[str, Owner] = {
         REPO / "services/dev_escalation/app.py", ProgActivities
     ),
 }
-CONTRACT_MODULES = {"workflows.contracts": contracts, "workflows.prog_contracts": prog_contracts}
+CONTRACT_MODULES = {
+    "workflows.contracts": contracts,
+    "workflows.prog_contracts": prog_contracts,
+    "workflows.maintenance_contracts": maintenance_contracts,
+}
 
 
 @dataclass(frozen=True)

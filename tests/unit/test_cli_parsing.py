@@ -238,6 +238,8 @@ def test_ticket_status_needs_agent(capsys: pytest.CaptureFixture[str]) -> None:
         parse("ticket", "status", "3", "solved", "--reason", "patch", "--as", "2"),
         common_pb2.Ticket(),
     )
+    assert uuid.UUID(request.request_id)  # a fresh one: a retry changes the status once
+    request.request_id = ""
     assert request == tickets_pb2.ChangeStatusRequest(
         ticket_id=3, status=common_pb2.TICKET_STATUS_SOLVED, reason="patch",
         actor=tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=2),

@@ -4,6 +4,7 @@ priority a request gets (services/tickets/convert.py)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from types import ModuleType
 from typing import Any
 
@@ -67,6 +68,34 @@ def test_page_size_default_and_cap(requested: int, size: int) -> None:
     assert paging.page_size(requested) == size
 
 
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.datetimes(timezones=st.just(UTC)),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_ordered_page_token_round_trip(values: list[object]) -> None:
+    token = paging.encode_keys("NEXT_DUE:abc", values)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token), f"not URL-safe: {token!r}"
+    assert paging.decode_keys(token, "NEXT_DUE:abc", len(values)) == values
+
+
+def test_an_ordered_token_belongs_to_its_order_and_filters() -> None:
+    token = paging.encode_keys("NEXT_DUE:abc", [0, None, 7])
+    for scope, count in (("PRIORITY:abc", 3), ("NEXT_DUE:def", 3), ("NEXT_DUE:abc", 4)):
+        with pytest.raises(RpcError) as exc:
+            paging.decode_keys(token, scope, count)
+        assert_invalid(exc, "page_token")
+    with pytest.raises(RpcError) as exc:  # an ID-order token is not an ordered one
+        paging.decode_keys(paging.encode(5), "NEXT_DUE:abc", 3)
+    assert_invalid(exc, "page_token")
+
+
 def test_negative_page_size_is_rejected() -> None:
     with pytest.raises(RpcError) as exc:
         paging.page_size(-1)
@@ -124,8 +153,11 @@ def test_name_of_strips_the_enum_prefix(enum: Any, value: int, name: str) -> Non
 
 
 def test_lifecycle_statuses_are_the_proto_statuses() -> None:
-    proto = {convert.name_of(common_pb2.TicketStatus, v.number)
-             for v in common_pb2.TicketStatus.DESCRIPTOR.values if v.number}
+    proto = {
+        convert.name_of(common_pb2.TicketStatus, v.number)
+        for v in common_pb2.TicketStatus.DESCRIPTOR.values
+        if v.number
+    }
     assert proto == {s.value for s in Status}
 
 

@@ -20,6 +20,7 @@ from services.tickets.report_stats import (
     median,
     milestone_outcome,
     percentile,
+    ranked_hours,
     summarize,
 )
 
@@ -160,3 +161,7 @@ def test_survey_tokens_name_their_ticket_and_nothing_else() -> None:
         signer.survey_ticket(signer.survey_token(42, ttl=-1))
     with pytest.raises(InvalidToken):
         signer.survey_ticket(signer.refresh_token("CONTACT", 1, 1))
+
+
+def test_hours_are_ranked_most_first_and_nothing_spent_is_left_out() -> None:
+    assert ranked_hours([(3, 1.0), (1, 2.5), (2, 1.0), (4, 0.0)]) == [(1, 2.5), (2, 1.0), (3, 1.0)]

@@ -120,7 +120,7 @@ async def reactivated(env: WorkflowEnvironment, stack: TicketsStack) -> list[tup
         UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
     )
     await h.execute_update(
-        UPDATE_CHANGE_STATUS, StatusInput("CLOSED", agent), result_type=TicketState
+        UPDATE_CHANGE_STATUS, StatusInput("CLOSED", agent, hours_spent=0.5), result_type=TicketState
     )
     await h.result()
     first = (await h.describe()).run_id
@@ -139,7 +139,7 @@ async def reactivated(env: WorkflowEnvironment, stack: TicketsStack) -> list[tup
         uuid.uuid4().hex,
     )
     await h.execute_update(
-        UPDATE_CHANGE_STATUS, StatusInput("CLOSED", agent), result_type=TicketState
+        UPDATE_CHANGE_STATUS, StatusInput("CLOSED", agent, hours_spent=0.5), result_type=TicketState
     )
     latest = env.client.get_workflow_handle(ticket_workflow_id(tid), result_type=TicketState)
     await latest.result()
@@ -209,7 +209,9 @@ async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[t
         tpb.LogTimeRequest(ticket_id=tid, request_id="t1", hours=1.5, actor=agent), metadata=MD
     )
     await sl.tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=tid, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        tpb.ChangeStatusRequest(
+            ticket_id=tid, status=pb.TICKET_STATUS_CLOSED, actor=agent, hours_spent=0.5
+        ),
         metadata=MD,
     )
     other = await sl.stack.new_ticket()
@@ -223,7 +225,9 @@ async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[t
         metadata=MD,
     )
     await sl.tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=other, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        tpb.ChangeStatusRequest(
+            ticket_id=other, status=pb.TICKET_STATUS_CLOSED, actor=agent, hours_spent=0.5
+        ),
         metadata=MD,
     )
     # A merge: the source's programming ticket moves to the survivor, then is cancelled.
@@ -266,7 +270,9 @@ async def second_level_life(env: WorkflowEnvironment, sl: SecondLevel) -> list[t
         metadata=MD,
     )
     await sl.tickets.ChangeStatus(
-        tpb.ChangeStatusRequest(ticket_id=survivor, status=pb.TICKET_STATUS_CLOSED, actor=agent),
+        tpb.ChangeStatusRequest(
+            ticket_id=survivor, status=pb.TICKET_STATUS_CLOSED, actor=agent, hours_spent=0.5
+        ),
         metadata=MD,
     )
     runs = []
@@ -371,6 +377,81 @@ async def monthly_reports(env: WorkflowEnvironment, stack: TicketsStack) -> list
     return [(handle.id, (await handle.describe()).run_id)]
 
 
+async def window_life(env: WorkflowEnvironment, stack: TicketsStack) -> list[tuple[str, str]]:
+    """A planned remote update: reminded, started, overdue, finished."""
+    from workflows.maintenance_contracts import (
+        MAINTENANCE_WORKFLOW,
+        UPDATE_MARK_FINISHED,
+        UPDATE_MARK_STARTED,
+        MaintenanceInput,
+        MaintenanceState,
+        MarkInput,
+        maintenance_workflow_id,
+    )
+
+    now = await env.get_current_time()
+    start, end = now + timedelta(days=2), now + timedelta(days=2, hours=2)
+    async with stack.sessions() as session:
+        row = m.MaintenanceWindow(
+            organization_id=stack.org_id,
+            medium="FILE_TRANSFER",
+            planned_start=start,
+            planned_end=end,
+            summary="Aggiornamento alla versione 12.4",
+            created_at=now,
+        )
+        session.add(row)
+        await session.commit()
+        window_id = row.id
+    agent = ActorRef("AGENT", stack.agent_id)
+    state = MaintenanceState(
+        window_id, stack.org_id, "Rossi", "FILE_TRANSFER", start, end, "12.4", agent
+    )
+    h = await env.client.start_workflow(
+        MAINTENANCE_WORKFLOW,
+        MaintenanceInput(state, 86400),
+        id=maintenance_workflow_id(window_id),
+        task_queue=WORKFLOW_TASK_QUEUE,
+        result_type=MaintenanceState,
+    )
+    await _advance(env, timedelta(days=1, hours=1))
+    await h.execute_update(UPDATE_MARK_STARTED, MarkInput(agent), result_type=MaintenanceState)
+    await _advance(env, timedelta(days=1, hours=3))
+    await h.execute_update(
+        UPDATE_MARK_FINISHED, MarkInput(agent, "fatto"), result_type=MaintenanceState
+    )
+    await h.result()
+    return [(h.id, (await h.describe()).run_id)]
+
+
+async def desk_digest(env: WorkflowEnvironment, stack: TicketsStack) -> list[tuple[str, str]]:
+    """Two openings of the desk (one with a ticket received while closed), then the
+    continue-as-new."""
+    from workflows.contracts import DESK_DIGEST_WORKFLOW, DeskDigestInput
+    from workflows.domain.business_time import SEED_000
+    from workflows.domain.desk_openings import next_opening_after
+
+    start = await env.get_current_time()
+    opening = next_opening_after(SEED_000, start)
+    await stack.new_ticket(received_at=opening.closed_since + timedelta(minutes=1))
+    handle = await env.client.start_workflow(
+        DESK_DIGEST_WORKFLOW,
+        DeskDigestInput(calendar=SEED_000, openings_per_run=2),
+        id="desk-digest-record",
+        task_queue=WORKFLOW_TASK_QUEUE,
+    )
+    first_run = (await handle.describe()).run_id
+    second = next_opening_after(SEED_000, opening.opened_at)
+    await env.sleep(second.opened_at - start + timedelta(minutes=5))
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    await eventually(continued)
+    await handle.terminate()
+    return [(handle.id, first_run)]
+
+
 def _write(name: str, history_json: str, events: int) -> None:
     (HERE / name).write_text(history_json)
     print("recorded", name, events, "events")
@@ -393,6 +474,8 @@ async def main(only: set[str]) -> None:
                     reactivated,
                     business_sla_life,
                     monthly_reports,
+                    window_life,
+                    desk_digest,
                 ):
                     if only and scenario.__name__ not in only:
                         continue
@@ -400,7 +483,15 @@ async def main(only: set[str]) -> None:
                         history = await env.client.get_workflow_handle(
                             wid, run_id=run_id
                         ).fetch_history()
-                        kind = "reports" if scenario is monthly_reports else "ticket"
+                        kind = (
+                            "desk"
+                            if scenario is desk_digest
+                            else "reports"
+                            if scenario is monthly_reports
+                            else "maintenance"
+                            if scenario is window_life
+                            else "ticket"
+                        )
                         name = f"{kind}_{scenario.__name__}_run{n + 1}.json"
                         _write(name, history.to_json(), len(history.events))
             if not only or "second_level_life" in only:

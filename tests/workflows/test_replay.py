@@ -32,6 +32,8 @@ def test_histories_are_present() -> None:
         "progticket_second_level_life",
         "ticket_business_sla_life",
         "reports_monthly_reports",
+        "desk_desk_digest",
+        "maintenance_window_life",
     } <= names
 
 
