@@ -154,9 +154,10 @@ def agent_create(c: Client, a: argparse.Namespace) -> Result:
 
 
 def agent_list(c: Client, a: argparse.Namespace) -> Result:
-    items = pages(
-        c, c.directory.ListAgents, directory_pb2.ListAgentsRequest(page_size=PAGE_SIZE), "agents"
+    request = directory_pb2.ListAgentsRequest(
+        page_size=PAGE_SIZE, on_call_only=a.on_call, development_leads_only=a.leads
     )
+    items = pages(c, c.directory.ListAgents, request, "agents")
     return Result(render.agents(items), directory_pb2.ListAgentsResponse(agents=items))
 
 
@@ -171,6 +172,13 @@ def ticket_list(c: Client, a: argparse.Namespace) -> Result:
         priorities=a.priorities or [],
         assignee_id=a.assignee or 0,
         page_size=min(a.limit, PAGE_SIZE) if a.limit else PAGE_SIZE,
+        order_by=a.order or tickets_pb2.TICKET_ORDER_UNSPECIFIED,
+        unassigned_only=a.unassigned,
+        due_within_minutes=a.due_within or 0,
+        breached_only=a.breached,
+        kinds=a.kinds or [],
+        levels=a.levels or [],
+        subject_contains=a.subject or "",
     )
     items = pages(c, c.tickets.ListTickets, request, "tickets", a.limit)
     return Result(render.tickets(items), tickets_pb2.ListTicketsResponse(tickets=items))
@@ -217,6 +225,10 @@ def _submitted(reply: intake_pb2.SubmitResponse) -> str:
 
 
 def ticket_assign(c: Client, a: argparse.Namespace) -> Result:
+    if a.take_over and not (a.reason or "").strip():
+        raise CliError("--take-over needs a --reason (recorded, and the holder is told)")
+    if a.reason and not a.take_over:
+        raise CliError("--reason goes with --take-over")
     ticket = c.call(
         c.tickets.AssignTicket,
         tickets_pb2.AssignTicketRequest(
@@ -224,6 +236,8 @@ def ticket_assign(c: Client, a: argparse.Namespace) -> Result:
             assignee_id=a.agent,
             # Taking a ticket in charge oneself is the common case.
             actor=agent_actor(a.actor or a.agent),
+            take_over=a.take_over,
+            reason=a.reason or "",
         ),
     )
     return Result(render.ticket_summary(ticket), ticket)
@@ -255,10 +269,17 @@ def ticket_comment(c: Client, a: argparse.Namespace) -> Result:
 
 
 def ticket_status(c: Client, a: argparse.Namespace) -> Result:
+    if a.hours is not None and a.status != common_pb2.TICKET_STATUS_CLOSED:
+        raise CliError("--hours goes with closed (the hours spent are agreed at the close)")
     ticket = c.call(
         c.tickets.ChangeStatus,
         tickets_pb2.ChangeStatusRequest(
-            ticket_id=a.id, status=a.status, actor=agent_actor(a.actor), reason=a.reason or ""
+            ticket_id=a.id,
+            status=a.status,
+            actor=agent_actor(a.actor),
+            reason=a.reason or "",
+            hours_spent=a.hours or 0.0,
+            request_id=request_id(),
         ),
     )
     return Result(render.ticket_summary(ticket), ticket)
@@ -371,14 +392,20 @@ def dev_cancel(c: Client, a: argparse.Namespace) -> Result:
 
 
 def phone_log(c: Client, a: argparse.Namespace) -> Result:
+    if not (a.contact or a.phone or (a.org and a.name and a.email)):
+        raise CliError(
+            "who called? --contact CONTACT_ID (see `contact find`), a --phone on file,"
+            " or --org, --name and --email for a new caller"
+        )
     reply = c.call(
         c.intake.LogPhoneCall,
         intake_pb2.LogPhoneCallRequest(
             request_id=request_id(),
-            organization_id=a.org,
-            caller_name=a.name,
-            caller_email=a.email,
-            caller_phone=a.phone,
+            contact_id=a.contact or 0,
+            organization_id=a.org or 0,
+            caller_name=a.name or "",
+            caller_email=a.email or "",
+            caller_phone=a.phone or "",
             nature=a.nature,
             description=read_body(a.description),
             callback_number=a.callback or "",

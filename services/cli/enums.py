@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from helpdesk.v1 import common_pb2, dev_escalation_pb2, notify_pb2
+from helpdesk.v1 import common_pb2, dev_escalation_pb2, directory_pb2, notify_pb2, tickets_pb2
 
 if TYPE_CHECKING:
     from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
@@ -68,3 +68,10 @@ SLA_STATE = EnumWords(common_pb2.SlaState, "SLA_STATE_")
 DELIVERY_STATUS = EnumWords(notify_pb2.DeliveryStatus, "DELIVERY_STATUS_")
 PROG_STATUS = EnumWords(dev_escalation_pb2.ProgStatus, "PROG_STATUS_")
 PROG_URGENCY = EnumWords(dev_escalation_pb2.ProgUrgency, "PROG_URGENCY_")
+HOLD_REASON = EnumWords(common_pb2.HoldReason, "HOLD_REASON_")
+INTERACTION_TYPE = EnumWords(common_pb2.InteractionType, "INTERACTION_TYPE_")
+CALL_DIRECTION = EnumWords(common_pb2.CallDirection, "CALL_DIRECTION_")
+TICKET_ORDER = EnumWords(tickets_pb2.TicketOrder, "TICKET_ORDER_")
+MAINTENANCE_MEDIUM = EnumWords(tickets_pb2.MaintenanceMedium, "MAINTENANCE_MEDIUM_")
+MAINTENANCE_STATUS = EnumWords(tickets_pb2.MaintenanceStatus, "MAINTENANCE_STATUS_")
+IM_PROVIDER = EnumWords(directory_pb2.ImProvider, "IM_PROVIDER_")

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import grpc
 
-from services.cli import commands, contracts, enums, render, report
+from services.cli import commands, contracts, desk, enums, render, report
 from services.cli.client import Client, CliError
 
 EXIT_ERROR = 2
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", type=positive_int, metavar="ID", help="only this organisation's")
     p = leaf(contact, "show", commands.contact_show, "show a contact by ID or email")
     p.add_argument("contact", metavar="ID|EMAIL")
+    desk.add_contact_commands(contact, leaf)
 
     # agent ---------------------------------------------------------------------
     agent = groups.add_parser("agent", help="help-desk staff").add_subparsers(
@@ -176,7 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="{" + ",".join(enums.AGENT_ROLE.words) + "}",
     )
-    leaf(agent, "list", commands.agent_list, "list agents")
+    p = leaf(agent, "list", commands.agent_list, "list agents")
+    p.add_argument("--on-call", action="store_true", help="only agents on call")
+    p.add_argument("--leads", action="store_true", help="only development leads")
+    desk.add_agent_commands(agent, leaf)
 
     # ticket --------------------------------------------------------------------
     ticket = groups.add_parser("ticket", help="support tickets").add_subparsers(
@@ -204,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--assignee", type=positive_int, metavar="AGENT_ID")
     p.add_argument("--requester", metavar="EMAIL")
+    desk.add_queue_options(p)
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
 
     p = leaf(ticket, "show", commands.ticket_show, "details, milestones, SLA and comments")
@@ -229,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AGENT_ID",
         help="the agent who assigns (default: the assignee)",
     )
+    p.add_argument(
+        "--take-over",
+        action="store_true",
+        help="take a ticket another agent holds (needs --reason; the holder is told)",
+    )
+    p.add_argument("--reason", help="why you take it over")
 
     p = leaf(ticket, "comment", commands.ticket_comment, "add a comment")
     p.add_argument("id", type=ticket_id)
@@ -246,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{" + ",".join(enums.TICKET_STATUS.words) + "}",
     )
     p.add_argument("--reason")
+    p.add_argument(
+        "--hours",
+        type=desk.hours,
+        metavar="HOURS",
+        help="closed: the hours spent (1.5, 1h30), unless logged before",
+    )
     p.add_argument("--as", dest="actor", type=positive_int, required=True, metavar="AGENT_ID")
 
     p = leaf(ticket, "reopen", commands.ticket_reopen, "the customer reopens a solved ticket")
@@ -259,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = leaf(ticket, "history", commands.ticket_history, "every event of a ticket")
     p.add_argument("id", type=ticket_id)
+    desk.add_ticket_commands(ticket, leaf)
 
     # dev: the developers' queue (programming tickets) ---------------------------
     dev = groups.add_parser(
@@ -342,12 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="SUBCOMMAND"
     )
     p = leaf(phone, "log", commands.phone_log, "record a phone call as a ticket")
-    p.add_argument("--org", type=positive_int, required=True, metavar="ID")
-    p.add_argument("--name", required=True, help="caller's name")
-    p.add_argument("--email", required=True, help="caller's email")
-    p.add_argument("--phone", required=True, help="caller's phone")
+    p.add_argument(
+        "--contact",
+        type=positive_int,
+        metavar="CONTACT_ID",
+        help="a known caller (`contact find`): then only --nature is needed",
+    )
+    p.add_argument("--org", type=positive_int, metavar="ID", help="a new caller's organisation")
+    p.add_argument("--name", help="caller's name")
+    p.add_argument("--email", help="caller's email")
+    p.add_argument("--phone", help="caller's phone (one on file identifies the caller)")
     p.add_argument("--nature", required=True, help="the nature of the request (the subject)")
-    p.add_argument("--description", required=True, help="text, or - to read standard input")
+    p.add_argument("--description", default="", help="text, or - to read standard input")
     p.add_argument("--callback", metavar="NUMBER", help="number to call back")
     p.add_argument(
         "--send-attachments",
@@ -381,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipient", metavar="EMAIL")
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
     contracts.add_commands(groups, common)
+    desk.add_commands(groups, common)
     return parser
 
 

@@ -171,9 +171,13 @@ def contact(c: directory_pb2.Contact) -> str:
 
 
 def agents(items: Sequence[directory_pb2.Agent]) -> str:
+    def duty(a: directory_pb2.Agent) -> str:
+        on = [w for w, x in (("on call", a.on_call), ("lead", a.development_lead)) if x]
+        return ", ".join(on) or "-"
+
     return table(
-        ["id", "name", "email", "role"],
-        ([a.id, a.name, a.email, enums.AGENT_ROLE.label(a.role)] for a in items),
+        ["id", "name", "email", "role", "duty"],
+        ([a.id, a.name, a.email, enums.AGENT_ROLE.label(a.role), duty(a)] for a in items),
     )
 
 
@@ -195,6 +199,7 @@ def tickets(items: Sequence[common_pb2.Ticket]) -> str:
             "status",
             "priority",
             "sla",
+            "next due",
             "organisation",
             "requester",
             "assignee",
@@ -207,6 +212,7 @@ def tickets(items: Sequence[common_pb2.Ticket]) -> str:
                 enums.TICKET_STATUS.label(t.status),
                 enums.PRIORITY.label(t.priority),
                 "BREACHED" if t.sla_breached else "ok",
+                next_due(t) or "-",
                 ref(t.organization_name, t.organization_id),
                 t.requester_email or ref(t.requester_name, t.requester_id),
                 ref(t.assignee_name, t.assignee_id),
@@ -226,6 +232,41 @@ def ticket_summary(t: common_pb2.Ticket) -> str:
     )
 
 
+def next_due(t: common_pb2.Ticket) -> str:
+    """``2026-12-02 11:00 first-feedback``: the nearest due instant and its target."""
+    if not t.HasField("next_due_at") or (t.next_due_at.seconds, t.next_due_at.nanos) == (0, 0):
+        return ""
+    target = enums.SLA_TARGET.label(t.next_due_target)
+    word = target.lower().replace("_", "-") if target != "-" else ""
+    return f"{when(t.next_due_at)} {word}".rstrip()
+
+
+def follower_line(f: common_pb2.Follower) -> str:
+    """``  Luca Bianchi <luca@acme.it> (12)  AGENT  2026-12-02 10:00``."""
+    name = f"{f.name} <{f.email}>" if f.name else f.email
+    return "  " + "  ".join(
+        x
+        for x in (f"{name} ({f.contact_id})" if f.contact_id else name, f.source, when(f.added_at))
+        if x and x != "-"
+    )
+
+
+def interaction(i: common_pb2.Interaction) -> str:
+    """``[phone call, inbound, with Mario Rossi, 15 min, customer emailed]``."""
+    kind = enums.INTERACTION_TYPE.label(i.type).lower().replace("_", " ")
+    parts = [kind]
+    if i.direction:
+        parts.append(enums.CALL_DIRECTION.label(i.direction).lower())
+    whom = i.with_whom or (f"contact {i.contact_id}" if i.contact_id else "")
+    if whom:
+        parts.append(f"with {whom}")
+    if i.duration_minutes:
+        parts.append(f"{i.duration_minutes} min")
+    if i.notify_customer:
+        parts.append("customer emailed")
+    return "[" + ", ".join(parts) + "]"
+
+
 def _sla(clocks: Sequence[common_pb2.SlaClock]) -> str:
     rows = []
     for c in clocks:
@@ -236,6 +277,14 @@ def _sla(clocks: Sequence[common_pb2.SlaClock]) -> str:
     return textwrap.indent(table(["target", "due", "state"], rows), "  ")
 
 
+def product(t: common_pb2.Ticket) -> str:
+    """``Gestionale 4.2 on Windows 11``."""
+    text = " ".join(p for p in (t.product, t.version) if p)
+    if t.os:
+        text = f"{text} on {t.os}" if text else t.os
+    return text
+
+
 def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) -> str:
     """Details, milestones, SLA clocks and comments of one ticket."""
     requester = (
@@ -243,9 +292,6 @@ def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) ->
         if t.requester_email
         else ref(t.requester_name, t.requester_id)
     )
-    product = " ".join(p for p in (t.product, t.version) if p)
-    if t.os:
-        product = f"{product} on {t.os}" if product else t.os
     out = [
         f"{display_id(t)}  {t.subject}",
         fields(
@@ -263,7 +309,18 @@ def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) ->
                 ("callback", t.callback_number),
                 ("attachments", "requested by email" if t.attachments_requested_by_email else ""),
                 ("assignee", ref(t.assignee_name, t.assignee_id)),
-                ("product", product),
+                ("next due", next_due(t)),
+                ("waiting for", third_party(t)),
+                ("hours spent", f"{t.hours_spent:g}" if t.hours_spent else ""),
+                ("merged into", f"#{t.merged_into}" if t.merged_into else ""),
+                (
+                    "programming",
+                    ", ".join(
+                        f"P-{x.id} {x.status}" + (" (detached)" if x.detached else "")
+                        for x in t.programming_tickets
+                    ),
+                ),
+                ("product", product(t)),
                 ("follow-up of", f"#{t.follow_up_of}" if t.follow_up_of else ""),
                 ("follow-ups", ", ".join(f"#{i}" for i in t.follow_ups)),
                 ("reopened", f"{t.reopen_count} times" if t.reopen_count else ""),
@@ -285,6 +342,9 @@ def ticket(t: common_pb2.Ticket, comments: Sequence[common_pb2.Comment] = ()) ->
     ]
     if t.sla:
         out += ["", "SLA" + ("  (breached)" if t.sla_breached else ""), _sla(t.sla)]
+    if t.followers:
+        out += ["", f"Followers ({len(t.followers)})"]
+        out += [follower_line(f) for f in t.followers]
     if t.attachments:
         out += ["", "Attachments"]
         out += [f"  {a.filename}  {a.content_type}  {a.size} bytes" for a in t.attachments]
@@ -309,9 +369,20 @@ def who(kind: int, ident: int, name: str) -> str:
 
 def comment_line(c: common_pb2.Comment) -> str:
     internal = c.visibility == common_pb2.COMMENT_VISIBILITY_INTERNAL
-    return f"  {when(c.created_at)}  {who(c.author_kind, c.author_id, c.author_name)}" + (
+    line = f"  {when(c.created_at)}  {who(c.author_kind, c.author_id, c.author_name)}" + (
         "  [internal]" if internal else ""
     )
+    if c.HasField("interaction"):
+        line += "  " + interaction(c.interaction)
+    return line + (f"  id {c.id}" if c.id else "")
+
+
+def third_party(t: common_pb2.Ticket) -> str:
+    """``Telecom Italia (case TT-1)`` while ON_HOLD for a third party."""
+    if not t.third_party_name:
+        return ""
+    case = f" (case {t.third_party_reference})" if t.third_party_reference else ""
+    return t.third_party_name + case
 
 
 def history(events: Sequence[common_pb2.TicketEvent]) -> str:

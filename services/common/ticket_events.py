@@ -70,6 +70,16 @@ class InteractionPayload(TypedDict):
     notify_customer: bool
 
 
+class AttachmentPayload(TypedDict):
+    """A file of a comment, by reference: its bytes stay in the tickets service
+    (``TicketService.DownloadAttachment``)."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int  # bytes
+
+
 class CommentPayload(TypedDict):
     id: str
     visibility: str  # "PUBLIC" | "INTERNAL"
@@ -78,6 +88,8 @@ class CommentPayload(TypedDict):
     author_name: str
     body: str
     interaction: NotRequired[InteractionPayload]
+    # The comment's files, in the order they were added (none: absent or empty).
+    attachments: NotRequired[list[AttachmentPayload]]
 
 
 class ResentAnswerPayload(TypedDict):
@@ -89,6 +101,8 @@ class ResentAnswerPayload(TypedDict):
     author_name: str
     body: str
     created_at: str  # ISO 8601
+    # The answer's files, mailed with it again.
+    attachments: NotRequired[list[AttachmentPayload]]
 
 
 class ResendPayload(TypedDict):

@@ -224,7 +224,3 @@ def api_error(err: ApiError) -> JSONResponse:
     if err.field:
         body["field"] = err.field
     return JSONResponse({"error": body}, status_code=err.status)
-
-
-def grpc_api_error(status: int, code: str, message: str, field: str) -> JSONResponse:
-    return api_error(ApiError(status, code, message, field))

@@ -18,9 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.common import db
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL
 from services.common.settings import Settings
-from services.gateway.api import ApiError, api_error, api_routes, grpc_api_error
+from services.gateway.agent import agent_routes
+from services.gateway.api import ApiError, api_error, api_routes
 from services.gateway.backend import Backend
-from services.gateway.errors import UNAVAILABLE, BadForm, SignInNeeded, TooLarge, failure
+from services.gateway.errors import (
+    UNAVAILABLE,
+    BadForm,
+    NotStaff,
+    SignInNeeded,
+    TooLarge,
+    failure,
+)
 from services.gateway.portal import portal_routes
 from services.gateway.security import Guard
 from services.gateway.store import SessionStore, migrate
@@ -79,7 +87,7 @@ def create_app(settings: Settings) -> Any:
         if f.http_status >= 500 and err.code() not in UNAVAILABLE:
             log.warning("%s %s: %s %s", request.method, request.url.path, f.code, f.message)
         if _is_api(request):
-            return grpc_api_error(f.http_status, f.code, f.message, f.field)
+            return api_error(ApiError(f.http_status, f.code, f.message, f.field))
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
             return web.sign_in_redirect(request, here(request) if request.method == "GET" else "/")
         if err.code() == grpc.StatusCode.NOT_FOUND:
@@ -145,6 +153,15 @@ def create_app(settings: Settings) -> Any:
             web._(request, "The form has expired: it is shown again, send it once more."),
         )
 
+    @app.exception_handler(NotStaff)
+    async def on_not_staff(request: Request, _err: NotStaff) -> Response:
+        return error_page(
+            request,
+            403,
+            "Not allowed",
+            web._(request, "These pages are for the help desk's staff."),
+        )
+
     @app.exception_handler(ApiError)
     async def on_api_error(_request: Request, err: ApiError) -> Response:
         return api_error(err)
@@ -191,5 +208,6 @@ def create_app(settings: Settings) -> Any:
         return web.page(request, "api_docs.html", web._(request, "JSON API"), operations=operations)
 
     app.include_router(api_routes(web))
+    app.include_router(agent_routes(web))
     app.include_router(portal_routes(web))
     return Guard(app)

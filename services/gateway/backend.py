@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from helpdesk.v1 import common_pb2 as pb
+from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2 as ipb
@@ -21,6 +22,7 @@ from services.common.auth import bearer_metadata
 from services.common.settings import Settings
 
 if TYPE_CHECKING:
+    from helpdesk.v1.dev_escalation_pb2_grpc import DevEscalationServiceAsyncStub
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
     from helpdesk.v1.intake_pb2_grpc import IntakeServiceAsyncStub
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
@@ -36,6 +38,11 @@ def _md(token: str) -> Metadata:
     return bearer_metadata(token) if token else ()
 
 
+def call_md(token: str) -> Metadata:
+    """The metadata of a call made as the holder of ``token``."""
+    return _md(token)
+
+
 def _source(address: str) -> Metadata:
     """The browser's address: the directory limits sign-in attempts per source by it."""
     return (("x-forwarded-for", address),) if address else ()
@@ -47,6 +54,7 @@ class Backend:
 
     tickets_channel: grpc.aio.Channel
     intake_channel: grpc.aio.Channel
+    dev_channel: grpc.aio.Channel
 
     @classmethod
     def connect(cls, settings: Settings) -> Backend:
@@ -57,11 +65,31 @@ class Backend:
         return cls(
             grpc.aio.insecure_channel(settings.tickets_addr, options=options),
             grpc.aio.insecure_channel(settings.intake_addr, options=options),
+            grpc.aio.insecure_channel(settings.dev_escalation_addr, options=options),
         )
 
     async def close(self) -> None:
         await self.tickets_channel.close(None)
         await self.intake_channel.close(None)
+        await self.dev_channel.close(None)
+
+    # The stubs themselves, for the agent console: it calls many RPCs, each with the
+    # signed-in person's token (``call_md``) and ``CALL_TIMEOUT``.
+    @property
+    def tickets(self) -> TicketServiceAsyncStub:
+        return tgrpc.TicketServiceStub(self.tickets_channel)
+
+    @property
+    def directory(self) -> DirectoryServiceAsyncStub:
+        return dgrpc.DirectoryServiceStub(self.tickets_channel)
+
+    @property
+    def intake(self) -> IntakeServiceAsyncStub:
+        return igrpc.IntakeServiceStub(self.intake_channel)
+
+    @property
+    def dev(self) -> DevEscalationServiceAsyncStub:
+        return egrpc.DevEscalationServiceStub(self.dev_channel)
 
     @property
     def _tickets(self) -> TicketServiceAsyncStub:

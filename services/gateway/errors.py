@@ -59,3 +59,7 @@ class SignInNeeded(Exception):
 
 class BadForm(Exception):
     """A state-changing form without a valid CSRF token."""
+
+
+class NotStaff(Exception):
+    """A customer on a page of the agent console (403)."""

@@ -98,12 +98,29 @@ def portal_routes(web: Web) -> APIRouter:
         f = failure(err)
         return f.http_status, f.message, f.field
 
+    def refused(
+        request: Request, err: grpc.aio.AioRpcError, template: str, title: str, **values: Any
+    ) -> Response:
+        """The form again, with what was written and why the service refused it."""
+        status, message, field = form_error(request, err)
+        return web.page(
+            request,
+            template,
+            title,
+            status_code=status,
+            error=message,
+            error_field=field,
+            **values,
+        )
+
     # -- start, language ------------------------------------------------------------
 
     @router.get("/")
     async def start(request: Request) -> Response:
         viewer = await web.viewer(request)
-        return web.redirect(request, "/tickets" if viewer else "/login")
+        if viewer is None:
+            return web.redirect(request, "/login")
+        return web.redirect(request, "/tickets" if viewer.is_contact else "/agent/")
 
     @router.get("/lang/{locale}")
     async def language(request: Request, locale: str) -> Response:
@@ -117,14 +134,17 @@ def portal_routes(web: Web) -> APIRouter:
 
     @router.get("/login")
     async def login_page(request: Request) -> Response:
-        if await web.viewer(request):
-            return web.redirect(request, safe_next(request.query_params.get("next")))
+        signed_in = await web.viewer(request)
+        if signed_in:
+            home = "/tickets" if signed_in.is_contact else "/agent/"
+            return web.redirect(request, safe_next(request.query_params.get("next"), home))
         return web.page(
             request,
             "login.html",
             _(request, "Sign in"),
             nav="login",
-            next=safe_next(request.query_params.get("next")),
+            # Empty: after sign-in, staff go to the console and customers to their tickets.
+            next=safe_next(request.query_params.get("next"), ""),
             email=request.query_params.get("email", ""),
             notice=notice(request),
         )
@@ -134,7 +154,7 @@ def portal_routes(web: Web) -> APIRouter:
         form = await read_form(request)
         web.check_csrf(request, form)
         email, password = text(form, "email"), form.get("password")
-        next_path = safe_next(text(form, "next"))
+        next_path = safe_next(text(form, "next"), "")
 
         def again(status: int, message: str) -> HTMLResponse:
             return web.page(
@@ -183,6 +203,8 @@ def portal_routes(web: Web) -> APIRouter:
                 expires_in_seconds=int(reply.expires_in_seconds),
             )
         )
+        if not next_path:
+            next_path = "/tickets" if reply.kind == dpb.PRINCIPAL_KIND_CONTACT else "/agent/"
         response = web.redirect(request, next_path)
         web.set_session_cookie(request, response, session_id)
         return response
@@ -210,14 +232,8 @@ def portal_routes(web: Web) -> APIRouter:
         try:
             await backend.request_reset(email, client_address(request))
         except grpc.aio.AioRpcError as err:
-            status, message, _field = form_error(request, err)
-            return web.page(
-                request,
-                "forgot.html",
-                _(request, "Forgot your password?"),
-                status_code=status,
-                email=email,
-                error=message,
+            return refused(
+                request, err, "forgot.html", _(request, "Forgot your password?"), email=email
             )
         return web.redirect(request, f"/reset?email={quote(email)}&n=reset_sent")
 
@@ -246,16 +262,13 @@ def portal_routes(web: Web) -> APIRouter:
                 client_address(request),
             )
         except grpc.aio.AioRpcError as err:
-            status, message, field = form_error(request, err)
-            return web.page(
+            return refused(
                 request,
+                err,
                 "reset.html",
                 _(request, "Choose a new password"),
-                status_code=status,
                 email=email,
                 code=code,
-                error=message,
-                error_field=field,
             )
         return web.redirect(request, f"/login?email={quote(email)}&n=password_reset")
 
@@ -285,16 +298,7 @@ def portal_routes(web: Web) -> APIRouter:
                 new if isinstance(new, str) else "",
             )
         except grpc.aio.AioRpcError as err:
-            status, message, field = form_error(request, err)
-            return web.page(
-                request,
-                "account.html",
-                _(request, "Your account"),
-                status_code=status,
-                nav="account",
-                error=message,
-                error_field=field,
-            )
+            return refused(request, err, "account.html", _(request, "Your account"), nav="account")
         return web.redirect(request, "/account?n=password_changed")
 
     # -- tickets ----------------------------------------------------------------------
@@ -421,16 +425,13 @@ def portal_routes(web: Web) -> APIRouter:
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise
-            status, message, field = form_error(request, err)
-            return web.page(
+            return refused(
                 request,
+                err,
                 "new_ticket.html",
                 _(request, "New ticket"),
-                status_code=status,
                 form=values,
                 products=[],
-                error=message,
-                error_field=field,
                 **new_ticket_context(request),
             )
         return web.redirect(request, f"/tickets/{reply.ticket_id}?created=1")
@@ -496,8 +497,17 @@ def portal_routes(web: Web) -> APIRouter:
 
     @router.get("/tickets/{ticket_id:int}/conversation")
     async def conversation(request: Request, ticket_id: int) -> Response:
-        """The same page; htmx keeps only its conversation (a live view by polling)."""
-        return await ticket_page(request, ticket_id)
+        """The conversation alone, which the ticket page's poll swaps in (a live view)."""
+        viewer = await web.require(request)
+        try:
+            t = await backend.ticket(viewer.token, ticket_id)
+            comments = await backend.comments(viewer.token, ticket_id)
+        except grpc.aio.AioRpcError as err:
+            if err.code() in UNAVAILABLE:  # the poll keeps what the page shows
+                return Response(status_code=204)
+            raise
+        view = ticket_view(t, comments, 0, viewer.id, web.locale(request))
+        return web.page(request, "_conversation.html", t.subject, t=t, view=view)
 
     @router.post("/tickets/{ticket_id:int}/reply")
     async def reply(request: Request, ticket_id: int) -> Response:

@@ -7,42 +7,13 @@ test checks that every English text has its Italian.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from helpdesk.v1 import common_pb2 as pb
+from services.common.local_dates import DISPLAY_ZONE, month_name
+from services.gateway import texts_queues, texts_tools, texts_workspace
 
 LOCALES = ("it", "en")
 DEFAULT_LOCALE = "it"
-ZONE = ZoneInfo("Europe/Rome")
-
-_MONTHS_IT = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-]
-_MONTHS_EN = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 
 
 def locale_of(value: str | None) -> str:
@@ -57,14 +28,13 @@ def translate(locale: str, text: str) -> str:
 
 def day(when: datetime, locale: str) -> str:
     """``15 dicembre 2026`` / ``15 December 2026`` in the desk's time zone."""
-    local = when.astimezone(ZONE)
-    months = _MONTHS_EN if locale == "en" else _MONTHS_IT
-    return f"{local.day} {months[local.month - 1]} {local.year}"
+    local = when.astimezone(DISPLAY_ZONE)
+    return f"{local.day} {month_name(local.month, locale)} {local.year}"
 
 
 def moment(when: datetime, locale: str) -> str:
     """``15 dicembre 2026, 14:30``."""
-    return f"{day(when, locale)}, {when.astimezone(ZONE):%H:%M}"
+    return f"{day(when, locale)}, {when.astimezone(DISPLAY_ZONE):%H:%M}"
 
 
 def size(n: int) -> str:
@@ -384,3 +354,20 @@ IT: dict[str, str] = {
     "Path": "Percorso",
     "What it does": "Cosa fa",
 }
+
+# The agent console's words, one module per group of pages.
+IT.update(
+    {
+        "Help desk console": "Console dell'assistenza",
+        "Queues": "Code",
+        "Phone call": "Telefonata",
+        "Dashboard": "Cruscotto",
+        "Development": "Sviluppo",
+        "Administration": "Amministrazione",
+        "These pages are for the help desk's staff.": "Queste pagine sono per il personale "
+        "dell'assistenza.",
+    }
+)
+IT.update(texts_queues.IT)
+IT.update(texts_workspace.IT)
+IT.update(texts_tools.IT)

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from helpdesk.v1 import directory_pb2 as dpb
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_TOTAL
 from services.gateway.backend import Backend
-from services.gateway.errors import BadForm, SignInNeeded
+from services.gateway.errors import BadForm, NotStaff, SignInNeeded
 from services.gateway.models import WebSession
 from services.gateway.security import CSRF_COOKIE, CSRF_FIELD, csrf_ok, new_csrf_token
 from services.gateway.store import SESSION_TTL, SessionStore
@@ -131,6 +131,14 @@ class Web:
         viewer = await self.viewer(request)
         if viewer is None:
             raise SignInNeeded(here(request) if request.method == "GET" else "/tickets")
+        return viewer
+
+    async def require_staff(self, request: Request) -> Viewer:
+        """The signed-in help-desk person (agent, team lead, front desk, developer, admin);
+        a customer gets 403 (``NotStaff``). The services still decide each call."""
+        viewer = await self.require(request)
+        if viewer.is_contact:
+            raise NotStaff
         return viewer
 
     def locale(self, request: Request) -> str:

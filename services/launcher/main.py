@@ -244,6 +244,7 @@ class Launcher:
             base = f"http://{dial_address(env[spec.http_env])}"
             return [
                 Row("Web portal", base, self._detail(child)),
+                Row("Agent console", f"{base}/agent/"),
                 Row("JSON API", f"{base}/api/v1/ (docs /api/docs)"),
             ]
         if spec.addr_env:

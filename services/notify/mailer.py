@@ -22,6 +22,7 @@ import aiosmtplib
 
 from services.common.message_ids import mail_domain, thread_id
 from services.common.settings import Settings, split_hostport
+from services.notify.mail_files import MailFile
 from services.notify.models import utcnow
 from services.notify.render import ComposeError, one_line
 
@@ -56,6 +57,8 @@ class Envelope:
     auto_submitted: str = "auto-generated"
     # Further headers of our own (``X-Helpdesk-Survey``), added after the standard ones.
     headers: tuple[tuple[str, str], ...] = ()
+    # Files attached after the body (an answer's, ``services.notify.mail_files``).
+    attachments: tuple[MailFile, ...] = ()
 
 
 # Headers are not folded at 78 columns (RFC 5322 allows 998): a folded Message-ID or
@@ -112,6 +115,10 @@ def _compose(envelope: Envelope) -> EmailMessage:
         msg[name] = one_line(value)
     msg.set_content(envelope.body)
     msg["Content-Language"] = envelope.locale  # after set_content, which drops Content-*
+    for f in envelope.attachments:  # the message becomes multipart/mixed, the text first
+        msg.add_attachment(
+            f.data, maintype=f.maintype, subtype=f.subtype, filename=one_line(f.filename)
+        )
     return msg
 
 

@@ -9,6 +9,10 @@ So each email is recorded once and handed to the relay **at least once**, not ex
 once: a crash after the relay took a message and before its row says SENT sends it a
 second time. Both copies carry the same Message-ID, by which receivers can deduplicate.
 
+An answer's files (``services.notify.mail_files``) are downloaded from the tickets
+service only when its email is sent, so a retry attaches the same files again; when they
+cannot be had now, the email is retried as when the relay is down.
+
 An email that cannot be written (``ComposeError``: a template failing on the event, a
 header the email library refuses) ends FAILED with the reason at once: never retried,
 so its event is acked.
@@ -24,7 +28,14 @@ from email.utils import parseaddr
 
 from services.common.limits import limit_texts
 from services.common.message_ids import MessageIds, mail_domain
-from services.common.ticket_events import TicketEventPayload
+from services.common.ticket_events import AttachmentPayload, TicketEventPayload
+from services.notify.mail_files import (
+    CommentFiles,
+    FileNotes,
+    FilesDeferred,
+    MailFile,
+    answer_files,
+)
 from services.notify.mailer import Envelope, Mailer, SendError, compose
 from services.notify.models import DeliveryStatus, utcnow
 from services.notify.render import ComposeError, RenderedEmail, Renderer
@@ -54,6 +65,20 @@ MAIL_CHANNELS = ("EMAIL", "FAX")
 
 
 @dataclass(frozen=True)
+class AnswerFiles:
+    """The files an email carries, fetched when it is sent; ``render`` writes the email
+    saying which files came (attached, gone, or left on the portal)."""
+
+    ticket_id: int
+    files: tuple[AttachmentPayload, ...]
+    render: Callable[[FileNotes], RenderedEmail]
+
+
+# Templates that carry the answer's files.
+FILE_TEMPLATES = frozenset({"agent_reply"})
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How long to wait before retrying a message, and when to give up."""
 
@@ -79,8 +104,11 @@ class Notifier:
         retry: RetryPolicy | None = None,
         *,
         signing_key: str,
+        files: CommentFiles | None = None,
     ) -> None:
         self._store = store
+        # Downloads answers' files; None: none is attached, the body points to the portal.
+        self._files = files
         self._renderer = renderer
         self._mailer = mailer
         self._mail_from = mail_from
@@ -95,14 +123,25 @@ class Notifier:
         self, event: TicketEventPayload, progress: Progress | None = None
     ) -> float | None:
         """Send what ``event`` calls for; None when done, else seconds to wait before a retry."""
-        if event["type"] == RESEND_EVENT:
-            return await resend_answers(self, self._store, self._renderer, event, progress)
-        retry_after: float | None = None
-        for email in plan(event):
-            delay = await self._deliver(event, email, progress)
-            if delay is not None:
-                retry_after = max(retry_after or 0.0, delay)
-        return retry_after
+        try:
+            if event["type"] == RESEND_EVENT:
+                return await resend_answers(self, self._store, self._renderer, event, progress)
+            retry_after: float | None = None
+            for email in plan(event):
+                delay = await self._deliver(event, email, progress)
+                if delay is not None:
+                    retry_after = max(retry_after or 0.0, delay)
+            return retry_after
+        finally:
+            if self._files is not None:
+                self._files.forget()  # the event's files are not kept past it
+
+    def planned_files(self, files: tuple[AttachmentPayload, ...]) -> FileNotes:
+        """What the body says of ``files`` when all are there (without a downloader:
+        that they are on the portal)."""
+        if self._files is None:
+            return FileNotes(on_portal=tuple(f["filename"] for f in files))
+        return self._files.planned(files)
 
     async def _deliver(
         self, event: TicketEventPayload, email: PlannedEmail, progress: Progress | None
@@ -135,6 +174,7 @@ class Notifier:
                 event["event_id"], email.template, event["ticket_id"]
             ),
         )
+        files = tuple(answer_files(event)) if email.template in FILE_TEMPLATES else ()
         return await self.render_and_deliver(
             draft,
             email,
@@ -142,6 +182,15 @@ class Notifier:
             progress,
             in_reply_to=in_reply_to,
             suppress=suppress,
+            files=(
+                AnswerFiles(
+                    event["ticket_id"],
+                    files,
+                    lambda notes: self._renderer.render(event, email, notes),
+                )
+                if files
+                else None
+            ),
         )
 
     async def reply_to_prospect(
@@ -296,12 +345,17 @@ class Notifier:
         redact: tuple[str, ...] = (),
         in_reply_to: str = "",
         suppress: str = "",
+        files: AnswerFiles | None = None,
     ) -> float | None:
         """``deliver`` the email that ``render`` makes, its subject in the row. ``render``
         depends only on the event, so when it fails (``ComposeError``, or a field the
-        event lacks) the email is recorded FAILED with the reason (``refuse``)."""
+        event lacks) the email is recorded FAILED with the reason (``refuse``). With
+        ``files``, the email is ``files.render``'s, naming them."""
         try:
-            rendered = render()
+            if files is not None:
+                rendered = files.render(self.planned_files(files.files))
+            else:
+                rendered = render()
         except Exception as err:  # rendering is pure: the same event fails the same way
             reason = str(err) if isinstance(err, ComposeError) else f"cannot render: {err!r}"
             await self.refuse(draft, reason, redact)
@@ -314,6 +368,7 @@ class Notifier:
             redact=redact,
             in_reply_to=in_reply_to,
             suppress=suppress,
+            files=files,
         )
 
     async def refuse(self, draft: DeliveryDraft, reason: str, redact: tuple[str, ...] = ()) -> None:
@@ -342,8 +397,14 @@ class Notifier:
         redact: tuple[str, ...] = (),
         in_reply_to: str = "",
         suppress: str = "",
+        files: AnswerFiles | None = None,
     ) -> float | None:
         """Record, send and mark one email, unless its row says it was already handled.
+
+        ``files`` are downloaded only now, for an email about to be sent: when the
+        tickets service cannot give them, the attempt fails as a relay down does (retried
+        later, never sent without them); a file gone is left out and the body, written
+        again, names it.
 
         The row holds ``draft`` only, never ``body``; ``redact`` lists strings (secrets)
         that must not reach the log either, should an error message ever quote them.
@@ -379,6 +440,21 @@ class Notifier:
             )
             return None
         attempts = await self._store.start_attempt(row.id)
+        attached: tuple[MailFile, ...] = ()
+        if files is not None and self._files is not None:
+            try:
+                fetched = await self._files.fetch(files.ticket_id, files.files)
+            except FilesDeferred as err:
+                return await self._failed(
+                    row.id, attempts, SendError(str(err), permanent=False), draft, redact
+                )
+            if fetched.notes != self._files.planned(files.files):
+                try:  # pure, as the first rendering was
+                    body = files.render(fetched.notes).body
+                except Exception as err:
+                    await self.refuse(draft, f"cannot render: {err!r}", redact)
+                    return None
+            attached = fetched.files
         try:
             message = compose(
                 Envelope(
@@ -397,6 +473,7 @@ class Notifier:
                         if draft.template == SURVEY_TEMPLATE
                         else ()
                     ),
+                    attachments=attached,
                 )
             )
         except ComposeError as err:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.ticket_events import TicketEventPayload
+from services.notify.mail_files import NO_FILES, FileNotes
 from services.notify.policy_context import policy_context
 from services.notify.rules import SURVEY_TEMPLATE, PlannedEmail
 from services.notify.sla_context import sla_context
@@ -89,8 +90,11 @@ class Renderer:
             keep_trailing_newline=True,
         )
 
-    def context(self, event: TicketEventPayload, email: PlannedEmail) -> dict[str, Any]:
-        """The variables every template may use."""
+    def context(
+        self, event: TicketEventPayload, email: PlannedEmail, files: FileNotes = NO_FILES
+    ) -> dict[str, Any]:
+        """The variables every template may use; ``files``: what the body says about the
+        answer's files (``services.notify.mail_files``)."""
         ticket = event["ticket"]
         seconds = ticket.get("auto_close_after_seconds") or 0
         auto_close = timedelta(seconds=seconds) if seconds > 0 else self._default_auto_close
@@ -109,6 +113,9 @@ class Renderer:
             "previous_display_id": f"#{follow_up_of}" if follow_up_of else "",
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
+            **files.context(),
+            # The ticket on the portal, where files too large to mail are ("" : no portal).
+            "ticket_link": f"{self._portal_url}/tickets/{ticket['id']}" if self._portal_url else "",
             **detail_context(event),
             **policy_context(event, email.recipient),
             **sla_context(event, email.locale),
@@ -157,11 +164,13 @@ class Renderer:
             "survey_change_window": format_duration(SURVEY_CHANGE_WINDOW, email.locale),
         }
 
-    def render(self, event: TicketEventPayload, email: PlannedEmail) -> RenderedEmail:
+    def render(
+        self, event: TicketEventPayload, email: PlannedEmail, files: FileNotes = NO_FILES
+    ) -> RenderedEmail:
         """Subject and body of ``email`` in its locale; ``ComposeError`` when they cannot
         be made from this event."""
         try:
-            ctx = self.context(event, email)
+            ctx = self.context(event, email, files)
         except Exception as err:
             raise ComposeError(f"template {email.locale}/{email.template}: {err!r}") from err
         return self.render_template(email.template, email.locale, ctx)

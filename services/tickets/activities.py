@@ -27,7 +27,7 @@ from services.tickets.interaction_view import (
 )
 from services.tickets.maintenance_activities import MaintenanceActivities
 from services.tickets.queues import set_next_due
-from services.tickets.readmodel import actor_name
+from services.tickets.readmodel import actor_name, comment_attachments
 from services.tickets.report_mail import ReportActivities
 from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
 from workflows.domain.sla_clock import target_seconds
@@ -215,6 +215,11 @@ class TicketActivities(ReportActivities, DeskDigestActivities, MaintenanceActivi
             )
             if c.interaction is not None:
                 comment["interaction"] = interaction_payload(c.interaction)
+            # Stored before the change was accepted, under the comment's ID: notify mails
+            # a public answer's files with it.
+            files = await comment_attachments(session, c.id)
+            if files:
+                comment["attachments"] = files
         ticket = TicketPayload(
             id=s.ticket_id,
             display_id=f"#{s.ticket_id}",

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
+from services.common.ticket_events import AttachmentPayload
 from services.tickets import models as m
 from services.tickets.convert import display_id, ts, value_of
 from services.tickets.follower_store import with_followers
@@ -346,6 +347,21 @@ async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
             for a in attachments
         ],
     )
+
+
+async def comment_attachments(session: AsyncSession, comment_id: str) -> list[AttachmentPayload]:
+    """A comment's files as events name them (no bytes), in the order they were added."""
+    rows = await session.execute(
+        select(
+            m.Attachment.id, m.Attachment.filename, m.Attachment.content_type, m.Attachment.size
+        )
+        .where(m.Attachment.comment_id == comment_id)
+        .order_by(m.Attachment.created_at, m.Attachment.id)
+    )
+    return [
+        AttachmentPayload(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size)
+        for a in rows
+    ]
 
 
 async def actor_name(session: AsyncSession, kind: str, actor_id: int) -> str:

@@ -45,7 +45,7 @@ from services.tickets.follower_store import (
     history_actor,
 )
 from services.tickets.followers import same_organization
-from services.tickets.readmodel import actor_name
+from services.tickets.readmodel import actor_name, comment_attachments
 from services.tickets.rpc_helpers import TicketRpcHelpers
 
 RESEND_EVENT = "answers_resent"
@@ -109,15 +109,18 @@ async def resend_payload(
         c = await session.get(m.Comment, comment_id)
         if c is None:
             continue
-        answers.append(
-            ResentAnswerPayload(
-                comment_id=c.id,
-                original_event_id=events.get(c.created_at, ""),
-                author_name=await actor_name(session, c.author_kind, c.author_id),
-                body=c.body,
-                created_at=c.created_at.isoformat(),
-            )
+        answer = ResentAnswerPayload(
+            comment_id=c.id,
+            original_event_id=events.get(c.created_at, ""),
+            author_name=await actor_name(session, c.author_kind, c.author_id),
+            body=c.body,
+            created_at=c.created_at.isoformat(),
         )
+        # Only public answers are re-sent (``_answers``); their files go again with them.
+        files = await comment_attachments(session, c.id) if c.visibility == "PUBLIC" else []
+        if files:
+            answer["attachments"] = files
+        answers.append(answer)
     payload = TicketPayload(
         id=ticket.id,
         display_id=f"#{ticket.id}",

@@ -32,6 +32,7 @@ ALLOWED_CRDS = {
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("jetstream.nats.io/v1beta2", "Stream"),
     ("jetstream.nats.io/v1beta2", "Consumer"),
+    ("jetstream.nats.io/v1beta2", "KeyValue"),
 }
 
 NO_SCHEMA = re.compile(r"Couldn't find schema for kind (\S+) with api version (\S+)")

@@ -12,6 +12,7 @@ import yaml
 
 from services.common import events
 from services.dev_escalation import app as dev_escalation_app
+from services.gateway.agent import presence
 from services.notify import consumer
 from services.notify import secrets as notify_secrets
 from services.tickets import app as tickets_app
@@ -388,6 +389,24 @@ def test_nack_declarations_match_the_code() -> None:
         assert spec["description"] == cls.description
         assert spec["ackWait"] == f"{int(consumer.ACK_WAIT_SECONDS)}s"
         assert spec["ackPolicy"] == "explicit" and spec["maxDeliver"] == -1
+
+
+def test_the_console_presence_bucket_matches_the_code() -> None:
+    """The gateway keeps presence in this bucket (and creates it the same when missing)."""
+    docs = documents(render("deps/nats"))
+    (bucket,) = [d["spec"] for d in docs if d["kind"] == "KeyValue"]
+    assert bucket["bucket"] == presence.BUCKET
+    assert bucket["ttl"] == f"{int(presence.TTL_SECONDS)}s"
+    assert bucket["history"] == 1 and bucket["storage"] == "memory"
+    # The gateway reaches NATS (live feed, presence) through its network policy.
+    policy = by_kind(documents(render("overlays/prod")), "NetworkPolicy")["gateway"]["spec"]
+    assert any(
+        peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        == "nats"
+        and {"protocol": "TCP", "port": 4222} in rule["ports"]
+        for rule in policy["egress"]
+        for peer in rule.get("to", [])
+    )
 
 
 def test_keda_scales_the_worker_task_queues() -> None:

@@ -26,4 +26,3 @@ def scorecard(record_property: Callable[[str, object], None]) -> Callable[[str, 
         record_property("scorecard", line)
 
     return record
-

@@ -176,6 +176,13 @@ async def test_api_pages_and_failures(
             assert "<script>alert" not in page.text
             assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page.text
             assert "&lt;b&gt;sbagliato&lt;/b&gt;" in page.text
+            # The page's poll gets the conversation alone, the newest comment in it; another
+            # organisation's ticket is not there either way.
+            polled = await browser.get(f"/tickets/{ticket['id']}/conversation")
+            assert polled.status_code == 200
+            assert polled.text.lstrip().startswith("<section") and "<html" not in polled.text
+            assert "Aggiungo un dettaglio." in polled.text
+            assert 'name="message"' not in polled.text  # no reply form: only the thread
 
             # A double-clicked Send: the same form twice makes one ticket.
             csrf, request_id = await form_tokens(browser, "/tickets/new")

@@ -252,6 +252,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(
     # The web gateway, started last: ready (the launcher waited for /readyz) and alive.
     portal = f"http://{env['HELPDESK_GATEWAY_LISTEN']}"
     assert re.search(rf"Web portal\s+{re.escape(portal)}\s+gateway: pid \d+", table), table
+    assert re.search(rf"Agent console\s+{re.escape(portal)}/agent/", table), table
     assert re.search(rf"JSON API\s+{re.escape(portal)}/api/v1/ \(docs /api/docs\)", table)
     assert http_get(f"{portal}/healthz") == 200
     assert http_get(f"{portal}/readyz") == 200

@@ -25,13 +25,21 @@ WORKFLOWS_DIR = REPO / "workflows"
 WORKFLOW_MODULES = sorted(WORKFLOWS_DIR.glob("*.py"))
 
 ACTIVITY_CALLS = {
-    "execute_activity", "start_activity", "execute_local_activity", "start_local_activity",
+    "execute_activity",
+    "start_activity",
+    "execute_local_activity",
+    "start_local_activity",
 }
 # These take the activity callable itself, which would import the service into the workflow.
 CALLABLE_ACTIVITY_CALLS = {
-    "execute_activity_method", "start_activity_method", "execute_activity_class",
-    "start_activity_class", "execute_local_activity_method", "start_local_activity_method",
-    "execute_local_activity_class", "start_local_activity_class",
+    "execute_activity_method",
+    "start_activity_method",
+    "execute_activity_class",
+    "start_activity_class",
+    "execute_local_activity_method",
+    "start_local_activity_method",
+    "execute_local_activity_class",
+    "start_local_activity_class",
 }
 
 
@@ -99,8 +107,11 @@ def activity_calls(path: Path) -> list[ActivityCall]:
         assert name_node is not None, f"{where}: activity call without an activity"
         queue_node = keywords.get("task_queue")
         # Without task_queue the activity runs on the workflow's own queue.
-        queue = (resolve(queue_node, imported, where) if queue_node is not None
-                 else contracts.WORKFLOW_TASK_QUEUE)
+        queue = (
+            resolve(queue_node, imported, where)
+            if queue_node is not None
+            else contracts.WORKFLOW_TASK_QUEUE
+        )
         calls.append(ActivityCall(where, resolve(name_node, imported, where), queue))
     return calls
 
@@ -144,8 +155,11 @@ def worker_activity_methods(app: Path, queue: str, cls: type) -> set[str]:
         listed = keywords["activities"]
         assert isinstance(listed, ast.List | ast.Tuple), f"{app}: activities is not a literal list"
         for elt in listed.elts:
-            if (isinstance(elt, ast.Attribute) and isinstance(elt.value, ast.Name)
-                    and elt.value.id in instances):
+            if (
+                isinstance(elt, ast.Attribute)
+                and isinstance(elt.value, ast.Name)
+                and elt.value.id in instances
+            ):
                 methods.add(elt.attr)
     assert workers == 1, (
         f"{app.relative_to(REPO)}: expected one Worker on {queue!r}, found {workers}"
@@ -214,8 +228,9 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
 
 
 def forbidden(module: str) -> bool:
-    return any(module == f or module.startswith(f + ".") or module.startswith(f + "_")
-               for f in FORBIDDEN)
+    return any(
+        module == f or module.startswith(f + ".") or module.startswith(f + "_") for f in FORBIDDEN
+    )
 
 
 def test_layering_scan_sees_imports() -> None:
@@ -224,16 +239,15 @@ def test_layering_scan_sees_imports() -> None:
     assert not forbidden("servicesx") and not forbidden("temporalio.workflow")
 
 
-@pytest.mark.parametrize(
-    "path", LAYERED_MODULES, ids=lambda p: str(p.relative_to(WORKFLOWS_DIR))
-)
+@pytest.mark.parametrize("path", LAYERED_MODULES, ids=lambda p: str(p.relative_to(WORKFLOWS_DIR)))
 def test_workflow_module_imports_only_temporalio_contracts_and_domain(path: Path) -> None:
     where = path.relative_to(REPO)
     imports = imported_modules(path)
     bad = [f"{where}:{line} imports {m}" for line, m in imports if forbidden(m)]
     assert not bad, "workflows must not import service plumbing: " + "; ".join(bad)
-    other = [f"{where}:{line} imports {m}" for line, m in imports
-             if m.split(".")[0] not in ALLOWED_ROOTS]
+    other = [
+        f"{where}:{line} imports {m}" for line, m in imports if m.split(".")[0] not in ALLOWED_ROOTS
+    ]
     assert not other, "workflows import only temporalio, workflows.* and the stdlib: " + (
         "; ".join(other)
     )

@@ -64,8 +64,18 @@ def run_command(args: argparse.Namespace, reply: Any) -> tuple[str, Any]:
 
 def test_org_create_with_domains_policy_and_locale() -> None:
     args = parse(
-        "org", "create", "ACME S.p.A.", "--domain", "acme.it", "acme.com",
-        "--domain", "acme.eu", "--policy", "reopen", "--locale", "en",
+        "org",
+        "create",
+        "ACME S.p.A.",
+        "--domain",
+        "acme.it",
+        "acme.com",
+        "--domain",
+        "acme.eu",
+        "--policy",
+        "reopen",
+        "--locale",
+        "en",
     )
     assert args.func is commands.org_create
     method, request = run_command(args, directory_pb2.Organization(id=1, name="ACME S.p.A."))
@@ -96,13 +106,23 @@ def test_org_policy_words(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_contact_add_required_and_optional() -> None:
     args = parse(
-        "contact", "add", "--org", "3", "--name", "Mario Rossi",
-        "--email", "mario@acme.it", "--role", "referent",
+        "contact",
+        "add",
+        "--org",
+        "3",
+        "--name",
+        "Mario Rossi",
+        "--email",
+        "mario@acme.it",
+        "--role",
+        "referent",
     )
     method, request = run_command(args, directory_pb2.Contact())
     assert method == "AddContact"
     assert request == directory_pb2.AddContactRequest(
-        organization_id=3, name="Mario Rossi", email="mario@acme.it",
+        organization_id=3,
+        name="Mario Rossi",
+        email="mario@acme.it",
         role=common_pb2.CONTACT_ROLE_REFERENT,
     )
 
@@ -122,15 +142,20 @@ def test_contact_show_by_id_or_email() -> None:
 
 
 def test_agent_create_roles(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse("agent", "create", "--name", "Anna", "--email", "anna@desk.it",
-                 "--role", "team-lead")
+    args = parse(
+        "agent", "create", "--name", "Anna", "--email", "anna@desk.it", "--role", "team-lead"
+    )
     _, request = run_command(args, directory_pb2.Agent())
     assert request.role == common_pb2.AGENT_ROLE_TEAM_LEAD
-    for word, value in [("front-desk", common_pb2.AGENT_ROLE_FRONT_DESK),
-                        ("front_desk", common_pb2.AGENT_ROLE_FRONT_DESK),
-                        ("ADMIN", common_pb2.AGENT_ROLE_ADMIN)]:
-        assert parse("agent", "create", "--name", "A", "--email", "a@b.it",
-                     "--role", word).role == value
+    for word, value in [
+        ("front-desk", common_pb2.AGENT_ROLE_FRONT_DESK),
+        ("front_desk", common_pb2.AGENT_ROLE_FRONT_DESK),
+        ("ADMIN", common_pb2.AGENT_ROLE_ADMIN),
+    ]:
+        assert (
+            parse("agent", "create", "--name", "A", "--email", "a@b.it", "--role", word).role
+            == value
+        )
     assert "--role" in parse_error(capsys, "agent", "create", "--name", "A", "--email", "a@b")
     err = parse_error(capsys, "agent", "create", "--name", "A", "--email", "a@b", "--role", "boss")
     assert "agent, team-lead, front-desk, developer, admin" in err
@@ -141,9 +166,21 @@ def test_agent_create_roles(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_ticket_list_filters() -> None:
     args = parse(
-        "ticket", "list", "--org", "2", "--status", "open", "on-hold",
-        "--status", "pending", "--priority", "urgent", "--assignee", "7",
-        "--requester", "mario@acme.it",
+        "ticket",
+        "list",
+        "--org",
+        "2",
+        "--status",
+        "open",
+        "on-hold",
+        "--status",
+        "pending",
+        "--priority",
+        "urgent",
+        "--assignee",
+        "7",
+        "--requester",
+        "mario@acme.it",
     )
     method, request = run_command(args, tickets_pb2.ListTicketsResponse())
     assert method == "ListTickets"
@@ -160,9 +197,7 @@ def test_ticket_list_filters() -> None:
 
 def test_ticket_list_follows_pages() -> None:
     replies = [
-        tickets_pb2.ListTicketsResponse(
-            tickets=[common_pb2.Ticket(id=1)], next_page_token="p2"
-        ),
+        tickets_pb2.ListTicketsResponse(tickets=[common_pb2.Ticket(id=1)], next_page_token="p2"),
         tickets_pb2.ListTicketsResponse(tickets=[common_pb2.Ticket(id=2)]),
     ]
     client = RecordingClient()
@@ -187,8 +222,20 @@ def test_ticket_ids_accept_hash_prefix(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_ticket_create_goes_through_intake_with_a_fresh_request_id() -> None:
-    argv = ("ticket", "create", "--requester-email", "mario@acme.it", "--subject", "Stampa",
-            "--description", "Non stampa", "--criticality", "blocking", "--kind", "bug")
+    argv = (
+        "ticket",
+        "create",
+        "--requester-email",
+        "mario@acme.it",
+        "--subject",
+        "Stampa",
+        "--description",
+        "Non stampa",
+        "--criticality",
+        "blocking",
+        "--kind",
+        "bug",
+    )
     reply = intake_pb2.SubmitResponse(ticket_id=5, display_id="#5", created=True)
     method, first = run_command(parse(*argv), reply)
     _, second = run_command(parse(*argv), reply)
@@ -203,7 +250,8 @@ def test_ticket_create_goes_through_intake_with_a_fresh_request_id() -> None:
 def test_ticket_assign_actor_defaults_to_the_assignee() -> None:
     _, request = run_command(parse("ticket", "assign", "9", "--agent", "4"), common_pb2.Ticket())
     assert request == tickets_pb2.AssignTicketRequest(
-        ticket_id=9, assignee_id=4,
+        ticket_id=9,
+        assignee_id=4,
         actor=tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=4),
     )
     _, request = run_command(
@@ -241,15 +289,18 @@ def test_ticket_status_needs_agent(capsys: pytest.CaptureFixture[str]) -> None:
     assert uuid.UUID(request.request_id)  # a fresh one: a retry changes the status once
     request.request_id = ""
     assert request == tickets_pb2.ChangeStatusRequest(
-        ticket_id=3, status=common_pb2.TICKET_STATUS_SOLVED, reason="patch",
+        ticket_id=3,
+        status=common_pb2.TICKET_STATUS_SOLVED,
+        reason="patch",
         actor=tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=2),
     )
     assert parse("ticket", "status", "3", "ON_HOLD", "--as", "2").status == (
         common_pb2.TICKET_STATUS_ON_HOLD
     )
     assert "--as" in parse_error(capsys, "ticket", "status", "3", "open")
-    assert "invalid choice" in parse_error(capsys, "ticket", "status", "3", "unspecified",
-                                           "--as", "2")
+    assert "invalid choice" in parse_error(
+        capsys, "ticket", "status", "3", "unspecified", "--as", "2"
+    )
 
 
 def test_ticket_reopen_and_confirm_as_contact(capsys: pytest.CaptureFixture[str]) -> None:
@@ -270,18 +321,37 @@ def test_ticket_reopen_and_confirm_as_contact(capsys: pytest.CaptureFixture[str]
 
 def test_phone_log() -> None:
     args = parse(
-        "phone", "log", "--org", "2", "--name", "Mario Rossi", "--email", "mario@acme.it",
-        "--phone", "+39 02 1234", "--nature", "Errore stampa", "--description", "Codice 42",
-        "--callback", "+39 333 1", "--send-attachments",
+        "phone",
+        "log",
+        "--org",
+        "2",
+        "--name",
+        "Mario Rossi",
+        "--email",
+        "mario@acme.it",
+        "--phone",
+        "+39 02 1234",
+        "--nature",
+        "Errore stampa",
+        "--description",
+        "Codice 42",
+        "--callback",
+        "+39 333 1",
+        "--send-attachments",
     )
     method, request = run_command(args, intake_pb2.SubmitResponse(ticket_id=1))
     assert method == "LogPhoneCall"
     assert uuid.UUID(request.request_id)
     request.request_id = ""
     assert request == intake_pb2.LogPhoneCallRequest(
-        organization_id=2, caller_name="Mario Rossi", caller_email="mario@acme.it",
-        caller_phone="+39 02 1234", nature="Errore stampa", description="Codice 42",
-        callback_number="+39 333 1", attachments_requested_by_email=True,
+        organization_id=2,
+        caller_name="Mario Rossi",
+        caller_email="mario@acme.it",
+        caller_phone="+39 02 1234",
+        nature="Errore stampa",
+        description="Codice 42",
+        callback_number="+39 333 1",
+        attachments_requested_by_email=True,
     )
 
 
@@ -313,8 +383,21 @@ PROG = dev_escalation_pb2.ProgrammingTicket(id=3, title="Crash in stampa")
 
 def test_dev_queue_filters() -> None:
     args = parse(
-        "dev", "queue", "--status", "open", "scheduled", "--status", "in-progress",
-        "--urgency", "high", "--release", "4.2", "--developer", "5", "--ticket", "#42",
+        "dev",
+        "queue",
+        "--status",
+        "open",
+        "scheduled",
+        "--status",
+        "in-progress",
+        "--urgency",
+        "high",
+        "--release",
+        "4.2",
+        "--developer",
+        "5",
+        "--ticket",
+        "#42",
     )
     method, request = run_command(args, dev_escalation_pb2.ListProgrammingTicketsResponse())
     assert method == "ListProgrammingTickets"
@@ -389,8 +472,15 @@ def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) 
     assert not request.HasField("remote_update")
     _, request = run_command(
         parse(
-            "dev", "ship", "3", "--notes", "x",
-            "--window-start", "2026-12-01T20:00+01:00", "--window-end", "2026-12-01T22:00+01:00",
+            "dev",
+            "ship",
+            "3",
+            "--notes",
+            "x",
+            "--window-start",
+            "2026-12-01T20:00+01:00",
+            "--window-end",
+            "2026-12-01T22:00+01:00",
         ),
         PROG,
     )
@@ -405,33 +495,42 @@ def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(CliError, match="go together"):
         run_command(half, PROG)
     backwards = parse(
-        "dev", "ship", "3", "--notes", "x",
-        "--window-start", "2026-12-01T22:00", "--window-end", "2026-12-01T20:00",
+        "dev",
+        "ship",
+        "3",
+        "--notes",
+        "x",
+        "--window-start",
+        "2026-12-01T22:00",
+        "--window-end",
+        "2026-12-01T20:00",
     )
     with pytest.raises(CliError, match="after"):
         run_command(backwards, PROG)
 
 
 def test_dev_cancel_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(
-        parse("dev", "cancel", "P-3", "--reason", "not a bug"), PROG
-    )
+    method, request = run_command(parse("dev", "cancel", "P-3", "--reason", "not a bug"), PROG)
     assert method == "Cancel"
-    assert request == dev_escalation_pb2.CancelProgrammingTicketRequest(
-        id=3, reason="not a bug"
-    )
+    assert request == dev_escalation_pb2.CancelProgrammingTicketRequest(id=3, reason="not a bug")
     assert "--reason" in parse_error(capsys, "dev", "cancel", "3")
 
 
 def test_dev_queue_renders_in_the_services_order() -> None:
     items = [
         dev_escalation_pb2.ProgrammingTicket(
-            id=9, support_ticket_id=42, title="Crash", target_release="4.2",
+            id=9,
+            support_ticket_id=42,
+            title="Crash",
+            target_release="4.2",
             urgency=dev_escalation_pb2.PROG_URGENCY_HIGH,
-            status=dev_escalation_pb2.PROG_STATUS_IN_PROGRESS, assignee_id=5,
+            status=dev_escalation_pb2.PROG_STATUS_IN_PROGRESS,
+            assignee_id=5,
         ),
         dev_escalation_pb2.ProgrammingTicket(
-            id=4, support_ticket_id=40, title="Typo",
+            id=4,
+            support_ticket_id=40,
+            title="Typo",
             urgency=dev_escalation_pb2.PROG_URGENCY_LOW,
             status=dev_escalation_pb2.PROG_STATUS_OPEN,
         ),
@@ -508,9 +607,16 @@ def test_enum_words_round_trip() -> None:
 
 def test_tables_render_and_json_keeps_proto_names() -> None:
     ticket = common_pb2.Ticket(
-        id=42, display_id="#42", subject="Stampa", status=common_pb2.TICKET_STATUS_OPEN,
-        priority=common_pb2.PRIORITY_HIGH, organization_id=1, organization_name="ACME",
-        requester_email="mario@acme.it", assignee_id=4, assignee_name="Anna",
+        id=42,
+        display_id="#42",
+        subject="Stampa",
+        status=common_pb2.TICKET_STATUS_OPEN,
+        priority=common_pb2.PRIORITY_HIGH,
+        organization_id=1,
+        organization_name="ACME",
+        requester_email="mario@acme.it",
+        assignee_id=4,
+        assignee_name="Anna",
     )
     text = render.tickets([ticket])
     header, row = text.splitlines()
@@ -520,9 +626,18 @@ def test_tables_render_and_json_keeps_proto_names() -> None:
     assert render.tickets([]) == "(none)"
     assert '"display_id": "#42"' in render.as_json(ticket)
     assert '"status": "TICKET_STATUS_OPEN"' in render.as_json(ticket)
-    detail = render.ticket(ticket, [common_pb2.Comment(
-        id="c1", body="Ciao", author_kind=common_pb2.AUTHOR_KIND_AGENT, author_id=4,
-        author_name="Anna", visibility=common_pb2.COMMENT_VISIBILITY_INTERNAL,
-    )])
+    detail = render.ticket(
+        ticket,
+        [
+            common_pb2.Comment(
+                id="c1",
+                body="Ciao",
+                author_kind=common_pb2.AUTHOR_KIND_AGENT,
+                author_id=4,
+                author_name="Anna",
+                visibility=common_pb2.COMMENT_VISIBILITY_INTERNAL,
+            )
+        ],
+    )
     assert "Milestones" in detail and "Comments (1)" in detail
     assert "agent Anna (4)  [internal]" in detail

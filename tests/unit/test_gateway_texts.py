@@ -19,7 +19,7 @@ _TEMPLATE_TEXT = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
 
 def _template_texts() -> set[str]:
     found: set[str] = set()
-    for path in (GATEWAY / "templates").glob("*.html"):
+    for path in (GATEWAY / "templates").rglob("*.html"):
         found |= {m.group(2) for m in _TEMPLATE_TEXT.finditer(path.read_text())}
     return found
 
@@ -28,12 +28,14 @@ def _code_texts() -> set[str]:
     """Literal texts passed to ``_(request, "...")`` / ``web._(request, "...")`` and the
     ``translate(locale, "...")`` calls in the gateway's modules."""
     found: set[str] = set()
-    for path in GATEWAY.glob("*.py"):
+    for path in GATEWAY.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
-                node.func, "id", ""
+            name = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", "")
             )
             if name in ("_", "translate") and len(node.args) >= 2:
                 arg = node.args[1]

@@ -54,8 +54,9 @@ def stale_files(fresh_root: Path, committed_root: Path) -> list[str]:
     problems += [
         f"{PACKAGE / name} (differs)"
         for name in sorted(fresh & committed)
-        if not filecmp.cmp(fresh_root / PACKAGE / name, committed_root / PACKAGE / name,
-                           shallow=False)
+        if not filecmp.cmp(
+            fresh_root / PACKAGE / name, committed_root / PACKAGE / name, shallow=False
+        )
     ]
     return problems
 

@@ -105,8 +105,7 @@ def test_attachments_over_the_limits_are_left_out_and_named() -> None:
     msg["Subject"] = "tre file"
     msg.set_content("tre file")
     for i in range(3):
-        msg.add_attachment(b"x" * 1000, maintype="application", subtype="pdf",
-                           filename=f"f{i}.pdf")
+        msg.add_attachment(b"x" * 1000, maintype="application", subtype="pdf", filename=f"f{i}.pdf")
     total = parse(msg.as_bytes(), Limits(max_total_attachment_bytes=2500))
     assert [a.filename for a in total.attachments] == ["f0.pdf", "f1.pdf"]
     assert total.skipped_attachments == [
