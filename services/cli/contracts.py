@@ -21,6 +21,7 @@ from datetime import date
 
 from helpdesk.v1 import common_pb2, directory_pb2
 from services.cli import enums, render
+from services.cli.args import Verbs
 from services.cli.client import Client
 from services.cli.commands import PAGE_SIZE, Result, pages
 
@@ -324,26 +325,9 @@ def contract_text(contract: directory_pb2.Contract) -> str:
 # Parsers -----------------------------------------------------------------------
 
 
-def add_commands(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def add_commands(verbs: Verbs) -> None:
     """The ``calendar``, ``sla-plan`` and ``contract`` groups of ``helpdesk``."""
-
-    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        return groups.add_parser(name, help=help_text).add_subparsers(
-            dest="command", required=True, metavar="SUBCOMMAND"
-        )
-
-    def leaf(
-        sub: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        func: object,
-        help_text: str,
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        p.set_defaults(func=func)
-        return p
+    group, leaf = verbs.group, verbs.leaf
 
     calendar = group("calendar", "business calendars (office hours, holidays, closed days)")
     p = leaf(calendar, "create", calendar_create, "create a business calendar")

@@ -37,11 +37,17 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, tickets_pb2
 from services.cli import enums, render
+from services.cli.args import (
+    Verbs,
+    local_datetime,
+    positive_int,
+    prog_ticket_id,
+    ticket_id,
+)
 from services.cli.client import Client, CliError
 from services.cli.commands import (
     PAGE_SIZE,
@@ -65,41 +71,6 @@ MAX_MINUTES = 24 * 60
 FIND_PAGE_SIZE = 100  # FindContacts: at most 100 a page
 
 # Argument types ------------------------------------------------------------------
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive ID: {text!r}")
-    return value
-
-
-def _ticket(text: str) -> int:
-    """``42`` or ``#42``."""
-    return _positive(text.strip().removeprefix("#"))
-
-
-def _prog_ticket(text: str) -> int:
-    """``12`` or ``P-12``."""
-    cleaned = text.strip()
-    if cleaned[:1] in ("P", "p"):
-        cleaned = cleaned[1:].removeprefix("-")
-    return _positive(cleaned)
-
-
-def _instant(text: str) -> datetime:
-    """ISO 8601 (``2026-12-05T20:00``); local time without an offset."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time (YYYY-MM-DDTHH:MM): {text!r}"
-        ) from None
-    return value if value.tzinfo is not None else value.astimezone()
-
 
 _DURATION = re.compile(r"(?:(?P<h>\d+)\s*h\s*(?:(?P<hm>\d{1,2})\s*m?)?|(?P<m>\d+)\s*m(?:in)?)")
 
@@ -194,7 +165,7 @@ def _actor_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--as",
         dest="actor",
-        type=_positive,
+        type=positive_int,
         metavar="AGENT_ID",
         help="the agent who acts (needed with the admin token; default: you)",
     )
@@ -652,7 +623,7 @@ def add_queue_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unassigned", action="store_true", help="only tickets nobody holds")
     p.add_argument(
         "--due-within",
-        type=_positive,
+        type=positive_int,
         metavar="MINUTES",
         help="only tickets next due within this many minutes (or already late)",
     )
@@ -683,7 +654,7 @@ def add_ticket_commands(
 ) -> None:
     """The agent's verbs under ``helpdesk ticket``."""
     p = leaf(ticket, "escalate", ticket_escalate, "open a programming ticket (second level)")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument("--title", required=True)
     p.add_argument(
         "--urgency",
@@ -698,25 +669,25 @@ def add_ticket_commands(
     _actor_option(p)
 
     p = leaf(ticket, "detach", ticket_detach, "unlink a programming ticket (it no longer holds)")
-    p.add_argument("id", type=_ticket)
-    p.add_argument("prog", type=_prog_ticket, metavar="P-ID", help="the programming ticket")
+    p.add_argument("id", type=ticket_id)
+    p.add_argument("prog", type=prog_ticket_id, metavar="P-ID", help="the programming ticket")
     p.add_argument("--reason", required=True)
     _actor_option(p)
 
     p = leaf(ticket, "merge", ticket_merge, "merge a ticket into another about the same problem")
-    p.add_argument("id", type=_ticket, help="the ticket that closes (MERGED)")
-    p.add_argument("--into", type=_ticket, required=True, metavar="ID", help="the one that stays")
+    p.add_argument("id", type=ticket_id, help="the ticket that closes (MERGED)")
+    p.add_argument("--into", type=ticket_id, required=True, metavar="ID", help="the one that stays")
     p.add_argument("--reason", required=True)
     _actor_option(p)
 
     p = leaf(ticket, "log-time", ticket_log_time, "record hours spent on a ticket")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument("hours", type=hours, metavar="HOURS", help="e.g. 1.5, 1,5, 1h30, 90m")
     p.add_argument("--note")
     _actor_option(p)
 
     p = leaf(ticket, "priority", ticket_priority, "override the priority (the SLA follows)")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument("priority", type=enums.PRIORITY, metavar=_choices(enums.PRIORITY))
     p.add_argument("--reason", required=True)
     _actor_option(p)
@@ -727,7 +698,7 @@ def add_ticket_commands(
         ticket_requalify,
         "change criticality, kind, level, product, version or OS (with a reason)",
     )
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument(
         "--criticality",
         type=enums.CRITICALITY,
@@ -743,13 +714,13 @@ def add_ticket_commands(
     _actor_option(p)
 
     p = leaf(ticket, "third-party", ticket_third_party, "ON_HOLD waiting for a vendor or ISP")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument("--name", required=True, help='who we wait for, e.g. "Telecom Italia"')
     p.add_argument("--reference", metavar="CASE", help="their ticket or case number")
     _actor_option(p)
 
     p = leaf(ticket, "resend", ticket_resend, "re-send public answers by email")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument(
         "--comment", metavar="COMMENT_ID", help="one answer (default: every public answer)"
     )
@@ -762,13 +733,13 @@ def add_ticket_commands(
         ("unfollow", ticket_unfollow, "a contact stops following the ticket"),
     ):
         p = leaf(ticket, name, func, help_text)
-        p.add_argument("id", type=_ticket)
+        p.add_argument("id", type=ticket_id)
         who = p.add_mutually_exclusive_group(required=True)
-        who.add_argument("--contact", type=_positive, metavar="CONTACT_ID")
+        who.add_argument("--contact", type=positive_int, metavar="CONTACT_ID")
         who.add_argument("--email", metavar="EMAIL")
 
     p = leaf(ticket, "record-call", ticket_record_call, "record a phone call or a remote session")
-    p.add_argument("id", type=_ticket)
+    p.add_argument("id", type=ticket_id)
     p.add_argument(
         "--type",
         type=enums.INTERACTION_TYPE,
@@ -782,7 +753,7 @@ def add_ticket_commands(
         help="phone calls: who called (inbound: the customer)",
     )
     p.add_argument(
-        "--contact", type=_positive, metavar="CONTACT_ID", help="with a contact of the org"
+        "--contact", type=positive_int, metavar="CONTACT_ID", help="with a contact of the org"
     )
     p.add_argument("--with", dest="with_whom", metavar="TEXT", help="with whom, as text")
     p.add_argument(
@@ -805,7 +776,7 @@ def add_agent_commands(
 ) -> None:
     """Duty, alerts and messaging accounts under ``helpdesk agent``."""
     p = leaf(agent, "duty", agent_duty, "put an agent on call or off, name development leads")
-    p.add_argument("id", type=_positive, metavar="AGENT_ID")
+    p.add_argument("id", type=positive_int, metavar="AGENT_ID")
     on_call = p.add_mutually_exclusive_group()
     on_call.add_argument(
         "--on-call",
@@ -836,7 +807,7 @@ def add_agent_commands(
         agent_notifications,
         "which alerts an agent receives (none given: show them)",
     )
-    p.add_argument("id", type=_positive, metavar="AGENT_ID")
+    p.add_argument("id", type=positive_int, metavar="AGENT_ID")
     for flag in ("--off", "--on"):
         p.add_argument(
             flag,
@@ -848,7 +819,7 @@ def add_agent_commands(
         )
 
     p = leaf(agent, "link-im", agent_link_im, "an agent's Telegram / WhatsApp for alerts")
-    p.add_argument("id", type=_positive, metavar="AGENT_ID")
+    p.add_argument("id", type=positive_int, metavar="AGENT_ID")
     p.add_argument("provider", type=enums.IM_PROVIDER, metavar=_choices(enums.IM_PROVIDER))
     p.add_argument(
         "account",
@@ -866,37 +837,20 @@ def add_contact_commands(
     p.add_argument("--phone", help="spaces, dots, dashes and +39 ignored")
     p.add_argument("--email", help="part of the address")
     p.add_argument("--name", help="part of the name")
-    p.add_argument("--limit", type=_positive, default=0, help="at most this many")
+    p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
 
     p = leaf(contact, "set-phone", contact_set_phone, "save a contact's phone number")
-    p.add_argument("id", type=_positive, metavar="CONTACT_ID")
+    p.add_argument("id", type=positive_int, metavar="CONTACT_ID")
     p.add_argument("phone", metavar="NUMBER")
 
 
-def add_commands(
-    groups: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
+def add_commands(verbs: Verbs) -> None:
     """The ``maintenance``, ``sales-request`` and ``im-group`` groups of ``helpdesk``."""
-
-    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        return groups.add_parser(name, help=help_text).add_subparsers(
-            dest="command", required=True, metavar="SUBCOMMAND"
-        )
-
-    def leaf(
-        sub: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        func: Command,
-        help_text: str,
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        p.set_defaults(func=func)
-        return p
+    group, leaf = verbs.group, verbs.leaf
 
     maintenance = group("maintenance", "planned remote updates of a customer's installation")
     p = leaf(maintenance, "plan", maintenance_plan, "plan a window (the referents are told)")
-    p.add_argument("--org", type=_positive, required=True, metavar="ID")
+    p.add_argument("--org", type=positive_int, required=True, metavar="ID")
     p.add_argument(
         "--medium",
         type=enums.MAINTENANCE_MEDIUM,
@@ -905,22 +859,22 @@ def add_commands(
     )
     p.add_argument(
         "--start",
-        type=_instant,
+        type=local_datetime,
         required=True,
         metavar="ISO",
         help="planned start, e.g. 2026-12-05T20:00 (local time unless an offset is given)",
     )
-    p.add_argument("--end", type=_instant, required=True, metavar="ISO", help="planned end")
+    p.add_argument("--end", type=local_datetime, required=True, metavar="ISO", help="planned end")
     p.add_argument("--summary", required=True, help="text, or - to read standard input")
     for name, func, help_text in (
         ("start", maintenance_start, "mark a window started (the referents are told)"),
         ("finish", maintenance_finish, "mark a window finished (the referents are told)"),
     ):
         p = leaf(maintenance, name, func, help_text)
-        p.add_argument("id", type=_positive, metavar="ID")
+        p.add_argument("id", type=positive_int, metavar="ID")
         p.add_argument("--note", help="told to the referents with the news")
     p = leaf(maintenance, "list", maintenance_list, "windows, soonest first")
-    p.add_argument("--org", type=_positive, metavar="ID")
+    p.add_argument("--org", type=positive_int, metavar="ID")
     p.add_argument(
         "--status",
         dest="statuses",
@@ -930,14 +884,14 @@ def add_commands(
         metavar="STATUS",
         help=", ".join(enums.MAINTENANCE_STATUS.words),
     )
-    p.add_argument("--limit", type=_positive, default=0, help="at most this many")
+    p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
 
     sales = group("sales-request", "requests from people who are not customers (seed 003)")
     p = leaf(sales, "list", sales_request_list, "sales requests, newest first")
-    p.add_argument("--limit", type=_positive, default=0, help="at most this many")
+    p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
 
     im_group = group("im-group", "customers' Telegram / WhatsApp groups (seed 001)")
     p = leaf(im_group, "register", im_group_register, "a group's messages count as the org's")
     p.add_argument("provider", choices=["telegram", "whatsapp"])
     p.add_argument("chat_id", metavar="CHAT_ID")
-    p.add_argument("--org", type=_positive, required=True, metavar="ID")
+    p.add_argument("--org", type=positive_int, required=True, metavar="ID")

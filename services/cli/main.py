@@ -9,57 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime
 
 import grpc
 
 from services.cli import commands, contracts, desk, enums, render, report
+from services.cli.args import (
+    Verbs,
+    local_date,
+    local_datetime,
+    positive_int,
+    prog_ticket_id,
+    ticket_id,
+)
 from services.cli.client import Client, CliError
 
 EXIT_ERROR = 2
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive ID: {text!r}")
-    return value
-
-
-def ticket_id(text: str) -> int:
-    """``42`` or ``#42``."""
-    return positive_int(text.strip().removeprefix("#"))
-
-
-def prog_ticket_id(text: str) -> int:
-    """A programming ticket: ``12`` or ``P-12``."""
-    cleaned = text.strip()
-    if cleaned[:1] in ("P", "p"):
-        cleaned = cleaned[1:].removeprefix("-")
-    return positive_int(cleaned)
-
-
-def local_date(text: str) -> datetime:
-    """``YYYY-MM-DD``: that day's start in the local time zone."""
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-    return datetime(day.year, day.month, day.day).astimezone()
-
-
-def local_datetime(text: str) -> datetime:
-    """ISO 8601 (``2026-12-01T20:00``, ``2026-12-01 20:00+01:00``); local time without offset."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time (YYYY-MM-DDTHH:MM): {text!r}"
-        ) from None
-    return value if value.tzinfo is not None else value.astimezone()
 
 
 def _common_options(json_output: bool) -> argparse.ArgumentParser:
@@ -93,15 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options(json_output=True)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
-    def leaf(
-        sub: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        func: commands.Command,
-        help_text: str,
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        p.set_defaults(func=func)
-        return p
+    verbs = Verbs(groups, common)
+    leaf = verbs.leaf
 
     # login / logout -------------------------------------------------------------
     p = groups.add_parser(
@@ -404,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ticket", type=ticket_id, metavar="ID")
     p.add_argument("--recipient", metavar="EMAIL")
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
-    contracts.add_commands(groups, common)
-    desk.add_commands(groups, common)
+    contracts.add_commands(verbs)
+    desk.add_commands(verbs)
     return parser
 
 

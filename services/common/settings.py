@@ -78,6 +78,8 @@ class Settings:
     third_party_reminder_days: int = 2
     # Inbound mail larger than this is refused with 552 (SMTP) / INVALID_ARGUMENT (gRPC).
     smtp_max_message_bytes: int = 25 * 1024 * 1024
+    # An agent's answer mails its files up to this much together; more stay on the portal.
+    mail_max_attachment_bytes: int = 20 * 1024 * 1024
     # The fax-to-mail gateway's address (seed 000): mail to it is channel FAX. "" = off.
     fax_address: str = ""
     # The web gateway's HTTP listen address (portal at /, JSON API at /api/v1/).
@@ -129,6 +131,11 @@ class Settings:
             signing_key=_env("HELPDESK_SIGNING_KEY", read_signing_key(data_dir)),
             smtp_max_message_bytes=_byte_size(
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")
+            ),
+            mail_max_attachment_bytes=_byte_size(
+                "HELPDESK_MAIL_MAX_ATTACHMENT_BYTES",
+                _env("HELPDESK_MAIL_MAX_ATTACHMENT_BYTES"),
+                default=20 * 1024 * 1024,
             ),
             fax_address=_env("HELPDESK_FAX_ADDRESS").lower(),
             gateway_listen=gateway_listen,

@@ -21,8 +21,6 @@ stays with the ``notify`` consumer.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from services.common.desk_events import DIGEST_SUBJECT, DigestEventPayload
 from services.common.events import STREAM, ensure_stream
 from services.common.message_ids import MessageIds, mail_domain
 from services.common.ticket_events import TicketEventPayload
-from services.notify.consumer import JetStreamConsumer, parse_event
+from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
 from services.notify.im_out import TELEGRAM, WHATSAPP, ImDelivery
 from services.notify.local_time import format_instant
 from services.notify.models import TicketAssignee, utcnow
@@ -474,7 +472,7 @@ class DigestConsumer(JetStreamConsumer[DigestEventPayload]):
         return _longest(delays)
 
 
-class AgentAlerts:
+class AgentAlerts(ConsumerGroup):
     """Both agent consumers of the notify process, started and stopped together."""
 
     def __init__(
@@ -488,32 +486,15 @@ class AgentAlerts:
         retry: RetryPolicy,
     ) -> None:
         common = {"deliver_policy": deliver_policy, "retry": retry}
-        self.consumers: list[JetStreamConsumer[Any]] = [
-            AgentTicketConsumer(
-                nats_url, alerter, AssigneeMemory(sessions), durable=f"{durable}-agents", **common
-            ),
-            DigestConsumer(nats_url, alerter, durable=f"{durable}-digest", **common),
-        ]
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        for consumer in self.consumers:
-            await consumer.start()
-        self.tasks = [
-            asyncio.create_task(c.run(), name=f"notify-{c.durable}") for c in self.consumers
-        ]
-
-    @property
-    def connected(self) -> bool:
-        return all(c.connected for c in self.consumers)
-
-    async def stop(self) -> None:
-        for consumer in self.consumers:
-            consumer.request_stop()
-        for consumer, task in zip(self.consumers, self.tasks, strict=False):
-            if not task.done() and not consumer.busy:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, 30)
-            await consumer.close()
-        self.tasks = []
+        super().__init__(
+            [
+                AgentTicketConsumer(
+                    nats_url,
+                    alerter,
+                    AssigneeMemory(sessions),
+                    durable=f"{durable}-agents",
+                    **common,
+                ),
+                DigestConsumer(nats_url, alerter, durable=f"{durable}-digest", **common),
+            ]
+        )

@@ -28,6 +28,7 @@ from services.notify.agent_alerts import AgentAlerter, AgentAlerts
 from services.notify.consumer import DURABLE, EventConsumer, JetStreamConsumer
 from services.notify.im_out import ImOut
 from services.notify.mail_events import MailEventConsumer
+from services.notify.mail_files import CommentFiles
 from services.notify.mailer import Mailer, make_mailer
 from services.notify.maintenance_out import MaintenanceEventConsumer, MaintenanceNotifier
 from services.notify.notifier import Notifier, RetryPolicy
@@ -125,6 +126,10 @@ class NotifyApp:
             settings.portal_url,
             link_tokens=signer.link_token,
         )
+        # Answers' files are downloaded from TicketService (the service token); the same
+        # channel carries the bounce notes and the directory lookups below.
+        self._tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
+        ticket_stub = tgrpc.TicketServiceStub(self._tickets_channel)
         notifier = Notifier(
             self._store,
             renderer,
@@ -132,6 +137,9 @@ class NotifyApp:
             settings.mail_from,
             self._retry,
             signing_key=settings.token_signing_key(),
+            files=CommentFiles(
+                ticket_stub, settings.service_token, settings.mail_max_attachment_bytes
+            ),
         )
         self._consumer = EventConsumer(
             settings.nats_url,
@@ -148,11 +156,7 @@ class NotifyApp:
             retry=self._retry,
         )
         # Bounces become internal notes on their tickets (TicketService, the service token).
-        self._tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
-        notes = TicketNotes(
-            tgrpc.TicketServiceStub(self._tickets_channel),
-            settings.service_token,
-        )
+        notes = TicketNotes(ticket_stub, settings.service_token)
         self._mail_consumer = MailEventConsumer(
             settings.nats_url,
             notifier,

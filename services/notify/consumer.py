@@ -11,6 +11,7 @@ back. A body that is not a ticket event is terminated (never redelivered).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -216,6 +217,37 @@ class JetStreamConsumer(Generic[E]):
             except Exception as err:  # closing anyway
                 log.debug("drain failed: %s", err)
                 await nc.close()
+
+
+class ConsumerGroup:
+    """Consumers of one notify concern, started and stopped together."""
+
+    def __init__(self, consumers: list[JetStreamConsumer[Any]]) -> None:
+        self.consumers = consumers
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for consumer in self.consumers:
+            await consumer.start()
+        self.tasks = [
+            asyncio.create_task(c.run(), name=f"notify-{c.durable}") for c in self.consumers
+        ]
+
+    @property
+    def connected(self) -> bool:
+        return all(c.connected for c in self.consumers)
+
+    async def stop(self) -> None:
+        """Each consumer finishes the message in hand (at most 30 s), then closes."""
+        for consumer in self.consumers:
+            consumer.request_stop()
+        for consumer, task in zip(self.consumers, self.tasks, strict=False):
+            if not task.done() and not consumer.busy:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 30)
+            await consumer.close()
+        self.tasks = []
 
 
 class EventConsumer(JetStreamConsumer[TicketEventPayload]):

@@ -18,7 +18,6 @@ the chat), claimed before sending, so a redelivered event sends nothing twice on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -37,7 +36,7 @@ from services.common.auth import bearer_metadata
 from services.common.events import STREAM, ensure_stream
 from services.common.settings import Settings
 from services.common.ticket_events import TicketEventPayload
-from services.notify.consumer import JetStreamConsumer, parse_event
+from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
 from services.notify.models import Delivery, DeliveryStatus, ImTicketChat, utcnow
 from services.notify.notifier import Progress, RetryPolicy, age_seconds
 from services.notify.rules import PAGING_EVENTS
@@ -520,7 +519,7 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
         return retry
 
 
-class ImOut:
+class ImOut(ConsumerGroup):
     """Both IM consumers of the notify process, started and stopped together."""
 
     def __init__(
@@ -537,38 +536,22 @@ class ImOut:
         self.sender = ImSender(settings)
         self.delivery = ImDelivery(store, ImStore(sessions), self.sender, retry)
         common = {"deliver_policy": deliver_policy, "retry": retry}
-        self.consumers: list[JetStreamConsumer[Any]] = [
-            ImEventConsumer(settings.nats_url, self.delivery, durable=f"{durable}-im", **common),
-            ImTicketConsumer(
-                settings.nats_url,
-                self.delivery,
-                directory,
-                settings.service_token,
-                durable=f"{durable}-im-tickets",
-                **common,
-            ),
-        ]
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        for consumer in self.consumers:
-            await consumer.start()
-        self.tasks = [
-            asyncio.create_task(c.run(), name=f"notify-{c.durable}") for c in self.consumers
-        ]
-
-    @property
-    def connected(self) -> bool:
-        return all(c.connected for c in self.consumers)
+        super().__init__(
+            [
+                ImEventConsumer(
+                    settings.nats_url, self.delivery, durable=f"{durable}-im", **common
+                ),
+                ImTicketConsumer(
+                    settings.nats_url,
+                    self.delivery,
+                    directory,
+                    settings.service_token,
+                    durable=f"{durable}-im-tickets",
+                    **common,
+                ),
+            ]
+        )
 
     async def stop(self) -> None:
-        for consumer in self.consumers:
-            consumer.request_stop()
-        for consumer, task in zip(self.consumers, self.tasks, strict=False):
-            if not task.done() and not consumer.busy:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, 30)
-            await consumer.close()
-        self.tasks = []
+        await super().stop()
         await self.sender.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from services.common.ticket_events import AttachmentPayload, TicketEventPayload
 
 if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
+    from services.notify.render import RenderedEmail
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ class Fetched:
 
     notes: FileNotes
     files: tuple[MailFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnswerFiles:
+    """The files an email carries, fetched when it is sent; ``render`` writes the email
+    saying which files came (attached, gone, or left on the portal)."""
+
+    ticket_id: int
+    files: tuple[AttachmentPayload, ...]
+    render: Callable[[FileNotes], RenderedEmail]
 
 
 def answer_files(event: TicketEventPayload) -> list[AttachmentPayload]:

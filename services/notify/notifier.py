@@ -30,6 +30,7 @@ from services.common.limits import limit_texts
 from services.common.message_ids import MessageIds, mail_domain
 from services.common.ticket_events import AttachmentPayload, TicketEventPayload
 from services.notify.mail_files import (
+    AnswerFiles,
     CommentFiles,
     FileNotes,
     FilesDeferred,
@@ -62,16 +63,6 @@ MAX_AUTO_REPLIES_PER_HOUR = 5
 INBOUND_WAIT_SECONDS = 60.0
 INBOUND_RETRY_SECONDS = 2.0
 MAIL_CHANNELS = ("EMAIL", "FAX")
-
-
-@dataclass(frozen=True)
-class AnswerFiles:
-    """The files an email carries, fetched when it is sent; ``render`` writes the email
-    saying which files came (attached, gone, or left on the portal)."""
-
-    ticket_id: int
-    files: tuple[AttachmentPayload, ...]
-    render: Callable[[FileNotes], RenderedEmail]
 
 
 # Templates that carry the answer's files.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from services.common.ticket_events import ResentAnswerPayload, TicketEventPayload
 from services.notify.local_time import format_instant
+from services.notify.mail_files import NO_FILES, AnswerFiles, FileNotes
 from services.notify.render import RenderedEmail, Renderer
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft, DeliveryStore
@@ -63,12 +64,21 @@ async def resend_answers(
             resend_of_message_id=original.message_id if original else "",
         )
 
+        files = tuple(answer.get("attachments") or ())
         delay = await notifier.render_and_deliver(
             draft,
             email,
             partial(_render, renderer, event, email, answer),
             progress,
             in_reply_to=original.message_id if original else "",
+            # The answer's files go again with it, fetched when the email is sent.
+            files=(
+                AnswerFiles(
+                    event["ticket_id"], files, partial(_render, renderer, event, email, answer)
+                )
+                if files
+                else None
+            ),
         )
         if delay is not None:
             retry_after = max(retry_after or 0.0, delay)
@@ -76,10 +86,15 @@ async def resend_answers(
 
 
 def _render(
-    renderer: Renderer, event: TicketEventPayload, email: PlannedEmail, answer: ResentAnswerPayload
+    renderer: Renderer,
+    event: TicketEventPayload,
+    email: PlannedEmail,
+    answer: ResentAnswerPayload,
+    files: FileNotes = NO_FILES,
 ) -> RenderedEmail:
-    """The email of one re-sent answer: the ticket's context, the answer as it was."""
-    ctx = renderer.context(event, email)
+    """The email of one re-sent answer: the ticket's context, the answer as it was, and
+    what became of its files."""
+    ctx = renderer.context(event, email, files)
     ctx.update(
         comment_body=answer["body"].strip(),
         author_name=answer["author_name"].strip(),

@@ -85,10 +85,11 @@ def order_of(request: tpb.ListTicketsRequest, staff: bool) -> str:
 def sort_keys(order: str) -> list[SortKey]:
     t = m.Ticket
     no_due: ColumnElement[int] = case((t.next_due_at.is_(None), 1), else_=0)
+    # Equal due times (tickets opened out of hours share one) go first come, first served.
     by_due = [
         SortKey(no_due),
         SortKey(t.next_due_at, nullable=True),
-        SortKey(t.id, descending=True),
+        SortKey(t.id),
     ]
     if order == "NEXT_DUE":
         return by_due

@@ -60,6 +60,8 @@ ADMIN = "people-admin-token"
 SERVICE = "people-service-token"
 SUPPORT = "assistenza@helpdesk.localhost"
 SIGNER = TokenSigner(SIGNING_KEY)
+# An answer's files are mailed up to this much together (small, to test the limit cheaply).
+MAIL_FILES_LIMIT = 256 * 1024
 
 
 @dataclass
@@ -137,23 +139,6 @@ async def desk(
         signing_key=SIGNING_KEY,
         nats_url=nats_url,
     )
-    notify_settings = dataclasses.replace(
-        make_settings(
-            tmp_path / "notify",
-            database_url if database_url.startswith("postgres") else "",
-            nats_url,
-            relay,
-        ),
-        admin_token=ADMIN,
-        signing_key=SIGNING_KEY,
-    )
-    notify = NotifyApp(
-        notify_settings,
-        durable=f"notify-people-{uuid.uuid4().hex[:8]}",
-        deliver_policy=DeliverPolicy.NEW,
-        retry=RetryPolicy(base_delay=0.1, max_delay=0.5),
-    )
-    await notify.start()
     publisher = EventPublisher(nats_url, "test-people")
     async with tickets_stack(temporal_client, database_url, nats_url) as stack:
 
@@ -168,6 +153,27 @@ async def desk(
 
         server = ServiceServer(settings, "127.0.0.1:0", [], register)
         await server.start()
+        # Notify downloads answers' files from this tickets service (the service token).
+        notify_settings = dataclasses.replace(
+            make_settings(
+                tmp_path / "notify",
+                database_url if database_url.startswith("postgres") else "",
+                nats_url,
+                relay,
+            ),
+            admin_token=ADMIN,
+            service_token=SERVICE,
+            signing_key=SIGNING_KEY,
+            tickets_addr=f"127.0.0.1:{server.port}",
+            mail_max_attachment_bytes=MAIL_FILES_LIMIT,
+        )
+        notify = NotifyApp(
+            notify_settings,
+            durable=f"notify-people-{uuid.uuid4().hex[:8]}",
+            deliver_policy=DeliverPolicy.NEW,
+            retry=RetryPolicy(base_delay=0.1, max_delay=0.5),
+        )
+        await notify.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         notify_channel = grpc.aio.insecure_channel(f"127.0.0.1:{notify.port}")
         intake_url = async_database_url(
@@ -220,9 +226,9 @@ async def desk(
             await engine.dispose()
             await channel.close(None)
             await notify_channel.close(None)
+            await notify.stop()
             await server.stop(1)
     await publisher.close()
-    await notify.stop()
 
 
 async def _code(call: Any) -> grpc.StatusCode:

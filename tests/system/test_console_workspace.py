@@ -166,9 +166,18 @@ async def test_an_agent_works_an_emailed_ticket(
             conversation = page.locator("#conversation")
             await expect(conversation.get_by_text("segua le istruzioni")).to_be_visible()
             await expect(conversation.get_by_role("img", name="istruzioni.png")).to_be_visible()
-            # The customer is mailed the answer; notify's mail carries no files (the back
-            # end's), so the file is checked where the customer gets it: on the portal.
+            # The customer is mailed the answer with its file, and finds it on the portal.
             await eventually(lambda: mail_to(box, email, "segua le istruzioni"), timeout=30)
+            [mailed] = [
+                msg
+                for msg in box.messages
+                if "segua le istruzioni" in str(msg.get_body(("plain",)).get_content())
+            ]
+            [attached] = list(mailed.iter_attachments())
+            assert attached.get_filename() == "istruzioni.png"
+            assert attached.get_content_type() == "image/png"
+            assert attached.get_payload(decode=True) == screenshot
+            assert "istruzioni.png." in str(mailed.get_body(("plain",)).get_content())
             answer_file = next(
                 a for a in (await stored()).attachments if a.filename == "istruzioni.png"
             )
