@@ -27,6 +27,7 @@ SCENARIOS = (
     "open_tickets",
     "auto_close_storm",
     "list_tickets",
+    "search",
     "business_time",
 )
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
@@ -41,7 +42,7 @@ def _runners(
         (("create_ticket", "mail_ingest"), lambda: sc.create_ticket_and_mail(work, sizes)),
         (("open_tickets",), lambda: sc.open_tickets(work, sizes)),
         (("auto_close_storm",), lambda: sc.auto_close_storm(work, sizes)),
-        (("list_tickets",), lambda: sc.list_tickets(work, sizes)),
+        (("list_tickets", "search"), lambda: sc.list_tickets(work, sizes)),
     ]
 
 

@@ -17,7 +17,7 @@ import aiosmtplib
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, insert, select
 
-from bench import corpus
+from bench import corpus, search
 from bench.bare import BARE_WORKFLOW_QUEUE
 from bench.infra import (
     HelpDesk,
@@ -64,6 +64,7 @@ class Sizes:
     list_queries: int
     business_ops: int
     populate_concurrency: int = 32
+    search_articles: int = 1_000
 
 
 # Sized to keep a full run well under 10 minutes on 2 cores (about 7-8 here): open_tickets is
@@ -93,6 +94,7 @@ QUICK = Sizes(
     list_rows=1_000,
     list_queries=10,
     business_ops=2_000,
+    search_articles=20,
 )
 
 
@@ -110,6 +112,7 @@ def scaled(base: Sizes, scale: float) -> Sizes:
         list_queries=n(base.list_queries, 10),
         business_ops=n(base.business_ops, 1_000),
         populate_concurrency=base.populate_concurrency,
+        search_articles=n(base.search_articles, 10),
     )
 
 
@@ -834,7 +837,7 @@ async def _populate(url: str, rows: int) -> list[int]:
                 batch.append(
                     {
                         "request_id": f"bench:list:{tag}:{k}",
-                        "subject": f"Richiesta {k}: la stampa della fattura non parte",
+                        "subject": search.subject_for(k),
                         "description": "Errore 1234 in stampa fattura, versione 5.2.1.",
                         "organization_id": org,
                         "requester_id": contact,
@@ -939,6 +942,7 @@ async def _list_backend(
             _, grpc_lat = await drive(sizes.list_queries, 1, grpc_one)
         finally:
             await plain.close()  # type: ignore[attr-defined]
+        searched = await _search_backend(url, stub, md, sizes)
     out: dict[str, Any] = {
         "helpdesk": latency_summary(grpc_lat),
         "plain_sql": latency_summary(sql_lat),
@@ -947,12 +951,89 @@ async def _list_backend(
         "database_bytes": size,
     }
     out["p99_ratio"] = round(out["helpdesk"]["p99_ms"] / out["plain_sql"]["p99_ms"], 2)
+    out["search"] = searched
+    log(
+        f"search {backend}: SearchTickets p50 {searched['helpdesk']['p50_ms']} ms p99 "
+        f"{searched['helpdesk']['p99_ms']} ms; bare engine p50 "
+        f"{searched['bare_engine']['p50_ms']} ms p99 {searched['bare_engine']['p99_ms']} ms"
+    )
     log(
         f"list_tickets {backend}: ListTickets p50 {out['helpdesk']['p50_ms']} ms p99 "
         f"{out['helpdesk']['p99_ms']} ms; plain SQL p50 {out['plain_sql']['p50_ms']} ms p99 "
         f"{out['plain_sql']['p99_ms']} ms"
     )
     return out
+
+
+async def _search_backend(url: str, stub: Any, md: Any, sizes: Sizes) -> dict[str, Any]:
+    """SearchTickets over the populated tickets (and articles) against the engine's own
+    query, the same words in turn."""
+    t0 = time.monotonic()
+    entries = await search.index_corpus(url, sizes.search_articles)
+    index_s = time.monotonic() - t0
+    bare = await search.bare_search(url)
+    hits_seen: list[int] = []
+
+    async def grpc_one(i: int) -> float:
+        t = time.monotonic()
+        reply = await stub.SearchTickets(
+            tpb.SearchTicketsRequest(
+                query=search.QUERIES[i % len(search.QUERIES)], page_size=search.PAGE
+            ),
+            metadata=md,
+            timeout=60,
+        )
+        hits_seen.append(len(reply.hits))
+        return time.monotonic() - t
+
+    async def bare_one(i: int) -> float:
+        t = time.monotonic()
+        await bare(search.QUERIES[i % len(search.QUERIES)])
+        return time.monotonic() - t
+
+    try:
+        await drive(len(search.QUERIES), 1, bare_one)
+        await drive(len(search.QUERIES), 1, grpc_one)
+        hits_seen.clear()
+        _, bare_lat = await drive(sizes.list_queries, 1, bare_one)
+        _, grpc_lat = await drive(sizes.list_queries, 1, grpc_one)
+    finally:
+        await bare.close()  # type: ignore[attr-defined]
+    out: dict[str, Any] = {
+        "helpdesk": latency_summary(grpc_lat),
+        "bare_engine": latency_summary(bare_lat),
+        "hits_per_page": max(hits_seen) if hits_seen else 0,
+        "entries": entries,
+        "index_seconds": round(index_s, 1),
+    }
+    out["p99_ratio"] = round(out["helpdesk"]["p99_ms"] / out["bare_engine"]["p99_ms"], 2)
+    return out
+
+
+def _search_result(backends: dict[str, Any], sizes: Sizes) -> Result:
+    main = "postgresql" if "postgresql" in backends else "sqlite"
+    figures = {b: v["search"] for b, v in backends.items()}
+    return result(
+        "search",
+        figures[main]["helpdesk"]["p99_ms"],
+        figures[main]["bare_engine"]["p99_ms"],
+        f"ms p99 ({main}; every database in details)",
+        "p99 <= 2x the bare engine's query on both databases",
+        all(f["p99_ratio"] <= 2 for f in figures.values()),
+        {
+            "tickets": sizes.list_rows,
+            "articles": sizes.search_articles,
+            "queries": sizes.list_queries,
+            "words": list(search.QUERIES),
+            "page_size": search.PAGE,
+            "path": "TicketService.SearchTickets over gRPC (tickets process) as the desk: "
+            "ranked hits, snippets, the tickets as the caller sees them; sequential",
+            "baseline_path": "the engine's ranked MATCH / @@ query with its snippet function, "
+            "first page, through the same driver (aiosqlite, asyncpg), sequential",
+        },
+        {"backends": figures},
+        higher_is_better=False,
+    )
 
 
 async def list_tickets(work: Path, sizes: Sizes) -> list[Result]:
@@ -986,9 +1067,15 @@ async def list_tickets(work: Path, sizes: Sizes) -> list[Result]:
                 "baseline_path": "SELECT * ... WHERE organization_id AND status IN ... ORDER BY "
                 "id DESC LIMIT 51 through the same driver (aiosqlite, asyncpg), sequential",
             },
-            {"backends": backends, "worst_backend": worst},
+            {
+                "backends": {
+                    b: {k: v for k, v in f.items() if k != "search"} for b, f in backends.items()
+                },
+                "worst_backend": worst,
+            },
             higher_is_better=False,
-        )
+        ),
+        _search_result(backends, sizes),
     ]
 
 

@@ -11,6 +11,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from helpdesk.v1 import common_pb2 as _common_pb2
 from helpdesk.v1 import dev_escalation_pb2 as _dev_escalation_pb2
+from helpdesk.v1 import knowledge_pb2 as _knowledge_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1685,3 +1686,123 @@ class TicketLinkResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketLinkResponse: _TypeAlias = TicketLinkResponse  # noqa: Y015
+
+@_typing.final
+class SearchTicketsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    RECEIVED_FROM_FIELD_NUMBER: _builtins.int
+    RECEIVED_BEFORE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    product: _builtins.str
+    organization_id: _builtins.int
+    """Agents only (a customer's own organisation is implied)."""
+    page_size: _builtins.int
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketStatus.ValueType]: ...
+    @_builtins.property
+    def received_from(self) -> _timestamp_pb2.Timestamp:
+        """Received from / before (either may be unset)."""
+
+    @_builtins.property
+    def received_before(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+        statuses: _abc.Iterable[_common_pb2.TicketStatus.ValueType] | None = ...,
+        product: _builtins.str = ...,
+        organization_id: _builtins.int = ...,
+        received_from: _timestamp_pb2.Timestamp | None = ...,
+        received_before: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_before", b"received_before", "received_from", b"received_from"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "page_size", b"page_size", "product", b"product", "query", b"query", "received_before", b"received_before", "received_from", b"received_from", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchTicketsRequest: _TypeAlias = SearchTicketsRequest  # noqa: Y015
+
+@_typing.final
+class TicketHit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    SNIPPET_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    FOUND_IN_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    found_in: _builtins.str
+    """Where the words were found: "ticket" (its subject, description or a public answer)
+    or "note" (an internal note; agents only).
+    """
+    @_builtins.property
+    def ticket(self) -> _common_pb2.Ticket:
+        """The ticket as the caller sees it."""
+
+    @_builtins.property
+    def snippet(self) -> _containers.RepeatedCompositeFieldContainer[_knowledge_pb2.SnippetPart]: ...
+    def __init__(
+        self,
+        *,
+        ticket: _common_pb2.Ticket | None = ...,
+        snippet: _abc.Iterable[_knowledge_pb2.SnippetPart] | None = ...,
+        score: _builtins.float = ...,
+        found_in: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["found_in", b"found_in", "score", b"score", "snippet", b"snippet", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TicketHit: _TypeAlias = TicketHit  # noqa: Y015
+
+@_typing.final
+class SearchTicketsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___TicketHit]: ...
+    def __init__(
+        self,
+        *,
+        hits: _abc.Iterable[Global___TicketHit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchTicketsResponse: _TypeAlias = SearchTicketsResponse  # noqa: Y015
+
+@_typing.final
+class SimilarTicketsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    limit: _builtins.int
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarTicketsRequest: _TypeAlias = SimilarTicketsRequest  # noqa: Y015

@@ -193,6 +193,16 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.FromString,
                 _registered_method=True)
+        self.SearchTickets = channel.unary_unary(
+                '/helpdesk.v1.TicketService/SearchTickets',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
+                _registered_method=True)
+        self.SimilarTickets = channel.unary_unary(
+                '/helpdesk.v1.TicketService/SimilarTickets',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -453,6 +463,24 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchTickets(self, request, context):
+        """Full-text search of tickets (subject, description, public answers; internal notes
+        for agents only), among the tickets the caller may see, best first, with highlighted
+        snippets. An empty query lists the most recently updated. Query syntax is never
+        passed to the engine as such.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimilarTickets(self, request, context):
+        """Tickets about the same problem as this one (by its subject and description), solved
+        and closed ones first; never the ticket itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -610,6 +638,16 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.ListMaintenance,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.SerializeToString,
+            ),
+            'SearchTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchTickets,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.SerializeToString,
+            ),
+            'SimilarTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarTickets,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1452,6 +1490,60 @@ class TicketService:
             '/helpdesk.v1.TicketService/ListMaintenance',
             helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceRequest.SerializeToString,
             helpdesk_dot_v1_dot_tickets__pb2.ListMaintenanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/SearchTickets',
+            helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/SimilarTickets',
+            helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
             options,
             channel_credentials,
             insecure,

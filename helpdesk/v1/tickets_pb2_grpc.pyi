@@ -149,6 +149,16 @@ class TicketServiceStub:
     """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION."""
     ListMaintenance: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.ListMaintenanceRequest, _tickets_pb2.ListMaintenanceResponse]
     """Soonest planned start first; by organisation and status."""
+    SearchTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SearchTicketsRequest, _tickets_pb2.SearchTicketsResponse]
+    """Full-text search of tickets (subject, description, public answers; internal notes
+    for agents only), among the tickets the caller may see, best first, with highlighted
+    snippets. An empty query lists the most recently updated. Query syntax is never
+    passed to the engine as such.
+    """
+    SimilarTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.SimilarTicketsRequest, _tickets_pb2.SearchTicketsResponse]
+    """Tickets about the same problem as this one (by its subject and description), solved
+    and closed ones first; never the ticket itself.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -270,6 +280,16 @@ class TicketServiceAsyncStub(TicketServiceStub):
     """STARTED -> FINISHED (again: no change). Not started yet: FAILED_PRECONDITION."""
     ListMaintenance: _aio.UnaryUnaryMultiCallable[_tickets_pb2.ListMaintenanceRequest, _tickets_pb2.ListMaintenanceResponse]  # type: ignore[assignment]
     """Soonest planned start first; by organisation and status."""
+    SearchTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SearchTicketsRequest, _tickets_pb2.SearchTicketsResponse]  # type: ignore[assignment]
+    """Full-text search of tickets (subject, description, public answers; internal notes
+    for agents only), among the tickets the caller may see, best first, with highlighted
+    snippets. An empty query lists the most recently updated. Query syntax is never
+    passed to the engine as such.
+    """
+    SimilarTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SimilarTicketsRequest, _tickets_pb2.SearchTicketsResponse]  # type: ignore[assignment]
+    """Tickets about the same problem as this one (by its subject and description), solved
+    and closed ones first; never the ticket itself.
+    """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     """Support tickets. Every change goes through the ticket's workflow
@@ -574,5 +594,27 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_pb2.ListMaintenanceResponse, _abc.Awaitable[_tickets_pb2.ListMaintenanceResponse]]:
         """Soonest planned start first; by organisation and status."""
+
+    @_abc_1.abstractmethod
+    def SearchTickets(
+        self,
+        request: _tickets_pb2.SearchTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.SearchTicketsResponse, _abc.Awaitable[_tickets_pb2.SearchTicketsResponse]]:
+        """Full-text search of tickets (subject, description, public answers; internal notes
+        for agents only), among the tickets the caller may see, best first, with highlighted
+        snippets. An empty query lists the most recently updated. Query syntax is never
+        passed to the engine as such.
+        """
+
+    @_abc_1.abstractmethod
+    def SimilarTickets(
+        self,
+        request: _tickets_pb2.SimilarTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.SearchTicketsResponse, _abc.Awaitable[_tickets_pb2.SearchTicketsResponse]]:
+        """Tickets about the same problem as this one (by its subject and description), solved
+        and closed ones first; never the ticket itself.
+        """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

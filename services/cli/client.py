@@ -14,6 +14,7 @@ from helpdesk.v1 import (
     dev_escalation_pb2_grpc,
     directory_pb2_grpc,
     intake_pb2_grpc,
+    knowledge_pb2_grpc,
     notify_pb2_grpc,
     tickets_pb2_grpc,
 )
@@ -99,6 +100,10 @@ class Client:
     @property
     def tickets(self) -> tickets_pb2_grpc.TicketServiceStub:
         return tickets_pb2_grpc.TicketServiceStub(self._channel(self.settings.tickets_addr))
+
+    @property
+    def knowledge(self) -> knowledge_pb2_grpc.KnowledgeServiceStub:
+        return knowledge_pb2_grpc.KnowledgeServiceStub(self._channel(self.settings.tickets_addr))
 
     @property
     def intake(self) -> intake_pb2_grpc.IntakeServiceStub:

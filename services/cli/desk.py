@@ -11,6 +11,8 @@ requests and customers' chat groups.
                                  [--version V] [--os OS] --reason R
     helpdesk ticket third-party ID --name VENDOR [--reference CASE]
     helpdesk ticket resend ID [--comment COMMENT_ID] [--to EMAIL]
+    helpdesk ticket search [WORDS ...] [--status S ...] [--org ID] [--product P]
+    helpdesk ticket similar ID
     helpdesk ticket follow | unfollow ID (--contact ID | --email EMAIL)
     helpdesk ticket record-call ID [--type remote-session] [--direction inbound|outbound]
                                    (--contact ID | --with TEXT) --duration 15m --summary TEXT|-
@@ -323,6 +325,45 @@ def ticket_resend(c: Client, a: argparse.Namespace) -> Result:
         f" {reply.recipient_email} (resend {reply.resend_id})"
     )
     return Result(text, reply)
+
+
+def _hits(hits: Sequence[tickets_pb2.TicketHit]) -> str:
+    """One line per ticket, then its snippet with the matched words in [brackets]."""
+    if not hits:
+        return "no ticket found"
+    lines = []
+    for h in hits:
+        t = h.ticket
+        where = " (internal note)" if h.found_in == "note" else ""
+        lines.append(
+            f"#{t.id} {enums.TICKET_STATUS.label(t.status)} {render.one_line(t.subject)}"
+            f" - {t.organization_name}{where}"
+        )
+        snippet = "".join(f"[{p.text}]" if p.match else p.text for p in h.snippet)
+        if snippet.strip():
+            lines.append(f"    {render.one_line(snippet)}")
+    return "\n".join(lines)
+
+
+def ticket_search(c: Client, a: argparse.Namespace) -> Result:
+    reply = c.call(
+        c.tickets.SearchTickets,
+        tickets_pb2.SearchTicketsRequest(
+            query=" ".join(a.words),
+            statuses=a.statuses or [],
+            organization_id=a.org or 0,
+            product=a.product or "",
+            page_size=a.limit,
+        ),
+    )
+    return Result(_hits(reply.hits), reply)
+
+
+def ticket_similar(c: Client, a: argparse.Namespace) -> Result:
+    reply = c.call(
+        c.tickets.SimilarTickets, tickets_pb2.SimilarTicketsRequest(ticket_id=a.id, limit=a.limit)
+    )
+    return Result(_hits(reply.hits), reply)
 
 
 def ticket_follow(c: Client, a: argparse.Namespace) -> Result:
@@ -718,6 +759,24 @@ def add_ticket_commands(
     p.add_argument("--name", required=True, help='who we wait for, e.g. "Telecom Italia"')
     p.add_argument("--reference", metavar="CASE", help="their ticket or case number")
     _actor_option(p)
+
+    p = leaf(ticket, "search", ticket_search, "full-text search (notes too, for the desk)")
+    p.add_argument("words", nargs="*", help="words to find (none: the latest updated)")
+    p.add_argument(
+        "--status",
+        dest="statuses",
+        type=enums.TICKET_STATUS,
+        action="extend",
+        nargs="+",
+        metavar="STATUS",
+        help=", ".join(enums.TICKET_STATUS.words),
+    )
+    p.add_argument("--org", type=positive_int, metavar="ID")
+    p.add_argument("--product")
+    p.add_argument("--limit", type=positive_int, default=20, help="at most this many (50)")
+    p = leaf(ticket, "similar", ticket_similar, "tickets about the same problem, solved first")
+    p.add_argument("id", type=ticket_id)
+    p.add_argument("--limit", type=positive_int, default=5, help="at most this many (20)")
 
     p = leaf(ticket, "resend", ticket_resend, "re-send public answers by email")
     p.add_argument("id", type=ticket_id)

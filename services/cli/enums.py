@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from helpdesk.v1 import common_pb2, dev_escalation_pb2, directory_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import (
+    common_pb2,
+    dev_escalation_pb2,
+    directory_pb2,
+    knowledge_pb2,
+    notify_pb2,
+    tickets_pb2,
+)
 
 if TYPE_CHECKING:
     from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
@@ -75,3 +82,5 @@ TICKET_ORDER = EnumWords(tickets_pb2.TicketOrder, "TICKET_ORDER_")
 MAINTENANCE_MEDIUM = EnumWords(tickets_pb2.MaintenanceMedium, "MAINTENANCE_MEDIUM_")
 MAINTENANCE_STATUS = EnumWords(tickets_pb2.MaintenanceStatus, "MAINTENANCE_STATUS_")
 IM_PROVIDER = EnumWords(directory_pb2.ImProvider, "IM_PROVIDER_")
+ARTICLE_STATUS = EnumWords(knowledge_pb2.ArticleStatus, "ARTICLE_STATUS_")
+ARTICLE_VISIBILITY = EnumWords(knowledge_pb2.ArticleVisibility, "ARTICLE_VISIBILITY_")

@@ -12,7 +12,7 @@ import sys
 
 import grpc
 
-from services.cli import commands, contracts, desk, enums, render, report
+from services.cli import articles, commands, contracts, desk, enums, render, report
 from services.cli.args import (
     Verbs,
     local_date,
@@ -363,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
     contracts.add_commands(verbs)
     desk.add_commands(verbs)
+    articles.add_commands(verbs)
     return parser
 
 

@@ -75,6 +75,7 @@ _T = "/helpdesk.v1.TicketService/"
 _I = "/helpdesk.v1.IntakeService/"
 _N = "/helpdesk.v1.NotifyService/"
 _E = "/helpdesk.v1.DevEscalationService/"
+_K = "/helpdesk.v1.KnowledgeService/"
 
 ACCESS: dict[str, frozenset[Role]] = {
     # -- directory ---------------------------------------------------------------
@@ -151,6 +152,18 @@ ACCESS: dict[str, frozenset[Role]] = {
     _T + "ResendAnswers": SUPPORT | TRUSTED,
     _T + "AddFollower": SUPPORT | TRUSTED,
     _T + "RemoveFollower": SUPPORT | TRUSTED,
+    # Full-text search: customers among their visible tickets, never internal notes.
+    _T + "SearchTickets": STAFF | TRUSTED | CUSTOMERS,
+    _T + "SimilarTickets": STAFF | TRUSTED,
+    # -- knowledge base: written by agents and team leads, read by customers as published --
+    _K + "CreateArticle": SUPPORT | TRUSTED,
+    _K + "UpdateArticle": SUPPORT | TRUSTED,
+    _K + "PublishArticle": SUPPORT | TRUSTED,
+    _K + "GetArticle": STAFF | TRUSTED | CUSTOMERS,
+    _K + "ListArticles": STAFF | TRUSTED | CUSTOMERS,
+    _K + "SearchArticles": STAFF | TRUSTED | CUSTOMERS,
+    _K + "SuggestArticles": STAFF | TRUSTED | CUSTOMERS,
+    _K + "RecordDeflection": TRUSTED | CUSTOMERS,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,

@@ -29,6 +29,7 @@ from services.tickets.maintenance_activities import MaintenanceActivities
 from services.tickets.queues import set_next_due
 from services.tickets.readmodel import actor_name, comment_attachments
 from services.tickets.report_mail import ReportActivities
+from services.tickets.ticket_index import index_ticket
 from workflows.contracts import RECORD_TICKET_CHANGE, ChangeRecord, TicketState
 from workflows.domain.sla_clock import target_seconds
 
@@ -154,6 +155,8 @@ class TicketActivities(ReportActivities, DeskDigestActivities, MaintenanceActivi
             interaction = interaction_row(s.ticket_id, c)
             if interaction is not None:  # a phone call or remote session (seed 000)
                 session.add(interaction)
+            await session.flush()
+            await index_ticket(session, row)  # the search index follows the comments
         e = rec.time_entry
         if e is not None and await session.get(m.TimeEntry, e.id) is None:
             session.add(

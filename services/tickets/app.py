@@ -12,8 +12,9 @@ import grpc
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from helpdesk.v1 import directory_pb2, tickets_pb2
+from helpdesk.v1 import directory_pb2, knowledge_pb2, tickets_pb2
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.events import EventPublisher
@@ -36,6 +37,7 @@ from services.tickets.creation import SecondLevelTimes, TicketCreator
 from services.tickets.credentials import Credentials
 from services.tickets.desk_digest import ensure_desk_digest
 from services.tickets.directory import DirectoryServicer
+from services.tickets.knowledge import KnowledgeServicer
 from services.tickets.report_mail import ensure_monthly_schedule
 from services.tickets.servicer import TicketServicer
 from workflows.contracts import TICKETS_TASK_QUEUE
@@ -89,6 +91,7 @@ async def serve(settings: Settings) -> None:
         dgrpc.add_DirectoryServiceServicer_to_server(
             DirectoryServicer(sessions, credentials), server
         )
+        kgrpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(sessions), server)
 
     server = ServiceServer(
         settings,
@@ -96,6 +99,7 @@ async def serve(settings: Settings) -> None:
         [
             tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name,
             directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
+            knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name,
         ],
         register,
     )

@@ -31,6 +31,7 @@ from services.tickets.opening_clocks import opening_clocks
 from services.tickets.queues import set_next_due
 from services.tickets.readmodel import state_from_row
 from services.tickets.sla_terms import sla_terms_for
+from services.tickets.ticket_index import index_ticket
 from services.tickets.workflow_calls import start_ticket_workflow
 from workflows.contracts import TicketState, TicketWorkflowInput
 
@@ -196,6 +197,7 @@ class TicketCreator:
             try:
                 await session.flush()
                 session.add_all(attachment_rows(new.attachments, row.id, None, now))
+                await index_ticket(session, row)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()

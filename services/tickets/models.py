@@ -359,3 +359,84 @@ class MaintenanceWindow(Base):
     # Events of its workflow applied so far; an older snapshot never overwrites a newer.
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Article(Base):
+    """A knowledge-base article (FAQ, guide): Markdown, in one language, with versions."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The creating caller's idempotency key (scoped to the caller), unique when set.
+    request_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    product: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    locale: Mapped[str] = mapped_column(String(5), default="it")
+    visibility: Mapped[str] = mapped_column(String(20))  # PUBLIC, ORGANIZATIONS, INTERNAL
+    status: Mapped[str] = mapped_column(String(20))  # DRAFT, PUBLISHED
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    author_id: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    source_ticket_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    source_comment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    deflections: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class ArticleOrganization(Base):
+    """An organisation an ORGANIZATIONS article is shown to."""
+
+    __tablename__ = "kb_article_organizations"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id"), primary_key=True, index=True
+    )
+
+
+class ArticleVersion(Base):
+    """One version of an article: who changed it, when, and the text it then had."""
+
+    __tablename__ = "kb_article_versions"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    changed_by_id: Mapped[int] = mapped_column(BigId)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ArticleDeflection(Base):
+    """A customer answered by a suggested article before sending a ticket."""
+
+    __tablename__ = "kb_deflections"
+
+    request_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(BigId, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SearchEntry(Base):
+    """The searchable text of a ticket or an article, one row per part: ``public``
+    (a ticket's subject, description and public answers; an article) and ``internal``
+    (a ticket's internal notes). The engine's index follows these rows: an FTS5 table
+    kept by triggers on SQLite, a generated ``tsvector`` column with a GIN index on
+    PostgreSQL (migration 0013)."""
+
+    __tablename__ = "search_entries"
+    __table_args__ = (Index("ux_search_entries_ref", "kind", "ref_id", "part", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10))  # ticket, article
+    ref_id: Mapped[int] = mapped_column(BigId)
+    part: Mapped[str] = mapped_column(String(10))  # public, internal
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(5))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from sqlalchemy import Select
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from helpdesk.v1 import common_pb2 as pb
@@ -22,6 +25,8 @@ class TicketRpcHelpers:
         publisher: EventPublisher | None
 
         async def _row(self, session: AsyncSession, ticket_id: int) -> m.Ticket: ...
+
+        async def _visible(self, session: AsyncSession, query: Select[Any]) -> Select[Any]: ...
 
         async def _actor(
             self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]

@@ -7,9 +7,10 @@ import hashlib
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -69,6 +70,7 @@ from services.tickets.resend import ResendRpcs
 from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.sla_terms import sla_terms_for
+from services.tickets.ticket_search import TicketSearchRpcs
 from services.tickets.workflow_calls import (
     execute_update,
     execute_update_with_start,
@@ -129,6 +131,7 @@ def _audit_name() -> str:
 
 
 class TicketServicer(
+    TicketSearchRpcs,
     InteractionRpcs,
     MaintenanceRpcs,
     AttachmentRpcs,
@@ -184,6 +187,19 @@ class TicketServicer(
         ):
             not_found(f"ticket {ticket_id}")
         return row
+
+    async def _visible(self, session: AsyncSession, query: Select[Any]) -> Select[Any]:
+        """``query`` over tickets narrowed to those the caller may see, in the query itself
+        (never filtered after it): a customer's organisation, a USER's own (and their
+        department's) tickets; staff see every ticket."""
+        who = principal()
+        if not who.is_customer:
+            return query
+        query = query.where(m.Ticket.organization_id == who.organization_id)
+        if who.role is Role.USER:
+            visible = await self._visible_requesters(session)
+            query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
+        return query
 
     @staticmethod
     async def _visible_requesters(session: AsyncSession) -> set[int]:
@@ -335,16 +351,11 @@ class TicketServicer(
     async def ListTickets(
         self, request: tpb.ListTicketsRequest, context: Context
     ) -> tpb.ListTicketsResponse:
-        query = select(m.Ticket)
         who = principal()
-        if who.is_customer:  # filtered in the query, never after it
-            if request.organization_id and request.organization_id != who.organization_id:
-                return tpb.ListTicketsResponse()
-            query = query.where(m.Ticket.organization_id == who.organization_id)
-            if who.role is Role.USER:
-                async with self.sessions() as session:
-                    visible = await self._visible_requesters(session)
-                query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
+        if who.is_customer and request.organization_id not in (0, who.organization_id):
+            return tpb.ListTicketsResponse()
+        async with self.sessions() as session:
+            query = await self._visible(session, select(m.Ticket))
         if request.organization_id:
             query = query.where(m.Ticket.organization_id == request.organization_id)
         if request.requester_email:

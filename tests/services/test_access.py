@@ -23,11 +23,12 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import dev_escalation_pb2, intake_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import dev_escalation_pb2, intake_pb2, knowledge_pb2, notify_pb2, tickets_pb2
 from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import ACCESS, PUBLIC, Principal, Role
@@ -39,6 +40,7 @@ from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.servicer import IntakeServicer
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
+from services.tickets.knowledge import KnowledgeServicer
 from services.tickets.login_guard import Attempts, LoginLimits
 from services.tickets.servicer import TicketServicer
 from tests.support import SIGNING_KEY, TicketsStack, dev_escalation_stack, tickets_stack
@@ -48,7 +50,7 @@ pytestmark = [pytest.mark.db]
 ADMIN = "access-admin-token"
 SERVICE = "access-service-token"
 SIGNER = TokenSigner(SIGNING_KEY)
-ALL_SERVICES = (tickets_pb2, dpb, intake_pb2, notify_pb2, dev_escalation_pb2)
+ALL_SERVICES = (tickets_pb2, dpb, intake_pb2, notify_pb2, dev_escalation_pb2, knowledge_pb2)
 
 
 @dataclass
@@ -94,6 +96,7 @@ async def server(
             dgrpc.add_DirectoryServiceServicer_to_server(
                 DirectoryServicer(stack.sessions, stack.credentials), srv
             )
+            kgrpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(stack.sessions), srv)
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{port_holder[0]}")
             loop_channel.append(channel)
             igrpc.add_IntakeServiceServicer_to_server(

@@ -19,6 +19,7 @@ from helpdesk.v1 import (
     dev_escalation_pb2,
     directory_pb2,
     intake_pb2,
+    knowledge_pb2,
     tickets_pb2,
 )
 from services.cli import desk, render
@@ -50,6 +51,7 @@ class RecordingClient:
         self.reply = reply
         self.replies = replies
         self.directory = self.tickets = self.intake = self.notify = self.dev = self
+        self.knowledge = self
 
     def __getattr__(self, name: str) -> str:
         return name  # c.tickets.MergeTickets -> "MergeTickets"
@@ -738,3 +740,42 @@ def test_a_bad_combination_exits_2_before_any_call(
     monkeypatch.setenv("HELPDESK_TICKETS_ADDR", "127.0.0.1:9")  # never dialled
     assert main(["ticket", "merge", "7", "--into", "7", "--reason", "x"]) == 2
     assert capsys.readouterr().err == "error: a ticket cannot be merged into itself\n"
+
+
+# Search ------------------------------------------------------------------------
+
+
+def test_search_sends_the_words_and_prints_the_snippets() -> None:
+    hit = tickets_pb2.TicketHit(
+        ticket=common_pb2.Ticket(
+            id=7,
+            subject="La stampante non stampa",
+            status=common_pb2.TICKET_STATUS_SOLVED,
+            organization_name="Rossi Srl",
+        ),
+        snippet=[
+            knowledge_pb2.SnippetPart(text="Da ieri la ", match=False),
+            knowledge_pb2.SnippetPart(text="stampante", match=True),
+        ],
+        found_in="note",
+    )
+    method, request, text = run_command(
+        parse("ticket", "search", "stampanti", "rete", "--status", "solved", "--org", "3"),
+        tickets_pb2.SearchTicketsResponse(hits=[hit]),
+    )
+    assert method == "SearchTickets"
+    assert request == tickets_pb2.SearchTicketsRequest(
+        query="stampanti rete",
+        statuses=[common_pb2.TICKET_STATUS_SOLVED],
+        organization_id=3,
+        page_size=20,
+    )
+    assert text.splitlines() == [
+        "#7 SOLVED La stampante non stampa - Rossi Srl (internal note)",
+        "    Da ieri la [stampante]",
+    ]
+    method, request, text = run_command(
+        parse("ticket", "similar", "#7"), tickets_pb2.SearchTicketsResponse()
+    )
+    assert (method, request.ticket_id, request.limit) == ("SimilarTickets", 7, 5)
+    assert text == "no ticket found"

@@ -1,0 +1,221 @@
+"""The full-text index of tickets and articles, on the database's own engine.
+
+Every searchable text is a row of ``search_entries`` (``kind`` ticket or article,
+``ref_id``, ``part`` public or internal), written in the same transaction as what it
+indexes (``put``), so the index never drifts from the read model. The engine follows the
+rows: on SQLite an FTS5 table kept by triggers (``unicode61``, accents folded), on
+PostgreSQL a generated ``tsvector`` (the ``italian`` or ``english`` configuration by the
+entry's language, title weighted above body) with a GIN index (migration 0013).
+
+A user's query is never handed to the engine as syntax: it is cut into words (letters and
+digits), at most ``MAX_WORDS``, and the engine's query is built from them with bound
+parameters (FTS5 quoted terms; PostgreSQL ``plainto_tsquery``). A query without a word
+(only punctuation, a lone quote) matches nothing. SQLite has no Italian stemmer: a word
+of five letters or more is searched as a prefix of its stem (``stampante`` and
+``stampanti`` both as ``stampant*``), which covers the regular plurals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Float, Integer, String, delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
+
+from services.tickets import models as m
+
+TICKET = "ticket"
+ARTICLE = "article"
+PUBLIC = "public"
+INTERNAL = "internal"
+
+MAX_WORDS = 12
+MAX_WORD_CHARS = 60
+# Around the matched words in the snippets the engines write.
+MARK_START = "\x01"
+MARK_END = "\x02"
+SNIPPET_WORDS = 24
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_TRAILING_VOWELS = re.compile(r"[aeiouàèéìíòóù]+$")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a snippet; ``match``: the words searched for."""
+
+    text: str
+    match: bool
+
+
+def words(query: str) -> list[str]:
+    """The words of a user's query, lower case, in order, without repeats."""
+    seen: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        word = word[:MAX_WORD_CHARS]
+        if word not in seen:
+            seen.append(word)
+        if len(seen) == MAX_WORDS:
+            break
+    return seen
+
+
+def _stem(word: str) -> str:
+    """A light stem for SQLite's prefix search: Italian and English regular endings."""
+    if len(word) < 5:
+        return word
+    stem = word[:-1] if word.endswith("s") else word
+    stem = _TRAILING_VOWELS.sub("", stem)
+    return stem if len(stem) >= 4 else word
+
+
+def fts5_query(found: Sequence[str], any_word: bool = False) -> str:
+    """An FTS5 MATCH expression of quoted terms (never the user's own syntax)."""
+    terms = []
+    for word in found:
+        stem = _stem(word)
+        terms.append(f'"{stem}"*' if stem != word or len(word) >= 5 else f'"{word}"')
+    return (" OR " if any_word else " ").join(terms)
+
+
+async def put(
+    session: AsyncSession,
+    kind: str,
+    ref_id: int,
+    part: str,
+    title: str,
+    body: str,
+    locale: str,
+) -> None:
+    """Write the text of one part (replacing what it had); the caller commits. An empty
+    text removes the part."""
+    row = await session.scalar(
+        select(m.SearchEntry).where(
+            m.SearchEntry.kind == kind, m.SearchEntry.ref_id == ref_id, m.SearchEntry.part == part
+        )
+    )
+    if not title.strip() and not body.strip():
+        if row is not None:
+            await session.delete(row)
+        return
+    now = datetime.now(UTC)
+    if row is None:
+        session.add(
+            m.SearchEntry(
+                kind=kind,
+                ref_id=ref_id,
+                part=part,
+                title=title,
+                body=body,
+                locale=_locale(locale),
+                updated_at=now,
+            )
+        )
+    elif (row.title, row.body, row.locale) != (title, body, _locale(locale)):
+        row.title, row.body, row.locale, row.updated_at = title, body, _locale(locale), now
+
+
+async def drop(session: AsyncSession, kind: str, ref_id: int) -> None:
+    """Remove every part of one ticket or article; the caller commits."""
+    await session.execute(
+        delete(m.SearchEntry).where(m.SearchEntry.kind == kind, m.SearchEntry.ref_id == ref_id)
+    )
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """``sqlite`` or ``postgresql``: which engine's query to write."""
+    return session.get_bind().dialect.name
+
+
+def _locale(locale: str) -> str:
+    return "en" if locale.strip().lower().startswith("en") else "it"
+
+
+def matches(
+    dialect: str, found: Sequence[str], kind: str, parts: Sequence[str], any_word: bool = False
+) -> Subquery:
+    """The entries of ``kind`` and ``parts`` matching the words: columns ``entry_id``,
+    ``ref_id``, ``part``, ``score`` (higher is better). Join it to what the caller may see
+    and order by ``score``; ``snippets`` then writes the page's snippets. ``found`` must not
+    be empty."""
+    if not found:
+        raise ValueError("no words to search for")
+    part_params = {f"part{i}": p for i, p in enumerate(parts)}
+    part_list = ", ".join(f":part{i}" for i in range(len(parts)))
+    if dialect == "postgresql":
+        query, params = _pg_tsquery(found, any_word)
+        sql = text(
+            "SELECT e.id AS entry_id, e.ref_id AS ref_id, e.part AS part, "
+            f"ts_rank_cd(e.tsv, {query}) AS score "
+            f"FROM search_entries e WHERE e.tsv @@ {query} "
+            f"AND e.kind = :kind AND e.part IN ({part_list})"
+        ).bindparams(kind=kind, **part_params, **params)
+    else:
+        sql = text(
+            "SELECT e.id AS entry_id, e.ref_id AS ref_id, e.part AS part, "
+            "-bm25(search_fts, 4.0, 1.0) AS score "
+            "FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid "
+            f"WHERE search_fts MATCH :q AND e.kind = :kind AND e.part IN ({part_list})"
+        ).bindparams(q=fts5_query(found, any_word), kind=kind, **part_params)
+    return sql.columns(entry_id=Integer, ref_id=Integer, part=String, score=Float).subquery("hits")
+
+
+def _pg_tsquery(found: Sequence[str], any_word: bool) -> tuple[str, dict[str, str]]:
+    """A tsquery expression over bound words, stemmed both in Italian and in English."""
+    if not any_word:
+        return (
+            "(plainto_tsquery('italian', :words) || plainto_tsquery('english', :words))",
+            {"words": " ".join(found)},
+        )
+    params = {f"w{i}": w for i, w in enumerate(found)}
+    terms = " || ".join(
+        f"plainto_tsquery('italian', :w{i}) || plainto_tsquery('english', :w{i})"
+        for i in range(len(found))
+    )
+    return f"({terms})", params
+
+
+async def snippets(
+    session: AsyncSession, entry_ids: Sequence[int], found: Sequence[str], any_word: bool = False
+) -> dict[int, list[Part]]:
+    """The highlighted snippet of each entry (by ``entry_id``), for one page of hits."""
+    if not entry_ids or not found:
+        return {}
+    ids = {f"id{i}": e for i, e in enumerate(entry_ids)}
+    id_list = ", ".join(f":id{i}" for i in range(len(entry_ids)))
+    if dialect_of(session) == "postgresql":
+        query, params = _pg_tsquery(found, any_word)
+        sql = text(
+            "SELECT e.id, ts_headline(CASE WHEN e.locale = 'en' THEN 'english' "
+            "ELSE 'italian' END::regconfig, e.title || ' — ' || e.body, "
+            f"{query}, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || "
+            f"', MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, "
+            'FragmentDelimiter=" … "\') '
+            f"FROM search_entries e WHERE e.id IN ({id_list})"
+        ).bindparams(**ids, **params)
+    else:
+        sql = text(
+            "SELECT rowid, snippet(search_fts, -1, char(1), char(2), '…', "
+            f"{SNIPPET_WORDS}) FROM search_fts WHERE search_fts MATCH :q "
+            f"AND rowid IN ({id_list})"
+        ).bindparams(q=fts5_query(found, any_word), **ids)
+    rows = (await session.execute(sql)).all()
+    return {int(r[0]): parts_of(str(r[1] or "")) for r in rows}
+
+
+def parts_of(marked: str) -> list[Part]:
+    """A snippet with the engine's marks as plain and matched pieces."""
+    out: list[Part] = []
+    for i, chunk in enumerate(re.split(f"[{MARK_START}{MARK_END}]", marked)):
+        if chunk:
+            out.append(Part(chunk, match=i % 2 == 1))
+    return out
+
+
+def plain_snippet(text_: str, limit: int = 200) -> list[Part]:
+    """The start of a text as a snippet without matches (recent items, empty queries)."""
+    flat = " ".join(text_.split())
+    return [Part(flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…", False)]
