@@ -203,6 +203,11 @@ class TicketServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
                 _registered_method=True)
+        self.CountTickets = channel.unary_unary(
+                '/helpdesk.v1.TicketService/CountTickets',
+                request_serializer=helpdesk_dot_v1_dot_tickets__pb2.CountTicketsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_tickets__pb2.CountTicketsResponse.FromString,
+                _registered_method=True)
 
 
 class TicketServiceServicer:
@@ -481,6 +486,15 @@ class TicketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountTickets(self, request, context):
+        """How many tickets each query's filters select, among those the caller may see (the
+        queues' counts): one count per query, in order; paging and order are ignored. At most
+        20 queries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -648,6 +662,11 @@ def add_TicketServiceServicer_to_server(servicer, server):
                     servicer.SimilarTickets,
                     request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.SerializeToString,
+            ),
+            'CountTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountTickets,
+                    request_deserializer=helpdesk_dot_v1_dot_tickets__pb2.CountTicketsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_tickets__pb2.CountTicketsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1544,6 +1563,33 @@ class TicketService:
             '/helpdesk.v1.TicketService/SimilarTickets',
             helpdesk_dot_v1_dot_tickets__pb2.SimilarTicketsRequest.SerializeToString,
             helpdesk_dot_v1_dot_tickets__pb2.SearchTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.TicketService/CountTickets',
+            helpdesk_dot_v1_dot_tickets__pb2.CountTicketsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_tickets__pb2.CountTicketsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -159,6 +159,11 @@ class TicketServiceStub:
     """Tickets about the same problem as this one (by its subject and description), solved
     and closed ones first; never the ticket itself.
     """
+    CountTickets: _grpc.UnaryUnaryMultiCallable[_tickets_pb2.CountTicketsRequest, _tickets_pb2.CountTicketsResponse]
+    """How many tickets each query's filters select, among those the caller may see (the
+    queues' counts): one count per query, in order; paging and order are ignored. At most
+    20 queries.
+    """
 
 @_typing.type_check_only
 class TicketServiceAsyncStub(TicketServiceStub):
@@ -289,6 +294,11 @@ class TicketServiceAsyncStub(TicketServiceStub):
     SimilarTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.SimilarTicketsRequest, _tickets_pb2.SearchTicketsResponse]  # type: ignore[assignment]
     """Tickets about the same problem as this one (by its subject and description), solved
     and closed ones first; never the ticket itself.
+    """
+    CountTickets: _aio.UnaryUnaryMultiCallable[_tickets_pb2.CountTicketsRequest, _tickets_pb2.CountTicketsResponse]  # type: ignore[assignment]
+    """How many tickets each query's filters select, among those the caller may see (the
+    queues' counts): one count per query, in order; paging and order are ignored. At most
+    20 queries.
     """
 
 class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -615,6 +625,17 @@ class TicketServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_tickets_pb2.SearchTicketsResponse, _abc.Awaitable[_tickets_pb2.SearchTicketsResponse]]:
         """Tickets about the same problem as this one (by its subject and description), solved
         and closed ones first; never the ticket itself.
+        """
+
+    @_abc_1.abstractmethod
+    def CountTickets(
+        self,
+        request: _tickets_pb2.CountTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_pb2.CountTicketsResponse, _abc.Awaitable[_tickets_pb2.CountTicketsResponse]]:
+        """How many tickets each query's filters select, among those the caller may see (the
+        queues' counts): one count per query, in order; paging and order are ignored. At most
+        20 queries.
         """
 
 def add_TicketServiceServicer_to_server(servicer: TicketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -155,6 +155,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     # Full-text search: customers among their visible tickets, never internal notes.
     _T + "SearchTickets": STAFF | TRUSTED | CUSTOMERS,
     _T + "SimilarTickets": STAFF | TRUSTED,
+    _T + "CountTickets": STAFF | TRUSTED | CUSTOMERS,  # customers: visible tickets only
     # -- knowledge base: written by agents and team leads, read by customers as published --
     _K + "CreateArticle": SUPPORT | TRUSTED,
     _K + "UpdateArticle": SUPPORT | TRUSTED,

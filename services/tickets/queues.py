@@ -23,6 +23,8 @@ from services.tickets.paging import SortKey
 DONE = ("SOLVED", "CLOSED")
 PRIORITY_RANK = {"URGENT": 0, "HIGH": 1, "NORMAL": 2, "LOW": 3}
 # "Due within N minutes": at most a year ahead.
+# CountTickets: the queues' views and a few more.
+MAX_COUNT_QUERIES = 20
 MAX_DUE_WITHIN_MINUTES = 525_600
 
 
@@ -47,6 +49,27 @@ def next_due(row: m.Ticket) -> tuple[datetime | None, str]:
 
 def set_next_due(row: m.Ticket) -> None:
     row.next_due_at, row.next_due_target = next_due(row)
+
+
+def with_list_filters(query: Select[Any], request: tpb.ListTicketsRequest) -> Select[Any]:
+    """The filters ListTickets has always had: organisation, requester, statuses,
+    priorities, assignee (each one validated, naming its field)."""
+    t = m.Ticket
+    if request.organization_id:
+        query = query.where(t.organization_id == request.organization_id)
+    if request.requester_email:
+        query = query.join(m.Contact, m.Contact.id == t.requester_id).where(
+            m.Contact.email_key == request.requester_email.strip().lower()
+        )
+    if request.statuses:
+        statuses = [required_name(pb.TicketStatus, s, "statuses") for s in request.statuses]
+        query = query.where(t.status.in_(statuses))
+    if request.priorities:
+        priorities = [required_name(pb.Priority, p, "priorities") for p in request.priorities]
+        query = query.where(t.priority.in_(priorities))
+    if request.assignee_id:
+        query = query.where(t.assignee_id == request.assignee_id)
+    return query
 
 
 def with_filters(query: Select[Any], request: tpb.ListTicketsRequest) -> Select[Any]:

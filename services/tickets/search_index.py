@@ -18,6 +18,7 @@ of five letters or more is searched as a prefix of its stem (``stampante`` and
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ MARK_START = "\x01"
 MARK_END = "\x02"
 SNIPPET_WORDS = 24
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD_SPLIT = re.compile(r"([^\W_]+)", re.UNICODE)
 _TRAILING_VOWELS = re.compile(r"[aeiouàèéìíòóù]+$")
 
 
@@ -135,12 +137,18 @@ def _locale(locale: str) -> str:
 
 
 def matches(
-    dialect: str, found: Sequence[str], kind: str, parts: Sequence[str], any_word: bool = False
+    dialect: str,
+    found: Sequence[str],
+    kind: str,
+    parts: Sequence[str],
+    any_word: bool = False,
+    best: int = 0,
 ) -> Subquery:
     """The entries of ``kind`` and ``parts`` matching the words: columns ``entry_id``,
     ``ref_id``, ``part``, ``score`` (higher is better). Join it to what the caller may see
-    and order by ``score``; ``snippets`` then writes the page's snippets. ``found`` must not
-    be empty."""
+    and order by ``score``; ``snippets`` then writes the page's snippets. ``best``: only
+    the best so many (when the caller may see every entry, so that the join reads no
+    more). ``found`` must not be empty."""
     if not found:
         raise ValueError("no words to search for")
     part_params = {f"part{i}": p for i, p in enumerate(parts)}
@@ -151,7 +159,7 @@ def matches(
             "SELECT e.id AS entry_id, e.ref_id AS ref_id, e.part AS part, "
             f"ts_rank_cd(e.tsv, {query}) AS score "
             f"FROM search_entries e WHERE e.tsv @@ {query} "
-            f"AND e.kind = :kind AND e.part IN ({part_list})"
+            f"AND e.kind = :kind AND e.part IN ({part_list}){_best(best)}"
         ).bindparams(kind=kind, **part_params, **params)
     else:
         sql = text(
@@ -159,8 +167,13 @@ def matches(
             "-bm25(search_fts, 4.0, 1.0) AS score "
             "FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid "
             f"WHERE search_fts MATCH :q AND e.kind = :kind AND e.part IN ({part_list})"
+            f"{_best(best)}"
         ).bindparams(q=fts5_query(found, any_word), kind=kind, **part_params)
     return sql.columns(entry_id=Integer, ref_id=Integer, part=String, score=Float).subquery("hits")
+
+
+def _best(best: int) -> str:
+    return f" ORDER BY score DESC LIMIT {int(best)}" if best > 0 else ""
 
 
 def _pg_tsquery(found: Sequence[str], any_word: bool) -> tuple[str, dict[str, str]]:
@@ -184,8 +197,6 @@ async def snippets(
     """The highlighted snippet of each entry (by ``entry_id``), for one page of hits."""
     if not entry_ids or not found:
         return {}
-    ids = {f"id{i}": e for i, e in enumerate(entry_ids)}
-    id_list = ", ".join(f":id{i}" for i in range(len(entry_ids)))
     if dialect_of(session) == "postgresql":
         query, params = _pg_tsquery(found, any_word)
         sql = text(
@@ -194,16 +205,67 @@ async def snippets(
             f"{query}, 'StartSel=' || chr(1) || ', StopSel=' || chr(2) || "
             f"', MaxWords={SNIPPET_WORDS}, MinWords=8, MaxFragments=2, "
             'FragmentDelimiter=" … "\') '
-            f"FROM search_entries e WHERE e.id IN ({id_list})"
-        ).bindparams(**ids, **params)
+            "FROM search_entries e WHERE e.id = :id"
+        ).bindparams(**params)
+        rows = [
+            row
+            for entry_id in entry_ids
+            for row in (await session.execute(sql, {"id": entry_id})).all()
+        ]
+        return {int(r[0]): parts_of(str(r[1] or "")) for r in rows}
+    # SQLite: marked here by the same rule as the FTS5 query (a MATCH again per entry
+    # would expand the prefix terms again: slower than the search itself).
+    entries = await session.execute(
+        select(m.SearchEntry.id, m.SearchEntry.title, m.SearchEntry.body).where(
+            m.SearchEntry.id.in_(list(entry_ids))
+        )
+    )
+    return {int(e.id): highlight(e.title, e.body, found) for e in entries}
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents, as FTS5's ``unicode61 remove_diacritics 2`` compares."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def highlight(title: str, body: str, found: Sequence[str]) -> list[Part]:
+    """A window of ``SNIPPET_WORDS`` words around the first word that matches (as
+    ``fts5_query`` matches: the stem as a prefix, or the short word itself), matches
+    marked; the text's start when none does."""
+    terms = [(_fold(_stem(w)), _stem(w) != w or len(w) >= 5) for w in found]
+
+    def hit(token: str) -> bool:
+        folded = _fold(token)
+        return any(folded.startswith(t) if prefix else folded == t for t, prefix in terms)
+
+    joined = f"{title} — {body}" if title.strip() and body.strip() else title or body
+    pieces = _WORD_SPLIT.split(" ".join(joined.split()))  # separators at even indexes
+    word_at = list(range(1, len(pieces), 2))
+    first = next((n for n, i in enumerate(word_at) if hit(pieces[i])), 0)
+    start = max(0, first - 4)
+    end = min(len(word_at), start + SNIPPET_WORDS)
+    if not word_at:
+        return plain_snippet(joined)
+    out: list[Part] = [Part("… ", False)] if start > 0 else []
+    for n in range(start, end):
+        i = word_at[n]
+        if n > start:
+            out.append(Part(pieces[i - 1], False))
+        out.append(Part(pieces[i], hit(pieces[i])))
+    if end < len(word_at):
+        out.append(Part(" …", False))
     else:
-        sql = text(
-            "SELECT rowid, snippet(search_fts, -1, char(1), char(2), '…', "
-            f"{SNIPPET_WORDS}) FROM search_fts WHERE search_fts MATCH :q "
-            f"AND rowid IN ({id_list})"
-        ).bindparams(q=fts5_query(found, any_word), **ids)
-    rows = (await session.execute(sql)).all()
-    return {int(r[0]): parts_of(str(r[1] or "")) for r in rows}
+        out.append(Part(pieces[-1], False))  # what follows the last word
+    merged: list[Part] = []
+    for part in out:  # neighbouring plain pieces as one
+        if not part.text:
+            continue
+        if merged and not part.match and not merged[-1].match:
+            merged[-1] = Part(merged[-1].text + part.text, False)
+        else:
+            merged.append(part)
+    return merged
 
 
 def parts_of(marked: str) -> list[Part]:

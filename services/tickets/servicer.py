@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -344,6 +344,24 @@ class TicketServicer(
         return await self._ticket(row.id)
 
     @rpc_method
+    async def CountTickets(
+        self, request: tpb.CountTicketsRequest, context: Context
+    ) -> tpb.CountTicketsResponse:
+        if len(request.queries) > queues.MAX_COUNT_QUERIES:
+            invalid("queries", f"at most {queues.MAX_COUNT_QUERIES}")
+        who = principal()
+        counts: list[int] = []
+        async with self.sessions() as session:
+            for query in request.queries:
+                if who.is_customer and query.organization_id not in (0, who.organization_id):
+                    counts.append(0)
+                    continue
+                counted = await self._visible(session, select(func.count()).select_from(m.Ticket))
+                counted = queues.with_filters(queues.with_list_filters(counted, query), query)
+                counts.append(int(await session.scalar(counted) or 0))
+        return tpb.CountTicketsResponse(counts=counts)
+
+    @rpc_method
     async def GetTicket(self, request: tpb.GetTicketRequest, context: Context) -> pb.Ticket:
         return await self._ticket(require_id("id", request.id))
 
@@ -356,26 +374,7 @@ class TicketServicer(
             return tpb.ListTicketsResponse()
         async with self.sessions() as session:
             query = await self._visible(session, select(m.Ticket))
-        if request.organization_id:
-            query = query.where(m.Ticket.organization_id == request.organization_id)
-        if request.requester_email:
-            query = query.join(m.Contact, m.Contact.id == m.Ticket.requester_id).where(
-                m.Contact.email_key == request.requester_email.strip().lower()
-            )
-        if request.statuses:
-            query = query.where(
-                m.Ticket.status.in_(
-                    [required_name(pb.TicketStatus, s, "statuses") for s in request.statuses]
-                )
-            )
-        if request.priorities:
-            query = query.where(
-                m.Ticket.priority.in_(
-                    [required_name(pb.Priority, p, "priorities") for p in request.priorities]
-                )
-            )
-        if request.assignee_id:
-            query = query.where(m.Ticket.assignee_id == request.assignee_id)
+        query = queues.with_list_filters(query, request)
         async with self.sessions() as session:
             # Ordered by urgency for the desk, with its queue filters (queues.py).
             rows, token = await queues.fetch_queue_page(

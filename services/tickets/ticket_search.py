@@ -33,6 +33,8 @@ MAX_PAGE = 50
 DEFAULT_SIMILAR = 5
 MAX_SIMILAR = 20
 MAX_QUERY_CHARS = 500
+# SimilarTickets puts the solved first among this many most alike.
+SIMILAR_POOL = 200
 # Solved first: the answer is there.
 SETTLED = ("SOLVED", "CLOSED")
 # The filters of a request, added to a query over tickets.
@@ -102,7 +104,23 @@ class TicketSearchRpcs(TicketRpcHelpers):
                         for t in tickets
                     ]
                 )
-            hits = await self._hits(session, words, parts, narrowed, size, any_word=False)
+            # The desk without filters sees every match: only the best need joining.
+            sees_all = not who.is_customer and not (
+                statuses
+                or product
+                or request.organization_id
+                or request.HasField("received_from")
+                or request.HasField("received_before")
+            )
+            hits = await self._hits(
+                session,
+                words,
+                parts,
+                narrowed,
+                size,
+                any_word=False,
+                best=2 * size if sees_all else 0,
+            )
             return tpb.SearchTicketsResponse(hits=hits)
 
     @rpc_method
@@ -128,6 +146,8 @@ class TicketSearchRpcs(TicketRpcHelpers):
                 size,
                 any_word=True,
                 settled_first=True,
+                # Among the most alike (any word matches much of a desk's history).
+                best=SIMILAR_POOL,
             )
             return tpb.SearchTicketsResponse(hits=hits)
 
@@ -141,12 +161,14 @@ class TicketSearchRpcs(TicketRpcHelpers):
         *,
         any_word: bool,
         settled_first: bool = False,
+        best: int = 0,
     ) -> list[tpb.TicketHit]:
-        """The best ``size`` tickets the caller may see matching ``words``, one hit each."""
+        """The best ``size`` tickets the caller may see matching ``words``, one hit each;
+        ``best``: rank only the engine's best so many (``search_index.matches``)."""
         if not words:
             return []
         found = search_index.matches(
-            search_index.dialect_of(session), words, search_index.TICKET, parts, any_word
+            search_index.dialect_of(session), words, search_index.TICKET, parts, any_word, best
         )
         query = select(m.Ticket, found.c.entry_id, found.c.part, found.c.score).join(
             found, found.c.ref_id == m.Ticket.id
@@ -157,15 +179,15 @@ class TicketSearchRpcs(TicketRpcHelpers):
             order.insert(0, m.Ticket.status.not_in(SETTLED))  # False (settled) sorts first
         # A ticket may match in both parts: read twice the page, keep each ticket's best.
         rows = (await session.execute(query.order_by(*order).limit(size * 2))).all()
-        best: dict[int, tuple[m.Ticket, int, str, float]] = {}
+        kept: dict[int, tuple[m.Ticket, int, str, float]] = {}
         for ticket, entry_id, part, score in rows:
-            if ticket.id not in best and len(best) < size:
-                best[ticket.id] = (ticket, int(entry_id), str(part), float(score))
+            if ticket.id not in kept and len(kept) < size:
+                kept[ticket.id] = (ticket, int(entry_id), str(part), float(score))
         snippets = await search_index.snippets(
-            session, [b[1] for b in best.values()], words, any_word
+            session, [b[1] for b in kept.values()], words, any_word
         )
         tickets = await tickets_pb(
-            session, [b[0] for b in best.values()], customer=principal().is_customer
+            session, [b[0] for b in kept.values()], customer=principal().is_customer
         )
         return [
             tpb.TicketHit(
@@ -174,5 +196,5 @@ class TicketSearchRpcs(TicketRpcHelpers):
                 score=score,
                 found_in=FOUND_IN.get(part, "ticket"),
             )
-            for t, (_row, entry_id, part, score) in zip(tickets, best.values(), strict=True)
+            for t, (_row, entry_id, part, score) in zip(tickets, kept.values(), strict=True)
         ]

@@ -326,6 +326,24 @@ async def test_queues_by_urgency_with_filters_and_stable_pages(desk: Desk) -> No
     assert [t.id for t in await listed(kinds=[pb.TICKET_KIND_INCIDENT])] == [urgent.id, normal.id]
     assert await listed(levels=[pb.SUPPORT_LEVEL_L2]) == []
     assert await listed(breached_only=True) == []
+    # The queues' counts, in one call: what each list would hold.
+    views = [
+        tpb.ListTicketsRequest(),
+        tpb.ListTicketsRequest(unassigned_only=True),
+        tpb.ListTicketsRequest(subject_contains="STAMPA"),
+        tpb.ListTicketsRequest(assignee_id=desk.stack.agent_id),
+        tpb.ListTicketsRequest(levels=[pb.SUPPORT_LEVEL_L2]),
+    ]
+    counted = await desk.tickets.CountTickets(
+        tpb.CountTicketsRequest(queries=views), metadata=agent
+    )
+    assert list(counted.counts) == [4, 3, 2, 1, 0]
+    code, _ = await _code(
+        desk.tickets.CountTickets(
+            tpb.CountTicketsRequest(queries=[tpb.ListTicketsRequest()] * 21), metadata=agent
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     # Due within the minutes up to the urgent ticket's due: that one only.
     minutes = int((dues[0] - datetime.now(UTC)).total_seconds() // 60) + 1
     assert [t.id for t in await listed(due_within_minutes=minutes)] == [urgent.id]

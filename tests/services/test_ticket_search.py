@@ -212,6 +212,12 @@ async def test_each_caller_finds_only_what_they_may_read(desk: Desk) -> None:
     seen = set(_ids(await _search(desk, desk.referent, "stampanti")))
     assert seen == {ids["mario"], ids["luisa"], ids["solved"]}
     assert not {h.found_in for h in await _search(desk, desk.referent, "satura")}
+    # Counting (the queues' badges) sees what listing sees.
+    everything = tpb.CountTicketsRequest(queries=[tpb.ListTicketsRequest()])
+    mine = await desk.tickets.CountTickets(everything, metadata=desk.mario)
+    assert list(mine.counts) == [2]  # his two tickets
+    ours = await desk.tickets.CountTickets(everything, metadata=desk.referent)
+    assert list(ours.counts) == [5 + len(FILLER)]  # organisation A's
     # Organisation B's customer: only their own; asking for A's gives nothing.
     assert _ids(await _search(desk, desk.other, "stampante")) == [ids["other"]]
     assert await _search(desk, desk.other, "stampante", organization_id=desk.org_a) == []

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from services.tickets.search_index import MAX_WORDS, fts5_query, parts_of, words
+from services.tickets.search_index import MAX_WORDS, fts5_query, highlight, parts_of, words
 
 HOSTILE = ['"', "*", "NEAR(", "') OR 1=1 --", "stampante:*", "a AND OR NOT b", '"x" OR "y"']
 
@@ -48,3 +48,23 @@ def test_snippet_marks_become_parts() -> None:
         (" si ", False),
         ("blocca", True),
     ]
+
+
+def test_sqlite_snippets_mark_what_the_query_matched() -> None:
+    parts = highlight(
+        "La stampante è ferma", "Le stampanti di rete non stampano più.", ["stampanti"]
+    )
+    assert [p.text for p in parts if p.match] == ["stampante", "stampanti"]
+    assert "".join(p.text for p in parts) == (
+        "La stampante è ferma — Le stampanti di rete non stampano più."
+    )
+    # Accents folded as the index folds them; a short word only as itself.
+    assert [p.text for p in highlight("", "Perché l'unità è già ferma", ["unita"]) if p.match] == [
+        "unità"
+    ]
+    assert [p.text for p in highlight("", "rete e reti", ["rete"]) if p.match] == ["rete"]
+    # A long text: a window around the first match, cut with an ellipsis.
+    long = " ".join(f"parola{i}" for i in range(100)) + " stampante " + "fine " * 50
+    window = highlight("", long, ["stampante"])
+    assert window[0].text.startswith("… ") and window[-1].text.endswith(" …")
+    assert sum(p.match for p in window) == 1

@@ -25,8 +25,6 @@ ACTIVE = (
 # "Due soon": the next target within this many minutes (or past).
 DUE_SOON_MINUTES = 60
 PAGE_SIZE = 100
-# Counts read at most this many tickets per view; beyond, the count shows "100+".
-COUNT_PAGE_SIZE = 100
 
 KIND = {
     pb.TICKET_KIND_QUESTION: "Question",
@@ -201,7 +199,7 @@ def list_request(
 
 def count_request(view: View, viewer_id: int) -> tpb.ListTicketsRequest:
     """A view's count: the view alone, without the page's filters."""
-    request = list_request(view, viewer_id, Filters(), COUNT_PAGE_SIZE)
+    request = list_request(view, viewer_id, Filters(), 0)
     assert request is not None
     return request
 
@@ -209,11 +207,6 @@ def count_request(view: View, viewer_id: int) -> tpb.ListTicketsRequest:
 def keep(ticket: pb.Ticket, filters: Filters) -> bool:
     """The filters ``ListTickets`` cannot apply (criticality), over the page."""
     return not filters.criticality or ticket.criticality == filters.criticality
-
-
-def count_text(response: tpb.ListTicketsResponse) -> str:
-    n = len(response.tickets)
-    return f"{n}+" if response.next_page_token else str(n)
 
 
 @dataclass

@@ -3,8 +3,8 @@ the filters, and the table sorted by the next service-level due instant.
 
 - ``/agent/queues/<view>/table``: the table alone (htmx refreshes it on every live
   ``hd-ticket-changed`` event, throttled, and every 60 s);
-- ``/agent/queues/counts``: the views' links with their counts (one ``ListTickets`` per
-  view, at most ``COUNT_PAGE_SIZE`` tickets each).
+- ``/agent/queues/counts``: the views' links with their counts (one ``CountTickets`` for
+  every view).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from services.gateway.agent.queue_views import (
     Filters,
     View,
     count_request,
-    count_text,
     keep,
     list_request,
     parse_filters,
@@ -85,14 +84,16 @@ def routes(web: Web) -> APIRouter:
         return reply
 
     async def counts(viewer: Viewer) -> dict[str, str]:
-        replies = await asyncio.gather(
-            *(list_tickets(viewer, count_request(v, viewer.id)) for v in VIEWS),
-            return_exceptions=True,
-        )
-        return {
-            v.key: count_text(r) if isinstance(r, tpb.ListTicketsResponse) else "?"
-            for v, r in zip(VIEWS, replies, strict=True)
-        }
+        """Every view's count in one call; "?" each when it cannot be had now."""
+        try:
+            reply: tpb.CountTicketsResponse = await web.backend.tickets.CountTickets(
+                tpb.CountTicketsRequest(queries=[count_request(v, viewer.id) for v in VIEWS]),
+                metadata=call_md(viewer.token),
+                timeout=CALL_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError:
+            return {v.key: "?" for v in VIEWS}
+        return {v.key: str(n) for v, n in zip(VIEWS, reply.counts, strict=True)}
 
     async def options(viewer: Viewer) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
         """The organisations and agents to filter by (empty when the caller may not list)."""
