@@ -29,6 +29,7 @@ from services.gateway.errors import (
     TooLarge,
     failure,
 )
+from services.gateway.knowledge_pages import routes as knowledge_routes
 from services.gateway.portal import portal_routes
 from services.gateway.security import Guard
 from services.gateway.store import SessionStore, migrate
@@ -210,4 +211,5 @@ def create_app(settings: Settings) -> Any:
     app.include_router(api_routes(web))
     app.include_router(agent_routes(web))
     app.include_router(portal_routes(web))
+    app.include_router(knowledge_routes(web))
     return Guard(app)

@@ -16,6 +16,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.auth import bearer_metadata
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from helpdesk.v1.dev_escalation_pb2_grpc import DevEscalationServiceAsyncStub
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
     from helpdesk.v1.intake_pb2_grpc import IntakeServiceAsyncStub
+    from helpdesk.v1.knowledge_pb2_grpc import KnowledgeServiceAsyncStub
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
 
 # A request with 25 MiB of attachments, and room for the rest of the message.
@@ -82,6 +84,11 @@ class Backend:
     @property
     def directory(self) -> DirectoryServiceAsyncStub:
         return dgrpc.DirectoryServiceStub(self.tickets_channel)
+
+    @property
+    def knowledge(self) -> KnowledgeServiceAsyncStub:
+        """The knowledge base: served by the tickets process, next to TicketService."""
+        return kgrpc.KnowledgeServiceStub(self.tickets_channel)
 
     @property
     def intake(self) -> IntakeServiceAsyncStub:

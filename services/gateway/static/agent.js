@@ -80,7 +80,8 @@
   function onKey(e) {
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) { return; }
     if (e.key === "/") {
-      var search = document.querySelector("#q");
+      // The queue's own filter where there is one, else the console's search.
+      var search = document.querySelector("#q") || document.querySelector("#console-search");
       if (search) { e.preventDefault(); search.focus(); search.select(); }
       return;
     }
