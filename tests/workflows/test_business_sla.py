@@ -33,6 +33,9 @@ from workflows.domain.business_time import SEED_000, add_business, business_betw
 pytestmark = [pytest.mark.workflow, pytest.mark.db]
 
 ROME = ZoneInfo("Europe/Rome")
+# How far the test server's clock may run on between the test's readings and the
+# workflow's: it keeps real time between skips.
+DRIFT_SECONDS = 30
 
 
 async def _advance(env: WorkflowEnvironment, delta: timedelta) -> None:
@@ -158,11 +161,12 @@ async def test_two_days_pending_move_the_due_time_by_the_paused_business_time(
         assert clocks["SLA_TARGET_TAKEN_IN_CHARGE"].state == pb.SLA_STATE_MET
         feedback = clocks["SLA_TARGET_FIRST_FEEDBACK"]
         assert feedback.state == pb.SLA_STATE_PAUSED
-        # 1 h of 4 h counted (to the second: the clocks' readings differ by milliseconds)
-        assert abs(feedback.remaining_business_seconds - 3 * 3600) <= 1
+        # 1 h of 4 h counted. Within half a minute: the test server's clock runs on in real
+        # time between the test's readings and the workflow's (seconds on a loaded machine).
+        assert abs(feedback.remaining_business_seconds - 3 * 3600) <= DRIFT_SECONDS
         resolution = clocks["SLA_TARGET_RESOLUTION"]
         assert resolution.state == pb.SLA_STATE_PAUSED
-        assert abs(resolution.remaining_business_seconds - (16 - 1) * 3600) <= 1
+        assert abs(resolution.remaining_business_seconds - (16 - 1) * 3600) <= DRIFT_SECONDS
         await _advance(env, timedelta(days=2))
         resumed_at = await env.get_current_time()
         await handle.execute_update(
@@ -171,8 +175,10 @@ async def test_two_days_pending_move_the_due_time_by_the_paused_business_time(
         due_after = (await stack.ticket(ticket_id)).first_feedback_due
         assert due_after is not None
         paused = business_between(SEED_000, paused_at, resumed_at)
-        # (to the second: the test's clock readings and the workflow's differ by milliseconds)
-        assert abs(due_after - add_business(SEED_000, due_before, paused)) < timedelta(seconds=1)
+        # (within the drift of the test's clock readings against the workflow's)
+        assert abs(due_after - add_business(SEED_000, due_before, paused)) <= timedelta(
+            seconds=DRIFT_SECONDS
+        )
         # Wednesday at 09:45 with 3 h left: 12:45.
         assert _local_minute(due_after) == (monday + timedelta(days=2)).replace(hour=12)
         events = await ticket_events(nats_url, ticket_id)
