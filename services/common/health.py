@@ -38,6 +38,7 @@ LIVENESS = "liveness"
 WORKER_HEALTH_ENV = "HELPDESK_WORKER_HEALTH_ADDR"
 # How often dependencies are checked, and how long one check may take.
 CHECK_INTERVAL_SECONDS = 2.0
+FIRST_RETRY_SECONDS = 0.1
 CHECK_TIMEOUT_SECONDS = 2.0
 
 Check = Callable[[], Awaitable[None]]
@@ -146,6 +147,8 @@ class DependencyWatch:
     async def wait_ready(self) -> None:
         """Return once every dependency answers (readiness stays NOT_SERVING meanwhile)."""
         said = ""
+        # Soon again at first (a connection just opening), then every interval.
+        delay = min(FIRST_RETRY_SECONDS, self._interval)
         while True:
             missing = await failing(self._checks)
             if not missing:
@@ -155,7 +158,8 @@ class DependencyWatch:
             if now != said:
                 log.warning("waiting for %s", now)
                 said = now
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._interval)
 
     async def run(self) -> None:
         """Forever: SERVING while every dependency answers, NOT_SERVING otherwise."""

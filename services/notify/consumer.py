@@ -210,13 +210,14 @@ class JetStreamConsumer(Generic[E]):
         """Drop the subscription and the connection."""
         nc, self._nc, self._sub, self._js = self._nc, None, None, None
         if nc is not None and not nc.is_closed:
+            # No message is in hand any more (``run`` has ended): flush the acks already
+            # written, then close. A drain would wait for the pending pull (up to its
+            # expiry) for nothing, and unacked messages are redelivered anyway.
             try:
-                # A pending pull can hold a drain up to NATS's own 30 s; unacked messages
-                # are redelivered anyway, so do not make SIGTERM wait for it.
-                await asyncio.wait_for(nc.drain(), timeout=3)
+                await asyncio.wait_for(nc.flush(), timeout=2)
             except Exception as err:  # closing anyway
-                log.debug("drain failed: %s", err)
-                await nc.close()
+                log.debug("flush before close failed: %s", err)
+            await nc.close()
 
 
 class ConsumerGroup:
@@ -238,15 +239,21 @@ class ConsumerGroup:
         return all(c.connected for c in self.consumers)
 
     async def stop(self) -> None:
-        """Each consumer finishes the message in hand (at most 30 s), then closes."""
+        """Each consumer finishes the message in hand (at most 30 s), then closes; all at
+        once."""
         for consumer in self.consumers:
             consumer.request_stop()
-        for consumer, task in zip(self.consumers, self.tasks, strict=False):
+
+        async def stop_one(consumer: JetStreamConsumer[Any], task: asyncio.Task[None]) -> None:
             if not task.done() and not consumer.busy:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, 30)
             await consumer.close()
+
+        await asyncio.gather(
+            *(stop_one(c, t) for c, t in zip(self.consumers, self.tasks, strict=False))
+        )
         self.tasks = []
 
 
