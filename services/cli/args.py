@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 from datetime import date, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from services.cli.commands import Command
+    from services.cli.enums import EnumWords
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -53,6 +54,21 @@ def local_datetime(text: str) -> datetime:
             f"not a date and time (YYYY-MM-DDTHH:MM): {text!r}"
         ) from None
     return value if value.tzinfo is not None else value.astimezone()
+
+
+def enum_list(
+    p: argparse.ArgumentParser, flag: str, dest: str, words: EnumWords[Any], metavar: str
+) -> None:
+    """``--status open pending ...``: one or more values of an enum, by their words."""
+    p.add_argument(
+        flag,
+        dest=dest,
+        type=words,
+        action="extend",
+        nargs="+",
+        metavar=metavar,
+        help=", ".join(words.words),
+    )
 
 
 class Verbs:

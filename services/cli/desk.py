@@ -45,6 +45,7 @@ from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, tickets_pb2
 from services.cli import enums, render
 from services.cli.args import (
     Verbs,
+    enum_list,
     local_datetime,
     positive_int,
     prog_ticket_id,
@@ -669,24 +670,8 @@ def add_queue_options(p: argparse.ArgumentParser) -> None:
         help="only tickets next due within this many minutes (or already late)",
     )
     p.add_argument("--breached", action="store_true", help="only tickets with a breached SLA")
-    p.add_argument(
-        "--kind",
-        dest="kinds",
-        type=enums.TICKET_KIND,
-        action="extend",
-        nargs="+",
-        metavar="KIND",
-        help=", ".join(enums.TICKET_KIND.words),
-    )
-    p.add_argument(
-        "--level",
-        dest="levels",
-        type=enums.SUPPORT_LEVEL,
-        action="extend",
-        nargs="+",
-        metavar="LEVEL",
-        help=", ".join(enums.SUPPORT_LEVEL.words),
-    )
+    enum_list(p, "--kind", "kinds", enums.TICKET_KIND, "KIND")
+    enum_list(p, "--level", "levels", enums.SUPPORT_LEVEL, "LEVEL")
     p.add_argument("--subject", metavar="TEXT", help="subject contains (any case)")
 
 
@@ -762,15 +747,7 @@ def add_ticket_commands(
 
     p = leaf(ticket, "search", ticket_search, "full-text search (notes too, for the desk)")
     p.add_argument("words", nargs="*", help="words to find (none: the latest updated)")
-    p.add_argument(
-        "--status",
-        dest="statuses",
-        type=enums.TICKET_STATUS,
-        action="extend",
-        nargs="+",
-        metavar="STATUS",
-        help=", ".join(enums.TICKET_STATUS.words),
-    )
+    enum_list(p, "--status", "statuses", enums.TICKET_STATUS, "STATUS")
     p.add_argument("--org", type=positive_int, metavar="ID")
     p.add_argument("--product")
     p.add_argument("--limit", type=positive_int, default=20, help="at most this many (50)")
@@ -934,15 +911,7 @@ def add_commands(verbs: Verbs) -> None:
         p.add_argument("--note", help="told to the referents with the news")
     p = leaf(maintenance, "list", maintenance_list, "windows, soonest first")
     p.add_argument("--org", type=positive_int, metavar="ID")
-    p.add_argument(
-        "--status",
-        dest="statuses",
-        type=enums.MAINTENANCE_STATUS,
-        action="extend",
-        nargs="+",
-        metavar="STATUS",
-        help=", ".join(enums.MAINTENANCE_STATUS.words),
-    )
+    enum_list(p, "--status", "statuses", enums.MAINTENANCE_STATUS, "STATUS")
     p.add_argument("--limit", type=positive_int, default=0, help="at most this many")
 
     sales = group("sales-request", "requests from people who are not customers (seed 003)")

@@ -15,6 +15,7 @@ import grpc
 from services.cli import articles, commands, contracts, desk, enums, render, report
 from services.cli.args import (
     Verbs,
+    enum_list,
     local_date,
     local_datetime,
     positive_int,
@@ -145,24 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = leaf(ticket, "list", commands.ticket_list, "list tickets")
     p.add_argument("--org", type=positive_int, metavar="ID")
-    p.add_argument(
-        "--status",
-        dest="statuses",
-        type=enums.TICKET_STATUS,
-        action="extend",
-        nargs="+",
-        metavar="STATUS",
-        help=", ".join(enums.TICKET_STATUS.words),
-    )
-    p.add_argument(
-        "--priority",
-        dest="priorities",
-        type=enums.PRIORITY,
-        action="extend",
-        nargs="+",
-        metavar="PRIORITY",
-        help=", ".join(enums.PRIORITY.words),
-    )
+    enum_list(p, "--status", "statuses", enums.TICKET_STATUS, "STATUS")
+    enum_list(p, "--priority", "priorities", enums.PRIORITY, "PRIORITY")
     p.add_argument("--assignee", type=positive_int, metavar="AGENT_ID")
     p.add_argument("--requester", metavar="EMAIL")
     desk.add_queue_options(p)
@@ -240,24 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dev", help="programming tickets: the developers' queue"
     ).add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
     p = leaf(dev, "queue", commands.dev_queue, "list programming tickets, urgent first")
-    p.add_argument(
-        "--status",
-        dest="statuses",
-        type=enums.PROG_STATUS,
-        action="extend",
-        nargs="+",
-        metavar="STATUS",
-        help=", ".join(enums.PROG_STATUS.words),
-    )
-    p.add_argument(
-        "--urgency",
-        dest="urgencies",
-        type=enums.PROG_URGENCY,
-        action="extend",
-        nargs="+",
-        metavar="URGENCY",
-        help=", ".join(enums.PROG_URGENCY.words),
-    )
+    enum_list(p, "--status", "statuses", enums.PROG_STATUS, "STATUS")
+    enum_list(p, "--urgency", "urgencies", enums.PROG_URGENCY, "URGENCY")
     p.add_argument("--release", help="only those planned for this release")
     p.add_argument("--developer", type=positive_int, metavar="AGENT_ID", help="assigned to")
     p.add_argument("--ticket", type=ticket_id, metavar="ID", help="of this support ticket")
