@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -90,3 +92,10 @@ async def main() -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(main())
+    # Stopped cleanly: leave without the interpreter's finalization, where a native thread
+    # of the gRPC or Temporal core libraries can still call in and abort the process
+    # (SIGABRT, "PyGILState_Release ... finalizing"), which would read as a crash.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
