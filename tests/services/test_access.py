@@ -427,6 +427,7 @@ async def test_a_flood_of_unknown_logins_leaves_ticket_reads_quick(server: Serve
     # From a collected heap: a full collection of this large test process (100 ms and
     # more, whatever the logins do) should not land in the measured second by chance.
     gc.collect()
+    started = time.perf_counter()
     flood = asyncio.ensure_future(asyncio.gather(*(unknown_login(i) for i in range(50))))
     while not flood.done() or len(latencies) < 20:
         began = time.perf_counter()
@@ -434,12 +435,17 @@ async def test_a_flood_of_unknown_logins_leaves_ticket_reads_quick(server: Serve
         latencies.append(time.perf_counter() - began)
         await asyncio.sleep(0.02)
     await flood
+    flood_took = time.perf_counter() - started
     p99 = statistics.quantiles(latencies, n=100)[98]
     print(f"GetTicket p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms", end=" ")
-    print(f"over {len(latencies)} reads during 50 unknown-email logins")
-    # Hashing on the event loop made it 3.3 s; the scorecard (tests/reliability) holds the
-    # 250 ms promise against the whole system. Here, on a loaded test machine: no stall.
-    assert p99 < 1.0, f"GetTicket p99 {p99 * 1000:.0f} ms during 50 unknown-email logins"
+    print(f"over {len(latencies)} reads during 50 unknown-email logins ({flood_took:.1f} s)")
+    # Hashing on the event loop made a read wait for the whole flood (3.3 s); the scorecard
+    # (tests/reliability) holds the 250 ms promise against the whole system. Here, on a test
+    # machine whose load stretches everything: no stall, so reads go on during the flood.
+    assert p99 < max(1.0, flood_took / 2), (
+        f"GetTicket p99 {p99 * 1000:.0f} ms during 50 unknown-email logins "
+        f"that took {flood_took:.1f} s"
+    )
     # The unknown addresses were hashed like known ones (the same answer, the same work)
     # as far as the pool admitted them; the excess was refused at once, not queued.
     assert set(codes) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}
