@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.settings import async_database_url
 from services.intake.models import InboundMessage
+from tests.support import eventually
 from tests.system.harness import System
 
 MARK = re.compile(r"\bREL-(\d+)\b")
@@ -58,6 +59,18 @@ async def intake_statuses(data_dir: Path, database_url: str) -> Counter[str]:
             return Counter({str(status): int(n) for status, n in rows})
     finally:
         await engine.dispose()
+
+
+async def settled_statuses(data_dir: Path, database_url: str, timeout: float) -> Counter[str]:
+    """The stored mails by status once none is left ``RECEIVED`` (a mail's ticket can be
+    visible a moment before intake records the outcome); fails after ``timeout`` seconds."""
+
+    async def settled() -> Counter[str] | None:
+        statuses = await intake_statuses(data_dir, database_url)
+        return statuses if statuses.get("RECEIVED", 0) == 0 else None
+
+    found: Counter[str] = await eventually(settled, timeout=timeout, every=1)
+    return found
 
 
 async def statuses_of(data_dir: Path, database_url: str, message_ids: list[str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from services.common.embedded import EmbeddedProcess
 from tests.reliability.conftest import sized
 from tests.reliability.mail import mail, send
-from tests.reliability.mail_checks import intake_statuses, marks_found
+from tests.reliability.mail_checks import marks_found, settled_statuses
 from tests.support import eventually
 from tests.system.conftest import CORE, running_system
 
@@ -113,16 +113,10 @@ async def test_mail_while_intake_is_killed(
         found = await eventually(all_marked, timeout=240, every=2)
         assert sorted(found) == list(range(count))
         assert set(found.values()) == {1}, {n: c for n, c in found.items() if c != 1}
-        statuses = await eventually(lambda: _settled(tmp_path, database_url), timeout=60, every=1)
-        assert statuses.get("RECEIVED", 0) == 0
+        await settled_statuses(tmp_path, database_url, timeout=60)
         assert kills >= 1
         scorecard(
             "mail_under_intake_sigkill",
             f"{count}/{count} mails one ticket or comment each over {SESSIONS} sessions, "
             f"{tries - count} resent after a crash, intake killed {kills}x, 0 left RECEIVED",
         )
-
-
-async def _settled(data_dir: Path, database_url: str) -> object:
-    statuses = await intake_statuses(data_dir, database_url)
-    return statuses if statuses.get("RECEIVED", 0) == 0 else None

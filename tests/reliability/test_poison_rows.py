@@ -17,7 +17,7 @@ from services.common.embedded import EmbeddedProcess
 from tests.reliability.conftest import sized
 from tests.reliability.fault_proxy import PoisonProxy
 from tests.reliability.mail import mail, send
-from tests.reliability.mail_checks import intake_statuses, marks_found
+from tests.reliability.mail_checks import marks_found, settled_statuses
 from tests.support import eventually
 from tests.system.conftest import running_system
 
@@ -73,11 +73,7 @@ async def test_poison_rows_do_not_delay_other_senders(
             took = time.monotonic() - began
             assert sorted(found) == list(range(normal)) and set(found.values()) == {1}
 
-            async def poison_final() -> object:
-                statuses = await intake_statuses(tmp_path, database_url)
-                return statuses if statuses.get("RECEIVED", 0) == 0 else None
-
-            statuses = await eventually(poison_final, timeout=240, every=2)
+            statuses = await settled_statuses(tmp_path, database_url, timeout=240)
             assert statuses.get("FAILED", 0) == poison, statuses
             assert took < 60, f"normal mails took {took:.0f}s behind the poison rows"
             scorecard(

@@ -25,6 +25,8 @@ from tests.system.conftest import CORE, running_system
 
 pytestmark = [pytest.mark.system, pytest.mark.db, pytest.mark.timeout(300)]
 
+# A functional check, not a timing one: a loaded CI machine may take seconds on a request.
+WEB_TIMEOUT = 30.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _REQUEST_ID = re.compile(r'name="request_id" value="([^"]+)"')
 
@@ -78,7 +80,7 @@ async def test_api_pages_and_failures(
             await eventually(lambda: mail_to(box, other_email, "Password:"), timeout=30)
         )
 
-        async with httpx.AsyncClient(base_url=sut.portal_url) as anon:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as anon:
             assert (await anon.get("/healthz")).status_code == 200
             assert (await anon.get("/readyz")).status_code == 200
             login_page = await anon.get("/login")
@@ -102,7 +104,7 @@ async def test_api_pages_and_failures(
             assert "Email o password errate" in unknown.text
 
         # -- the JSON API with a bearer token -------------------------------------------
-        async with httpx.AsyncClient(base_url=sut.portal_url) as api:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as api:
             schema = (await api.get("/api/openapi.json")).json()
             assert "/api/v1/tickets" in schema["paths"]
             assert (await api.get("/api/docs")).status_code == 200
@@ -165,7 +167,7 @@ async def test_api_pages_and_failures(
             assert (await api.get("/api/v1/tickets", headers=them)).json().get("tickets", []) == []
 
         # -- pages with a session ---------------------------------------------------------
-        async with httpx.AsyncClient(base_url=sut.portal_url) as browser:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as browser:
             signed_in = await portal_sign_in(browser, email, password)
             assert signed_in.status_code == 303
             cookie = signed_in.headers["set-cookie"]
@@ -222,12 +224,14 @@ async def test_api_pages_and_failures(
             old_cookie = browser.cookies.get("hd_session")
             await browser.post("/logout", data={"csrf_token": csrf})
             async with httpx.AsyncClient(
-                base_url=sut.portal_url, cookies={"hd_session": old_cookie or ""}
+                base_url=sut.portal_url,
+                cookies={"hd_session": old_cookie or ""},
+                timeout=WEB_TIMEOUT,
             ) as copied:
                 assert (await copied.get("/tickets")).status_code == 303
 
         # -- forgotten password through the pages ------------------------------------------
-        async with httpx.AsyncClient(base_url=sut.portal_url) as anon:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as anon:
             csrf, _ = await form_tokens(anon, "/forgot")
             sent = await anon.post("/forgot", data={"csrf_token": csrf, "email": email})
             assert sent.status_code == 303 and sent.headers["location"].startswith("/reset?email=")
@@ -247,7 +251,7 @@ async def test_api_pages_and_failures(
             assert (await portal_sign_in(anon, email, "una-nuova-password-2026")).status_code == 303
 
         # -- not a customer: "Invia una richiesta" becomes a sales request, never a ticket ----
-        async with httpx.AsyncClient(base_url=sut.portal_url) as anon:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as anon:
             csrf, request_id = await form_tokens(anon, "/request")
             prospect = f"lucia.{suffix}@nuovocliente.it"
             fields = {
@@ -276,7 +280,7 @@ async def test_api_pages_and_failures(
             await eventually(lambda: mail_to(box, prospect, ""), timeout=30)
 
         # -- a service down: a readable 503 that keeps what was written ----------------------
-        async with httpx.AsyncClient(base_url=sut.portal_url) as browser:
+        async with httpx.AsyncClient(base_url=sut.portal_url, timeout=WEB_TIMEOUT) as browser:
             await portal_sign_in(browser, email, "una-nuova-password-2026")
             csrf, request_id = await form_tokens(browser, "/tickets/new")
             sut.kill("intake")
