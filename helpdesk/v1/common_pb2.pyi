@@ -185,6 +185,8 @@ class _AgentRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AgentRole.V
     AGENT_ROLE_FRONT_DESK: _AgentRole.ValueType  # 3
     AGENT_ROLE_DEVELOPER: _AgentRole.ValueType  # 4
     AGENT_ROLE_ADMIN: _AgentRole.ValueType  # 5
+    AGENT_ROLE_SALES: _AgentRole.ValueType  # 6
+    """The sales office: owns sales requests and quotes (SalesService)."""
 
 class AgentRole(_AgentRole, metaclass=_AgentRoleEnumTypeWrapper): ...
 
@@ -194,6 +196,8 @@ AGENT_ROLE_TEAM_LEAD: AgentRole.ValueType  # 2
 AGENT_ROLE_FRONT_DESK: AgentRole.ValueType  # 3
 AGENT_ROLE_DEVELOPER: AgentRole.ValueType  # 4
 AGENT_ROLE_ADMIN: AgentRole.ValueType  # 5
+AGENT_ROLE_SALES: AgentRole.ValueType  # 6
+"""The sales office: owns sales requests and quotes (SalesService)."""
 Global___AgentRole: _TypeAlias = AgentRole  # noqa: Y015
 
 class _ClosedTicketPolicy:

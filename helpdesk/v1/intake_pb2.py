@@ -24,37 +24,32 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from helpdesk.v1 import common_pb2 as helpdesk_dot_v1_dot_common__pb2
+from helpdesk.v1 import sales_pb2 as helpdesk_dot_v1_dot_sales__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18helpdesk/v1/intake.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18helpdesk/v1/common.proto\"T\n\x16RegisterImGroupRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\x03\"U\n\x17RegisterImGroupResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\x03\"\xd6\x02\n\x17SubmitWebRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07product\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\n\n\x02os\x18\x07 \x01(\t\x12-\n\x0b\x63riticality\x18\x08 \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12,\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\r\n\x05phone\x18\n \x01(\t\x12%\n\x04kind\x18\x0b \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\'\n\x08priority\x18\x0c \x01(\x0e\x32\x15.helpdesk.v1.Priority\"\xd3\x02\n\x13LogPhoneCallRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x63\x61ller_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61ller_email\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61ller_phone\x18\x05 \x01(\t\x12\x0e\n\x06nature\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\x08 \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\t \x01(\x08\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12%\n\x04kind\x18\x0b \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x12\n\ncontact_id\x18\x0c \x01(\x03\"m\n\x0eSubmitResponse\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\ndisplay_id\x18\x02 \x01(\t\x12#\n\x06ticket\x18\x03 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x08\"U\n\x12SubmitEmailRequest\x12\x13\n\x0braw_message\x18\x01 \x01(\x0c\x12\x15\n\renvelope_from\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvelope_to\x18\x03 \x03(\t\"_\n\x13SubmitEmailResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tticket_id\x18\x04 \x01(\x03\"\xcd\x01\n\x0cSalesRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\x13\n\x0bsender_name\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12/\n\x0breceived_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x08 \x01(\t\x12\x18\n\x10\x61ttachment_names\x18\t \x03(\t\"\x9e\x01\n\x19SubmitSalesRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0e\n\x06locale\x18\x08 \x01(\t\"A\n\x18ListSalesRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x19ListSalesRequestsResponse\x12+\n\x08requests\x18\x01 \x03(\x0b\x32\x19.helpdesk.v1.SalesRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa2\x04\n\rIntakeService\x12U\n\x10SubmitWebRequest\x12$.helpdesk.v1.SubmitWebRequestRequest\x1a\x1b.helpdesk.v1.SubmitResponse\x12M\n\x0cLogPhoneCall\x12 .helpdesk.v1.LogPhoneCallRequest\x1a\x1b.helpdesk.v1.SubmitResponse\x12P\n\x0bSubmitEmail\x12\x1f.helpdesk.v1.SubmitEmailRequest\x1a .helpdesk.v1.SubmitEmailResponse\x12\x62\n\x11ListSalesRequests\x12%.helpdesk.v1.ListSalesRequestsRequest\x1a&.helpdesk.v1.ListSalesRequestsResponse\x12W\n\x12SubmitSalesRequest\x12&.helpdesk.v1.SubmitSalesRequestRequest\x1a\x19.helpdesk.v1.SalesRequest\x12\\\n\x0fRegisterImGroup\x12#.helpdesk.v1.RegisterImGroupRequest\x1a$.helpdesk.v1.RegisterImGroupResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18helpdesk/v1/intake.proto\x12\x0bhelpdesk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18helpdesk/v1/common.proto\x1a\x17helpdesk/v1/sales.proto\"T\n\x16RegisterImGroupRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\x03\"U\n\x17RegisterImGroupResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x63hat_id\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\x03\"\xd6\x02\n\x17SubmitWebRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0frequester_email\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07product\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\n\n\x02os\x18\x07 \x01(\t\x12-\n\x0b\x63riticality\x18\x08 \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12,\n\x0b\x61ttachments\x18\t \x03(\x0b\x32\x17.helpdesk.v1.Attachment\x12\r\n\x05phone\x18\n \x01(\t\x12%\n\x04kind\x18\x0b \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\'\n\x08priority\x18\x0c \x01(\x0e\x32\x15.helpdesk.v1.Priority\"\xd3\x02\n\x13LogPhoneCallRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x63\x61ller_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61ller_email\x18\x04 \x01(\t\x12\x14\n\x0c\x63\x61ller_phone\x18\x05 \x01(\t\x12\x0e\n\x06nature\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x17\n\x0f\x63\x61llback_number\x18\x08 \x01(\t\x12&\n\x1e\x61ttachments_requested_by_email\x18\t \x01(\x08\x12-\n\x0b\x63riticality\x18\n \x01(\x0e\x32\x18.helpdesk.v1.Criticality\x12%\n\x04kind\x18\x0b \x01(\x0e\x32\x17.helpdesk.v1.TicketKind\x12\x12\n\ncontact_id\x18\x0c \x01(\x03\"m\n\x0eSubmitResponse\x12\x11\n\tticket_id\x18\x01 \x01(\x03\x12\x12\n\ndisplay_id\x18\x02 \x01(\t\x12#\n\x06ticket\x18\x03 \x01(\x0b\x32\x13.helpdesk.v1.Ticket\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x08\"U\n\x12SubmitEmailRequest\x12\x13\n\x0braw_message\x18\x01 \x01(\x0c\x12\x15\n\renvelope_from\x18\x02 \x01(\t\x12\x13\n\x0b\x65nvelope_to\x18\x03 \x03(\t\"_\n\x13SubmitEmailResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tticket_id\x18\x04 \x01(\x03\"\x9e\x01\n\x19SubmitSalesRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0e\n\x06locale\x18\x08 \x01(\t2\xa2\x04\n\rIntakeService\x12U\n\x10SubmitWebRequest\x12$.helpdesk.v1.SubmitWebRequestRequest\x1a\x1b.helpdesk.v1.SubmitResponse\x12M\n\x0cLogPhoneCall\x12 .helpdesk.v1.LogPhoneCallRequest\x1a\x1b.helpdesk.v1.SubmitResponse\x12P\n\x0bSubmitEmail\x12\x1f.helpdesk.v1.SubmitEmailRequest\x1a .helpdesk.v1.SubmitEmailResponse\x12\x62\n\x11ListSalesRequests\x12%.helpdesk.v1.ListSalesRequestsRequest\x1a&.helpdesk.v1.ListSalesRequestsResponse\x12W\n\x12SubmitSalesRequest\x12&.helpdesk.v1.SubmitSalesRequestRequest\x1a\x19.helpdesk.v1.SalesRequest\x12\\\n\x0fRegisterImGroup\x12#.helpdesk.v1.RegisterImGroupRequest\x1a$.helpdesk.v1.RegisterImGroupResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'helpdesk.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGISTERIMGROUPREQUEST']._serialized_start=100
-  _globals['_REGISTERIMGROUPREQUEST']._serialized_end=184
-  _globals['_REGISTERIMGROUPRESPONSE']._serialized_start=186
-  _globals['_REGISTERIMGROUPRESPONSE']._serialized_end=271
-  _globals['_SUBMITWEBREQUESTREQUEST']._serialized_start=274
-  _globals['_SUBMITWEBREQUESTREQUEST']._serialized_end=616
-  _globals['_LOGPHONECALLREQUEST']._serialized_start=619
-  _globals['_LOGPHONECALLREQUEST']._serialized_end=958
-  _globals['_SUBMITRESPONSE']._serialized_start=960
-  _globals['_SUBMITRESPONSE']._serialized_end=1069
-  _globals['_SUBMITEMAILREQUEST']._serialized_start=1071
-  _globals['_SUBMITEMAILREQUEST']._serialized_end=1156
-  _globals['_SUBMITEMAILRESPONSE']._serialized_start=1158
-  _globals['_SUBMITEMAILRESPONSE']._serialized_end=1253
-  _globals['_SALESREQUEST']._serialized_start=1256
-  _globals['_SALESREQUEST']._serialized_end=1461
-  _globals['_SUBMITSALESREQUESTREQUEST']._serialized_start=1464
-  _globals['_SUBMITSALESREQUESTREQUEST']._serialized_end=1622
-  _globals['_LISTSALESREQUESTSREQUEST']._serialized_start=1624
-  _globals['_LISTSALESREQUESTSREQUEST']._serialized_end=1689
-  _globals['_LISTSALESREQUESTSRESPONSE']._serialized_start=1691
-  _globals['_LISTSALESREQUESTSRESPONSE']._serialized_end=1788
-  _globals['_INTAKESERVICE']._serialized_start=1791
-  _globals['_INTAKESERVICE']._serialized_end=2337
+  _globals['_REGISTERIMGROUPREQUEST']._serialized_start=125
+  _globals['_REGISTERIMGROUPREQUEST']._serialized_end=209
+  _globals['_REGISTERIMGROUPRESPONSE']._serialized_start=211
+  _globals['_REGISTERIMGROUPRESPONSE']._serialized_end=296
+  _globals['_SUBMITWEBREQUESTREQUEST']._serialized_start=299
+  _globals['_SUBMITWEBREQUESTREQUEST']._serialized_end=641
+  _globals['_LOGPHONECALLREQUEST']._serialized_start=644
+  _globals['_LOGPHONECALLREQUEST']._serialized_end=983
+  _globals['_SUBMITRESPONSE']._serialized_start=985
+  _globals['_SUBMITRESPONSE']._serialized_end=1094
+  _globals['_SUBMITEMAILREQUEST']._serialized_start=1096
+  _globals['_SUBMITEMAILREQUEST']._serialized_end=1181
+  _globals['_SUBMITEMAILRESPONSE']._serialized_start=1183
+  _globals['_SUBMITEMAILRESPONSE']._serialized_end=1278
+  _globals['_SUBMITSALESREQUESTREQUEST']._serialized_start=1281
+  _globals['_SUBMITSALESREQUESTREQUEST']._serialized_end=1439
+  _globals['_INTAKESERVICE']._serialized_start=1442
+  _globals['_INTAKESERVICE']._serialized_end=1988
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,6 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from helpdesk.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
@@ -284,55 +283,6 @@ class SubmitEmailResponse(_message.Message):
 Global___SubmitEmailResponse: _TypeAlias = SubmitEmailResponse  # noqa: Y015
 
 @_typing.final
-class SalesRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ID_FIELD_NUMBER: _builtins.int
-    SENDER_FIELD_NUMBER: _builtins.int
-    SENDER_NAME_FIELD_NUMBER: _builtins.int
-    SUBJECT_FIELD_NUMBER: _builtins.int
-    BODY_FIELD_NUMBER: _builtins.int
-    LOCALE_FIELD_NUMBER: _builtins.int
-    RECEIVED_AT_FIELD_NUMBER: _builtins.int
-    MESSAGE_ID_FIELD_NUMBER: _builtins.int
-    ATTACHMENT_NAMES_FIELD_NUMBER: _builtins.int
-    id: _builtins.str
-    sender: _builtins.str
-    sender_name: _builtins.str
-    subject: _builtins.str
-    body: _builtins.str
-    locale: _builtins.str
-    """"it" or "en": the language of the polite reply."""
-    message_id: _builtins.str
-    """The stored email it came from; "web:..." for one from the web form
-    (SubmitSalesRequest), whose company and phone are at the end of the body.
-    """
-    @_builtins.property
-    def received_at(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def attachment_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    def __init__(
-        self,
-        *,
-        id: _builtins.str = ...,
-        sender: _builtins.str = ...,
-        sender_name: _builtins.str = ...,
-        subject: _builtins.str = ...,
-        body: _builtins.str = ...,
-        locale: _builtins.str = ...,
-        received_at: _timestamp_pb2.Timestamp | None = ...,
-        message_id: _builtins.str = ...,
-        attachment_names: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_names", b"attachment_names", "body", b"body", "id", b"id", "locale", b"locale", "message_id", b"message_id", "received_at", b"received_at", "sender", b"sender", "sender_name", b"sender_name", "subject", b"subject"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SalesRequest: _TypeAlias = SalesRequest  # noqa: Y015
-
-@_typing.final
 class SubmitSalesRequestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -374,48 +324,3 @@ class SubmitSalesRequestRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitSalesRequestRequest: _TypeAlias = SubmitSalesRequestRequest  # noqa: Y015
-
-@_typing.final
-class ListSalesRequestsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PAGE_SIZE_FIELD_NUMBER: _builtins.int
-    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    page_size: _builtins.int
-    page_token: _builtins.str
-    def __init__(
-        self,
-        *,
-        page_size: _builtins.int = ...,
-        page_token: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListSalesRequestsRequest: _TypeAlias = ListSalesRequestsRequest  # noqa: Y015
-
-@_typing.final
-class ListSalesRequestsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    REQUESTS_FIELD_NUMBER: _builtins.int
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
-    next_page_token: _builtins.str
-    @_builtins.property
-    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___SalesRequest]: ...
-    def __init__(
-        self,
-        *,
-        requests: _abc.Iterable[Global___SalesRequest] | None = ...,
-        next_page_token: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "requests", b"requests"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListSalesRequestsResponse: _TypeAlias = ListSalesRequestsResponse  # noqa: Y015

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from helpdesk.v1 import intake_pb2 as helpdesk_dot_v1_dot_intake__pb2
+from helpdesk.v1 import sales_pb2 as helpdesk_dot_v1_dot_sales__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -52,13 +53,13 @@ class IntakeServiceStub:
                 _registered_method=True)
         self.ListSalesRequests = channel.unary_unary(
                 '/helpdesk.v1.IntakeService/ListSalesRequests',
-                request_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
-                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsResponse.FromString,
                 _registered_method=True)
         self.SubmitSalesRequest = channel.unary_unary(
                 '/helpdesk.v1.IntakeService/SubmitSalesRequest',
                 request_serializer=helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.SerializeToString,
-                response_deserializer=helpdesk_dot_v1_dot_intake__pb2.SalesRequest.FromString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.SalesRequest.FromString,
                 _registered_method=True)
         self.RegisterImGroup = channel.unary_unary(
                 '/helpdesk.v1.IntakeService/RegisterImGroup',
@@ -98,8 +99,9 @@ class IntakeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSalesRequests(self, request, context):
-        """Requests from senders who are not customers (seed 003: they go to sales),
-        newest first.
+        """Intake's own record of the requests from senders who are not customers (seed 003:
+        they go to sales), newest first; kept as an alias: the sales office works them
+        through SalesService, which intake hands each one to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,13 +145,13 @@ def add_IntakeServiceServicer_to_server(servicer, server):
             ),
             'ListSalesRequests': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSalesRequests,
-                    request_deserializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.FromString,
-                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.SerializeToString,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsResponse.SerializeToString,
             ),
             'SubmitSalesRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitSalesRequest,
                     request_deserializer=helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.FromString,
-                    response_serializer=helpdesk_dot_v1_dot_intake__pb2.SalesRequest.SerializeToString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.SalesRequest.SerializeToString,
             ),
             'RegisterImGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterImGroup,
@@ -264,8 +266,8 @@ class IntakeService:
             request,
             target,
             '/helpdesk.v1.IntakeService/ListSalesRequests',
-            helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsRequest.SerializeToString,
-            helpdesk_dot_v1_dot_intake__pb2.ListSalesRequestsResponse.FromString,
+            helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.ListSalesRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -292,7 +294,7 @@ class IntakeService:
             target,
             '/helpdesk.v1.IntakeService/SubmitSalesRequest',
             helpdesk_dot_v1_dot_intake__pb2.SubmitSalesRequestRequest.SerializeToString,
-            helpdesk_dot_v1_dot_intake__pb2.SalesRequest.FromString,
+            helpdesk_dot_v1_dot_sales__pb2.SalesRequest.FromString,
             options,
             channel_credentials,
             insecure,

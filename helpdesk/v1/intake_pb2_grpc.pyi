@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from helpdesk.v1 import intake_pb2 as _intake_pb2
+from helpdesk.v1 import sales_pb2 as _sales_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -47,11 +48,12 @@ class IntakeServiceStub:
     it, then processed by the same path: the same message submitted twice
     (or also received over SMTP) is one message.
     """
-    ListSalesRequests: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]
-    """Requests from senders who are not customers (seed 003: they go to sales),
-    newest first.
+    ListSalesRequests: _grpc.UnaryUnaryMultiCallable[_sales_pb2.ListSalesRequestsRequest, _sales_pb2.ListSalesRequestsResponse]
+    """Intake's own record of the requests from senders who are not customers (seed 003:
+    they go to sales), newest first; kept as an alias: the sales office works them
+    through SalesService, which intake hands each one to.
     """
-    SubmitSalesRequest: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _intake_pb2.SalesRequest]
+    SubmitSalesRequest: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _sales_pb2.SalesRequest]
     """Seed 003's "send a request" form on the web, for people who are not customers (no
     bearer token needed): a sales request, never a ticket, and the same polite reply by
     email as a prospect's mail. A retry with the same request_id returns the same
@@ -81,11 +83,12 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     it, then processed by the same path: the same message submitted twice
     (or also received over SMTP) is one message.
     """
-    ListSalesRequests: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListSalesRequestsRequest, _intake_pb2.ListSalesRequestsResponse]  # type: ignore[assignment]
-    """Requests from senders who are not customers (seed 003: they go to sales),
-    newest first.
+    ListSalesRequests: _aio.UnaryUnaryMultiCallable[_sales_pb2.ListSalesRequestsRequest, _sales_pb2.ListSalesRequestsResponse]  # type: ignore[assignment]
+    """Intake's own record of the requests from senders who are not customers (seed 003:
+    they go to sales), newest first; kept as an alias: the sales office works them
+    through SalesService, which intake hands each one to.
     """
-    SubmitSalesRequest: _aio.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _intake_pb2.SalesRequest]  # type: ignore[assignment]
+    SubmitSalesRequest: _aio.UnaryUnaryMultiCallable[_intake_pb2.SubmitSalesRequestRequest, _sales_pb2.SalesRequest]  # type: ignore[assignment]
     """Seed 003's "send a request" form on the web, for people who are not customers (no
     bearer token needed): a sales request, never a ticket, and the same polite reply by
     email as a prospect's mail. A retry with the same request_id returns the same
@@ -134,11 +137,12 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListSalesRequests(
         self,
-        request: _intake_pb2.ListSalesRequestsRequest,
+        request: _sales_pb2.ListSalesRequestsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_intake_pb2.ListSalesRequestsResponse, _abc.Awaitable[_intake_pb2.ListSalesRequestsResponse]]:
-        """Requests from senders who are not customers (seed 003: they go to sales),
-        newest first.
+    ) -> _typing.Union[_sales_pb2.ListSalesRequestsResponse, _abc.Awaitable[_sales_pb2.ListSalesRequestsResponse]]:
+        """Intake's own record of the requests from senders who are not customers (seed 003:
+        they go to sales), newest first; kept as an alias: the sales office works them
+        through SalesService, which intake hands each one to.
         """
 
     @_abc_1.abstractmethod
@@ -146,7 +150,7 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _intake_pb2.SubmitSalesRequestRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_intake_pb2.SalesRequest, _abc.Awaitable[_intake_pb2.SalesRequest]]:
+    ) -> _typing.Union[_sales_pb2.SalesRequest, _abc.Awaitable[_sales_pb2.SalesRequest]]:
         """Seed 003's "send a request" form on the web, for people who are not customers (no
         bearer token needed): a sales request, never a ticket, and the same polite reply by
         email as a prospect's mail. A retry with the same request_id returns the same

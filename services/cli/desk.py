@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, tickets_pb2
+from helpdesk.v1 import common_pb2, directory_pb2, intake_pb2, sales_pb2, tickets_pb2
 from services.cli import enums, render
 from services.cli.args import (
     Verbs,
@@ -617,7 +617,7 @@ def maintenance_list(c: Client, a: argparse.Namespace) -> Result:
 
 
 def sales_request_list(c: Client, a: argparse.Namespace) -> Result:
-    request = intake_pb2.ListSalesRequestsRequest(
+    request = sales_pb2.ListSalesRequestsRequest(
         page_size=min(a.limit, PAGE_SIZE) if a.limit else PAGE_SIZE
     )
     items = pages(c, c.intake.ListSalesRequests, request, "requests", a.limit)
@@ -634,7 +634,7 @@ def sales_request_list(c: Client, a: argparse.Namespace) -> Result:
             for r in items
         ),
     )
-    return Result(text, intake_pb2.ListSalesRequestsResponse(requests=items))
+    return Result(text, sales_pb2.ListSalesRequestsResponse(requests=items))
 
 
 def im_group_register(c: Client, a: argparse.Namespace) -> Result:

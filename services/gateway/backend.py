@@ -17,6 +17,7 @@ from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.auth import bearer_metadata
@@ -304,8 +305,8 @@ class Backend:
 
     async def submit_sales_request(
         self, request: ipb.SubmitSalesRequestRequest
-    ) -> ipb.SalesRequest:
-        reply: ipb.SalesRequest = await self._intake.SubmitSalesRequest(
+    ) -> spb.SalesRequest:
+        reply: spb.SalesRequest = await self._intake.SubmitSalesRequest(
             request, timeout=CALL_TIMEOUT
         )
         return reply

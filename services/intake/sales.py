@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import sales_pb2 as spb
 from services.common.events import mail_subject
 from services.common.rpc_errors import (
     Context,
@@ -109,7 +110,7 @@ class SalesRpcs:
     @rpc_method
     async def SubmitSalesRequest(
         self, request: ipb.SubmitSalesRequestRequest, context: Context
-    ) -> ipb.SalesRequest:
+    ) -> spb.SalesRequest:
         request_id = optional_text("request_id", request.request_id, 150) or uuid.uuid4().hex
         name = _line("name", request.name, 200, required=True)
         email = check_email(request.email)
@@ -229,10 +230,10 @@ class SalesRpcs:
             ) from None
 
 
-def sales_pb(row: SalesRequest) -> ipb.SalesRequest:
+def sales_pb(row: SalesRequest) -> spb.SalesRequest:
     """A row of the sales queue as the contract shows it."""
     at = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
-    out = ipb.SalesRequest(
+    out = spb.SalesRequest(
         id=row.id,
         sender=row.sender,
         sender_name=row.sender_name,

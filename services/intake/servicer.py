@@ -25,6 +25,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal, scoped_key
 from services.common.auth import bearer_metadata
@@ -292,8 +293,8 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
 
     @rpc_method
     async def ListSalesRequests(
-        self, request: ipb.ListSalesRequestsRequest, context: Context
-    ) -> ipb.ListSalesRequestsResponse:
+        self, request: spb.ListSalesRequestsRequest, context: Context
+    ) -> spb.ListSalesRequestsResponse:
         """Prospects' requests (seed 003), newest first, with stable page tokens."""
         if request.page_size < 0:
             invalid("page_size", "must not be negative")
@@ -312,7 +313,7 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
             rows = (await session.scalars(query.limit(size + 1))).all()
         page = rows[:size]
         token = _encode_sales_token(page[-1]) if len(rows) > size else ""
-        return ipb.ListSalesRequestsResponse(
+        return spb.ListSalesRequestsResponse(
             requests=[sales_pb(r) for r in page], next_page_token=token
         )
 

@@ -10,7 +10,6 @@ may not. The caller's text is cut into words by ``search_index.words``: quotes, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import knowledge_pb2 as kpb
 from services.common.access import Principal
-from services.common.rpc_errors import invalid
 from services.tickets import models as m
 from services.tickets import search_index
 from services.tickets.article_markdown import plain_text
@@ -35,12 +33,6 @@ MAX_TICKET_TEXT = 5_000
 # Suggestions ignore the shortest words ("la", "di", "a") when longer ones remain: on
 # SQLite, which has no stop words, they would match nearly every article.
 MIN_SUGGEST_WORD = 3
-
-
-def limit_of(requested: int, default: int, maximum: int, field: str) -> int:
-    if requested < 0:
-        invalid(field, "must not be negative")
-    return min(requested or default, maximum)
 
 
 @dataclass(frozen=True)
@@ -59,10 +51,6 @@ class Filters:
         if self.published_only:
             query = query.where(m.Article.status == PUBLISHED)
         return query
-
-
-def _snippet(parts: Sequence[search_index.Part]) -> list[kpb.SnippetPart]:
-    return [kpb.SnippetPart(text=p.text, match=p.match) for p in parts]
 
 
 def suggestion_words(subject: str, description: str) -> list[str]:
@@ -103,7 +91,7 @@ async def matching(
     return [
         kpb.ArticleHit(
             article=article,
-            snippet=_snippet(snippets.get(int(entry_id), [])),
+            snippet=search_index.snippet_pb(snippets.get(int(entry_id), [])),
             score=float(score),
         )
         for article, (_row, entry_id, score) in zip(articles, rows, strict=True)
@@ -124,7 +112,7 @@ async def recent(
     return [
         kpb.ArticleHit(
             article=article,
-            snippet=_snippet(search_index.plain_snippet(plain_text(row.body))),
+            snippet=search_index.snippet_pb(search_index.plain_snippet(plain_text(row.body))),
         )
         for article, row in zip(articles, rows, strict=True)
     ]

@@ -59,10 +59,7 @@ from services.tickets.article_store import (
     visibility_of,
 )
 from services.tickets.convert import optional_name
-from services.tickets.paging import SortKey, fetch_ordered_page
-
-# ``index_article``: also what ``services.tickets.reindex`` rebuilds the index with.
-__all__ = ["KnowledgeServicer", "index_article"]
+from services.tickets.paging import SortKey, bounded, fetch_ordered_page
 
 MAX_KEY = 200
 # Two publishes (or a publish and an edit) of one version at once: the loser reads again.
@@ -338,7 +335,7 @@ class KnowledgeServicer(kgrpc.KnowledgeServiceServicer):
         """Best first with snippets; no words: the most recently changed."""
         who = principal()
         text = optional_text("query", request.query, search.MAX_QUERY_CHARS)
-        size = search.limit_of(request.page_size, search.DEFAULT_PAGE, search.MAX_PAGE, "page_size")
+        size = bounded(request.page_size, search.DEFAULT_PAGE, search.MAX_PAGE, "page_size")
         filters = search.Filters(product_of(request.product), _filter_locale(request.locale))
         words = search_index.words(text)
         async with self.sessions() as session:
@@ -354,9 +351,7 @@ class KnowledgeServicer(kgrpc.KnowledgeServiceServicer):
     ) -> kpb.SearchArticlesResponse:
         """Published articles sharing words with the ticket being written, best first."""
         who = principal()
-        size = search.limit_of(
-            request.limit, search.DEFAULT_SUGGESTIONS, search.MAX_SUGGESTIONS, "limit"
-        )
+        size = bounded(request.limit, search.DEFAULT_SUGGESTIONS, search.MAX_SUGGESTIONS, "limit")
         filters = search.Filters(locale=_filter_locale(request.locale), published_only=True)
         words = search.suggestion_words(request.subject, request.description)
         async with self.sessions() as session:

@@ -19,10 +19,16 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
 
-def page_size(requested: int) -> int:
+def bounded(requested: int, default: int, maximum: int, field: str) -> int:
+    """A requested count: 0 is ``default``, more than ``maximum`` is ``maximum``, a negative
+    one is ``INVALID_ARGUMENT`` naming ``field``."""
     if requested < 0:
-        invalid("page_size", "must not be negative")
-    return min(requested or DEFAULT_PAGE, MAX_PAGE)
+        invalid(field, "must not be negative")
+    return min(requested or default, maximum)
+
+
+def page_size(requested: int) -> int:
+    return bounded(requested, DEFAULT_PAGE, MAX_PAGE, "page_size")
 
 
 def encode(last_key: int) -> str:

@@ -352,9 +352,7 @@ async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
 async def comment_attachments(session: AsyncSession, comment_id: str) -> list[AttachmentPayload]:
     """A comment's files as events name them (no bytes), in the order they were added."""
     rows = await session.execute(
-        select(
-            m.Attachment.id, m.Attachment.filename, m.Attachment.content_type, m.Attachment.size
-        )
+        select(m.Attachment.id, m.Attachment.filename, m.Attachment.content_type, m.Attachment.size)
         .where(m.Attachment.comment_id == comment_id)
         .order_by(m.Attachment.created_at, m.Attachment.id)
     )

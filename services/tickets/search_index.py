@@ -27,6 +27,7 @@ from sqlalchemy import Float, Integer, String, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
+from helpdesk.v1 import knowledge_pb2 as kpb
 from services.tickets import models as m
 
 TICKET = "ticket"
@@ -288,3 +289,8 @@ def plain_snippet(text_: str, limit: int = 200) -> list[Part]:
     """The start of a text as a snippet without matches (recent items, empty queries)."""
     flat = " ".join(text_.split())
     return [Part(flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…", False)]
+
+
+def snippet_pb(parts: Sequence[Part]) -> list[kpb.SnippetPart]:
+    """A snippet as the search replies carry it."""
+    return [kpb.SnippetPart(text=p.text, match=p.match) for p in parts]

@@ -10,7 +10,7 @@ part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -18,13 +18,13 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import knowledge_pb2 as kpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal
 from services.common.rpc_errors import Context, invalid, optional_text, require_id, rpc_method
 from services.tickets import models as m
 from services.tickets import search_index
 from services.tickets.convert import required_name
+from services.tickets.paging import bounded
 from services.tickets.readmodel import tickets_pb
 from services.tickets.rpc_helpers import TicketRpcHelpers
 
@@ -42,16 +42,6 @@ Narrowing = Callable[[Select[Any]], Select[Any]]
 FOUND_IN = {search_index.PUBLIC: "ticket", search_index.INTERNAL: "note"}
 
 
-def _snippet(parts: Sequence[search_index.Part]) -> list[kpb.SnippetPart]:
-    return [kpb.SnippetPart(text=p.text, match=p.match) for p in parts]
-
-
-def _limit(requested: int, default: int, maximum: int, field: str) -> int:
-    if requested < 0:
-        invalid(field, "must not be negative")
-    return min(requested or default, maximum)
-
-
 class TicketSearchRpcs(TicketRpcHelpers):
     @rpc_method
     async def SearchTickets(
@@ -59,7 +49,7 @@ class TicketSearchRpcs(TicketRpcHelpers):
     ) -> tpb.SearchTicketsResponse:
         who = principal()
         query_text = optional_text("query", request.query, MAX_QUERY_CHARS)
-        size = _limit(request.page_size, DEFAULT_PAGE, MAX_PAGE, "page_size")
+        size = bounded(request.page_size, DEFAULT_PAGE, MAX_PAGE, "page_size")
         statuses = [required_name(pb.TicketStatus, s, "statuses") for s in request.statuses]
         product = optional_text("product", request.product, 200).strip()
         if request.organization_id < 0:
@@ -98,7 +88,9 @@ class TicketSearchRpcs(TicketRpcHelpers):
                     hits=[
                         tpb.TicketHit(
                             ticket=t,
-                            snippet=_snippet(search_index.plain_snippet(t.description)),
+                            snippet=search_index.snippet_pb(
+                                search_index.plain_snippet(t.description)
+                            ),
                             found_in="ticket",
                         )
                         for t in tickets
@@ -127,7 +119,7 @@ class TicketSearchRpcs(TicketRpcHelpers):
     async def SimilarTickets(
         self, request: tpb.SimilarTicketsRequest, context: Context
     ) -> tpb.SearchTicketsResponse:
-        size = _limit(request.limit, DEFAULT_SIMILAR, MAX_SIMILAR, "limit")
+        size = bounded(request.limit, DEFAULT_SIMILAR, MAX_SIMILAR, "limit")
         async with self.sessions() as session:
             ticket = await self._row(session, require_id("ticket_id", request.ticket_id))
             words = search_index.words(f"{ticket.subject} {ticket.description}")
@@ -192,7 +184,7 @@ class TicketSearchRpcs(TicketRpcHelpers):
         return [
             tpb.TicketHit(
                 ticket=t,
-                snippet=_snippet(snippets.get(entry_id, [])),
+                snippet=search_index.snippet_pb(snippets.get(entry_id, [])),
                 score=score,
                 found_in=FOUND_IN.get(part, "ticket"),
             )

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,6 +30,7 @@ from sqlalchemy import func, select
 
 from helpdesk.v1 import knowledge_pb2 as kpb
 from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
+from services.cli.main import main
 from services.common import db
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
@@ -81,6 +84,7 @@ class Kb:
     org_b: int
     anna_id: int
     bea_id: int
+    address: str  # where the KnowledgeService listens
 
 
 def _token(who: Principal) -> Any:
@@ -186,6 +190,7 @@ async def kb(database_url: str) -> AsyncIterator[Kb]:
             org_b.id,
             anna.id,
             bea.id,
+            f"127.0.0.1:{server.port}",
         )
     finally:
         await channel.close(None)
@@ -746,3 +751,36 @@ async def test_concurrent_twins_make_one_change(kb: Kb) -> None:
             *(kb.kb.CreateArticle(request, metadata=kb.agent) for _ in range(2))
         )
         assert made[0].id == made[1].id
+
+
+async def test_the_cli_writes_publishes_and_finds_an_article(
+    kb: Kb,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``helpdesk article`` against the real service, as a team lead at a terminal."""
+    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HELPDESK_TICKETS_ADDR", kb.address)
+    token = SIGNER.access_token(
+        Principal(role=Role.TEAM_LEAD, kind="AGENT", id=kb.bea_id, name="Bea Capo")
+    )
+
+    async def helpdesk(*argv: str) -> str:
+        code = await asyncio.to_thread(main, ["--token", token, *argv])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        return captured.out
+
+    await helpdesk(
+        "article", "create", "--title", "Stampante bloccata", "--body", PRINTER_FAQ,
+        "--product", "Gestionale",
+    )  # fmt: skip
+    listed = await helpdesk("--json", "article", "list", "--product", "Gestionale")
+    [article] = json.loads(listed)["articles"]
+    await helpdesk("article", "publish", str(article["id"]))
+    found = await helpdesk("article", "search", "stampanti")
+    assert "Stampante bloccata" in found
+    # What customers read is what the CLI published: the same article, published.
+    got = await kb.kb.GetArticle(kpb.GetArticleRequest(id=int(article["id"])), metadata=kb.mario)
+    assert got.status == kpb.ARTICLE_STATUS_PUBLISHED and got.product == "Gestionale"

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
@@ -171,7 +172,7 @@ async def test_a_form_becomes_one_sales_request_with_its_polite_reply(api: Api) 
     assert again == got
     assert await _rows(api, "eva.verdi@example.com") == 1
     listed = await api.intake.ListSalesRequests(
-        ipb.ListSalesRequestsRequest(), metadata=bearer_metadata(ADMIN)
+        spb.ListSalesRequestsRequest(), metadata=bearer_metadata(ADMIN)
     )
     assert [r.id for r in listed.requests] == [got.id]
     [event] = await _prospect_events(api, got.id)

@@ -11,11 +11,13 @@ tickets of a problem put the solved ones first.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +28,7 @@ from temporalio.client import Client
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.cli.main import main
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
 from services.common.grpc_server import ServiceServer
@@ -62,6 +65,7 @@ class Desk:
     org_a: int
     org_b: int
     ids: dict[str, int]
+    address: str  # where the TicketService listens
 
 
 async def _contact(stack: TicketsStack, org_id: int, name: str, role: str) -> int:
@@ -155,6 +159,7 @@ async def desk(temporal_client: Client, database_url: str, nats_url: str) -> Asy
                 stack.org_id,
                 org_b,
                 ids,
+                f"127.0.0.1:{server.port}",
             )
         finally:
             await channel.close(None)
@@ -312,3 +317,29 @@ async def test_a_lost_index_is_rebuilt_by_the_reindex_command(desk: Desk) -> Non
     assert done["tickets"] == len(ids) + len(FILLER)
     hits = await _search(desk, desk.agent, "stampanti", organization_id=desk.org_a)
     assert set(_ids(hits)) == {ids["mario"], ids["luisa"], ids["solved"]}
+
+
+async def test_the_cli_searches_as_the_desk_does(
+    desk: Desk,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``helpdesk ticket search`` and ``similar`` against the real service, as an agent."""
+    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HELPDESK_TICKETS_ADDR", desk.address)
+    token = SIGNER.access_token(Principal(role=Role.AGENT, kind="AGENT", id=desk.stack.agent_id))
+
+    async def helpdesk(*argv: str) -> str:
+        code = await asyncio.to_thread(main, ["--token", token, *argv])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        return captured.out
+
+    found = await helpdesk("ticket", "search", "stampanti", "--org", str(desk.org_a))
+    assert "La stampante non stampa le fatture" in found
+    assert "Stampanti di rete lente" in found
+    assert "dell'ufficio" not in found  # another organisation's, filtered out
+    similar = await helpdesk("ticket", "similar", str(desk.ids["mario"]))
+    assert "Stampante non stampa" in similar
+    assert "Licenza scaduta" not in similar

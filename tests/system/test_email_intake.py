@@ -17,6 +17,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import notify_pb2 as npb
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.settings import split_hostport
 from tests.support import eventually
@@ -262,9 +263,9 @@ async def test_a_prospect_goes_to_sales_with_its_own_reply_and_a_colleague_joins
     request = _mail(stranger, "Preventivo per 10 licenze", "Vorrei un preventivo, grazie.")
     await asyncio.to_thread(_send, sut, request)
 
-    async def sales() -> list[ipb.SalesRequest]:
+    async def sales() -> list[spb.SalesRequest]:
         page = await sut.intake().ListSalesRequests(
-            ipb.ListSalesRequestsRequest(), metadata=sut.metadata
+            spb.ListSalesRequestsRequest(), metadata=sut.metadata
         )
         return [r for r in page.requests if r.sender == stranger]
 

@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
-from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
 from services.common.limits import MAX_ATTACHMENT_BYTES
@@ -274,7 +274,7 @@ async def test_api_pages_and_failures(
             }
             assert (await anon.post("/request", data=robot)).status_code == 200
             sales = await sut.intake().ListSalesRequests(
-                ipb.ListSalesRequestsRequest(), metadata=md
+                spb.ListSalesRequestsRequest(), metadata=md
             )
             assert [r.sender for r in sales.requests] == [prospect]
             await eventually(lambda: mail_to(box, prospect, ""), timeout=30)

@@ -20,6 +20,7 @@ from helpdesk.v1 import (
     directory_pb2,
     intake_pb2,
     knowledge_pb2,
+    sales_pb2,
     tickets_pb2,
 )
 from services.cli import desk, render
@@ -677,12 +678,12 @@ def test_maintenance_start_finish_and_list() -> None:
 
 
 def test_sales_request_list() -> None:
-    reply = intake_pb2.ListSalesRequestsResponse(
+    reply = sales_pb2.ListSalesRequestsResponse(
         requests=[
-            intake_pb2.SalesRequest(id="s1", sender="info@prospect.it", sender_name="Gino",
+            sales_pb2.SalesRequest(id="s1", sender="info@prospect.it", sender_name="Gino",
                                     subject="Preventivo", message_id="web:1",
                                     received_at=ts("2026-12-01T09:00:00+00:00")),
-            intake_pb2.SalesRequest(id="s2", sender="a@b.it", subject="Info",
+            sales_pb2.SalesRequest(id="s2", sender="a@b.it", subject="Info",
                                     attachment_names=["x.pdf"]),
         ]
     )  # fmt: skip

@@ -7,59 +7,19 @@ when the services are away."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
-from fastapi import Request
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
-from services.common.settings import Settings
-from services.gateway import app as gateway_app
-from services.gateway.models import WebSession
-from services.gateway.security import CSRF_COOKIE
-from services.gateway.web import Viewer, Web
+from tests.unit.gateway_fakes import CSRF, FakeBackend, gateway_client, rpc_error
 
 pytestmark = pytest.mark.unit
-
-CSRF = "csrf-token-of-the-test"
-
-
-def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
-
-
-class Stub:
-    """Answers every RPC from ``replies`` (a message, or an error to raise), recording it."""
-
-    def __init__(self, calls: list[str], replies: dict[str, Any]) -> None:
-        self.calls = calls
-        self.replies = replies
-
-    def __getattr__(self, name: str) -> Any:
-        async def call(request: Any, **_kw: Any) -> Any:
-            self.calls.append(name)
-            reply = self.replies.get(name)
-            if isinstance(reply, Exception):
-                raise reply
-            return reply
-
-        return call
-
-
-class FakeBackend:
-    def __init__(self, replies: dict[str, Any]) -> None:
-        self.calls: list[str] = []
-        self.tickets = Stub(self.calls, replies)
-        self.directory = Stub(self.calls, replies)
-
-    async def close(self) -> None:
-        return None
 
 
 def ticket() -> pb.Ticket:
@@ -90,26 +50,6 @@ def good_replies() -> dict[str, Any]:
     }
 
 
-def viewer(kind: str = "AGENT") -> Viewer:
-    now = datetime.now(UTC)
-    row = WebSession(
-        id_hash="x",
-        kind=kind,
-        principal_id=5,
-        role="AGENT" if kind == "AGENT" else "USER",
-        organization_id=0,
-        name="Anna Bianchi",
-        email="anna@desk.it",
-        locale="en",
-        access_token="token",
-        refresh_token="refresh",
-        access_expires_at=now + timedelta(hours=1),
-        expires_at=now + timedelta(days=1),
-        created_at=now,
-    )
-    return Viewer("session", row)
-
-
 @pytest.fixture
 def backend() -> FakeBackend:
     return FakeBackend(good_replies())
@@ -119,22 +59,7 @@ def backend() -> FakeBackend:
 async def client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: FakeBackend
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
-    who = {"kind": "AGENT"}
-    monkeypatch.setattr(gateway_app.Backend, "connect", classmethod(lambda cls, s: backend))
-
-    async def signed_in(self: Web, request: Request) -> Viewer:
-        request.state.viewer = viewer(who["kind"])
-        return request.state.viewer
-
-    monkeypatch.setattr(Web, "viewer", signed_in)
-    app = gateway_app.create_app(Settings.from_env())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway.test",
-        cookies={CSRF_COOKIE: CSRF, "hd_lang": "en"},
-    ) as http:
-        http.who = who  # type: ignore[attr-defined]
+    async with gateway_client(tmp_path, monkeypatch, backend, "AGENT") as http:
         yield http
 
 
@@ -154,7 +79,7 @@ async def test_bad_hours_are_400_and_nothing_is_sent(
     assert page.status_code == 400
     assert "must be a number of hours, such as 1.5" in page.text
     assert 'value="tanto"' in page.text  # what was written, shown again
-    assert "LogTime" not in backend.calls
+    assert "LogTime" not in backend.names()
 
 
 async def test_a_refusal_keeps_the_services_words_and_status(
@@ -209,7 +134,7 @@ async def test_no_csrf_token_changes_nothing(
 ) -> None:
     page = await client.post("/agent/tickets/7/take", data={"csrf_token": "other"})
     assert page.status_code == 403
-    assert "AssignTicket" not in backend.calls
+    assert "AssignTicket" not in backend.names()
 
 
 async def test_customers_may_not_act(client: httpx.AsyncClient, backend: FakeBackend) -> None:
@@ -217,7 +142,7 @@ async def test_customers_may_not_act(client: httpx.AsyncClient, backend: FakeBac
     assert (await client.get("/agent/tickets/7")).status_code == 403
     page = await client.post("/agent/tickets/7/take", data={"csrf_token": CSRF})
     assert page.status_code == 403
-    assert backend.calls == []
+    assert backend.names() == []
 
 
 async def test_live_fragments_are_quiet_while_the_services_are_away(

@@ -7,64 +7,20 @@ articles say in place when search is away."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
-from fastapi import Request
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import knowledge_pb2 as kpb
 from helpdesk.v1 import tickets_pb2 as tpb
-from services.common.settings import Settings
-from services.gateway import app as gateway_app
-from services.gateway.models import WebSession
-from services.gateway.security import CSRF_COOKIE
-from services.gateway.web import Viewer, Web
+from tests.unit.gateway_fakes import CSRF, FakeBackend, gateway_client, rpc_error
 
 pytestmark = pytest.mark.unit
-
-CSRF = "csrf-token-of-the-test"
-
-
-def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
-
-
-class Stub:
-    """Answers every RPC from ``replies`` (a message, or an error to raise), recording it."""
-
-    def __init__(self, calls: list[tuple[str, Any]], replies: dict[str, Any]) -> None:
-        self.calls = calls
-        self.replies = replies
-
-    def __getattr__(self, name: str) -> Any:
-        async def call(request: Any, **_kw: Any) -> Any:
-            self.calls.append((name, request))
-            reply = self.replies.get(name)
-            if isinstance(reply, Exception):
-                raise reply
-            return reply
-
-        return call
-
-
-class FakeBackend:
-    def __init__(self, replies: dict[str, Any]) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.replies = replies
-        self.tickets = self.directory = self.knowledge = Stub(self.calls, replies)
-
-    def called(self, name: str) -> list[Any]:
-        return [request for n, request in self.calls if n == name]
-
-    async def close(self) -> None:
-        return None
-
 
 ARTICLE = kpb.Article(
     id=4,
@@ -131,26 +87,6 @@ def good_replies() -> dict[str, Any]:
     }
 
 
-def viewer(kind: str) -> Viewer:
-    now = datetime.now(UTC)
-    row = WebSession(
-        id_hash="x",
-        kind=kind,
-        principal_id=5,
-        role="AGENT" if kind == "AGENT" else "USER",
-        organization_id=3,
-        name="Anna Bianchi",
-        email="anna@desk.it",
-        locale="en",
-        access_token="token",
-        refresh_token="refresh",
-        access_expires_at=now + timedelta(hours=1),
-        expires_at=now + timedelta(days=1),
-        created_at=now,
-    )
-    return Viewer("session", row)
-
-
 @pytest.fixture
 def backend() -> FakeBackend:
     return FakeBackend(good_replies())
@@ -160,22 +96,7 @@ def backend() -> FakeBackend:
 async def client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: FakeBackend
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("HELPDESK_DATA_DIR", str(tmp_path))
-    who = {"kind": "CONTACT"}
-    monkeypatch.setattr(gateway_app.Backend, "connect", classmethod(lambda cls, s: backend))
-
-    async def signed_in(self: Web, request: Request) -> Viewer:
-        request.state.viewer = viewer(who["kind"])
-        return request.state.viewer
-
-    monkeypatch.setattr(Web, "viewer", signed_in)
-    app = gateway_app.create_app(Settings.from_env())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway.test",
-        cookies={CSRF_COOKIE: CSRF, "hd_lang": "en"},
-    ) as http:
-        http.who = who  # type: ignore[attr-defined]
+    async with gateway_client(tmp_path, monkeypatch, backend, "CONTACT", organization_id=3) as http:
         yield http
 
 
