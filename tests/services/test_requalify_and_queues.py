@@ -86,6 +86,10 @@ class Desk:
         return list(reply.events)
 
 
+async def _opened(desk: Desk, ticket_id: int) -> bool:
+    return any(e.type == "created" for e in await desk.history(ticket_id))
+
+
 @pytest.fixture
 async def desk(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Desk]:
     settings = dataclasses.replace(
@@ -294,6 +298,10 @@ async def test_queues_by_urgency_with_filters_and_stable_pages(desk: Desk) -> No
     )
     normal = await desk.create("Stampa lenta", kind=pb.TICKET_KIND_INCIDENT)
     high = await desk.create("Stampa ferma", criticality=pb.CRITICALITY_BLOCKING)
+    # Each workflow records its ticket's opening in its own time: only a change made after
+    # the four openings is "the last one changed".
+    for ticket in (low, urgent, normal, high):
+        await eventually(lambda t=ticket: _opened(desk, t.id), timeout=30)
     await desk.tickets.AssignTicket(
         tpb.AssignTicketRequest(ticket_id=low.id, assignee_id=desk.stack.agent_id), metadata=agent
     )
