@@ -128,6 +128,7 @@ async def tickets_stack(
                 activities.send_organization_report,
                 activities.record_maintenance_change,
                 activities.send_desk_digest,
+                activities.record_quote_change,
             ],
         ),
     ):

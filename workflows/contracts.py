@@ -212,6 +212,8 @@ class TicketState:
     # Criticality, kind, product, version and OS, kept by the workflow once it has them
     # (None: a ticket started before requalification; the read model's values stand).
     qualification: Qualification | None = None
+    # The quote the ticket waits for (seed 003: PENDING until the customer answers); 0: none.
+    open_quote_id: int = 0
 
 
 @dataclass
@@ -479,3 +481,31 @@ class DeskOpening:
 
     opened_at: datetime
     closed_since: datetime
+
+
+# Quotes (seed 003; workflows/quote_contracts.py has the quote workflow's own) ------
+
+
+@dataclass
+class SendQuoteInput:
+    """SalesService.SendQuote, through the ticket's workflow."""
+
+    quote_id: int
+    expires_at: datetime
+    total: str
+    proposed_dates: str
+    actor_kind: str
+    actor_id: int
+    by: str = ""
+
+
+@dataclass
+class QuoteOutcome:
+    """What the ticket's workflow is told once a quote is decided or expired."""
+
+    quote_id: int
+    status: str
+    actor_id: int = 0
+    actor_name: str = ""
+    reason: str = ""
+    proposed_dates: str = ""

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         next_status,
     )
     from workflows.ticket_links import REMINDER_CALENDAR, LinkHandlers
+    from workflows.ticket_quotes import PENDING_TIMERS, QuoteHandlers
     from workflows.ticket_requalify import RequalifyHandlers
 
 
@@ -85,7 +86,7 @@ def _illegal(err: IllegalTransition | ValueError) -> ApplicationError:
 
 
 @workflow.defn(name=TICKET_WORKFLOW)
-class TicketWorkflow(RequalifyHandlers, LinkHandlers):
+class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
     @workflow.init
     def __init__(self, inp: TicketWorkflowInput) -> None:
         # Set before any handler runs: an update-with-start is validated before run() starts.
@@ -184,6 +185,8 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers):
             lines.append("**Programming tickets:** " + ", ".join(holding))
         if s.awaiting_verification:
             lines.append("**Awaiting verification**")
+        if s.open_quote_id:
+            lines.append(f"**Waiting for the answer to quote:** Q-{s.open_quote_id}")
         if deadline is not None:
             lines.append(f"**Next:** {deadline[1]} at {deadline[0].isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
@@ -219,7 +222,12 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers):
         candidates: list[tuple[datetime, str, str]] = []
         breached = {b.target for b in s.breaches}
         # Business-hours clocks (issue 5); tickets started before them keep plain durations.
-        candidates.extend(sla_clock.deadlines(s, breached))
+        candidates.extend(
+            c
+            for c in sla_clock.deadlines(s, breached)
+            # An open quote has its own reminder and expiry instead.
+            if not (s.open_quote_id and c[2] in PENDING_TIMERS)
+        )
         clocks_run = s.terms is None and self.status not in (Status.SOLVED, Status.CLOSED)
         if (
             clocks_run

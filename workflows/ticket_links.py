@@ -4,7 +4,6 @@ party (seed 001), the hours spent, and merging tickets about the same problem (s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from datetime import datetime, timedelta
@@ -27,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_MERGE,
         UPDATE_THIRD_PARTY,
         AbsorbInput,
-        ActorRef,
-        CommentData,
         DetachInput,
         EscalateInput,
         EscalateResult,
@@ -38,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         ProgOutcome,
         ThirdPartyInput,
         TicketState,
-        TicketWorkflowInput,
         TimeEntryData,
         ticket_workflow_id,
     )
@@ -60,8 +56,8 @@ with workflow.unsafe.imports_passed_through():
         RegisterProgInput,
         progticket_workflow_id,
     )
+    from workflows.ticket_core import TicketCore
 
-from typing import TYPE_CHECKING
 
 # How many LogTime keys a ticket remembers to make retries harmless.
 RECENT_KEYS = 50
@@ -69,36 +65,9 @@ RECENT_KEYS = 50
 REMINDER_CALENDAR = SEED_000
 
 
-class LinkHandlers:
+class LinkHandlers(TicketCore):
     """Updates and signals of ``TicketWorkflow`` about linked tickets; its state and helpers
     come from the workflow class."""
-
-    if TYPE_CHECKING:
-        _lock: asyncio.Lock
-        _inp: TicketWorkflowInput
-
-        @property
-        def state(self) -> TicketState: ...
-
-        @property
-        def status(self) -> Status: ...
-
-        def _check(self, action: Action) -> Status: ...
-
-        def _set_status(self, new: Status, at: datetime) -> None: ...
-
-        def _take_in_charge(self, at: datetime) -> None: ...
-
-        async def _record(
-            self,
-            event_type: str,
-            actor: ActorRef,
-            from_status: Status,
-            detail: str = "",
-            comment: CommentData | None = None,
-            summary: str = "",
-            time_entry: TimeEntryData | None = None,
-        ) -> None: ...
 
     # -- second level: programming tickets (seed 002) ------------------------------
 

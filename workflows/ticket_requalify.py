@@ -5,9 +5,6 @@ what the clocks counted)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -17,15 +14,14 @@ with workflow.unsafe.imports_passed_through():
         ERR_INVALID,
         UPDATE_REQUALIFY,
         ActorRef,
-        CommentData,
         Qualification,
         RequalifyInput,
         TicketState,
-        TimeEntryData,
     )
     from workflows.domain import qualification as q
     from workflows.domain import sla_clock
     from workflows.domain.lifecycle import Status
+    from workflows.ticket_core import TicketCore
 
 
 def _wanted(inp: RequalifyInput) -> dict[str, str | None]:
@@ -39,28 +35,8 @@ def _wanted(inp: RequalifyInput) -> dict[str, str | None]:
     }
 
 
-class RequalifyHandlers:
+class RequalifyHandlers(TicketCore):
     """``requalify`` and the priority move it shares with ``change_priority``."""
-
-    if TYPE_CHECKING:
-        _lock: asyncio.Lock
-
-        @property
-        def state(self) -> TicketState: ...
-
-        @property
-        def status(self) -> Status: ...
-
-        async def _record(
-            self,
-            event_type: str,
-            actor: ActorRef,
-            from_status: Status,
-            detail: str = "",
-            comment: CommentData | None = None,
-            summary: str = "",
-            time_entry: TimeEntryData | None = None,
-        ) -> None: ...
 
     async def _move_priority(self, priority: str, actor: ActorRef, why: str) -> None:
         """Set the priority; the clocks keep what they counted and take its targets."""

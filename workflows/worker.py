@@ -18,6 +18,7 @@ from workflows.contracts import WORKFLOW_TASK_QUEUE
 from workflows.desk_digest import DeskDigestWorkflow
 from workflows.maintenance import MaintenanceWorkflow
 from workflows.progticket import ProgrammingTicketWorkflow
+from workflows.quote import QuoteWorkflow
 from workflows.reports import MonthlyReportsWorkflow
 from workflows.ticket import TicketWorkflow
 
@@ -27,6 +28,7 @@ WORKFLOWS = [
     MonthlyReportsWorkflow,
     DeskDigestWorkflow,
     MaintenanceWorkflow,
+    QuoteWorkflow,
 ]
 
 

@@ -262,8 +262,9 @@ class SubmitEmailResponse(_message.Message):
     status: _builtins.str
     """RECEIVED (being processed), TICKET_CREATED, COMMENT_ADDED, NOTE_ADDED
     (automatic mail attached to its ticket as an internal note), SATISFACTION (a
-    reply to the satisfaction survey: its rating recorded), PROSPECT,
-    BOUNCE, IGNORED or FAILED.
+    reply to the satisfaction survey: its rating recorded), PROSPECT (not a customer:
+    a sales request), SALES_REPLY (the requester's answer, added to the conversation
+    of the sales request it threads to; ticket_id 0), BOUNCE, IGNORED or FAILED.
     """
     ticket_id: _builtins.int
     def __init__(

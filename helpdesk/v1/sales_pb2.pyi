@@ -105,6 +105,29 @@ SALES_REQUEST_SOURCE_FRONT_DESK: SalesRequestSource.ValueType  # 4
 """Taken by the front desk (a call, a visit)."""
 Global___SalesRequestSource: _TypeAlias = SalesRequestSource  # noqa: Y015
 
+class _QuoteStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QuoteStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QuoteStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QUOTE_STATUS_UNSPECIFIED: _QuoteStatus.ValueType  # 0
+    QUOTE_STATUS_DRAFT: _QuoteStatus.ValueType  # 1
+    QUOTE_STATUS_SENT: _QuoteStatus.ValueType  # 2
+    QUOTE_STATUS_ACCEPTED: _QuoteStatus.ValueType  # 3
+    QUOTE_STATUS_DECLINED: _QuoteStatus.ValueType  # 4
+    QUOTE_STATUS_EXPIRED: _QuoteStatus.ValueType  # 5
+
+class QuoteStatus(_QuoteStatus, metaclass=_QuoteStatusEnumTypeWrapper): ...
+
+QUOTE_STATUS_UNSPECIFIED: QuoteStatus.ValueType  # 0
+QUOTE_STATUS_DRAFT: QuoteStatus.ValueType  # 1
+QUOTE_STATUS_SENT: QuoteStatus.ValueType  # 2
+QUOTE_STATUS_ACCEPTED: QuoteStatus.ValueType  # 3
+QUOTE_STATUS_DECLINED: QuoteStatus.ValueType  # 4
+QUOTE_STATUS_EXPIRED: QuoteStatus.ValueType  # 5
+Global___QuoteStatus: _TypeAlias = QuoteStatus  # noqa: Y015
+
 @_typing.final
 class SalesMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -699,3 +722,332 @@ class ListPriceListsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPriceListsResponse: _TypeAlias = ListPriceListsResponse  # noqa: Y015
+
+@_typing.final
+class QuoteLine(_message.Message):
+    """Amounts are exact decimals written as strings ("1250.00"), in EUR, two decimals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    VAT_RATE_FIELD_NUMBER: _builtins.int
+    NET_FIELD_NUMBER: _builtins.int
+    VAT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    description: _builtins.str
+    quantity: _builtins.str
+    """Hours or units ("7.5"), at most two decimals, more than 0."""
+    unit: _builtins.str
+    """"hours", "days" or "units"."""
+    unit_price: _builtins.str
+    vat_rate: _builtins.str
+    """Percent ("22", "10", "4", "0")."""
+    net: _builtins.str
+    """Computed: quantity x unit price, its VAT, and both (rounded half up to the cent)."""
+    vat: _builtins.str
+    total: _builtins.str
+    def __init__(
+        self,
+        *,
+        description: _builtins.str = ...,
+        quantity: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        unit_price: _builtins.str = ...,
+        vat_rate: _builtins.str = ...,
+        net: _builtins.str = ...,
+        vat: _builtins.str = ...,
+        total: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "net", b"net", "quantity", b"quantity", "total", b"total", "unit", b"unit", "unit_price", b"unit_price", "vat", b"vat", "vat_rate", b"vat_rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteLine: _TypeAlias = QuoteLine  # noqa: Y015
+
+@_typing.final
+class Quote(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    NET_TOTAL_FIELD_NUMBER: _builtins.int
+    VAT_TOTAL_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    PROPOSED_DATES_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    CREATED_BY_ID_FIELD_NUMBER: _builtins.int
+    CREATED_BY_NAME_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
+    REMINDED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_NAME_FIELD_NUMBER: _builtins.int
+    DECLINE_REASON_FIELD_NUMBER: _builtins.int
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    PDF_FIELD_NUMBER: _builtins.int
+    SALES_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    number: _builtins.str
+    """For people: "Q-12"."""
+    ticket_id: _builtins.int
+    organization_id: _builtins.int
+    organization_name: _builtins.str
+    status: Global___QuoteStatus.ValueType
+    title: _builtins.str
+    currency: _builtins.str
+    """"EUR"."""
+    net_total: _builtins.str
+    vat_total: _builtins.str
+    total: _builtins.str
+    valid_until: _builtins.str
+    """The last day it may be accepted (ISO date, the organisation's time zone)."""
+    proposed_dates: _builtins.str
+    """The proposed activity dates (free text: "15-16 gennaio, in sede")."""
+    notes: _builtins.str
+    created_by_id: _builtins.int
+    created_by_name: _builtins.str
+    decided_by_name: _builtins.str
+    decline_reason: _builtins.str
+    workflow_id: _builtins.str
+    pdf: _builtins.bytes
+    """Only from GetQuote with with_pdf."""
+    sales_request_id: _builtins.str
+    """Optional: the sales request it answers."""
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reminded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        number: _builtins.str = ...,
+        ticket_id: _builtins.int = ...,
+        organization_id: _builtins.int = ...,
+        organization_name: _builtins.str = ...,
+        status: Global___QuoteStatus.ValueType = ...,
+        title: _builtins.str = ...,
+        lines: _abc.Iterable[Global___QuoteLine] | None = ...,
+        currency: _builtins.str = ...,
+        net_total: _builtins.str = ...,
+        vat_total: _builtins.str = ...,
+        total: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        proposed_dates: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        created_by_id: _builtins.int = ...,
+        created_by_name: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
+        reminded_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_by_name: _builtins.str = ...,
+        decline_reason: _builtins.str = ...,
+        workflow_id: _builtins.str = ...,
+        pdf: _builtins.bytes = ...,
+        sales_request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at", "reminded_at", b"reminded_at", "sent_at", b"sent_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by_id", b"created_by_id", "created_by_name", b"created_by_name", "currency", b"currency", "decided_at", b"decided_at", "decided_by_name", b"decided_by_name", "decline_reason", b"decline_reason", "id", b"id", "lines", b"lines", "net_total", b"net_total", "notes", b"notes", "number", b"number", "organization_id", b"organization_id", "organization_name", b"organization_name", "pdf", b"pdf", "proposed_dates", b"proposed_dates", "reminded_at", b"reminded_at", "sales_request_id", b"sales_request_id", "sent_at", b"sent_at", "status", b"status", "ticket_id", b"ticket_id", "title", b"title", "total", b"total", "valid_until", b"valid_until", "vat_total", b"vat_total", "workflow_id", b"workflow_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Quote: _TypeAlias = Quote  # noqa: Y015
+
+@_typing.final
+class CreateQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    PROPOSED_DATES_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    SALES_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    ticket_id: _builtins.int
+    title: _builtins.str
+    valid_until: _builtins.str
+    proposed_dates: _builtins.str
+    notes: _builtins.str
+    sales_request_id: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteLine]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        ticket_id: _builtins.int = ...,
+        title: _builtins.str = ...,
+        lines: _abc.Iterable[Global___QuoteLine] | None = ...,
+        valid_until: _builtins.str = ...,
+        proposed_dates: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        sales_request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "notes", b"notes", "proposed_dates", b"proposed_dates", "request_id", b"request_id", "sales_request_id", b"sales_request_id", "ticket_id", b"ticket_id", "title", b"title", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateQuoteRequest: _TypeAlias = CreateQuoteRequest  # noqa: Y015
+
+@_typing.final
+class SendQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendQuoteRequest: _TypeAlias = SendQuoteRequest  # noqa: Y015
+
+@_typing.final
+class GetQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    WITH_PDF_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    with_pdf: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        with_pdf: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "with_pdf", b"with_pdf"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQuoteRequest: _TypeAlias = GetQuoteRequest  # noqa: Y015
+
+@_typing.final
+class ListQuotesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    """Filters; unset: all the caller may see."""
+    organization_id: _builtins.int
+    status: Global___QuoteStatus.ValueType
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        organization_id: _builtins.int = ...,
+        status: Global___QuoteStatus.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "status", b"status", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotesRequest: _TypeAlias = ListQuotesRequest  # noqa: Y015
+
+@_typing.final
+class ListQuotesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUOTES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def quotes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Quote]: ...
+    def __init__(
+        self,
+        *,
+        quotes: _abc.Iterable[Global___Quote] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "quotes", b"quotes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQuotesResponse: _TypeAlias = ListQuotesResponse  # noqa: Y015
+
+@_typing.final
+class AcceptQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptQuoteRequest: _TypeAlias = AcceptQuoteRequest  # noqa: Y015
+
+@_typing.final
+class DeclineQuoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineQuoteRequest: _TypeAlias = DeclineQuoteRequest  # noqa: Y015

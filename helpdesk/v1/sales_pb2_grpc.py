@@ -98,6 +98,36 @@ class SalesServiceStub:
                 request_serializer=helpdesk_dot_v1_dot_sales__pb2.ListPriceListsRequest.SerializeToString,
                 response_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListPriceListsResponse.FromString,
                 _registered_method=True)
+        self.CreateQuote = channel.unary_unary(
+                '/helpdesk.v1.SalesService/CreateQuote',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.CreateQuoteRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+                _registered_method=True)
+        self.SendQuote = channel.unary_unary(
+                '/helpdesk.v1.SalesService/SendQuote',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.SendQuoteRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+                _registered_method=True)
+        self.GetQuote = channel.unary_unary(
+                '/helpdesk.v1.SalesService/GetQuote',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.GetQuoteRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+                _registered_method=True)
+        self.ListQuotes = channel.unary_unary(
+                '/helpdesk.v1.SalesService/ListQuotes',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.ListQuotesRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListQuotesResponse.FromString,
+                _registered_method=True)
+        self.AcceptQuote = channel.unary_unary(
+                '/helpdesk.v1.SalesService/AcceptQuote',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.AcceptQuoteRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+                _registered_method=True)
+        self.DeclineQuote = channel.unary_unary(
+                '/helpdesk.v1.SalesService/DeclineQuote',
+                request_serializer=helpdesk_dot_v1_dot_sales__pb2.DeclineQuoteRequest.SerializeToString,
+                response_deserializer=helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+                _registered_method=True)
 
 
 class SalesServiceServicer:
@@ -197,6 +227,55 @@ class SalesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateQuote(self, request, context):
+        """Seed 003: before a direct intervention on the customer's system, a quote. A new
+        DRAFT on a ticket (agents, sales, team leads): lines, validity date, proposed
+        activity dates; totals computed here in exact decimals. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendQuote(self, request, context):
+        """DRAFT -> SENT: the customer gets it by email (with its PDF) and in the portal; the
+        ticket waits PENDING (clocks paused) while it is open. One Temporal workflow per
+        quote, quote-<id>, a child of the ticket's: one reminder before the validity date
+        ends, then EXPIRED (the agent told, the ticket back OPEN). Again: no change. Only one
+        open quote per ticket (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuote(self, request, context):
+        """Only the ticket's organisation (and the desk) sees a quote; with_pdf for its PDF.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQuotes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptQuote(self, request, context):
+        """The customer accepts (SENT -> ACCEPTED): the ticket back OPEN with the activity
+        scheduled, the assignee told. Again: the same answer; after it expired or was
+        declined: FAILED_PRECONDITION naming both.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineQuote(self, request, context):
+        """The customer declines, with a reason (SENT -> DECLINED): the ticket SOLVED with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SalesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -254,6 +333,36 @@ def add_SalesServiceServicer_to_server(servicer, server):
                     servicer.ListPriceLists,
                     request_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListPriceListsRequest.FromString,
                     response_serializer=helpdesk_dot_v1_dot_sales__pb2.ListPriceListsResponse.SerializeToString,
+            ),
+            'CreateQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateQuote,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.CreateQuoteRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.Quote.SerializeToString,
+            ),
+            'SendQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendQuote,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.SendQuoteRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.Quote.SerializeToString,
+            ),
+            'GetQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuote,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.GetQuoteRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.Quote.SerializeToString,
+            ),
+            'ListQuotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQuotes,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.ListQuotesRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.ListQuotesResponse.SerializeToString,
+            ),
+            'AcceptQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptQuote,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.AcceptQuoteRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.Quote.SerializeToString,
+            ),
+            'DeclineQuote': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineQuote,
+                    request_deserializer=helpdesk_dot_v1_dot_sales__pb2.DeclineQuoteRequest.FromString,
+                    response_serializer=helpdesk_dot_v1_dot_sales__pb2.Quote.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -562,6 +671,168 @@ class SalesService:
             '/helpdesk.v1.SalesService/ListPriceLists',
             helpdesk_dot_v1_dot_sales__pb2.ListPriceListsRequest.SerializeToString,
             helpdesk_dot_v1_dot_sales__pb2.ListPriceListsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/CreateQuote',
+            helpdesk_dot_v1_dot_sales__pb2.CreateQuoteRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/SendQuote',
+            helpdesk_dot_v1_dot_sales__pb2.SendQuoteRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/GetQuote',
+            helpdesk_dot_v1_dot_sales__pb2.GetQuoteRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQuotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/ListQuotes',
+            helpdesk_dot_v1_dot_sales__pb2.ListQuotesRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.ListQuotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/AcceptQuote',
+            helpdesk_dot_v1_dot_sales__pb2.AcceptQuoteRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineQuote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/helpdesk.v1.SalesService/DeclineQuote',
+            helpdesk_dot_v1_dot_sales__pb2.DeclineQuoteRequest.SerializeToString,
+            helpdesk_dot_v1_dot_sales__pb2.Quote.FromString,
             options,
             channel_credentials,
             insecure,

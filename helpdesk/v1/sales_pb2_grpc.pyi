@@ -79,6 +79,28 @@ class SalesServiceStub:
     """
     ListPriceLists: _grpc.UnaryUnaryMultiCallable[_sales_pb2.ListPriceListsRequest, _sales_pb2.ListPriceListsResponse]
     """Every version, newest first, without content."""
+    CreateQuote: _grpc.UnaryUnaryMultiCallable[_sales_pb2.CreateQuoteRequest, _sales_pb2.Quote]
+    """Seed 003: before a direct intervention on the customer's system, a quote. A new
+    DRAFT on a ticket (agents, sales, team leads): lines, validity date, proposed
+    activity dates; totals computed here in exact decimals. Idempotent by request_id.
+    """
+    SendQuote: _grpc.UnaryUnaryMultiCallable[_sales_pb2.SendQuoteRequest, _sales_pb2.Quote]
+    """DRAFT -> SENT: the customer gets it by email (with its PDF) and in the portal; the
+    ticket waits PENDING (clocks paused) while it is open. One Temporal workflow per
+    quote, quote-<id>, a child of the ticket's: one reminder before the validity date
+    ends, then EXPIRED (the agent told, the ticket back OPEN). Again: no change. Only one
+    open quote per ticket (FAILED_PRECONDITION).
+    """
+    GetQuote: _grpc.UnaryUnaryMultiCallable[_sales_pb2.GetQuoteRequest, _sales_pb2.Quote]
+    """Only the ticket's organisation (and the desk) sees a quote; with_pdf for its PDF."""
+    ListQuotes: _grpc.UnaryUnaryMultiCallable[_sales_pb2.ListQuotesRequest, _sales_pb2.ListQuotesResponse]
+    AcceptQuote: _grpc.UnaryUnaryMultiCallable[_sales_pb2.AcceptQuoteRequest, _sales_pb2.Quote]
+    """The customer accepts (SENT -> ACCEPTED): the ticket back OPEN with the activity
+    scheduled, the assignee told. Again: the same answer; after it expired or was
+    declined: FAILED_PRECONDITION naming both.
+    """
+    DeclineQuote: _grpc.UnaryUnaryMultiCallable[_sales_pb2.DeclineQuoteRequest, _sales_pb2.Quote]
+    """The customer declines, with a reason (SENT -> DECLINED): the ticket SOLVED with it."""
 
 @_typing.type_check_only
 class SalesServiceAsyncStub(SalesServiceStub):
@@ -131,6 +153,28 @@ class SalesServiceAsyncStub(SalesServiceStub):
     """
     ListPriceLists: _aio.UnaryUnaryMultiCallable[_sales_pb2.ListPriceListsRequest, _sales_pb2.ListPriceListsResponse]  # type: ignore[assignment]
     """Every version, newest first, without content."""
+    CreateQuote: _aio.UnaryUnaryMultiCallable[_sales_pb2.CreateQuoteRequest, _sales_pb2.Quote]  # type: ignore[assignment]
+    """Seed 003: before a direct intervention on the customer's system, a quote. A new
+    DRAFT on a ticket (agents, sales, team leads): lines, validity date, proposed
+    activity dates; totals computed here in exact decimals. Idempotent by request_id.
+    """
+    SendQuote: _aio.UnaryUnaryMultiCallable[_sales_pb2.SendQuoteRequest, _sales_pb2.Quote]  # type: ignore[assignment]
+    """DRAFT -> SENT: the customer gets it by email (with its PDF) and in the portal; the
+    ticket waits PENDING (clocks paused) while it is open. One Temporal workflow per
+    quote, quote-<id>, a child of the ticket's: one reminder before the validity date
+    ends, then EXPIRED (the agent told, the ticket back OPEN). Again: no change. Only one
+    open quote per ticket (FAILED_PRECONDITION).
+    """
+    GetQuote: _aio.UnaryUnaryMultiCallable[_sales_pb2.GetQuoteRequest, _sales_pb2.Quote]  # type: ignore[assignment]
+    """Only the ticket's organisation (and the desk) sees a quote; with_pdf for its PDF."""
+    ListQuotes: _aio.UnaryUnaryMultiCallable[_sales_pb2.ListQuotesRequest, _sales_pb2.ListQuotesResponse]  # type: ignore[assignment]
+    AcceptQuote: _aio.UnaryUnaryMultiCallable[_sales_pb2.AcceptQuoteRequest, _sales_pb2.Quote]  # type: ignore[assignment]
+    """The customer accepts (SENT -> ACCEPTED): the ticket back OPEN with the activity
+    scheduled, the assignee told. Again: the same answer; after it expired or was
+    declined: FAILED_PRECONDITION naming both.
+    """
+    DeclineQuote: _aio.UnaryUnaryMultiCallable[_sales_pb2.DeclineQuoteRequest, _sales_pb2.Quote]  # type: ignore[assignment]
+    """The customer declines, with a reason (SENT -> DECLINED): the ticket SOLVED with it."""
 
 class SalesServiceServicer(metaclass=_abc_1.ABCMeta):
     """The sales office (seeds 003 and 004): requests from prospects and customers that are
@@ -246,5 +290,63 @@ class SalesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sales_pb2.ListPriceListsResponse, _abc.Awaitable[_sales_pb2.ListPriceListsResponse]]:
         """Every version, newest first, without content."""
+
+    @_abc_1.abstractmethod
+    def CreateQuote(
+        self,
+        request: _sales_pb2.CreateQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.Quote, _abc.Awaitable[_sales_pb2.Quote]]:
+        """Seed 003: before a direct intervention on the customer's system, a quote. A new
+        DRAFT on a ticket (agents, sales, team leads): lines, validity date, proposed
+        activity dates; totals computed here in exact decimals. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def SendQuote(
+        self,
+        request: _sales_pb2.SendQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.Quote, _abc.Awaitable[_sales_pb2.Quote]]:
+        """DRAFT -> SENT: the customer gets it by email (with its PDF) and in the portal; the
+        ticket waits PENDING (clocks paused) while it is open. One Temporal workflow per
+        quote, quote-<id>, a child of the ticket's: one reminder before the validity date
+        ends, then EXPIRED (the agent told, the ticket back OPEN). Again: no change. Only one
+        open quote per ticket (FAILED_PRECONDITION).
+        """
+
+    @_abc_1.abstractmethod
+    def GetQuote(
+        self,
+        request: _sales_pb2.GetQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.Quote, _abc.Awaitable[_sales_pb2.Quote]]:
+        """Only the ticket's organisation (and the desk) sees a quote; with_pdf for its PDF."""
+
+    @_abc_1.abstractmethod
+    def ListQuotes(
+        self,
+        request: _sales_pb2.ListQuotesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.ListQuotesResponse, _abc.Awaitable[_sales_pb2.ListQuotesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AcceptQuote(
+        self,
+        request: _sales_pb2.AcceptQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.Quote, _abc.Awaitable[_sales_pb2.Quote]]:
+        """The customer accepts (SENT -> ACCEPTED): the ticket back OPEN with the activity
+        scheduled, the assignee told. Again: the same answer; after it expired or was
+        declined: FAILED_PRECONDITION naming both.
+        """
+
+    @_abc_1.abstractmethod
+    def DeclineQuote(
+        self,
+        request: _sales_pb2.DeclineQuoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sales_pb2.Quote, _abc.Awaitable[_sales_pb2.Quote]]:
+        """The customer declines, with a reason (SENT -> DECLINED): the ticket SOLVED with it."""
 
 def add_SalesServiceServicer_to_server(servicer: SalesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1502,6 +1502,7 @@ class Report(_message.Message):
     GENERATED_AT_FIELD_NUMBER: _builtins.int
     HOURS_BY_AGENT_FIELD_NUMBER: _builtins.int
     HOURS_BY_ORGANIZATION_FIELD_NUMBER: _builtins.int
+    QUOTES_FIELD_NUMBER: _builtins.int
     organization_id: _builtins.int
     organization_name: _builtins.str
     tickets_received: _builtins.int
@@ -1536,6 +1537,10 @@ class Report(_message.Message):
 
     @_builtins.property
     def hours_by_organization(self) -> _containers.RepeatedCompositeFieldContainer[Global___HoursSpent]: ...
+    @_builtins.property
+    def quotes(self) -> Global___QuoteReport:
+        """The quotes sent in the period (seed 003) and what became of them."""
+
     def __init__(
         self,
         *,
@@ -1555,14 +1560,96 @@ class Report(_message.Message):
         generated_at: _timestamp_pb2.Timestamp | None = ...,
         hours_by_agent: _abc.Iterable[Global___HoursSpent] | None = ...,
         hours_by_organization: _abc.Iterable[Global___HoursSpent] | None = ...,
+        quotes: Global___QuoteReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at", "period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at", "period_end", b"period_end", "period_start", b"period_start", "quotes", b"quotes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_criticality", b"by_criticality", "by_kind", b"by_kind", "by_priority", b"by_priority", "generated_at", b"generated_at", "hours_by_agent", b"hours_by_agent", "hours_by_organization", b"hours_by_organization", "hours_spent", b"hours_spent", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "period_end", b"period_end", "period_start", b"period_start", "satisfaction_average", b"satisfaction_average", "satisfaction_count", b"satisfaction_count", "tickets_received", b"tickets_received"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_criticality", b"by_criticality", "by_kind", b"by_kind", "by_priority", b"by_priority", "generated_at", b"generated_at", "hours_by_agent", b"hours_by_agent", "hours_by_organization", b"hours_by_organization", "hours_spent", b"hours_spent", "milestones", b"milestones", "organization_id", b"organization_id", "organization_name", b"organization_name", "period_end", b"period_end", "period_start", b"period_start", "quotes", b"quotes", "satisfaction_average", b"satisfaction_average", "satisfaction_count", b"satisfaction_count", "tickets_received", b"tickets_received"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Report: _TypeAlias = Report  # noqa: Y015
+
+@_typing.final
+class QuoteReport(_message.Message):
+    """Quotes sent in a period, by their outcome so far; with every organisation, per
+    organisation too (most sent first).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    DECLINED_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    ACCEPTED_TOTAL_FIELD_NUMBER: _builtins.int
+    BY_ORGANIZATION_FIELD_NUMBER: _builtins.int
+    sent: _builtins.int
+    accepted: _builtins.int
+    declined: _builtins.int
+    expired: _builtins.int
+    open: _builtins.int
+    """Sent and not answered yet."""
+    accepted_total: _builtins.str
+    """The accepted quotes' total, VAT included (EUR, exact: "1830.00")."""
+    @_builtins.property
+    def by_organization(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuoteReportRow]: ...
+    def __init__(
+        self,
+        *,
+        sent: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        declined: _builtins.int = ...,
+        expired: _builtins.int = ...,
+        open: _builtins.int = ...,
+        accepted_total: _builtins.str = ...,
+        by_organization: _abc.Iterable[Global___QuoteReportRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_total", b"accepted_total", "by_organization", b"by_organization", "declined", b"declined", "expired", b"expired", "open", b"open", "sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteReport: _TypeAlias = QuoteReport  # noqa: Y015
+
+@_typing.final
+class QuoteReportRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_NAME_FIELD_NUMBER: _builtins.int
+    SENT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    DECLINED_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.int
+    organization_name: _builtins.str
+    sent: _builtins.int
+    accepted: _builtins.int
+    declined: _builtins.int
+    expired: _builtins.int
+    open: _builtins.int
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.int = ...,
+        organization_name: _builtins.str = ...,
+        sent: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        declined: _builtins.int = ...,
+        expired: _builtins.int = ...,
+        open: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "declined", b"declined", "expired", b"expired", "open", b"open", "organization_id", b"organization_id", "organization_name", b"organization_name", "sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuoteReportRow: _TypeAlias = QuoteReportRow  # noqa: Y015
 
 @_typing.final
 class HoursSpent(_message.Message):

@@ -16,6 +16,7 @@ from helpdesk.v1 import (
     intake_pb2_grpc,
     knowledge_pb2_grpc,
     notify_pb2_grpc,
+    sales_pb2_grpc,
     tickets_pb2_grpc,
 )
 from services.common.auth import bearer_metadata
@@ -104,6 +105,10 @@ class Client:
     @property
     def knowledge(self) -> knowledge_pb2_grpc.KnowledgeServiceStub:
         return knowledge_pb2_grpc.KnowledgeServiceStub(self._channel(self.settings.tickets_addr))
+
+    @property
+    def sales(self) -> sales_pb2_grpc.SalesServiceStub:
+        return sales_pb2_grpc.SalesServiceStub(self._channel(self.settings.tickets_addr))
 
     @property
     def intake(self) -> intake_pb2_grpc.IntakeServiceStub:

@@ -12,7 +12,7 @@ import sys
 
 import grpc
 
-from services.cli import articles, commands, contracts, desk, enums, render, report
+from services.cli import articles, commands, contracts, desk, enums, quotes, render, report, sales
 from services.cli.args import (
     Verbs,
     enum_list,
@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.add_commands(verbs)
     desk.add_commands(verbs)
     articles.add_commands(verbs)
+    sales.add_commands(verbs)
+    quotes.add_commands(verbs)
     return parser
 
 

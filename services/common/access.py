@@ -28,6 +28,7 @@ class Role(StrEnum):
     TEAM_LEAD = "TEAM_LEAD"
     DEVELOPER = "DEVELOPER"
     ADMIN = "ADMIN"
+    SALES = "SALES"  # the sales office (seeds 003/004): works the sales requests
     SERVICE = "SERVICE"  # service-to-service calls
 
 
@@ -76,21 +77,25 @@ _I = "/helpdesk.v1.IntakeService/"
 _N = "/helpdesk.v1.NotifyService/"
 _E = "/helpdesk.v1.DevEscalationService/"
 _K = "/helpdesk.v1.KnowledgeService/"
+_S = "/helpdesk.v1.SalesService/"
+# Who works the sales requests (assign, update, reply), and who sees every one of them.
+SALES_OFFICE = frozenset({Role.SALES, Role.TEAM_LEAD, Role.ADMIN})
+SALES_READERS = STAFF | SALES_OFFICE | {Role.SERVICE}
 
 ACCESS: dict[str, frozenset[Role]] = {
     # -- directory ---------------------------------------------------------------
     _D + "CreateOrganization": TRUSTED,
     _D + "GetOrganization": EVERYONE - {Role.DEVELOPER},  # customers: their own only
-    _D + "ListOrganizations": STAFF | TRUSTED,
+    _D + "ListOrganizations": STAFF | TRUSTED | {Role.SALES},
     _D + "GetOrganizationByDomain": STAFF | TRUSTED,
     _D + "AddContact": frozenset({Role.FRONT_DESK, Role.TEAM_LEAD}) | TRUSTED,
     _D + "GetContact": EVERYONE - {Role.DEVELOPER},  # customers: own organisation only
-    _D + "GetContactByEmail": STAFF | TRUSTED,
+    _D + "GetContactByEmail": STAFF | TRUSTED | {Role.SALES},
     _D + "ListContacts": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
     _D + "CreateAgent": TRUSTED,
-    _D + "GetAgent": STAFF | TRUSTED | {Role.DEVELOPER},
+    _D + "GetAgent": STAFF | TRUSTED | {Role.DEVELOPER, Role.SALES},
     _D + "GetAgentByEmail": STAFF | TRUSTED,
-    _D + "ListAgents": STAFF | TRUSTED | {Role.DEVELOPER},
+    _D + "ListAgents": STAFF | TRUSTED | {Role.DEVELOPER, Role.SALES},
     _D + "SetAgentDuty": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "Login": PUBLIC,
     _D + "RefreshToken": PUBLIC,
@@ -111,7 +116,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     # Agents: their own alerts; team leads and admins: anyone's (checked by the servicer).
     _D + "SetAgentNotifications": STAFF | TRUSTED,
     # Seed 000's front desk: callers looked up across organisations, their numbers kept.
-    _D + "FindContacts": STAFF | TRUSTED,
+    _D + "FindContacts": STAFF | TRUSTED | {Role.SALES},
     _D + "SetContactPhone": STAFF | TRUSTED,
     # -- tickets -------------------------------------------------------------------
     _T + "CreateTicket": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
@@ -165,6 +170,27 @@ ACCESS: dict[str, frozenset[Role]] = {
     _K + "SearchArticles": STAFF | TRUSTED | CUSTOMERS,
     _K + "SuggestArticles": STAFF | TRUSTED | CUSTOMERS,
     _K + "RecordDeflection": TRUSTED | CUSTOMERS,
+    # -- sales office (seeds 003/004): customers see their own requests (a referent their
+    # organisation's; checked by the servicer), agents read, the sales office works them --
+    _S + "ListSalesRequests": SALES_READERS | CUSTOMERS,
+    _S + "GetSalesRequest": SALES_READERS | CUSTOMERS,
+    _S + "CreateSalesRequest": CUSTOMERS | SALES_OFFICE | {Role.FRONT_DESK},
+    _S + "RecordSalesRequest": frozenset({Role.SERVICE}),  # intake's stored mails and forms
+    _S + "RecordSalesReply": frozenset({Role.SERVICE}),
+    _S + "AssignSalesRequest": SALES_OFFICE,
+    _S + "UpdateSalesRequest": SALES_OFFICE,
+    _S + "ReplyToSalesRequest": SALES_OFFICE,
+    _S + "UploadPriceList": frozenset({Role.ADMIN}),
+    _S + "GetPriceList": EVERYONE,
+    _S + "ListPriceLists": EVERYONE,
+    # Quotes (seed 003), as sales.proto says: written and sent by the desk and the sales
+    # office, seen by the ticket's organisation, accepted or declined by its customers.
+    _S + "CreateQuote": SUPPORT | SALES_OFFICE,
+    _S + "SendQuote": SUPPORT | SALES_OFFICE,
+    _S + "GetQuote": SALES_READERS | CUSTOMERS,
+    _S + "ListQuotes": SALES_READERS | CUSTOMERS,
+    _S + "AcceptQuote": CUSTOMERS | TRUSTED,
+    _S + "DeclineQuote": CUSTOMERS | TRUSTED,
     # -- intake ----------------------------------------------------------------------
     _I + "SubmitWebRequest": STAFF | TRUSTED | CUSTOMERS,  # customers: as themselves
     _I + "LogPhoneCall": STAFF | TRUSTED,

@@ -25,6 +25,7 @@ SUBJECTS = [
     "helpdesk.im.>",  # intake's instant-messaging events for notify (issue 9)
     "helpdesk.desk.>",  # the desk's own events (the opening digest) for notify
     "helpdesk.maintenance.>",  # planned remote updates (seed 000) for notify
+    "helpdesk.sales.>",  # the sales office's requests (seeds 003/004) for notify
 ]
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
@@ -44,6 +45,12 @@ def im_subject(event_type: str) -> str:
     """Intake's instant-messaging events for notify: ``ticket`` (a ticket's chat),
     ``send`` (the bot's own messages), ``status`` (a provider's delivery status)."""
     return f"helpdesk.im.{event_type}"
+
+
+def sales_subject(event_type: str) -> str:
+    """The sales office's events for notify: ``created``, ``assigned``, ``replied``,
+    ``message_received``, ``updated``."""
+    return f"helpdesk.sales.{event_type}"
 
 
 def _covers(wide: str, narrow: str) -> bool:

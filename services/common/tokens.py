@@ -38,7 +38,7 @@ ALGORITHM = "HS256"
 # static tokens' ADMIN and SERVICE.
 SIGNED_ROLES = {
     "CONTACT": frozenset({Role.USER, Role.REFERENT}),
-    "AGENT": frozenset({Role.FRONT_DESK, Role.AGENT, Role.TEAM_LEAD, Role.DEVELOPER}),
+    "AGENT": frozenset({Role.FRONT_DESK, Role.AGENT, Role.TEAM_LEAD, Role.DEVELOPER, Role.SALES}),
 }
 MIN_KEY_LENGTH = 32
 

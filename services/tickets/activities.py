@@ -27,6 +27,7 @@ from services.tickets.interaction_view import (
 )
 from services.tickets.maintenance_activities import MaintenanceActivities
 from services.tickets.queues import set_next_due
+from services.tickets.quote_activities import QuoteActivities
 from services.tickets.readmodel import actor_name, comment_attachments
 from services.tickets.report_mail import ReportActivities
 from services.tickets.ticket_index import index_ticket
@@ -107,7 +108,9 @@ def sla_clock_json(s: TicketState) -> dict[str, object]:
     }
 
 
-class TicketActivities(ReportActivities, DeskDigestActivities, MaintenanceActivities):
+class TicketActivities(
+    ReportActivities, DeskDigestActivities, MaintenanceActivities, QuoteActivities
+):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: EventPublisher
     ) -> None:

@@ -12,9 +12,10 @@ import grpc
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from helpdesk.v1 import directory_pb2, knowledge_pb2, tickets_pb2
+from helpdesk.v1 import directory_pb2, knowledge_pb2, sales_pb2, tickets_pb2
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
+from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.events import EventPublisher
@@ -39,6 +40,8 @@ from services.tickets.desk_digest import ensure_desk_digest
 from services.tickets.directory import DirectoryServicer
 from services.tickets.knowledge import KnowledgeServicer
 from services.tickets.report_mail import ensure_monthly_schedule
+from services.tickets.sales_events import SalesEventPublisher
+from services.tickets.sales_rpc import SalesServicer
 from services.tickets.servicer import TicketServicer
 from workflows.contracts import TICKETS_TASK_QUEUE
 
@@ -83,6 +86,7 @@ async def serve(settings: Settings) -> None:
     secrets_out = SecretPublisher(settings.nats_url, "helpdesk-tickets-secrets")
     signer = TokenSigner(settings.token_signing_key())
     credentials = Credentials(sessions, signer, secrets_out)
+    sales_events = SalesEventPublisher(sessions, publisher)
 
     def register(server: grpc.aio.Server) -> None:
         tgrpc.add_TicketServiceServicer_to_server(
@@ -92,6 +96,8 @@ async def serve(settings: Settings) -> None:
             DirectoryServicer(sessions, credentials), server
         )
         kgrpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(sessions), server)
+        sales = SalesServicer(sessions, sales_events, client)
+        sgrpc.add_SalesServiceServicer_to_server(sales, server)
 
     server = ServiceServer(
         settings,
@@ -100,6 +106,7 @@ async def serve(settings: Settings) -> None:
             tickets_pb2.DESCRIPTOR.services_by_name["TicketService"].full_name,
             directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
             knowledge_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name,
+            sales_pb2.DESCRIPTOR.services_by_name["SalesService"].full_name,
         ],
         register,
     )
@@ -138,6 +145,7 @@ async def serve(settings: Settings) -> None:
                 activities.send_organization_report,
                 activities.send_desk_digest,
                 activities.record_maintenance_change,
+                activities.record_quote_change,
             ],
             max_concurrent_activities=50,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN_TIMEOUT,
@@ -146,6 +154,7 @@ async def serve(settings: Settings) -> None:
         worker_task = runner.start()
         background.append(asyncio.create_task(creator.reconcile_forever()))
         background.append(asyncio.create_task(watch.run()))
+        background.append(asyncio.create_task(sales_events.run_forever()))
         await asyncio.wait([worker_task])
         worker_task.result()
 
@@ -163,6 +172,7 @@ async def serve(settings: Settings) -> None:
             await port.stop()
         await server.stop(5)
         await nats_check.close()
+        await sales_events.close()
         await publisher.close()
         await secrets_out.close()
         await engine.dispose()

@@ -440,3 +440,89 @@ class SearchEntry(Base):
     body: Mapped[str] = mapped_column(Text)
     locale: Mapped[str] = mapped_column(String(5))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SalesRequest(Base):
+    """A request to the sales office (seeds 003/004): a prospect's mail or web form,
+    a customer's portal form, or one taken by the front desk; worked by a SALES agent."""
+
+    __tablename__ = "sales_requests"
+    __table_args__ = (Index("ix_sales_requests_received", "received_at", "id"),)
+
+    # uuid4 hex for new ones; intake's stored row ID for the ones it hands over.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # "V-<number>" for people: in order of arrival, unique (a retry takes the next one).
+    number: Mapped[int] = mapped_column(BigId, unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # INFORMATION, TRAINING, ...
+    status: Mapped[str] = mapped_column(String(20), default="NEW")
+    source: Mapped[str] = mapped_column(String(20))  # EMAIL, WEB_FORM, PORTAL, FRONT_DESK
+    owner_id: Mapped[int] = mapped_column(BigId, default=0, index=True)
+    organization_id: Mapped[int] = mapped_column(BigId, default=0, index=True)
+    contact_id: Mapped[int] = mapped_column(BigId, default=0, index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    company: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    locale: Mapped[str] = mapped_column(String(5), default="it")
+    # The stored email it came from ("web:..." for the web form); "" for portal and desk.
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    attachment_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The creating caller's idempotency key (scoped to the caller), unique when set.
+    request_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+
+
+class SalesMessage(Base):
+    """One entry of a sales request's conversation: the requester's mails, the sales
+    office's replies, and the recorded changes (status, owner)."""
+
+    __tablename__ = "sales_messages"
+    __table_args__ = (Index("ix_sales_messages_request", "sales_request_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sales_request_id: Mapped[str] = mapped_column(ForeignKey("sales_requests.id"))
+    inbound: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(20))  # message, reply, status, assigned
+    author_id: Mapped[int] = mapped_column(BigId, default=0)
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    # An inbound mail's Message-ID: a second delivery adds nothing. NULL for the rest.
+    mail_message_id: Mapped[str | None] = mapped_column(String(998), unique=True)
+    # A reply's caller-scoped request_id: a retry sends nothing twice.
+    request_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    attachment_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SalesEvent(Base):
+    """The outbox of the sales office's events: written in the change's transaction,
+    published to NATS (``helpdesk.sales.<type>``) afterwards, by ID at most once each."""
+
+    __tablename__ = "sales_events"
+    __table_args__ = (Index("ix_sales_events_unpublished", "published_at", "created_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PriceList(Base):
+    """One version of the price list (a PDF): the newest is the one customers download."""
+
+    __tablename__ = "price_lists"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    uploaded_by: Mapped[str] = mapped_column(String(200), default="")
+    request_key: Mapped[str | None] = mapped_column(String(300), unique=True)

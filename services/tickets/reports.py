@@ -24,6 +24,7 @@ from services.common.access import Role, principal
 from services.common.rpc_errors import Context, RpcError, invalid, not_found, rpc_method
 from services.tickets import models as m
 from services.tickets.convert import name_of, ts, value_of
+from services.tickets.quote_report import quote_report
 from services.tickets.report_stats import (
     MilestoneFact,
     TicketFacts,
@@ -199,6 +200,7 @@ async def build_report(
         hours_by_organization=await _hours_by(
             session, m.Ticket.organization_id, m.Organization, org_id, start, end
         ),
+        quotes=await quote_report(session, org_id, start, end),
     )
 
 

@@ -71,6 +71,7 @@ from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.sla_terms import sla_terms_for
 from services.tickets.ticket_search import TicketSearchRpcs
+from services.tickets.ticket_visibility import visible_requesters
 from services.tickets.workflow_calls import (
     execute_update,
     execute_update_with_start,
@@ -181,7 +182,7 @@ class TicketServicer(
                 row.organization_id != who.organization_id
                 or (
                     who.role is Role.USER
-                    and row.requester_id not in await self._visible_requesters(session)
+                    and row.requester_id not in await visible_requesters(session, who)
                 )
             )
         ):
@@ -197,25 +198,9 @@ class TicketServicer(
             return query
         query = query.where(m.Ticket.organization_id == who.organization_id)
         if who.role is Role.USER:
-            visible = await self._visible_requesters(session)
+            visible = await visible_requesters(session, who)
             query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
         return query
-
-    @staticmethod
-    async def _visible_requesters(session: AsyncSession) -> set[int]:
-        """The requesters whose tickets a USER sees: themselves, and their department's
-        colleagues when the organisation shares tickets within departments (seed 001)."""
-        who = principal()
-        me = await session.get(m.Contact, who.id)
-        org = await session.get(m.Organization, who.organization_id)
-        if me is None or org is None or not org.department_sees_tickets or not me.department:
-            return {who.id}
-        peers = await session.scalars(
-            select(m.Contact.id).where(
-                m.Contact.organization_id == org.id, m.Contact.department == me.department
-            )
-        )
-        return {who.id, *peers}
 
     async def _actor(
         self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]

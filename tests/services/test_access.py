@@ -23,16 +23,25 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import dev_escalation_pb2, intake_pb2, knowledge_pb2, notify_pb2, tickets_pb2
+from helpdesk.v1 import (
+    dev_escalation_pb2,
+    intake_pb2,
+    knowledge_pb2,
+    notify_pb2,
+    sales_pb2,
+    tickets_pb2,
+)
 from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
+from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import ACCESS, PUBLIC, Principal, Role
 from services.common.auth import bearer_metadata
+from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
@@ -42,6 +51,8 @@ from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.knowledge import KnowledgeServicer
 from services.tickets.login_guard import Attempts, LoginLimits
+from services.tickets.sales_events import SalesEventPublisher
+from services.tickets.sales_rpc import SalesServicer
 from services.tickets.servicer import TicketServicer
 from tests.support import SIGNING_KEY, TicketsStack, dev_escalation_stack, tickets_stack
 
@@ -50,7 +61,15 @@ pytestmark = [pytest.mark.db]
 ADMIN = "access-admin-token"
 SERVICE = "access-service-token"
 SIGNER = TokenSigner(SIGNING_KEY)
-ALL_SERVICES = (tickets_pb2, dpb, intake_pb2, notify_pb2, dev_escalation_pb2, knowledge_pb2)
+ALL_SERVICES = (
+    tickets_pb2,
+    dpb,
+    intake_pb2,
+    notify_pb2,
+    dev_escalation_pb2,
+    knowledge_pb2,
+    sales_pb2,
+)
 
 
 @dataclass
@@ -81,6 +100,7 @@ async def server(
     from services.common.embedded import free_port
 
     port_holder = [free_port()]
+    publisher = EventPublisher(nats_url, "test-access-sales")
     async with (
         tickets_stack(temporal_client, database_url, nats_url) as stack,
         dev_escalation_stack(
@@ -97,6 +117,10 @@ async def server(
                 DirectoryServicer(stack.sessions, stack.credentials), srv
             )
             kgrpc.add_KnowledgeServiceServicer_to_server(KnowledgeServicer(stack.sessions), srv)
+            sales_out = SalesEventPublisher(stack.sessions, publisher)
+            sgrpc.add_SalesServiceServicer_to_server(
+                SalesServicer(stack.sessions, sales_out, temporal_client), srv
+            )
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{port_holder[0]}")
             loop_channel.append(channel)
             igrpc.add_IntakeServiceServicer_to_server(
@@ -120,6 +144,7 @@ async def server(
             for c in loop_channel:
                 await c.close(None)
             await srv.stop(1)
+    await publisher.close()
     await engine.dispose()
 
 

@@ -452,6 +452,83 @@ async def desk_digest(env: WorkflowEnvironment, stack: TicketsStack) -> list[tup
     return [(handle.id, first_run)]
 
 
+async def quote_life(env: WorkflowEnvironment, stack: TicketsStack) -> list[tuple[str, str]]:
+    """Two quotes on one ticket: the first reminded once and expired, the second accepted."""
+    from services.tickets.quote_models import Quote
+    from workflows.contracts import SendQuoteInput
+    from workflows.quote_contracts import (
+        UPDATE_DECIDE_QUOTE,
+        UPDATE_SEND_QUOTE,
+        QuoteDecision,
+        QuoteState,
+        quote_workflow_id,
+    )
+
+    ticket_id = await stack.new_ticket()
+    ticket = env.client.get_workflow_handle(ticket_workflow_id(ticket_id), result_type=TicketState)
+    agent = ActorRef("AGENT", stack.agent_id)
+    await ticket.execute_update(
+        UPDATE_ASSIGN, AssignInput(stack.agent_id, agent), result_type=TicketState
+    )
+    now = await env.get_current_time()
+    quotes = []
+    for n in range(2):
+        expires = now + timedelta(days=10 * (n + 1))
+        async with stack.sessions() as session:
+            row = Quote(
+                ticket_id=ticket_id,
+                organization_id=stack.org_id,
+                title=f"Preventivo {n + 1}",
+                net_cents=75000,
+                vat_cents=16500,
+                valid_until=expires.date(),
+                expires_at=expires,
+                created_at=now,
+                request_key=uuid.uuid4().hex,
+                sales_request_id="",
+                status="DRAFT",
+                currency="EUR",
+                proposed_dates="",
+                notes="",
+                created_by_id=stack.agent_id,
+                created_by_name="Anna",
+                decided_by_id=0,
+                decided_by_name="",
+                decline_reason="",
+                event_seq=0,
+            )
+            session.add(row)
+            await session.commit()
+            quotes.append(row.id)
+        await ticket.execute_update(
+            UPDATE_SEND_QUOTE,
+            SendQuoteInput(row.id, expires, "915.00", "in gennaio", "AGENT", stack.agent_id),
+            result_type=TicketState,
+        )
+        if n == 0:
+            await _advance(env, timedelta(days=11))
+        else:
+            await _advance(env, timedelta(days=1))
+            await env.client.get_workflow_handle(quote_workflow_id(row.id)).execute_update(
+                UPDATE_DECIDE_QUOTE,
+                QuoteDecision(True, stack.contact_id, "Mario Rossi"),
+                result_type=QuoteState,
+            )
+        await env.client.get_workflow_handle(quote_workflow_id(row.id)).result()
+        now = await env.get_current_time()
+
+    async def back_open() -> bool:
+        state = await ticket.query("state", result_type=TicketState)
+        return bool(state.status == "OPEN" and not state.open_quote_id)
+
+    await eventually(back_open)
+    runs = [(ticket.id, (await ticket.describe()).run_id)]
+    for quote_id in quotes:
+        handle = env.client.get_workflow_handle(quote_workflow_id(quote_id))
+        runs.append((handle.id, (await handle.describe()).run_id))
+    return runs
+
+
 def _write(name: str, history_json: str, events: int) -> None:
     (HERE / name).write_text(history_json)
     print("recorded", name, events, "events")
@@ -476,6 +553,7 @@ async def main(only: set[str]) -> None:
                     monthly_reports,
                     window_life,
                     desk_digest,
+                    quote_life,
                 ):
                     if only and scenario.__name__ not in only:
                         continue
@@ -483,6 +561,14 @@ async def main(only: set[str]) -> None:
                         history = await env.client.get_workflow_handle(
                             wid, run_id=run_id
                         ).fetch_history()
+                        if scenario is quote_life:
+                            kind = "quote" if wid.startswith("quote") else "ticket"
+                            _write(
+                                f"{kind}_quote_life_{n + 1}.json",
+                                history.to_json(),
+                                len(history.events),
+                            )
+                            continue
                         kind = (
                             "desk"
                             if scenario is desk_digest

@@ -34,6 +34,8 @@ def test_histories_are_present() -> None:
         "reports_monthly_reports",
         "desk_desk_digest",
         "maintenance_window_life",
+        "ticket_quote_life",
+        "quote_quote_life",
     } <= names
 
 
