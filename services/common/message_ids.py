@@ -6,6 +6,9 @@ ticket and to tell a delivery report about mail we really sent from a forged one
 - ``<ticket-42@domain>`` goes in ``References`` of every message about ticket 42, so that
   they make one thread in the customer's mail client. Anyone can write it: it threads,
   it proves nothing.
+- ``<sales-<id>@domain>`` does the same for every message about sales request ``<id>``
+  (seed 003): a prospect's answer to the sales office threads back to its request by it.
+  It proves nothing either: the tickets service checks that the sender is the requester.
 - ``<notify.<template>.t42.<stamp><seal>@domain>`` is the Message-ID of one notification
   (``t42.`` only on mail about a ticket). ``stamp`` (16 hex digits) comes from the event
   and the template, so a resend carries the same ID; ``seal`` (16 hex digits) is an
@@ -29,6 +32,9 @@ from email.utils import parseaddr
 _KEY_LABEL = b"helpdesk notification message-id seal"
 _STAMP_HEX = 16
 _SEAL_HEX = 16
+# A sales request's ID: intake's row IDs and the sales office's (hex), kept to a safe set.
+_SALES_ID = r"[0-9A-Za-z_-]{1,64}"
+_SALES_THREAD = re.compile(rf"^<sales-(?P<sales>{_SALES_ID})@(?P<domain>[^<>@\s]{{1,253}})>$")
 _OURS = re.compile(
     r"^<(?:ticket-(?P<thread>\d{1,12})"
     r"|notify\.(?P<template>[a-z_]{1,64})\.(?:t(?P<ticket>\d{1,12})\.)?"
@@ -49,6 +55,23 @@ def mail_domain(mail_from: str) -> str:
 def thread_id(ticket_id: int, domain: str) -> str:
     """The reference every message about ``ticket_id`` carries in ``References``."""
     return f"<ticket-{ticket_id}@{domain.strip().lower()}>"
+
+
+def sales_thread_id(sales_request_id: str, domain: str) -> str:
+    """The reference every message about sales request ``sales_request_id`` carries in
+    ``References``; ``ValueError`` for an ID outside the safe set (it goes into a header)."""
+    if not re.fullmatch(_SALES_ID, sales_request_id):
+        raise ValueError(f"sales request ID {sales_request_id!r}: not usable in a Message-ID")
+    return f"<sales-{sales_request_id}@{domain.strip().lower()}>"
+
+
+def sales_request_of(reference: str, domain: str) -> str:
+    """The sales request a reference names (``<sales-<id>@domain>`` of our ``domain``);
+    "" for any other. It threads, it proves nothing: whoever quotes it is checked."""
+    found = _SALES_THREAD.match(reference.strip())
+    if found is None or found["domain"].lower() != domain.strip().lower():
+        return ""
+    return found["sales"]
 
 
 @dataclass(frozen=True)

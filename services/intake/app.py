@@ -13,6 +13,7 @@ import grpc
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import intake_pb2
 from helpdesk.v1 import intake_pb2_grpc as igrpc
+from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.events import EventPublisher
@@ -21,6 +22,7 @@ from services.common.health import DependencyWatch, database_check
 from services.common.settings import Settings, split_hostport
 from services.intake.im_app import ImChannels
 from services.intake.im_rpc import ImGroupRpcs
+from services.intake.sales_forward import SalesForwarder
 from services.intake.servicer import IntakeServicer
 from services.intake.smtp import MailProcessor, SupportMailHandler, start_listener
 
@@ -47,6 +49,9 @@ async def serve(settings: Settings) -> None:
     channel = grpc.aio.insecure_channel(settings.tickets_addr)
     tickets = tgrpc.TicketServiceStub(channel)
     directory = dgrpc.DirectoryServiceStub(channel)
+    # The sales office (served by the tickets process): prospects' requests and replies.
+    sales = sgrpc.SalesServiceStub(channel)
+    forwarder = SalesForwarder(sessions, sales, settings.service_token)
     wake = asyncio.Event()
     support = parseaddr(settings.mail_from)[1] or settings.mail_from
     # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
@@ -60,6 +65,7 @@ async def serve(settings: Settings) -> None:
         max_message_bytes=settings.smtp_max_message_bytes,
         support_address=support,
         events=events,
+        forwarder=forwarder,
     )
     ours = {support, *settings.mail_aliases}
     mail_handler = SupportMailHandler(
@@ -79,6 +85,8 @@ async def serve(settings: Settings) -> None:
         our_addresses=ours,
         fax_address=settings.fax_address,
         critical_keywords=settings.critical_keywords,
+        sales=sales,
+        forwarder=forwarder,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -105,7 +113,15 @@ async def serve(settings: Settings) -> None:
             mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
         )
         processing = asyncio.create_task(processor.run_forever())
-        background.extend([processing, asyncio.create_task(watch.run()), await im.start()])
+        background.extend(
+            [
+                processing,
+                asyncio.create_task(watch.run()),
+                await im.start(),
+                # Sales requests not yet handed over (tickets away, a crash, older rows).
+                asyncio.create_task(forwarder.run_forever()),
+            ]
+        )
         log.info(
             "intake listening on %s; SMTP on %s for %s",
             settings.intake_addr,

@@ -54,8 +54,10 @@ class InboundMessage(Claimable, Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[list[str]] = mapped_column(JSON)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    # RECEIVED -> TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | IGNORED | PROSPECT | BOUNCE
-    # | FAILED (NOTE_ADDED: automatic mail attached to its ticket as an internal note)
+    # RECEIVED -> TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | SATISFACTION | IGNORED |
+    # PROSPECT | SALES_REPLY | BOUNCE | FAILED (NOTE_ADDED: automatic mail attached to its
+    # ticket as an internal note; SALES_REPLY: a requester's answer threaded onto their
+    # sales request)
     status: Mapped[str] = mapped_column(String(20), default="RECEIVED", index=True)
     ticket_id: Mapped[int] = mapped_column(BigId, default=0)
     detail: Mapped[str] = mapped_column(Text, default="")
@@ -66,7 +68,10 @@ class InboundMessage(Claimable, Base):
 
 class SalesRequest(Base):
     """A request from someone who is not a customer (seed 003): it goes to the sales
-    queue, never into a customer's tickets. One per stored email."""
+    queue, never into a customer's tickets. One per stored email (or web form). It is
+    handed to the sales office (``SalesService.RecordSalesRequest``, under this row's ID)
+    right after it is stored, and by a sweep while ``forwarded_at`` is unset
+    (``services.intake.sales_forward``)."""
 
     __tablename__ = "intake_sales_requests"
 
@@ -79,3 +84,10 @@ class SalesRequest(Base):
     locale: Mapped[str] = mapped_column(String(8), default="it")
     attachment_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # The web form's fields, also at the end of its body; "" for a mail.
+    company: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    # The web form's address is this contact's (0: a prospect).
+    contact_id: Mapped[int] = mapped_column(BigId, default=0)
+    # When SalesService took it; None: not yet.
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)

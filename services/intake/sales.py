@@ -7,7 +7,9 @@ a prospect writing to the support address (a ``prospect`` mail event for notify)
 call is PUBLIC (the gateway makes it with no token), so it is bounded per address: at most
 ``MAX_PER_HOUR`` requests an hour from one email address, counted from the table. A known
 contact asking for a quote is recorded the same way; their reply just does not say they
-are not a customer.
+are not a customer. Each request is handed to the sales office right after it is stored
+(``SalesService.RecordSalesRequest``, source WEB_FORM, the company, phone and known contact
+apart; the sweep of ``services.intake.sales_forward`` when that fails).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from services.intake.models import SalesRequest
 
 if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
+    from services.intake.sales_forward import SalesForwarder
     from services.intake.smtp import MailEvents
 
 log = logging.getLogger("helpdesk.intake.sales")
@@ -106,6 +109,7 @@ class SalesRpcs:
     directory: DirectoryServiceAsyncStub
     metadata: Any
     events: MailEvents | None
+    forwarder: SalesForwarder | None
 
     @rpc_method
     async def SubmitSalesRequest(
@@ -123,7 +127,7 @@ class SalesRpcs:
         row = await self._by_key(key)
         if row is None:
             await self._check_rate(email)
-            known = await self._known_contact(email)
+            contact_id = await self._known_contact(email)
             row = await self._insert(
                 SalesRequest(
                     id=uuid.uuid4().hex,
@@ -135,12 +139,17 @@ class SalesRpcs:
                     locale=locale,
                     attachment_names=[],
                     received_at=datetime.now(UTC),
+                    company=company,
+                    phone=phone,
+                    contact_id=contact_id,
                 )
             )
         else:
-            known = await self._known_contact(email)
+            contact_id = await self._known_contact(email)
+        if self.forwarder is not None and row.forwarded_at is None:
+            await self.forwarder.forward(row.id)  # failing, the sweep hands it over
         # Published on every call, a retry too: the event ID makes it one reply.
-        await self._reply(row, known)
+        await self._reply(row, contact_id > 0)
         return sales_pb(row)
 
     async def _by_key(self, key: str) -> SalesRequest | None:
@@ -186,18 +195,19 @@ class SalesRpcs:
                 f"{MAX_PER_HOUR}); try again in {wait} minutes",
             )
 
-    async def _known_contact(self, email: str) -> bool:
-        """Whether the address is a contact's (for the reply's wording only: when the
-        directory does not answer, the request is recorded all the same)."""
+    async def _known_contact(self, email: str) -> int:
+        """The contact whose address it is, 0: none (for the reply's wording and the sales
+        office's record only: when the directory does not answer, the request is recorded
+        all the same, as a prospect's)."""
         try:
-            await self.directory.GetContactByEmail(
+            contact: dpb.Contact = await self.directory.GetContactByEmail(
                 dpb.GetContactByEmailRequest(email=email), metadata=self.metadata, timeout=10
             )
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.NOT_FOUND:
                 log.warning("contact lookup for a sales request failed: %s", err.code().name)
-            return False
-        return True
+            return 0
+        return int(contact.id)
 
     async def _reply(self, row: SalesRequest, known_contact: bool) -> None:
         """The polite reply, as for a prospect's email (there is no message to answer)."""

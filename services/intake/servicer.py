@@ -41,6 +41,7 @@ from services.common.rpc_errors import (
 from services.intake import mailparse, phone_calls
 from services.intake.models import InboundMessage, IntakeRequest, SalesRequest
 from services.intake.sales import SalesRpcs, sales_pb
+from services.intake.sales_forward import SalesForwarder
 from services.intake.smtp import MAX_MESSAGE_BYTES, MailEvents, store_message
 
 if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi
@@ -64,8 +65,11 @@ class IntakeServicer(SalesRpcs, igrpc.IntakeServiceServicer):
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         support_address: str = "assistenza@helpdesk.localhost",
         events: MailEvents | None = None,
+        forwarder: SalesForwarder | None = None,
     ) -> None:
         self.sessions = sessions
+        # Hands sales requests to the sales office (None: they stay in intake's table).
+        self.forwarder = forwarder
         self.tickets = tickets
         self.directory = directory
         self.metadata = bearer_metadata(service_token)

@@ -25,7 +25,10 @@ the organisation shares them): a tag naming any other opens a ticket of the send
 Files over the system's limits, or refused by the tickets service, are left out and named
 on the ticket and in the ``received`` event. An unknown sender of an organisation's domain
 becomes its contact first (unless the organisation turned that off), and anyone else is a
-prospect: a sales request with its own polite reply, never a ticket.
+prospect: a sales request with its own polite reply, never a ticket; the request is handed
+to the sales office (``SalesService``, ``services.intake.sales_forward``). A mail that
+threads to a sales request (``<sales-<id>@our domain>`` in In-Reply-To / References) from
+its requester is that request's conversation (``SALES_REPLY``), before anything else.
 """
 
 from __future__ import annotations
@@ -50,19 +53,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
+from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
 from services.common.events import mail_subject
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
+from services.common.message_ids import sales_request_of
 from services.intake import claims, mailparse
 from services.intake.cc_followers import follow_cc
 from services.intake.mail_criticality import MailCriticality
 from services.intake.models import InboundMessage, SalesRequest
 from services.intake.parse_worker import ParseFailed, ParseWorkers
 from services.intake.pending import drain_forever
+from services.intake.sales_forward import SalesForwarder
 
 if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
+    from helpdesk.v1.sales_pb2_grpc import SalesServiceAsyncStub
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
 
 log = logging.getLogger("helpdesk.intake.smtp")
@@ -185,7 +192,7 @@ class SupportMailHandler:
 @dataclass(frozen=True)
 class Outcome:
     # TICKET_CREATED | COMMENT_ADDED | NOTE_ADDED | SATISFACTION | IGNORED | PROSPECT |
-    # BOUNCE | FAILED
+    # SALES_REPLY | BOUNCE | FAILED
     status: str
     ticket_id: int = 0
     detail: str = ""
@@ -252,8 +259,15 @@ class MailProcessor:
         lease: timedelta = claims.LEASE,
         replica: str = "",
         critical_keywords: tuple[str, ...] | None = None,
+        sales: SalesServiceAsyncStub | None = None,
+        forwarder: SalesForwarder | None = None,
     ) -> None:
         self.sessions = sessions
+        # The sales office: replies threaded onto requests, prospects' requests handed
+        # over (None: neither, the requests stay in intake's table).
+        self.sales = sales
+        self.forwarder = forwarder
+        self.our_domain = our_domain
         # An email ticket's tier: CRITICAL for a critical word in the subject, else
         # NON_BLOCKING (None: the default words).
         self.criticality = MailCriticality(critical_keywords)
@@ -519,6 +533,9 @@ class MailProcessor:
             # our own mail coming back is dropped.
             noted = None if loop else await self._automatic_note(mail, key, automatic)
             return noted or Outcome("IGNORED", 0, f"automatic message: {automatic}")
+        sales_reply = await self._sales_reply(stored_id, mail, key)
+        if sales_reply is not None:
+            return sales_reply
         fax = bool(self.fax_address) and self.fax_address in {
             *(r.lower() for r in rcpt_to),
             *mail.recipients,
@@ -825,6 +842,8 @@ class MailProcessor:
                 session.add(existing)
                 await session.commit()
             request_id = existing.id
+        if self.forwarder is not None:  # not handed over now: the sweep does it
+            await self.forwarder.forward(request_id)
         if mail.auto_reply_allowed:
             await self._publish(
                 "prospect",
@@ -840,6 +859,62 @@ class MailProcessor:
             )
         detail = f"{mail.sender} is not a customer: sales request {request_id}"
         return Outcome("PROSPECT", 0, detail)
+
+    async def _sales_reply(
+        self, stored_id: str, mail: mailparse.ParsedMail, key: str
+    ) -> Outcome | None:
+        """A mail threading to a sales request of ours, onto its conversation
+        (``RecordSalesReply``, idempotent by Message-ID). None: no such thread, or the
+        sales office did not take it (another sender: FAILED_PRECONDITION; no such
+        request: NOT_FOUND), and the mail goes the normal way. The tickets process away
+        raises, and the stored mail is retried."""
+        if self.sales is None:
+            return None
+        threads: list[str] = []
+        for ref in mail.replies_to:
+            found = sales_request_of(ref, self.our_domain)
+            if found and found not in threads:
+                threads.append(found)
+        if not threads:
+            return None
+        received = await self._accepted_at(stored_id)
+        # The same mail again adds nothing: its Message-ID, or one made of its content hash.
+        mail_id = (
+            mail.message_id
+            if _MSG_ID.match(mail.message_id)
+            else f"<intake-{hashlib.sha256(key.encode()).hexdigest()[:32]}@{self.our_domain}>"
+        )
+        for sales_id in threads[:5]:
+            request = spb.RecordSalesReplyRequest(
+                sales_request_id=sales_id,
+                message_id=mail_id,
+                sender=mail.sender,
+                sender_name=mail.sender_name,
+                body=_mail_body(mail, list(mail.skipped_attachments)),
+                attachment_names=[a.filename for a in mail.attachments][: MAX_ATTACHMENTS * 2],
+            )
+            if received is not None:
+                request.received_at.CopyFrom(received)
+            try:
+                try:
+                    await self._call(self.sales.RecordSalesReply, request)
+                except grpc.aio.AioRpcError as err:
+                    # A request of ours not handed over yet (the sales office was away):
+                    # hand it over now, then its reply.
+                    if err.code() != grpc.StatusCode.NOT_FOUND or self.forwarder is None:
+                        raise
+                    if not await self.forwarder.hand_over(sales_id):
+                        raise
+                    await self._call(self.sales.RecordSalesReply, request)
+            except grpc.aio.AioRpcError as err:
+                if err.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                    log.info("reply for sales request %s not threaded: %s", sales_id, err.details())
+                    continue
+                raise
+            return Outcome(
+                "SALES_REPLY", 0, f"reply from {mail.sender} on sales request {sales_id}"
+            )
+        return None
 
     async def _contact(self, mail: mailparse.ParsedMail) -> dpb.Contact | None:
         """The sender's contact; a new one when the sender's domain is an organisation's

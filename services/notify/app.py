@@ -1,8 +1,9 @@
 """The notify process assembled: store, gRPC server, JetStream consumers, health.
 
 Durable consumers run side by side: ``notify`` on the ticket events,
-``notify-secrets`` on the short-lived secrets stream (credentials, reset codes) and
-``<durable>-progticket`` on the programming-ticket events (``services.notify.progticket``).
+``notify-secrets`` on the short-lived secrets stream (credentials, reset codes),
+``<durable>-progticket`` on the programming-ticket events (``services.notify.progticket``) and
+``<durable>-sales`` on the sales office's (``services.notify.sales_out``).
 They start together, all count for health, and stopping stops them all.
 """
 
@@ -35,6 +36,7 @@ from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.progticket import ProgEventConsumer, ProgNotifier
 from services.notify.render import Renderer
 from services.notify.reports_out import ReportEventConsumer, ReportNotifier
+from services.notify.sales_out import SalesEventConsumer, SalesNotifier
 from services.notify.secrets import DURABLE as SECRETS_DURABLE
 from services.notify.secrets import SecretConsumer, SecretNotifier
 from services.notify.server import SERVICE_NAME, NotifyServicer, register
@@ -78,6 +80,8 @@ class NotifyApp:
         self._mail_consumer: MailEventConsumer | None = None
         self._mail_task: asyncio.Task[None] | None = None
         self._prog_consumer: ProgEventConsumer | None = None
+        self._sales_consumer: SalesEventConsumer | None = None
+        self._sales_task: asyncio.Task[None] | None = None
         self._prog_task: asyncio.Task[None] | None = None
         self._report_consumer: ReportEventConsumer | None = None
         self._report_task: asyncio.Task[None] | None = None
@@ -220,6 +224,14 @@ class NotifyApp:
             retry=self._retry,
         )
         await self._maintenance_consumer.start()
+        self._sales_consumer = SalesEventConsumer(
+            settings.nats_url,
+            SalesNotifier(notifier, renderer),
+            durable=f"{self._durable}-sales",
+            deliver_policy=self._deliver_policy,
+            retry=self._retry,
+        )
+        await self._sales_consumer.start()
         await self._store.ping()
         await self._set_serving(True)
         self._consumer_task = asyncio.create_task(self._consumer.run(), name="notify-consumer")
@@ -237,6 +249,9 @@ class NotifyApp:
         )
         self._maintenance_task = asyncio.create_task(
             self._maintenance_consumer.run(), name="notify-maintenance-consumer"
+        )
+        self._sales_task = asyncio.create_task(
+            self._sales_consumer.run(), name="notify-sales-consumer"
         )
         self._health_task = asyncio.create_task(self._watch_health(), name="notify-health")
         relay = settings.smtp_relay or f"maildir {settings.data_dir / 'maildir'}"
@@ -259,7 +274,16 @@ class NotifyApp:
         prog = (self._prog_task,) if self._prog_task is not None else ()
         report = (self._report_task,) if self._report_task is not None else ()
         maintenance = (self._maintenance_task,) if self._maintenance_task is not None else ()
-        return (self._consumer_task, self._secrets_task, *mail, *prog, *report, *maintenance)
+        sales = (self._sales_task,) if self._sales_task is not None else ()
+        return (
+            self._consumer_task,
+            self._secrets_task,
+            *mail,
+            *prog,
+            *report,
+            *maintenance,
+            *sales,
+        )
 
     async def _set_serving(self, serving: bool) -> None:
         if self._server is not None and serving != self._serving:
@@ -275,6 +299,7 @@ class NotifyApp:
             self._prog_consumer,
             self._report_consumer,
             self._maintenance_consumer,
+            self._sales_consumer,
         )
         if self._store is None or any(c is None or not c.connected for c in consumers):
             return False
@@ -308,6 +333,7 @@ class NotifyApp:
                 (self._prog_consumer, self._prog_task),
                 (self._report_consumer, self._report_task),
                 (self._maintenance_consumer, self._maintenance_task),
+                (self._sales_consumer, self._sales_task),
             )
             if c is not None
         ]
@@ -326,6 +352,7 @@ class NotifyApp:
         self._prog_consumer, self._prog_task = None, None
         self._report_consumer, self._report_task = None, None
         self._maintenance_consumer, self._maintenance_task = None, None
+        self._sales_consumer, self._sales_task = None, None
         if self._server is not None:
             await self._server.stop()
             self._server = None

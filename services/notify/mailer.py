@@ -55,6 +55,8 @@ class Envelope:
     in_reply_to: str = ""
     # RFC 3834: "auto-replied" for answers to a message, "auto-generated" otherwise.
     auto_submitted: str = "auto-generated"
+    # Further thread references (``<sales-<id>@domain>``: mail about a sales request).
+    references: tuple[str, ...] = ()
     # Further headers of our own (``X-Helpdesk-Survey``), added after the standard ones.
     headers: tuple[tuple[str, str], ...] = ()
     # Files attached after the body (an answer's, ``services.notify.mail_files``).
@@ -94,6 +96,7 @@ def _compose(envelope: Envelope) -> EmailMessage:
     if envelope.ticket_id:
         # Every message about a ticket in one thread of the customer's mail client.
         references.append(thread_id(envelope.ticket_id, domain))
+    references.extend(r for r in envelope.references if _ANSWERABLE_ID.match(r))
     in_reply_to = envelope.in_reply_to.strip()
     if in_reply_to and not _ANSWERABLE_ID.match(in_reply_to):
         log.warning("not answering %r: not a Message-ID", in_reply_to[:80])

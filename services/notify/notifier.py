@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 from services.common.limits import limit_texts
-from services.common.message_ids import MessageIds, mail_domain
+from services.common.message_ids import MessageIds, mail_domain, sales_thread_id
 from services.common.ticket_events import AttachmentPayload, TicketEventPayload
 from services.notify.mail_files import (
     AnswerFiles,
@@ -188,7 +188,9 @@ class Notifier:
         self, event: Mapping[str, object], progress: Progress | None = None
     ) -> float | None:
         """The polite reply to someone who is not a customer (seed 003): their request went
-        to the sales office, who will contact them. Never a ticket."""
+        to the sales office, who will contact them. Never a ticket. It is in the request's
+        thread (``References: <sales-<id>@domain>``, intake's row ID being the request's),
+        so an answer to it joins the request's conversation."""
         recipient = str(event.get("sender") or "").strip().lower()
         if "@" not in recipient or recipient.split("@", 1)[0] in NEVER_MAIL_LOCAL_PARTS:
             log.info("event %s: no polite reply to %r", event.get("event_id"), recipient)
@@ -217,12 +219,17 @@ class Notifier:
             locale=email.locale,
             message_id=self.message_id(event_id, email.template),
         )
+        try:
+            thread: tuple[str, ...] = (self.sales_thread(str(event.get("request_id") or "")),)
+        except ValueError:  # no usable request ID: the reply is sent, unthreaded
+            thread = ()
         return await self.render_and_deliver(
             draft,
             email,
             lambda: self._renderer.render_template(email.template, email.locale, context),
             progress,
             in_reply_to=str(event.get("message_id") or ""),
+            references=thread,
         )
 
     async def tell_refused_attachments(
@@ -321,6 +328,10 @@ class Notifier:
         naming ``ticket_id`` when it is about a ticket)."""
         return self._ids.notification(event_id, template, ticket_id)
 
+    def sales_thread(self, sales_request_id: str) -> str:
+        """The ``References`` entry of every mail about a sales request."""
+        return sales_thread_id(sales_request_id, self._domain)
+
     def verified(self, message_id: str) -> bool:
         """Whether ``message_id`` is a notification ID we wrote (its seal checks)."""
         ours = self._ids.parse(message_id)
@@ -337,6 +348,7 @@ class Notifier:
         in_reply_to: str = "",
         suppress: str = "",
         files: AnswerFiles | None = None,
+        references: tuple[str, ...] = (),
     ) -> float | None:
         """``deliver`` the email that ``render`` makes, its subject in the row. ``render``
         depends only on the event, so when it fails (``ComposeError``, or a field the
@@ -360,6 +372,7 @@ class Notifier:
             in_reply_to=in_reply_to,
             suppress=suppress,
             files=files,
+            references=references,
         )
 
     async def refuse(self, draft: DeliveryDraft, reason: str, redact: tuple[str, ...] = ()) -> None:
@@ -389,6 +402,7 @@ class Notifier:
         in_reply_to: str = "",
         suppress: str = "",
         files: AnswerFiles | None = None,
+        references: tuple[str, ...] = (),
     ) -> float | None:
         """Record, send and mark one email, unless its row says it was already handled.
 
@@ -458,6 +472,7 @@ class Notifier:
                     ticket_id=draft.ticket_id,
                     locale=email.locale,
                     in_reply_to=in_reply_to,
+                    references=references,
                     auto_submitted="auto-replied" if auto_reply else "auto-generated",
                     headers=(
                         (("X-Helpdesk-Survey", str(draft.ticket_id)),)

@@ -62,6 +62,7 @@ def common_payload(
         "owner_id": row.owner_id,
         "owner_name": owner.name if owner is not None else "",
         "owner_email": owner.email if owner is not None else "",
+        "company": row.company,
     }
 
 

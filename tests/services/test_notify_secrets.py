@@ -473,7 +473,7 @@ async def test_both_consumers_start_and_stop_together(
     assert PASSWORD in body_of(relay.handler.received[1].message)
 
     tasks = app.consumer_tasks
-    # tickets, secrets, mail (intake's events), programming tickets, reports, maintenance
-    assert len(tasks) == 6 and not any(t.done() for t in tasks)
+    # tickets, secrets, mail (intake's events), programming tickets, reports, maintenance, sales
+    assert len(tasks) == 7 and not any(t.done() for t in tasks)
     await asyncio.wait_for(app.stop(), DEADLINE)
     assert all(t.done() for t in tasks)
