@@ -76,6 +76,9 @@ class Settings:
     remote_update_notice: timedelta = timedelta(days=1)
     # A ticket ON_HOLD for a third party reminds its assignee every this many business days.
     third_party_reminder_days: int = 2
+    # A stored mail or chat update the tickets service refused with an error waits this
+    # long before its second attempt, doubling after each one (at most 10 minutes).
+    intake_retry_base: timedelta = timedelta(seconds=10)
     # Inbound mail larger than this is refused with 552 (SMTP) / INVALID_ARGUMENT (gRPC).
     smtp_max_message_bytes: int = 25 * 1024 * 1024
     # An agent's answer mails its files up to this much together; more stay on the portal.
@@ -128,6 +131,7 @@ class Settings:
             start_work_within=parse_duration(_env("HELPDESK_DEV_START_WORK_WITHIN", "1h")),
             remote_update_notice=parse_duration(_env("HELPDESK_REMOTE_UPDATE_NOTICE", "1d")),
             third_party_reminder_days=_positive_int("HELPDESK_THIRD_PARTY_REMINDER_DAYS", "2"),
+            intake_retry_base=parse_duration(_env("HELPDESK_INTAKE_RETRY_BASE", "10s")),
             signing_key=_env("HELPDESK_SIGNING_KEY", read_signing_key(data_dir)),
             smtp_max_message_bytes=_byte_size(
                 "HELPDESK_SMTP_MAX_MESSAGE_BYTES", _env("HELPDESK_SMTP_MAX_MESSAGE_BYTES")

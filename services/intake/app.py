@@ -87,6 +87,7 @@ async def serve(settings: Settings) -> None:
         critical_keywords=settings.critical_keywords,
         sales=sales,
         forwarder=forwarder,
+        retry_base=settings.intake_retry_base,
     )
 
     def register(server: grpc.aio.Server) -> None:

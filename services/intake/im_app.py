@@ -50,6 +50,7 @@ class ImChannels:
             self.events,
             self.secrets,
             settings.critical_keywords,
+            retry_base=settings.intake_retry_base,
         )
         self.webhooks = WebhookServer(settings, sessions, self.wake, self._ready)
 

@@ -45,7 +45,10 @@ async def test_poison_rows_do_not_delay_other_senders(
         )
         await proxy.start()
         try:
-            sut.start("intake", HELPDESK_TICKETS_ADDR=proxy.address)
+            # Retries 1 s, 2 s, 4 s, 8 s apart: the five attempts in seconds, not minutes.
+            sut.start(
+                "intake", HELPDESK_TICKETS_ADDR=proxy.address, HELPDESK_INTAKE_RETRY_BASE="1s"
+            )
             await sut.wait_serving("intake")
             org = await sut.directory().CreateOrganization(
                 dpb.CreateOrganizationRequest(name="Veleni Srl", email_domains=["veleni.it"]),
