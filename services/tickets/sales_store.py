@@ -9,6 +9,7 @@ and services see every request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -99,11 +100,20 @@ def visible(query: Select[Any], who: Principal) -> Select[Any]:
     return query
 
 
+# A request's number as people write it.
+_NUMBER = re.compile(r"[Vv]-?(\d{1,12})")
+
+
 async def visible_row(
     session: AsyncSession, request_id: str, who: Principal, for_update: bool = False
 ) -> m.SalesRequest:
-    """The request as stored now, if ``who`` may see it; ``NOT_FOUND`` otherwise."""
-    query = visible(select(m.SalesRequest).where(m.SalesRequest.id == request_id), who)
+    """The request (its ID, or its number for people: ``V-12``) as stored now, if ``who``
+    may see it; ``NOT_FOUND`` otherwise."""
+    number = _NUMBER.fullmatch(request_id.strip())
+    key = (
+        m.SalesRequest.number == int(number.group(1)) if number else m.SalesRequest.id == request_id
+    )
+    query = visible(select(m.SalesRequest).where(key), who)
     if for_update:
         query = query.with_for_update()
     row = await session.scalar(query.execution_options(populate_existing=True))

@@ -134,6 +134,11 @@ async def test_the_life_of_a_customers_training_request(office: Office) -> None:
         spb.GetSalesRequestRequest(id=made.id), metadata=office.mario
     )
     assert theirs.status == WON and [x.kind for x in theirs.messages] == ["message", "reply"]
+    # People name it by its number.
+    by_number = await office.sales.GetSalesRequest(
+        spb.GetSalesRequestRequest(id=f"V-{made.number}"), metadata=office.sara
+    )
+    assert by_number.id == made.id
 
     events = await sales_events(office, made.id)
     assert [e["type"] for e in events] == ["created", "assigned", "replied", "updated"]
