@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import intake_pb2 as ipb
+from helpdesk.v1 import sales_pb2 as spb
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
+from services.gateway.backend import CALL_TIMEOUT, call_md
 from services.gateway.downloads import download_response
 from services.gateway.errors import TooLarge
 from services.gateway.forms import new_request_id
@@ -78,6 +80,14 @@ class CommentIn(BaseModel):
 
 class ReopenIn(BaseModel):
     reason: str = ""
+
+
+class SalesRequestIn(BaseModel):
+    kind: str = Field(description="DEVELOPMENT_QUOTE, TRAINING or CUSTOMISATION")
+    subject: str
+    message: str
+    preferred_dates: str = Field("", description="For training or a customisation: free text")
+    request_id: str = Field("", description="Idempotency key: a retry returns the same request")
 
 
 def as_json(message: Message) -> dict[str, Any]:
@@ -203,7 +213,47 @@ def api_routes(web: Web) -> APIRouter:
         meta, chunks = await backend.download(await token(request), ticket_id, attachment_id[:64])
         return download_response(meta, chunks)
 
+    @router.get("/sales-requests", summary="The caller's requests to the sales office")
+    async def list_sales_requests(request: Request, page_token: str = "") -> dict[str, Any]:
+        reply = await backend.sales.ListSalesRequests(
+            spb.ListSalesRequestsRequest(page_size=100, page_token=page_token[:500]),
+            metadata=call_md(await token(request)),
+            timeout=CALL_TIMEOUT,
+        )
+        return as_json(reply)
+
+    @router.post(
+        "/sales-requests", status_code=201, summary="Ask the sales office as the signed-in customer"
+    )
+    async def create_sales_request(request: Request, body: SalesRequestIn) -> dict[str, Any]:
+        bearer = await token(request)
+        kind = f"SALES_REQUEST_KIND_{body.kind.upper()}"
+        if kind not in PORTAL_KINDS:
+            raise ApiError(400, "INVALID_ARGUMENT", "unknown value", "kind")
+        reply = await backend.sales.CreateSalesRequest(
+            spb.CreateSalesRequestRequest(
+                request_id=body.request_id[:150] or new_request_id(),
+                kind=spb.SalesRequestKind.Value(kind),
+                subject=body.subject,
+                message=body.message,
+                preferred_dates=body.preferred_dates,
+            ),
+            metadata=call_md(bearer),
+            timeout=CALL_TIMEOUT,
+        )
+        return as_json(reply)
+
     return router
+
+
+# What a customer may ask the sales office for through the API (the portal's three forms).
+PORTAL_KINDS = frozenset(
+    {
+        "SALES_REQUEST_KIND_DEVELOPMENT_QUOTE",
+        "SALES_REQUEST_KIND_TRAINING",
+        "SALES_REQUEST_KIND_CUSTOMISATION",
+    }
+)
 
 
 def _tokens(reply: Any) -> TokensOut:

@@ -31,6 +31,8 @@ from services.gateway.errors import (
 )
 from services.gateway.knowledge_pages import routes as knowledge_routes
 from services.gateway.portal import portal_routes
+from services.gateway.quote_pages import routes as quote_routes
+from services.gateway.sales_pages import routes as sales_routes
 from services.gateway.security import Guard
 from services.gateway.store import SessionStore, migrate
 from services.gateway.texts import size
@@ -212,4 +214,6 @@ def create_app(settings: Settings) -> Any:
     app.include_router(agent_routes(web))
     app.include_router(portal_routes(web))
     app.include_router(knowledge_routes(web))
+    app.include_router(sales_routes(web))
+    app.include_router(quote_routes(web))
     return Guard(app)

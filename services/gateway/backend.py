@@ -18,6 +18,7 @@ from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
 from helpdesk.v1 import sales_pb2 as spb
+from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.auth import bearer_metadata
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub
     from helpdesk.v1.intake_pb2_grpc import IntakeServiceAsyncStub
     from helpdesk.v1.knowledge_pb2_grpc import KnowledgeServiceAsyncStub
+    from helpdesk.v1.sales_pb2_grpc import SalesServiceAsyncStub
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
 
 # A request with 25 MiB of attachments, and room for the rest of the message.
@@ -90,6 +92,11 @@ class Backend:
     def knowledge(self) -> KnowledgeServiceAsyncStub:
         """The knowledge base: served by the tickets process, next to TicketService."""
         return kgrpc.KnowledgeServiceStub(self.tickets_channel)
+
+    @property
+    def sales(self) -> SalesServiceAsyncStub:
+        """The sales office's requests and price lists: served by the tickets process."""
+        return sgrpc.SalesServiceStub(self.tickets_channel)
 
     @property
     def intake(self) -> IntakeServiceAsyncStub:

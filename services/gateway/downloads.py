@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from helpdesk.v1 import common_pb2 as pb
 
@@ -39,3 +39,15 @@ def download_response(
     if meta.size:
         headers["Content-Length"] = str(meta.size)
     return StreamingResponse(chunks, media_type=content_type, headers=headers)
+
+
+def file_response(filename: str, content_type: str, content: bytes) -> Response:
+    """A whole file held in memory (a price list): always a download, never sniffed."""
+    headers = {
+        "Content-Disposition": (
+            f"attachment; filename=\"{_ascii_name(filename)}\"; filename*=UTF-8''{quote(filename)}"
+        ),
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store",
+    }
+    return Response(content, media_type=content_type or "application/pdf", headers=headers)

@@ -205,6 +205,8 @@ def portal_routes(web: Web) -> APIRouter:
         )
         if not next_path:
             next_path = "/tickets" if reply.kind == dpb.PRINCIPAL_KIND_CONTACT else "/agent/"
+            if reply.role == "SALES":  # the sales office works its own requests
+                next_path = "/agent/sales"
         response = web.redirect(request, next_path)
         web.set_session_cookie(request, response, session_id)
         return response

@@ -10,7 +10,14 @@ from datetime import datetime
 
 from helpdesk.v1 import common_pb2 as pb
 from services.common.local_dates import DISPLAY_ZONE, month_name
-from services.gateway import texts_knowledge, texts_queues, texts_tools, texts_workspace
+from services.gateway import (
+    texts_knowledge,
+    texts_queues,
+    texts_quotes,
+    texts_sales,
+    texts_tools,
+    texts_workspace,
+)
 
 LOCALES = ("it", "en")
 DEFAULT_LOCALE = "it"
@@ -372,3 +379,5 @@ IT.update(texts_queues.IT)
 IT.update(texts_workspace.IT)
 IT.update(texts_tools.IT)
 IT.update(texts_knowledge.IT)
+IT.update(texts_sales.IT)
+IT.update(texts_quotes.IT)

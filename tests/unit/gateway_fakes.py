@@ -52,7 +52,7 @@ class FakeBackend:
         self.calls: list[tuple[str, Any]] = []
         self.replies = replies
         stub = Stub(self.calls, replies)
-        self.tickets = self.directory = self.knowledge = self.intake = stub
+        self.tickets = self.directory = self.knowledge = self.intake = self.sales = stub
 
     def names(self) -> list[str]:
         """The RPCs called, in order."""

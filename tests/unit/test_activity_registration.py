@@ -15,6 +15,7 @@ from temporalio import activity
 import workflows.contracts as contracts
 import workflows.maintenance_contracts as maintenance_contracts
 import workflows.prog_contracts as prog_contracts
+import workflows.quote_contracts as quote_contracts
 from services.dev_escalation.activities import ProgActivities
 from services.tickets.activities import TicketActivities
 
@@ -60,6 +61,7 @@ CONTRACT_MODULES = {
     "workflows.contracts": contracts,
     "workflows.prog_contracts": prog_contracts,
     "workflows.maintenance_contracts": maintenance_contracts,
+    "workflows.quote_contracts": quote_contracts,
 }
 
 

@@ -235,6 +235,9 @@ def routes(web: Web) -> APIRouter:
 
     @router.get("/agent/")
     async def start(request: Request) -> Response:
+        viewer = await web.require_staff(request)
+        if viewer.role == "SALES":  # no ticket queues: the sales office's own list
+            return web.redirect(request, "/agent/sales")
         return await queue_page(request, DEFAULT_VIEW)
 
     @router.get("/agent")

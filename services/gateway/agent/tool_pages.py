@@ -24,6 +24,7 @@ SERVICES = {
     "tickets": "/helpdesk.v1.TicketService/",
     "intake": "/helpdesk.v1.IntakeService/",
     "dev": "/helpdesk.v1.DevEscalationService/",
+    "sales": "/helpdesk.v1.SalesService/",
 }
 
 AGENT_ROLES = {
@@ -32,6 +33,7 @@ AGENT_ROLES = {
     pb.AGENT_ROLE_FRONT_DESK: "Front desk",
     pb.AGENT_ROLE_DEVELOPER: "Developer",
     pb.AGENT_ROLE_ADMIN: "Administrator",
+    pb.AGENT_ROLE_SALES: "Sales office",
 }
 
 
