@@ -77,6 +77,22 @@ def rows(r: tickets_pb2.Report) -> Iterator[tuple[str, str, str]]:
     yield "hours", "spent", f"{r.hours_spent:.2f}"
     yield "satisfaction", "average", f"{r.satisfaction_average:.2f}"
     yield "satisfaction", "count", str(r.satisfaction_count)
+    q = r.quotes
+    for key, value in (
+        ("sent", q.sent),
+        ("accepted", q.accepted),
+        ("declined", q.declined),
+        ("expired", q.expired),
+        ("open", q.open),
+    ):
+        yield "quotes", key, str(value)
+    yield "quotes", "accepted_total_eur", q.accepted_total or "0.00"
+    for row in q.by_organization:
+        yield (
+            f"quotes {row.organization_name or row.organization_id}",
+            "sent/accepted",
+            (f"{row.sent}/{row.accepted}"),
+        )
 
 
 def as_csv(r: tickets_pb2.Report) -> str:
@@ -125,6 +141,11 @@ def as_text(r: tickets_pb2.Report) -> str:
         else "no answers"
     )
     parts.append(f"Hours spent: {r.hours_spent:.2f}\nSatisfaction: {satisfaction}")
+    q = r.quotes
+    parts.append(
+        f"Quotes: {q.sent} sent, {q.accepted} accepted ({q.accepted_total or '0.00'} EUR), "
+        f"{q.declined} declined, {q.expired} expired, {q.open} open"
+    )
     return "\n\n".join(parts)
 
 

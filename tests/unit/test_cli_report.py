@@ -39,6 +39,9 @@ def _report() -> tickets_pb2.Report:
         hours_spent=2.25,
         satisfaction_average=3.5,
         satisfaction_count=2,
+        quotes=tickets_pb2.QuoteReport(
+            sent=3, accepted=1, declined=1, open=1, accepted_total="915.00"
+        ),
     )
     r.period_start.FromDatetime(datetime(2026, 11, 1).astimezone())
     r.period_end.FromDatetime(datetime(2026, 12, 1).astimezone())
@@ -84,11 +87,13 @@ def test_report_calls_get_report_and_prints_a_table(tmp_path: Path) -> None:
     assert "TAKEN_IN_CHARGE  2    1         0     3        1h05m   2h01m" in text
     assert "RESOLUTION       0    0         3     0        -       -" in text
     assert "Hours spent: 2.25" in text and "Satisfaction: 3.50 / 5 (2 answers)" in text
+    assert "Quotes: 3 sent, 1 accepted (915.00 EUR), 1 declined, 0 expired, 1 open" in text
     rows = list(csv.reader(target.open(encoding="utf-8")))
     assert rows[0] == ["section", "key", "value"]
     assert ["criticality", "BLOCKING", "2"] in rows
     assert ["sla TAKEN_IN_CHARGE", "median_business_seconds", "3900"] in rows
     assert ["satisfaction", "average", "3.50"] in rows
+    assert ["quotes", "accepted_total_eur", "915.00"] in rows
 
 
 class _Answer:

@@ -179,6 +179,22 @@ def report_csv(report: tpb.Report) -> str:
     )
     rows.append(("satisfaction", "average", f"{report.satisfaction_average:.2f}"))
     rows.append(("satisfaction", "answers", report.satisfaction_count))
+    q = report.quotes
+    rows.extend(
+        ("quotes", key, value)
+        for key, value in (
+            ("sent", q.sent),
+            ("accepted", q.accepted),
+            ("declined", q.declined),
+            ("expired", q.expired),
+            ("open", q.open),
+            ("accepted total EUR", q.accepted_total or "0.00"),
+        )
+    )
+    rows.extend(
+        ("quotes by organization", row.organization_name or "-", f"{row.sent}/{row.accepted}")
+        for row in q.by_organization
+    )
     writer.writerow(("section", "key", "value"))
     for section, key, value in rows:
         writer.writerow((_safe_cell(section), _safe_cell(key), _safe_cell(value)))
