@@ -20,6 +20,7 @@ from nats.js.api import DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
+from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
@@ -34,6 +35,7 @@ from services.notify.mailer import Mailer, make_mailer
 from services.notify.maintenance_out import MaintenanceEventConsumer, MaintenanceNotifier
 from services.notify.notifier import Notifier, RetryPolicy
 from services.notify.progticket import ProgEventConsumer, ProgNotifier
+from services.notify.quote_mails import QuoteMails
 from services.notify.render import Renderer
 from services.notify.reports_out import ReportEventConsumer, ReportNotifier
 from services.notify.sales_out import SalesEventConsumer, SalesNotifier
@@ -134,10 +136,11 @@ class NotifyApp:
         # channel carries the bounce notes and the directory lookups below.
         self._tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
         ticket_stub = tgrpc.TicketServiceStub(self._tickets_channel)
+        mailer = self._mailer or make_mailer(settings)
         notifier = Notifier(
             self._store,
             renderer,
-            self._mailer or make_mailer(settings),
+            mailer,
             settings.mail_from,
             self._retry,
             signing_key=settings.token_signing_key(),
@@ -227,6 +230,16 @@ class NotifyApp:
         self._sales_consumer = SalesEventConsumer(
             settings.nats_url,
             SalesNotifier(notifier, renderer),
+            quotes=QuoteMails(
+                self._store,
+                renderer,
+                mailer,
+                settings.mail_from,
+                self._retry,
+                signing_key=settings.token_signing_key(),
+                sales=sgrpc.SalesServiceStub(self._tickets_channel),
+                service_token=settings.service_token,
+            ),
             durable=f"{self._durable}-sales",
             deliver_policy=self._deliver_policy,
             retry=self._retry,

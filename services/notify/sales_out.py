@@ -28,6 +28,7 @@ from services.common.events import STREAM as HELPDESK_STREAM
 from services.common.events import ensure_stream, sales_subject
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.quote_mails import QuoteMails, is_quote_event, parse_quote_event
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
@@ -234,21 +235,31 @@ class SalesEventConsumer(JetStreamConsumer[dict[str, Any]]):
         nats_url: str,
         notifier: SalesNotifier,
         *,
+        quotes: QuoteMails | None = None,
         durable: str = DURABLE,
         deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
         self._notifier = notifier
+        self._quotes = quotes
 
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
     def parse(self, data: bytes) -> dict[str, Any]:
+        if is_quote_event(data):
+            return parse_quote_event(data)
         return parse_sales_event(data)
 
     def describe(self, event: dict[str, Any]) -> str:
+        if event["type"].startswith("quote_"):
+            return f"{event['event_id']} (quote {event['number']} {event['type']})"
         return f"{event['event_id']} (sales {display_number(event)} {event['type']})"
 
     async def process(self, event: dict[str, Any], progress: Progress) -> float | None:
+        if event["type"].startswith("quote_"):
+            if self._quotes is None:
+                return None
+            return await self._quotes.handle(event, progress=progress)
         return await self._notifier.handle(event, progress=progress)

@@ -48,6 +48,20 @@ async def browser_page(browser: Browser) -> tuple[Page, list[str]]:
     return page, refused
 
 
+def quote_pdf_mailed(box: Mailbox, address: str, number: str) -> bytes | None:
+    """The PDF attached to the mail about quote ``number`` to ``address``, once it came."""
+    for msg in box.messages:
+        if msg["To"].addresses[0].addr_spec.lower() != address.lower():
+            continue
+        if number not in str(msg["Subject"]):
+            continue
+        for part in msg.iter_attachments():
+            if part.get_content_type() == "application/pdf":
+                content = part.get_content()
+                return content if isinstance(content, bytes) else None
+    return None
+
+
 async def password_of(box: Mailbox, email: str) -> str:
     return generated_password(await eventually(lambda: mail_to(box, email, "Password:"), 30))
 
@@ -172,6 +186,9 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         await download.save_as(saved)
         assert saved.read_bytes().startswith(b"%PDF")
         pdf_url = f"{sut.portal_url}/tickets/{first.id}/quotes/{number.removeprefix('Q-')}/pdf"
+        # The customer also got it by email, with the same PDF attached.
+        mailed = await eventually(lambda: quote_pdf_mailed(box, mario.email, number), 60)
+        assert mailed == saved.read_bytes()
 
         await quote.get_by_role("button", name="Accept", exact=True).click()
         quote = customer.get_by_role("article", name=f"{number} Installazione e configurazione")
