@@ -73,16 +73,7 @@ def create_app(settings: Settings) -> Any:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    def error_page(request: Request, status: int, heading: str, message: str) -> HTMLResponse:
-        return web.page(
-            request,
-            "error.html",
-            web._(request, heading),
-            status_code=status,
-            heading=web._(request, heading),
-            message=message,
-            retry=here(request) if status == 503 and request.method == "GET" else "",
-        )
+    error_page = web.error_page
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def on_rpc_error(request: Request, err: grpc.aio.AioRpcError) -> Response:

@@ -19,7 +19,7 @@ from services.gateway import knowledge_views as kv
 from services.gateway.backend import CALL_TIMEOUT, call_md
 from services.gateway.errors import UNAVAILABLE, failure
 from services.gateway.forms import new_request_id, read_form, text
-from services.gateway.web import Web, here
+from services.gateway.web import Web
 
 # Published articles on the documentation page, and search hits, at most.
 PAGE_SIZE = 100
@@ -37,16 +37,7 @@ def routes(web: Web) -> APIRouter:
     def _(request: Request, words: str, **values: Any) -> str:
         return web._(request, words, **values)
 
-    def error_page(request: Request, status: int, heading: str, message: str) -> HTMLResponse:
-        return web.page(
-            request,
-            "error.html",
-            _(request, heading),
-            status_code=status,
-            heading=_(request, heading),
-            message=message,
-            retry=here(request) if status == 503 else "",
-        )
+    error_page = web.error_page
 
     @router.get("/docs")
     async def documentation(request: Request) -> Response:

@@ -68,6 +68,20 @@ def routes(web: Web) -> APIRouter:
             return _(request, "The quotes are not answering right now: try again in a moment.")
         return failure(err).message
 
+    async def loaded(
+        request: Request, viewer: Viewer, ticket_id: int, whole: bool, locale: str
+    ) -> tuple[pb.Ticket, list[Any], str]:
+        """The ticket (for a whole page), its quotes as shown, and why they could not be
+        read: in place on the ticket page a failure is said there, a whole page fails."""
+        t = await ticket_of(viewer, ticket_id) if whole else pb.Ticket(id=ticket_id)
+        try:
+            quotes = [qv.quote_view(q, locale) for q in await quotes_of(viewer, ticket_id)]
+        except grpc.aio.AioRpcError as err:
+            if whole or err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise
+            return t, [], said(request, err)
+        return t, quotes, ""
+
     # -- portal ---------------------------------------------------------------------
 
     async def portal_region(
@@ -82,14 +96,7 @@ def routes(web: Web) -> APIRouter:
         viewer = await web.require(request)
         locale = web.locale(request)
         whole = not fragment(request) or status_code != 200
-        t = await ticket_of(viewer, ticket_id) if whole else pb.Ticket(id=ticket_id)
-        quotes, load_error = [], ""
-        try:
-            quotes = [qv.quote_view(q, locale) for q in await quotes_of(viewer, ticket_id)]
-        except grpc.aio.AioRpcError as err:
-            if whole or err.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise
-            load_error = said(request, err)
+        t, quotes, load_error = await loaded(request, viewer, ticket_id, whole, locale)
         return web.page(
             request,
             "quotes.html" if whole else "_quotes_region.html",
@@ -189,14 +196,7 @@ def routes(web: Web) -> APIRouter:
         viewer = await web.require_staff(request)
         locale = web.locale(request)
         whole = not fragment(request) or status_code != 200
-        t = await ticket_of(viewer, ticket_id) if whole else pb.Ticket(id=ticket_id)
-        quotes, load_error = [], ""
-        try:
-            quotes = [qv.quote_view(q, locale) for q in await quotes_of(viewer, ticket_id)]
-        except grpc.aio.AioRpcError as err:
-            if whole or err.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise
-            load_error = said(request, err)
+        t, quotes, load_error = await loaded(request, viewer, ticket_id, whole, locale)
         return web.page(
             request,
             "agent/ticket_quotes.html" if whole else "agent/_ticket_quotes_region.html",

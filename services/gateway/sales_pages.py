@@ -19,7 +19,7 @@ from services.gateway.backend import CALL_TIMEOUT, call_md
 from services.gateway.downloads import file_response
 from services.gateway.errors import UNAVAILABLE, failure
 from services.gateway.forms import fields, new_request_id, read_form
-from services.gateway.web import Web, here
+from services.gateway.web import Web
 
 PAGE_SIZE = 100
 # The portal's three forms: the kind each one sends, its heading, and whether it asks
@@ -39,16 +39,7 @@ def routes(web: Web) -> APIRouter:
     def _(request: Request, words: str, **values: Any) -> str:
         return web._(request, words, **values)
 
-    def error_page(request: Request, status: int, heading: str, message: str) -> HTMLResponse:
-        return web.page(
-            request,
-            "error.html",
-            _(request, heading),
-            status_code=status,
-            heading=_(request, heading),
-            message=message,
-            retry=here(request) if status == 503 else "",
-        )
+    error_page = web.error_page
 
     @router.get("/sales")
     async def my_requests(request: Request) -> Response:

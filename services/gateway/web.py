@@ -206,6 +206,18 @@ class Web:
         self.finish(request, response)
         return response
 
+    def error_page(self, request: Request, status: int, heading: str, message: str) -> HTMLResponse:
+        """The readable page of a refusal or a failure (a 503 offers to try again)."""
+        return self.page(
+            request,
+            "error.html",
+            self._(request, heading),
+            status_code=status,
+            heading=self._(request, heading),
+            message=message,
+            retry=here(request) if status == 503 and request.method == "GET" else "",
+        )
+
     def finish(self, request: Request, response: Response) -> None:
         """The CSRF cookie on every page that may hold a form."""
         token = self.csrf_token(request)
