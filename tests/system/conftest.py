@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
 from tests.support import eventually
-from tests.system.harness import Mailbox, System, smtp_relay, system_env
+from tests.system.harness import Mailbox, System, assign_ports, smtp_relay, system_env
 
 AUTO_CLOSE = "8s"
 
@@ -44,6 +44,25 @@ async def running_system(
             AUTO_CLOSE,
         )
         env.update(env_overrides)
+        sut = await started(env, tmp_path, processes, keep=env_overrides)
+        try:
+            yield sut, box
+        finally:
+            await sut.close()
+
+
+# A port picked free may be taken by another test's process before ours binds it.
+PORT_ATTEMPTS = 3
+# What a process's log says then (asyncio and aiohttp; gRPC).
+PORT_TAKEN = ("address already in use", "Failed to bind to address")
+
+
+async def started(
+    env: dict[str, str], tmp_path: Path, processes: tuple[str, ...], keep: Collection[str]
+) -> System:
+    """``processes`` started and serving; when one could not bind its port, all again on
+    new ports (but the ``keep`` ones the test chose)."""
+    for attempt in range(PORT_ATTEMPTS):
         sut = System(env, tmp_path)
         try:
             for name in processes:
@@ -51,9 +70,14 @@ async def running_system(
             for name in processes:
                 if name != "worker":
                     await sut.wait_serving(name)
-            yield sut, box
-        finally:
+            return sut
+        except RuntimeError as err:
             await sut.close()
+            taken = any(words in str(err) for words in PORT_TAKEN)
+            if not taken or attempt == PORT_ATTEMPTS - 1:
+                raise
+            assign_ports(env, keep)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

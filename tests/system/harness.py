@@ -14,7 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -234,12 +234,23 @@ def system_env(
         HELPDESK_ADMIN_TOKEN=secrets.token_urlsafe(24),
         HELPDESK_SERVICE_TOKEN=secrets.token_urlsafe(24),
         HELPDESK_SIGNING_KEY=secrets.token_urlsafe(32),
-        HELPDESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
-        HELPDESK_WEBHOOK_LISTEN=f"127.0.0.1:{free_port()}",
         PYTHONUNBUFFERED="1",
     )
-    for _, addr_var in PROCESSES.values():
-        if addr_var:
-            env[addr_var] = f"127.0.0.1:{free_port()}"
-    env["HELPDESK_PORTAL_URL"] = f"http://{env['HELPDESK_GATEWAY_LISTEN']}"
+    assign_ports(env)
     return env
+
+
+# Every address a process of the system listens on.
+LISTEN_VARS = (
+    "HELPDESK_SMTP_LISTEN",
+    "HELPDESK_WEBHOOK_LISTEN",
+    *(addr_var for _, addr_var in PROCESSES.values() if addr_var),
+)
+
+
+def assign_ports(env: dict[str, str], keep: Collection[str] = ()) -> None:
+    """A free port for each listen address of ``env`` but those in ``keep``."""
+    for var in LISTEN_VARS:
+        if var not in keep:
+            env[var] = f"127.0.0.1:{free_port()}"
+    env["HELPDESK_PORTAL_URL"] = f"http://{env['HELPDESK_GATEWAY_LISTEN']}"
