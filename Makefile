@@ -19,7 +19,7 @@ help:
 	@echo "make bench     benchmarks against the bare parts; writes bench/results/latest.json"
 	@echo "               (BENCH_ARGS='--quick' or '--only list_tickets' or '--scale 0.5')"
 	@echo "make proto     regenerate helpdesk/v1 from proto/"
-	@echo "make lint      ruff and mypy"
+	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make k8s-validate  render deploy/k8s with kustomize and validate it (offline)"
 	@echo "make clean     remove caches and build output (keeps $(VENV) and var/)"
 
@@ -76,6 +76,7 @@ proto: install
 
 lint: install
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy services workflows
 
 k8s-validate: install

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "--issue-sizes",
         action="store_true",
         help=f"open_tickets {sc.ISSUE_OPEN_TICKETS} and auto_close_storm "
-        f"{sc.ISSUE_STORM_TICKETS} (issue 7's sizes; about twice as long)",
+        f"{sc.ISSUE_STORM_TICKETS} (the issue sizes; about twice as long)",
     )
     parser.add_argument("--open-tickets", type=int, help="open_tickets size (the issue's is 10000)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The scenarios of issue 7 (and issue 5's business time); each returns result objects for
+"""The benchmark scenarios (and the business-time one); each returns result objects for
 ``latest.json``."""
 
 from __future__ import annotations
@@ -1079,7 +1079,7 @@ async def list_tickets(work: Path, sizes: Sizes) -> list[Result]:
     ]
 
 
-# -- 6. business_time (issue 5) ---------------------------------------------------------------
+# -- 6. business_time ---------------------------------------------------------------
 
 
 def _business_inputs(n: int) -> tuple[list[datetime], list[timedelta], list[datetime]]:
@@ -1155,7 +1155,7 @@ async def business_time(work: Path, sizes: Sizes) -> list[Result]:
             value,
             baseline,
             "computations/s",
-            "none (reported; issue 5 sets no target)",
+            "none (reported; no target set)",
             None,
             {
                 "computations_per_pass": n,

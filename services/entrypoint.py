@@ -145,11 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    logging.basicConfig(
-        level=os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    from services.common import telemetry
+
+    if name in telemetry.SERVICE_NAMES:
+        telemetry.start(name)
+    else:  # the one-off jobs: logs only
+        from services.common import logs
+
+        logs.configure(f"helpdesk-{name}")
     asyncio.run(run())
+    telemetry.stop()
     # Everything is closed by now. Skip the interpreter's finalization: the Temporal SDK's
     # native threads can abort it (SIGABRT in PyGILState_Release), turning a clean exit
     # into exit code 134 for Kubernetes.

@@ -85,7 +85,8 @@ SYSTEM = ActorRef("SYSTEM", 0)
 
 @dataclass
 class SlaTargets:
-    """Plain durations per priority for now; business hours arrive with the SLA issue."""
+    """Plain durations per priority: the targets of a ticket started before business-hours
+    service levels (``TicketState.terms`` None)."""
 
     taken_in_charge_seconds: int
     first_feedback_seconds: int
@@ -190,7 +191,7 @@ class TicketState:
     third_party_remind_at: datetime | None = None
     # Merged into this ticket (CLOSED, close_reason "MERGED").
     merged_into: int = 0
-    # Business-hours service levels (issue 5). None: a ticket started before them,
+    # Business-hours service levels. None: a ticket started before them,
     # timed by the plain durations in ``sla`` as it always was.
     terms: SlaTerms | None = None
     # When the clocks started: the desk's next opening at or after received_at.

@@ -48,7 +48,9 @@ def make_worker(client: Client, task_queue: str = WORKFLOW_TASK_QUEUE) -> Worker
         # passing them through spares the sandbox a re-import per workflow (measured by
         # `make bench`: a third of the worker's CPU and memory per open ticket).
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                "workflows", "opentelemetry"
+            )
         ),
     )
 
@@ -92,8 +94,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from services.common import telemetry
+
+    telemetry.start("workflow-worker")
     asyncio.run(main())
+    telemetry.stop()
     # Stopped cleanly: leave without the interpreter's finalization, where a native thread
     # of the gRPC or Temporal core libraries can still call in and abort the process
     # (SIGABRT, "PyGILState_Release ... finalizing"), which would read as a crash.

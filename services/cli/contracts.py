@@ -1,5 +1,5 @@
 """``helpdesk calendar``, ``helpdesk sla-plan`` and ``helpdesk contract``: business hours,
-SLA targets and the organisations' contracts (issue 5).
+SLA targets and the organisations' contracts.
 
     helpdesk calendar create NAME --preset SEED_000
     helpdesk calendar create NAME --hours "mon-fri 08:30-13:00,14:30-18:30" [--tz Europe/Rome]

@@ -12,7 +12,18 @@ import sys
 
 import grpc
 
-from services.cli import articles, commands, contracts, desk, enums, quotes, render, report, sales
+from services.cli import (
+    articles,
+    commands,
+    contracts,
+    desk,
+    enums,
+    quotes,
+    render,
+    report,
+    sales,
+    traces,
+)
 from services.cli.args import (
     Verbs,
     enum_list,
@@ -335,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     articles.add_commands(verbs)
     sales.add_commands(verbs)
     quotes.add_commands(verbs)
+    traces.add_command(groups, common)
     return parser
 
 
@@ -350,8 +362,8 @@ def _criticality_and_kind(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Logging in and out needs no token yet.
-    needs_token = args.func not in (commands.login, commands.logout)
+    # Logging in and out needs no token yet; a trace is read from a file.
+    needs_token = args.func not in (commands.login, commands.logout, traces.show)
     client = Client.from_env(args.token, args.timeout, required=needs_token)
     try:
         result = args.func(client, args)

@@ -102,14 +102,14 @@ ACCESS: dict[str, frozenset[Role]] = {
     _D + "SetPassword": EVERYONE - {Role.SERVICE},  # own password; admins anyone's
     _D + "RequestPasswordReset": PUBLIC,
     _D + "ResetPassword": PUBLIC,
-    # Business calendars, SLA plans and contracts (issue 5).
+    # Business calendars, SLA plans and contracts.
     _D + "CreateCalendar": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "ListCalendars": STAFF | TRUSTED,
     _D + "CreateSlaPlan": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "ListSlaPlans": STAFF | TRUSTED,
     _D + "SetContract": frozenset({Role.TEAM_LEAD}) | TRUSTED,
     _D + "GetContract": STAFF | TRUSTED | {Role.REFERENT},  # referents: own organisation
-    # Instant messaging identities (issue 9): links are made by intake after the code.
+    # Instant messaging identities: links are made by intake after the code.
     _D + "GetContactByIm": STAFF | TRUSTED,
     _D + "LinkContactIm": TRUSTED,
     _D + "LinkAgentIm": frozenset({Role.TEAM_LEAD}) | TRUSTED,
@@ -202,7 +202,7 @@ ACCESS: dict[str, frozenset[Role]] = {
     _I + "RegisterImGroup": frozenset({Role.TEAM_LEAD}) | TRUSTED,  # seed 001 group channel
     # -- notify ------------------------------------------------------------------------
     _N + "ListNotifications": STAFF | TRUSTED,
-    # -- developers (the service arrives with the second-level issue) ------------------
+    # -- developers --------------------------------------------------------------------
     _E + "ListProgrammingTickets": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
     _E + "GetProgrammingTicket": frozenset({Role.DEVELOPER, Role.TEAM_LEAD}) | TRUSTED,
     # Developers act as themselves; leads may name a developer; admin/service must name one.

@@ -15,6 +15,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry.trace import SpanKind
+
+from services.common import telemetry
 
 STREAM = "HELPDESK"
 SUBJECTS = [
@@ -22,11 +25,12 @@ SUBJECTS = [
     "helpdesk.progticket.>",
     "helpdesk.mail.>",
     "helpdesk.report.>",
-    "helpdesk.im.>",  # intake's instant-messaging events for notify (issue 9)
+    "helpdesk.im.>",  # intake's instant-messaging events for notify
     "helpdesk.desk.>",  # the desk's own events (the opening digest) for notify
     "helpdesk.maintenance.>",  # planned remote updates (seed 000) for notify
     "helpdesk.sales.>",  # the sales office's requests (seeds 003/004) for notify
 ]
+_tracer = telemetry.tracer(__name__)
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 
@@ -110,14 +114,24 @@ class EventPublisher:
         return self._js
 
     async def publish(self, subject: str, event_id: str, payload: Mapping[str, object]) -> bool:
-        """Publish once; returns False when the server saw this event ID before."""
+        """Publish once; returns False when the server saw this event ID before.
+
+        The message's headers carry the trace context, so its consumers' spans join the
+        trace of what published it."""
         js = await self._jetstream()
-        ack = await js.publish(
-            subject,
-            json.dumps(payload, ensure_ascii=False, default=str).encode(),
-            headers={"Nats-Msg-Id": event_id},
-            timeout=10,
-        )
+        with _tracer.start_as_current_span(
+            f"{subject} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject},
+        ) as span:
+            ack = await js.publish(
+                subject,
+                json.dumps(payload, ensure_ascii=False, default=str).encode(),
+                headers=telemetry.inject({"Nats-Msg-Id": event_id}),
+                timeout=10,
+            )
+            span.set_attribute("messaging.message.id", event_id)
+            span.set_attribute("helpdesk.duplicate", bool(ack.duplicate))
         return not ack.duplicate
 
     async def close(self) -> None:

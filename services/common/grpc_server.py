@@ -20,7 +20,9 @@ from grpc_reflection.v1alpha import reflection
 from services.common.auth import BearerAuthInterceptor
 from services.common.health import LIVENESS
 from services.common.limits import MAX_ATTACHMENTS_TOTAL, MiB
+from services.common.metrics import RpcMetricsInterceptor
 from services.common.settings import Settings
+from services.common.telemetry import grpc_server_interceptor
 from services.common.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,14 @@ class ServiceServer:
         self.max_receive_bytes = max_receive_bytes
         self.server = grpc.aio.server(
             interceptors=[
+                # Timing and tracing see every call, refused ones too.
+                RpcMetricsInterceptor(),
+                grpc_server_interceptor(),
                 BearerAuthInterceptor(
                     settings.admin_token,
                     settings.service_token,
                     TokenSigner(settings.token_signing_key()),
-                )
+                ),
             ],
             options=[("grpc.max_receive_message_length", max_receive_bytes)],
         )

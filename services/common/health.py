@@ -32,6 +32,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from services.common import metrics
+
 log = logging.getLogger(__name__)
 
 LIVENESS = "liveness"
@@ -196,6 +198,7 @@ class HealthPort:
         self.port = self.server.add_insecure_port(listen)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {listen}")
+        self._stopped = False
 
     async def start(self) -> None:
         await self.set_serving(False)
@@ -207,7 +210,10 @@ class HealthPort:
             await self.health.set(name, status(serving))
 
     async def stop(self, grace: float = 1.0) -> None:
-        await self.server.stop(grace)
+        """Stop listening (idempotent: the worker's shutdown and the process both may)."""
+        if not self._stopped:
+            self._stopped = True
+            await self.server.stop(grace)
 
 
 async def is_polling(client: Client, task_queue: str, kind: str, identity: str) -> bool:
@@ -256,7 +262,9 @@ class WorkerRunner:
     def start(self) -> asyncio.Task[None]:
         """Start polling; returns the worker's task (it ends only on error or shutdown)."""
         self._task = asyncio.create_task(self.worker.run(), name=f"worker {self.task_queue}")
-        if self.port is not None:
+        metrics.WORKER_POLLING.labels(task_queue=self.task_queue).set(0)
+        # Watched for the health port, and for helpdesk_worker_polling when /metrics is served.
+        if self.port is not None or metrics.serving():
             self._watch = asyncio.create_task(self._watch_polling(), name="worker health")
         log.info("worker polling %s", self.task_queue)
         return self._task
@@ -272,7 +280,6 @@ class WorkerRunner:
         return True
 
     async def _watch_polling(self) -> None:
-        assert self.port is not None
         seen = False
         serving = False
         while not self._stopping:
@@ -283,7 +290,9 @@ class WorkerRunner:
                 now = False
             seen = seen or now
             if now != serving and not self._stopping:
-                await self.port.set_serving(now)
+                if self.port is not None:
+                    await self.port.set_serving(now)
+                metrics.WORKER_POLLING.labels(task_queue=self.task_queue).set(1 if now else 0)
                 log.info("worker health: %s", "SERVING" if now else "NOT_SERVING")
                 serving = now
             await asyncio.sleep(self._interval)
@@ -296,6 +305,7 @@ class WorkerRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
             self._watch = None
+        metrics.WORKER_POLLING.labels(task_queue=self.task_queue).set(0)
         if self.port is not None:
             await self.port.set_serving(False)
         if self._task is not None and not self._task.done():

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.common import events
+from services.common import events, telemetry
 
 
 class SecretPublisher:
@@ -34,7 +34,8 @@ class SecretPublisher:
         await js.publish(
             events.secret_subject(kind),
             json.dumps(payload, ensure_ascii=False).encode(),
-            headers={"Nats-Msg-Id": str(payload["event_id"])},
+            # The trace context only: a span never holds the secret itself.
+            headers=telemetry.inject({"Nats-Msg-Id": str(payload["event_id"])}),
             timeout=10,
         )
 

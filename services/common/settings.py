@@ -90,7 +90,7 @@ class Settings:
     # The customer portal's base URL, the base of every link we email (survey,
     # confirm/reopen, sign-in, reset); by default the gateway's own address.
     portal_url: str = ""
-    # Instant messaging (issue 9): a channel whose settings are absent is off.
+    # Instant messaging: a channel whose settings are absent is off.
     telegram_bot_token: str = ""
     telegram_webhook_secret: str = ""
     telegram_api_base: str = "https://api.telegram.org"

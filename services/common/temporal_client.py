@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
+from services.common.telemetry import temporal_interceptors
 from workflows.contracts import SEARCH_ATTRIBUTES
 from workflows.prog_contracts import PROG_SEARCH_ATTRIBUTES
 
@@ -25,15 +26,25 @@ _KINDS = {
 
 
 async def connect(address: str, namespace: str = "default", attempts: int = 60) -> Client:
-    """Connect, retrying while the server is still starting."""
+    """Connect, retrying while the server is still starting (traced: see ``telemetry``)."""
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(
+                address, namespace=namespace, interceptors=temporal_interceptors()
+            )
         except Exception as err:  # the server may still be starting
             last = err
             await asyncio.sleep(1)
     raise RuntimeError(f"cannot reach Temporal at {address}: {last}")
+
+
+async def connect_lazy(address: str, namespace: str = "default") -> Client:
+    """A client that connects on first use: a servicer needs it before Temporal answers.
+    Workers refuse lazy clients; they take one from ``connect``."""
+    return await Client.connect(
+        address, namespace=namespace, lazy=True, interceptors=temporal_interceptors()
+    )
 
 
 async def register_search_attributes(

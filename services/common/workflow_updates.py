@@ -16,6 +16,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.common import metrics
 from services.common.rpc_errors import RpcError
 from workflows.contracts import ERR_BUSY, ERR_ILLEGAL_TRANSITION, ERR_INVALID
 
@@ -67,8 +68,13 @@ async def execute_update(
     """Run an update on the running workflow; raises ``RpcError`` or ``WorkflowGone``."""
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(
+        result = await handle.execute_update(
             update, arg, id=update_id, result_type=result_type, rpc_timeout=UPDATE_RPC_TIMEOUT
         )
     except UPDATE_FAILURES as err:
-        raise map_failure(err, shown) from err
+        failure = map_failure(err, shown)
+        code = failure.code if isinstance(failure, RpcError) else grpc.StatusCode.NOT_FOUND
+        metrics.TICKET_UPDATES.labels(update=update, outcome=metrics.update_outcome(code)).inc()
+        raise failure from err
+    metrics.TICKET_UPDATES.labels(update=update, outcome="accepted").inc()
+    return result

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 
+from services.common import telemetry
 from services.common.settings import Settings
 from services.gateway.server import serve
 
 
 def main() -> None:
     """Entry point: settings from the ``HELPDESK_*`` environment."""
-    logging.basicConfig(
-        level=os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    telemetry.start("gateway")
     asyncio.run(serve(Settings.from_env()))
 
 

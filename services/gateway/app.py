@@ -36,6 +36,7 @@ from services.gateway.sales_pages import routes as sales_routes
 from services.gateway.security import Guard
 from services.gateway.store import SessionStore, migrate
 from services.gateway.texts import size
+from services.gateway.tracing import Traced
 from services.gateway.web import Web, here
 
 log = logging.getLogger("helpdesk.gateway")
@@ -207,4 +208,4 @@ def create_app(settings: Settings) -> Any:
     app.include_router(knowledge_routes(web))
     app.include_router(sales_routes(web))
     app.include_router(quote_routes(web))
-    return Guard(app)
+    return Traced(Guard(app))

@@ -21,6 +21,7 @@ from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common import telemetry
 from services.common.auth import bearer_metadata
 from services.common.settings import Settings
 
@@ -68,9 +69,9 @@ class Backend:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
         return cls(
-            grpc.aio.insecure_channel(settings.tickets_addr, options=options),
-            grpc.aio.insecure_channel(settings.intake_addr, options=options),
-            grpc.aio.insecure_channel(settings.dev_escalation_addr, options=options),
+            telemetry.insecure_channel(settings.tickets_addr, options=options),
+            telemetry.insecure_channel(settings.intake_addr, options=options),
+            telemetry.insecure_channel(settings.dev_escalation_addr, options=options),
         )
 
     async def close(self) -> None:

@@ -1,11 +1,11 @@
 """``python -m services.intake``."""
 
 import asyncio
-import logging
 
+from services.common import telemetry
 from services.common.settings import Settings
 from services.intake.app import serve
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    telemetry.start("intake")
     asyncio.run(serve(Settings.from_env()))

@@ -15,13 +15,15 @@ from helpdesk.v1 import intake_pb2
 from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
-from services.common import db
+from services.common import db, metrics, telemetry
 from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer, run_until_signal
 from services.common.health import DependencyWatch, database_check
 from services.common.settings import Settings, split_hostport
 from services.intake.im_app import ImChannels
+from services.intake.im_models import ImUpdate
 from services.intake.im_rpc import ImGroupRpcs
+from services.intake.models import InboundMessage
 from services.intake.sales_forward import SalesForwarder
 from services.intake.servicer import IntakeServicer
 from services.intake.smtp import MailProcessor, SupportMailHandler, start_listener
@@ -46,7 +48,7 @@ async def serve(settings: Settings) -> None:
     does not), NOT_SERVING for good once SIGTERM arrives."""
     engine = db.make_engine(settings.database_url_for("intake"))
     sessions = db.make_sessionmaker(engine)
-    channel = grpc.aio.insecure_channel(settings.tickets_addr)
+    channel = telemetry.insecure_channel(settings.tickets_addr)
     tickets = tgrpc.TicketServiceStub(channel)
     directory = dgrpc.DirectoryServiceStub(channel)
     # The sales office (served by the tickets process): prospects' requests and replies.
@@ -123,6 +125,9 @@ async def serve(settings: Settings) -> None:
                 asyncio.create_task(forwarder.run_forever()),
             ]
         )
+        if metrics.serving():  # the rows by status, for /metrics (cancelled with the rest)
+            gauges = metrics.IntakeGauges(sessions, {"mail": InboundMessage, "im": ImUpdate})
+            background.append(asyncio.create_task(gauges.run_forever()))
         log.info(
             "intake listening on %s; SMTP on %s for %s",
             settings.intake_addr,

@@ -1,4 +1,4 @@
-"""Intake's instant-messaging tables (issue 9): every webhook update, stored before the
+"""Intake's instant-messaging tables: every webhook update, stored before the
 ``200``; the chats' open tickets; senders being linked; registered group chats; the
 outbox of events for notify (written in the same transaction as what they announce)."""
 

@@ -64,6 +64,8 @@ class InboundMessage(Claimable, Base):
     attempts: Mapped[int] = mapped_column(BigId, default=0)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The SMTP accept's trace context: the message's processing continues that trace.
+    traceparent: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class SalesRequest(Base):

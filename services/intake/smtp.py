@@ -47,6 +47,8 @@ import grpc
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.errors import Error as NatsError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,6 +57,7 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
+from services.common import telemetry
 from services.common.auth import bearer_metadata
 from services.common.events import mail_subject
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
@@ -73,6 +76,7 @@ if TYPE_CHECKING:
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub
 
 log = logging.getLogger("helpdesk.intake.smtp")
+_tracer = telemetry.tracer(__name__)
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # the default of HELPDESK_SMTP_MAX_MESSAGE_BYTES
 PARSE_TIMEOUT_SECONDS = 10.0  # the listener's read of the header block (bounded work)
@@ -120,6 +124,7 @@ async def store_message(
             detail="",
             attempts=0,
             received_at=datetime.now(UTC),
+            traceparent=telemetry.traceparent(),
         )
         session.add(row)
         try:
@@ -174,13 +179,22 @@ class SupportMailHandler:
             raw = str(raw).encode("utf-8", "surrogateescape")
         if len(raw) > self.max_message_bytes:  # aiosmtpd's own limit answers first
             return f"552 5.3.4 message larger than {self.max_message_bytes} bytes"
-        try:
-            stored, _ = await self.store(
-                raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos)
-            )
-        except Exception:
-            log.exception("could not store an inbound message; asking the sender to retry")
-            return "451 4.3.0 temporary failure, please retry later"
+        # The first span of an emailed ticket's trace: its row keeps the context.
+        with _tracer.start_as_current_span(
+            "smtp accept",
+            kind=SpanKind.SERVER,
+            attributes={"helpdesk.mail.bytes": len(raw)},
+        ) as span:
+            try:
+                stored, new = await self.store(
+                    raw, str(envelope.mail_from or ""), list(envelope.rcpt_tos)
+                )
+            except Exception as err:
+                log.exception("could not store an inbound message; asking the sender to retry")
+                span.set_status(Status(StatusCode.ERROR, repr(err)))
+                return "451 4.3.0 temporary failure, please retry later"
+            span.set_attribute("helpdesk.mail.stored_id", stored)
+            span.set_attribute("helpdesk.mail.duplicate", not new)
         self.wake.set()
         return f"250 2.0.0 queued as {stored}"
 
@@ -208,6 +222,7 @@ class _Stored:
     rcpt_to: list[str]
     attempts: int
     failures: int
+    traceparent: str = ""
 
 
 # How many senders' domains are turned into tickets at the same time.
@@ -382,6 +397,7 @@ class MailProcessor:
                 list(row.rcpt_to or []),
                 row.attempts,
                 row.failures,
+                row.traceparent or "",
             )
 
     async def _claimed(self, message_id: str) -> str:
@@ -390,6 +406,17 @@ class MailProcessor:
             return BUSY
         raw, stored = loaded
         del loaded
+        # Continues the trace of the SMTP accept that stored the message.
+        with _tracer.start_as_current_span(
+            "mail process",
+            context=telemetry.from_traceparent(stored.traceparent),
+            attributes={"helpdesk.mail.stored_id": message_id, "helpdesk.attempt": stored.attempts},
+        ) as span:
+            result = await self._handle_claimed(message_id, raw, stored)
+            span.set_attribute("helpdesk.mail.result", result)
+            return result
+
+    async def _handle_claimed(self, message_id: str, raw: bytes, stored: _Stored) -> str:
         try:
             mail = await self._parse(raw)
         except ParseFailed as err:
@@ -421,13 +448,16 @@ class MailProcessor:
         """The parsed message, in a child process that is killed when it overruns; a
         message that cannot be parsed whole is read from its header block alone (its
         sender still gets a ticket, which says that the rest was not read)."""
-        try:
-            return await self.parser.parse(raw, self.limits)
-        except ParseFailed as err:
-            log.warning("a stored message could not be parsed (%s): reading its headers", err)
-            mail = await self.parser.parse_headers(raw, self.limits)
-            mail.unread = str(err)
-            return mail
+        from services.common import metrics
+
+        with metrics.MAIL_PARSE_SECONDS.time():
+            try:
+                return await self.parser.parse(raw, self.limits)
+            except ParseFailed as err:
+                log.warning("a stored message could not be parsed (%s): reading its headers", err)
+                mail = await self.parser.parse_headers(raw, self.limits)
+                mail.unread = str(err)
+                return mail
 
     async def _retry(self, message_id: str, stored: _Stored, detail: str, counted: bool) -> str:
         """Put the row back for a later attempt, or give up: FAILED once ``max_failures``
@@ -464,6 +494,10 @@ class MailProcessor:
         return RETRY
 
     async def _finish(self, message_id: str, outcome: Outcome) -> None:
+        span = trace.get_current_span()
+        span.set_attribute("helpdesk.mail.outcome", outcome.status)
+        if outcome.ticket_id:
+            span.set_attribute("helpdesk.ticket_id", outcome.ticket_id)
         async with self.sessions() as session:
             kept = await claims.write_back(
                 session,

@@ -34,7 +34,13 @@ from services.launcher.children import (
     start_module,
     tail,
 )
-from services.launcher.plan import PROCESSES, ProcessSpec, choose_addresses
+from services.launcher.plan import (
+    PROCESSES,
+    TRACES_FILE,
+    ProcessSpec,
+    choose_addresses,
+    metrics_addresses,
+)
 from services.launcher.readiness import (
     ChildDied,
     StartupError,
@@ -74,6 +80,8 @@ class Launcher:
         self.children: list[Child] = []
         self.rows: list[Row] = []
         self.notes: list[str] = []
+        # Each process's HELPDESK_METRICS_ADDR, once they are started.
+        self.metrics: dict[str, str] = {}
         self._stop = asyncio.Event()
         self._force = False
 
@@ -150,6 +158,8 @@ class Launcher:
             "HELPDESK_NATS_URL": nats_url,
             "HELPDESK_ADMIN_TOKEN": tokens.admin,
             "HELPDESK_SERVICE_TOKEN": tokens.service,
+            "HELPDESK_TRACES_FILE": os.environ.get("HELPDESK_TRACES_FILE", "").strip()
+            or str(self.data_dir / TRACES_FILE),
             "PYTHONUNBUFFERED": "1",
         }
         self._write_endpoints(env)
@@ -159,6 +169,11 @@ class Launcher:
             Row("Telegram / WhatsApp webhooks", f"http://{env['HELPDESK_WEBHOOK_LISTEN']}"),
             Row("Database", database_description(self.settings.database_url, self.data_dir)),
             Row("Outgoing mail", mail_description(self.settings.smtp_relay, self.data_dir)),
+            Row(
+                "Metrics (Prometheus)",
+                ", ".join(f"{name} http://{a}/metrics" for name, a in self.metrics.items()),
+            ),
+            Row("Traces (one span a line)", shown(Path(env["HELPDESK_TRACES_FILE"]))),
             Row(
                 "Admin token",
                 "$HELPDESK_ADMIN_TOKEN"
@@ -212,8 +227,17 @@ class Launcher:
     async def _start_processes(self, env: dict[str, str], client: Client) -> None:
         """Start every process at once, then wait for each to be ready, in order."""
         say("Starting " + ", ".join(spec.name for spec in PROCESSES) + " ...")
+        self.metrics = metrics_addresses()
         started = [
-            (spec, start_module(spec.name, spec.module, env, self.logs / f"{spec.name}.log"))
+            (
+                spec,
+                start_module(
+                    spec.name,
+                    spec.module,
+                    {**env, "HELPDESK_METRICS_ADDR": self.metrics[spec.name]},
+                    self.logs / f"{spec.name}.log",
+                ),
+            )
             for spec in PROCESSES
         ]
         self.children += [child for _, child in started]

@@ -68,6 +68,11 @@ LISTEN_DEFAULTS: dict[str, str] = {
     "HELPDESK_WEBHOOK_LISTEN": "127.0.0.1:8088",
     "HELPDESK_GATEWAY_LISTEN": "127.0.0.1:8080",
 }
+# Each process serves its Prometheus metrics on its own port, from this one up.
+METRICS_FIRST_PORT = 9464
+METRICS_HOST = "127.0.0.1"
+# Where every process appends its finished spans, under the data directory.
+TRACES_FILE = "traces.jsonl"
 # Addresses handed on as they are: nothing started here listens on them.
 PASS_THROUGH_DEFAULTS: dict[str, str] = {}
 
@@ -104,6 +109,19 @@ def choose_addresses(environ: Mapping[str, str]) -> Addresses:
     gateway = chosen.env.get("HELPDESK_GATEWAY_LISTEN")
     if gateway and not environ.get("HELPDESK_PORTAL_URL", "").strip():
         chosen.env["HELPDESK_PORTAL_URL"] = portal_url(gateway)
+    return chosen
+
+
+def metrics_addresses(taken: set[int] | None = None) -> dict[str, str]:
+    """A ``HELPDESK_METRICS_ADDR`` for each process: 9464, 9465, ... where free."""
+    taken = set() if taken is None else taken
+    chosen: dict[str, str] = {}
+    for offset, spec in enumerate(PROCESSES):
+        port = free_port(METRICS_FIRST_PORT + offset, METRICS_HOST)
+        while port in taken:
+            port = free_port(0, METRICS_HOST)
+        taken.add(port)
+        chosen[spec.name] = f"{METRICS_HOST}:{port}"
     return chosen
 
 

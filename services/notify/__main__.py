@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 
+from services.common import telemetry
 from services.common.grpc_server import run_until_signal
 from services.common.settings import Settings
 from services.notify.app import NotifyApp
@@ -38,10 +38,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     """Entry point: settings from the ``HELPDESK_*`` environment."""
-    logging.basicConfig(
-        level=os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    telemetry.start("notify")
     asyncio.run(serve(Settings.from_env()))
 
 

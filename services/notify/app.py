@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
+from services.common import telemetry
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
@@ -92,7 +93,7 @@ class NotifyApp:
         self._maintenance_task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._tickets_channel: grpc.aio.Channel | None = None
-        self._im: ImOut | None = None  # Telegram / WhatsApp out (issue 9)
+        self._im: ImOut | None = None  # Telegram / WhatsApp out
         self._agent_alerts: AgentAlerts | None = None  # the desk's agents told
         self._serving = False
 
@@ -134,7 +135,7 @@ class NotifyApp:
         )
         # Answers' files are downloaded from TicketService (the service token); the same
         # channel carries the bounce notes and the directory lookups below.
-        self._tickets_channel = grpc.aio.insecure_channel(settings.tickets_addr)
+        self._tickets_channel = telemetry.insecure_channel(settings.tickets_addr)
         ticket_stub = tgrpc.TicketServiceStub(self._tickets_channel)
         mailer = self._mailer or make_mailer(settings)
         notifier = Notifier(

@@ -22,12 +22,16 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.common import telemetry
 from services.common.events import STREAM, connect, ensure_stream
 from services.common.ticket_events import TicketEventPayload
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 
 log = logging.getLogger(__name__)
+_tracer = telemetry.tracer(__name__)
 
 DURABLE = "notify"
 FILTER_SUBJECT = "helpdesk.ticket.>"
@@ -182,13 +186,29 @@ class JetStreamConsumer(Generic[E]):
                     self._busy = False
 
     async def handle(self, msg: Msg) -> None:
-        """Handle one message and ack, nak (with a delay) or terminate it."""
+        """Handle one message and ack, nak (with a delay) or terminate it, in a span that
+        continues the trace its publisher's headers carry."""
+        with _tracer.start_as_current_span(
+            f"{msg.subject} process",
+            context=telemetry.extract(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": self.durable,
+            },
+        ) as span:
+            await self._handle(msg, span)
+
+    async def _handle(self, msg: Msg, span: trace.Span) -> None:
         try:
             event = self.parse(msg.data)
         except ValueError as err:
             log.error("dropping message %s on %s: %s", _seq(msg), msg.subject, err)
+            span.set_status(Status(StatusCode.ERROR, str(err)))
             await msg.term()
             return
+        span.set_attribute("helpdesk.event", self.describe(event))
         try:
             retry_after = await self.process(event, msg.in_progress)
         except Exception:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import directory_pb2 as dpb
+from services.common import metrics
 from services.common.auth import bearer_metadata
 from services.common.events import STREAM, ensure_stream
 from services.common.settings import Settings
@@ -296,13 +297,16 @@ class ImDelivery:
             )
             if err.permanent or attempts >= limit:
                 await self.store.mark_failed(row.id, str(err))
+                metrics.NOTIFY_DELIVERIES.labels(channel=provider, outcome="failed").inc()
                 log.error("event %s: %s to %s failed: %s", event_id, template, chat_id, err)
                 return None
             await self.store.record_error(row.id, str(err))
+            metrics.NOTIFY_DELIVERIES.labels(channel=provider, outcome="retry").inc()
             return self.retry.delay(attempts)
         if message_id:
             await self.im_store.set_message_id(row.id, message_id[:255])
         await self.store.mark_sent(row.id)
+        metrics.NOTIFY_DELIVERIES.labels(channel=provider, outcome="sent").inc()
         log.info("event %s: sent %s to %s %s", event_id, template, provider, chat_id)
         return None
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.common import telemetry
 from services.common.message_ids import mail_domain, thread_id
 from services.common.settings import Settings, split_hostport
 from services.notify.mail_files import MailFile
@@ -27,6 +29,7 @@ from services.notify.models import utcnow
 from services.notify.render import ComposeError, one_line
 
 log = logging.getLogger(__name__)
+_tracer = telemetry.tracer(__name__)
 
 SMTP_TIMEOUT_SECONDS = 15.0
 
@@ -140,6 +143,22 @@ class SmtpMailer:
 
     async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Send one message; ``SendError(permanent=True)`` on a 5xx refusal."""
+        with _tracer.start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": self.host,
+                "server.port": self.port,
+                "helpdesk.message_id": str(message["Message-ID"] or ""),
+            },
+        ) as span:
+            try:
+                await self._send(message, sender, recipient)
+            except SendError as err:
+                span.set_status(Status(StatusCode.ERROR, str(err)))
+                raise
+
+    async def _send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         try:
             responses, _ = await aiosmtplib.send(
                 # Flattened here: aiosmtplib's own policy would fold headers at 78 columns.

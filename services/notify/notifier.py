@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
+from services.common import metrics
 from services.common.limits import limit_texts
 from services.common.message_ids import MessageIds, mail_domain, sales_thread_id
 from services.common.ticket_events import AttachmentPayload, TicketEventPayload
@@ -383,6 +384,7 @@ class Notifier:
             return
         reason = _redacted(reason, redact)
         await self._store.mark_failed(row.id, reason)
+        metrics.NOTIFY_DELIVERIES.labels(channel="email", outcome="refused").inc()
         log.error(
             "event %s: %s to %s cannot be composed, not retried: %s",
             draft.event_id,
@@ -436,6 +438,7 @@ class Notifier:
                 suppress = f"{recent} automatic replies to this address in the last hour"
         if auto_reply and suppress:
             await self._store.mark_suppressed(row.id, suppress)
+            metrics.NOTIFY_DELIVERIES.labels(channel="email", outcome="suppressed").inc()
             log.info(
                 "event %s: %s to %s not sent: %s",
                 draft.event_id,
@@ -492,6 +495,7 @@ class Notifier:
         except SendError as err:
             return await self._failed(row.id, attempts, err, draft, redact)
         await self._store.mark_sent(row.id)
+        metrics.NOTIFY_DELIVERIES.labels(channel="email", outcome="sent").inc()
         log.info(
             "event %s (%s)%s: sent %s to %s, attempt %d",
             draft.event_id,
@@ -519,6 +523,7 @@ class Notifier:
         )
         if attempts >= limit:
             await self._store.mark_failed(delivery_id, error)
+            metrics.NOTIFY_DELIVERIES.labels(channel="email", outcome="failed").inc()
             log.error(
                 "event %s: giving up on %s to %s after %d attempts: %s",
                 draft.event_id,
@@ -529,6 +534,7 @@ class Notifier:
             )
             return None
         await self._store.record_error(delivery_id, error)
+        metrics.NOTIFY_DELIVERIES.labels(channel="email", outcome="retry").inc()
         delay = self._retry.delay(attempts)
         log.warning(
             "event %s: %s to %s failed (attempt %d, %s), retrying in %.1fs: %s",

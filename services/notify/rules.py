@@ -41,7 +41,7 @@ NO_SURVEY_CLOSE_REASONS = frozenset({"MERGED"})
 ASSIGNEE_TEMPLATES = frozenset(
     {"third_party_reminder", "programming_ticket_cancelled", "sla_warning"}
 )
-# Service-level breaches go to the team leads (issue 5).
+# Service-level breaches go to the team leads.
 TEAM_LEAD_TEMPLATES = frozenset({"sla_breached"})
 
 

@@ -1,4 +1,4 @@
-"""Template variables for the service-level messages (issue 5): which target, when it is
+"""Template variables for the service-level messages: which target, when it is
 due, and when the desk opens for a request that arrived out of hours."""
 
 from __future__ import annotations

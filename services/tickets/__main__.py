@@ -1,11 +1,11 @@
 """``python -m services.tickets``."""
 
 import asyncio
-import logging
 
+from services.common import telemetry
 from services.common.settings import Settings
 from services.tickets.app import serve
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    telemetry.start("tickets")
     asyncio.run(serve(Settings.from_env()))

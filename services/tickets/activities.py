@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from services.common import metrics
 from services.common.events import EventPublisher, ticket_subject
 from services.common.ticket_events import (
     CommentPayload,
@@ -180,6 +181,11 @@ class TicketActivities(
             origin.detail = f"follow-up #{s.ticket_id} opened"
             if await session.get(m.TicketEvent, origin.id) is None:
                 session.add(origin)
+        # Counted with the event's first write: a retry finds the event stored and skips this.
+        if rec.event_type == "sla_warning" and s.sla_warned:
+            metrics.SLA_EVENTS.labels(kind="warning", target=s.sla_warned[-1].lower()).inc()
+        elif rec.event_type == "sla_breached" and s.breaches:
+            metrics.SLA_EVENTS.labels(kind="breach", target=s.breaches[-1].target.lower()).inc()
 
     @staticmethod
     def _event_row(rec: ChangeRecord, ticket_id: int, event_id: str) -> m.TicketEvent:

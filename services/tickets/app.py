@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from helpdesk.v1 import directory_pb2, knowledge_pb2, sales_pb2, tickets_pb2
@@ -31,7 +30,7 @@ from services.common.health import (
 from services.common.secret_events import SecretPublisher
 from services.common.settings import Settings
 from services.common.temporal_client import connect as connect_temporal
-from services.common.temporal_client import register_search_attributes
+from services.common.temporal_client import connect_lazy, register_search_attributes
 from services.common.tokens import TokenSigner
 from services.tickets.activities import TicketActivities
 from services.tickets.creation import SecondLevelTimes, TicketCreator
@@ -68,9 +67,7 @@ async def serve(settings: Settings) -> None:
     engine = db.make_engine(settings.database_url_for("tickets"))
     sessions = db.make_sessionmaker(engine)
     # Lazy: the servicers need the client object before Temporal has to answer.
-    client = await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
-    )
+    client = await connect_lazy(settings.temporal_address, settings.temporal_namespace)
     publisher = EventPublisher(settings.nats_url, "helpdesk-tickets")
     creator = TicketCreator(
         sessions,

@@ -1,5 +1,5 @@
 """The ``DirectoryService`` RPCs of business calendars, SLA plans and the organisations'
-contracts (issue 5). Mixed into ``DirectoryServicer``.
+contracts. Mixed into ``DirectoryServicer``.
 
 Calendars and plans are validated by building them (``workflows.domain.business_time``
 names the bad field) and are immutable once stored; ``SetContract`` replaces an

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
+from services.common import metrics
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.common.rpc_errors import (
     already_exists,
@@ -209,6 +210,7 @@ class TicketCreator:
                 self._same_request(existing, new)
                 await self.ensure_workflow(existing)
                 return existing, False
+        metrics.TICKETS_CREATED.labels(channel=new.channel.lower().removeprefix("channel_")).inc()
         await self.ensure_workflow(row)
         return row, True
 

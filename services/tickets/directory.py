@@ -446,7 +446,7 @@ class DirectoryServicer(ContractRpcs, dgrpc.DirectoryServiceServicer):
             result = agent_pb(agent)
         return result
 
-    # -- instant messaging identities (issue 9) ---------------------------------------
+    # -- instant messaging identities ---------------------------------------
 
     @rpc_method
     async def GetContactByIm(

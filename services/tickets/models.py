@@ -52,7 +52,7 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(20), default="USER")
     locale: Mapped[str] = mapped_column(String(5), default="it")
     department: Mapped[str] = mapped_column(String(100), default="")
-    # Instant messaging (issue 9): NULL when not linked; each identity is one contact's.
+    # Instant messaging: NULL when not linked; each identity is one contact's.
     telegram_user_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     whatsapp_number: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -70,7 +70,7 @@ class Agent(Base):
     # development leads when nobody starts one in time.
     on_call: Mapped[bool] = mapped_column(Boolean, default=False)
     development_lead: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The agent's own messaging accounts (issue 9): an URGENT page goes there too.
+    # The agent's own messaging accounts: an URGENT page goes there too.
     telegram_user_id: Mapped[str] = mapped_column(String(64), default="")
     whatsapp_number: Mapped[str] = mapped_column(String(32), default="")
     # The alerts the agent turned off, as "<kind>.<channel>" ("digest.email"); [] = all on
@@ -227,7 +227,7 @@ class Credential(Base):
 
 
 class BusinessCalendar(Base):
-    """Business hours of a contract (issue 5): weekly intervals, holidays, closed days.
+    """Business hours of a contract: weekly intervals, holidays, closed days.
 
     Immutable once created (a contract names another calendar instead)."""
 

@@ -1,6 +1,6 @@
 """The figures of ``TicketService.GetReport`` from plain facts (pure: no I/O, no clock).
 
-Seed 002 asks for "a report of the calls, split by severity"; issue 5 adds SLA compliance
+Seed 002 asks for "a report of the calls, split by severity"; the service levels add SLA compliance
 per milestone, business times to each milestone, hours spent and satisfaction.
 """
 

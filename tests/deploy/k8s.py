@@ -33,6 +33,9 @@ ALLOWED_CRDS = {
     ("jetstream.nats.io/v1beta2", "Stream"),
     ("jetstream.nats.io/v1beta2", "Consumer"),
     ("jetstream.nats.io/v1beta2", "KeyValue"),
+    # components/monitoring (their fields: tests/deploy/monitoring.py).
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 
 NO_SCHEMA = re.compile(r"Couldn't find schema for kind (\S+) with api version (\S+)")

@@ -242,9 +242,14 @@ def test_autoscaling_budgets_and_services(overlay: str, rendered: dict[str, str]
     assert "notify" not in scaled, "notify consumes in stream order: not autoscaled"
     assert len(hpa_targets) == len(set(hpa_targets)), "one autoscaler per Deployment"
     services = by_kind(docs, "Service")
-    assert set(services) == {"intake", "tickets", "dev-escalation", "notify", "gateway"}
+    # Every process; workflow-worker's (headless) only names its metrics port.
+    assert set(services) == PROCESSES
+    assert services["workflow-worker"]["spec"]["clusterIP"] == "None"
+    assert [p["name"] for p in services["workflow-worker"]["spec"]["ports"]] == ["metrics"]
     gateway = services["gateway"]["spec"]["ports"]
-    assert [(p["port"], p["targetPort"]) for p in gateway] == [(80, "http")]
+    assert [(p["port"], p["targetPort"]) for p in gateway if p["name"] != "metrics"] == [
+        (80, "http")
+    ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -260,7 +265,9 @@ def test_the_gateway_is_the_one_public_http_entry(overlay: str, rendered: dict[s
     (tls,) = spec["tls"]
     assert tls["hosts"] == [rule["host"]] and tls["secretName"]
     # The links we email point at the host the Ingress serves, over TLS.
-    (config,) = by_kind(docs, "ConfigMap").values()
+    (config,) = [
+        c for c in by_kind(docs, "ConfigMap").values() if "HELPDESK_PORTAL_URL" in c["data"]
+    ]
     assert config["data"]["HELPDESK_PORTAL_URL"] == f"https://{rule['host']}"
     policy = by_kind(docs, "NetworkPolicy")["gateway"]["spec"]
     assert policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
@@ -302,10 +309,11 @@ def test_network_policies_deny_by_default_and_allow_dns(
 def test_secrets_only_by_reference(overlay: str, rendered: dict[str, str]) -> None:
     docs = documents(rendered[overlay])
     assert not by_kind(docs, "Secret"), "no Secret objects in git"
-    configmap = by_kind(docs, "ConfigMap")
-    assert len(configmap) == 1
-    (config,) = configmap.values()
-    assert all(key.startswith("HELPDESK_") for key in config["data"])
+    configmaps = by_kind(docs, "ConfigMap")
+    # helpdesk-config, and in prod the Grafana dashboard (components/monitoring).
+    (config,) = [c for n, c in configmaps.items() if n.startswith("helpdesk-config-")]
+    assert set(configmaps) - {config["metadata"]["name"]} <= {"helpdesk-dashboard"}
+    assert all(key.startswith(("HELPDESK_", "OTEL_")) for key in config["data"])
     for key in config["data"]:
         assert not any(w in key for w in ("TOKEN", "PASSWORD", "SIGNING_KEY", "DATABASE_URL"))
     namespaces = {d["metadata"].get("namespace") for d in docs}

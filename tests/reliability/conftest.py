@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-# Scenario sizes: the full sizes under `make reliability`, a fraction in `make test`.
+# Scenario sizes: the full sizes under `make reliability`, a fraction in `make test`.
 SCALE = float(os.environ.get("HELPDESK_RELIABILITY_SCALE", "0.2"))
 
 

@@ -429,7 +429,7 @@ async def test_login_refresh_lock_out_and_set_password(server: Server) -> None:
 
 
 async def test_a_flood_of_unknown_logins_leaves_ticket_reads_quick(server: Server) -> None:
-    """The issue's acceptance figure: 50 concurrent logins with unknown emails leave
+    """The acceptance figure: 50 concurrent logins with unknown emails leave
     GetTicket's p99 under 250 ms. Each login comes from its own address (no attempt limit
     applies), so only the hashing pool stands between them and the event loop."""
     tickets, directory = server.stubs()

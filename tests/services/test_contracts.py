@@ -228,7 +228,7 @@ async def test_seed_calendars_a_plan_and_a_contract(api: Api) -> None:
     assert other.targets == dict(DEFAULT_TARGETS)
     assert other.pending_reminder_business_days == 0  # set to 0 = off
 
-    # The example: Friday 17:55 + 4 business hours = Monday 11:55 (35 min on
+    # The worked example: Friday 17:55 + 4 business hours = Monday 11:55 (35 min on
     # Friday, 3 h 25 min on Monday).
     friday = datetime(2026, 11, 20, 17, 55, tzinfo=ROME)
     due = add_business(terms.calendar, friday, timedelta(hours=4))

@@ -1,4 +1,4 @@
-"""Telegram and WhatsApp in and out (issue 9), over real HTTP on loopback.
+"""Telegram and WhatsApp in and out, over real HTTP on loopback.
 
 The webhook listener and the processor of intake run against a real tickets server
 (in-process gRPC, the ticket workflow on the Temporal dev server, a real database,

@@ -37,6 +37,7 @@ from services.common.auth import bearer_metadata
 from services.common.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+METRICS_ADDR_ENV = "HELPDESK_METRICS_ADDR"
 
 PROCESSES = {
     "tickets": ("services.tickets", "HELPDESK_TICKETS_ADDR"),
@@ -83,6 +84,8 @@ class System:
     data_dir: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
+    # Where each process serves /metrics: a new free port at each start.
+    metrics_addr: dict[str, str] = field(default_factory=dict)
 
     @property
     def token(self) -> str:
@@ -99,11 +102,12 @@ class System:
         """Start process ``name`` (or a second instance called ``name`` of the process
         ``like``, with ``env`` on top of the system's environment)."""
         module, _ = PROCESSES[like or name]
+        self.metrics_addr[name] = env.get(METRICS_ADDR_ENV) or f"127.0.0.1:{free_port()}"
         out = open(self.log(name), "ab")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", module],
             cwd=ROOT,
-            env={**self.env, **env},
+            env={**self.env, METRICS_ADDR_ENV: self.metrics_addr[name], **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -124,6 +128,13 @@ class System:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+    async def scrape(self, name: str) -> str:
+        """The Prometheus text process ``name`` serves on ``/metrics``."""
+        async with httpx.AsyncClient() as client:
+            reply = await client.get(f"http://{self.metrics_addr[name]}/metrics", timeout=5)
+        reply.raise_for_status()
+        return reply.text
 
     @property
     def portal_url(self) -> str:
@@ -234,6 +245,7 @@ def system_env(
         HELPDESK_ADMIN_TOKEN=secrets.token_urlsafe(24),
         HELPDESK_SERVICE_TOKEN=secrets.token_urlsafe(24),
         HELPDESK_SIGNING_KEY=secrets.token_urlsafe(32),
+        HELPDESK_TRACES_FILE=str(data_dir / "traces.jsonl"),
         PYTHONUNBUFFERED="1",
     )
     assign_ports(env)

@@ -1,4 +1,4 @@
-"""Telegram in and out, the whole system (issue 9): every process on real servers, the Bot
+"""Telegram in and out, the whole system: every process on real servers, the Bot
 API a local HTTP server. A critical message from a linked contact opens an URGENT ticket,
 pages the on-call agent (by email and on their own Telegram account), and the agent's
 public reply reaches the chat and the mailbox."""

@@ -1,4 +1,4 @@
-"""Service levels and reports through the real system (issue 5): a ticket's scripted life
+"""Service levels and reports through the real system: a ticket's scripted life
 by email, its report figures, and the satisfaction survey answered by replying to its
 email. Every service as a process, the Temporal dev server, nats-server, an SMTP relay,
 on SQLite or PostgreSQL."""

@@ -1,4 +1,4 @@
-"""The access table says what the access issue asks, row by row (the running system is
+"""The access table says who may call what, row by row (the running system is
 checked against the table in tests/services/test_access.py)."""
 
 from __future__ import annotations

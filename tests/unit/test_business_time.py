@@ -1,4 +1,4 @@
-"""Business-time arithmetic on the seed office calendars (DESIGN.md §2, issue 5)."""
+"""Business-time arithmetic on the seed office calendars (DESIGN.md §2)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def in_rome(instant: datetime) -> datetime:
     return instant.astimezone(ROME)
 
 
-# -- the issue's worked example -----------------------------------------------------------
+# -- the worked example -------------------------------------------------------------------
 
 
 def test_friday_evening_ticket_is_due_monday_late_morning() -> None:

@@ -1,4 +1,4 @@
-"""Who hears of service levels (issue 5) and what the messages say (pure rules and
+"""Who hears of service levels and what the messages say (pure rules and
 templates): the 80% warning to the assignee, the breach to the team leads, the pending
 reminder to the customer, and the out-of-hours acknowledgement."""
 

@@ -1,4 +1,4 @@
-"""Service levels on business hours (issue 5) on the time-skipping test server, with the
+"""Service levels on business hours on the time-skipping test server, with the
 real tickets activities, store and nats-server: the seed 000 calendar, the 80% warning
 and the breach at their instants, and PENDING pausing the clocks."""
 
