@@ -107,6 +107,19 @@ async def test_an_emailed_ticket_is_one_trace_from_smtp_in_to_the_mail_out(
             return spans if complete and any(s["name"] == "smtp send" for s in spans) else []
 
         spans = await eventually(whole, timeout=30)
+        logged = {name: sut.log(name).read_text() for name in ("intake", "tickets", "notify")}
+
+    # The logs: JSON lines that lead to the trace, and never the mail's text.
+    trace_id = spans[0]["context"]["trace_id"].removeprefix("0x")
+    for name, text in logged.items():
+        assert "La stampa delle fatture si blocca" not in text, name
+    json_lines = {
+        name: [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        for name, text in logged.items()
+    }
+    assert all(line["service"] == "helpdesk-intake" for line in json_lines["intake"])
+    # notify's line about the acknowledgement it sent names the ticket's trace.
+    assert any(line.get("trace_id") == trace_id for line in json_lines["notify"])
 
     by_id = {s["context"]["span_id"]: s for s in spans}
     roots = [s for s in spans if s["parent_id"] is None]
