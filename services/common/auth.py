@@ -169,12 +169,20 @@ def _deny(code: grpc.StatusCode, message: str, like: Handler | None = None) -> H
     async def abort(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort(code, message)
 
+    # A streaming response is refused by an async generator: the interceptors outside
+    # this one (tracing, metrics) iterate what a streaming behaviour returns.
+    async def abort_stream(
+        _request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        await context.abort(code, message)
+        yield  # never reached: it makes this a generator
+
     streams_in = like is not None and like.request_streaming
     streams_out = like is not None and like.response_streaming
     if streams_in and streams_out:
-        return grpc.stream_stream_rpc_method_handler(abort)
+        return grpc.stream_stream_rpc_method_handler(abort_stream)
     if streams_in:
         return grpc.stream_unary_rpc_method_handler(abort)
     if streams_out:
-        return grpc.unary_stream_rpc_method_handler(abort)
+        return grpc.unary_stream_rpc_method_handler(abort_stream)
     return grpc.unary_unary_rpc_method_handler(abort)
