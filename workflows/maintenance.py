@@ -10,7 +10,7 @@ and its event for notify; the event ID is made here, so retries never duplicate 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
         TICKETS_TASK_QUEUE,
         ActorRef,
     )
+    from workflows.deadline_loop import Wake, wait_for_deadlines
+    from workflows.domain.deadlines import Deadline, DeadlineKind, due_now
     from workflows.maintenance_contracts import (
         MAINTENANCE_WORKFLOW,
         QUERY_MAINTENANCE,
@@ -51,7 +53,7 @@ class MaintenanceWorkflow:
     def __init__(self, inp: MaintenanceInput) -> None:
         self.s: MaintenanceState = inp.state
         self._lock = asyncio.Lock()
-        self._wake = False
+        self._wake = Wake()
 
     async def _record(self, event_type: str, actor: ActorRef, note: str = "") -> None:
         s = self.s
@@ -73,7 +75,7 @@ class MaintenanceWorkflow:
             + ("the operator" if event_type == "overdue" else "the referents"),
         )
         self._show()
-        self._wake = True
+        self._wake.set()
 
     def _show(self) -> None:
         """What the Temporal UI shows of the window now."""
@@ -88,32 +90,36 @@ class MaintenanceWorkflow:
             lines.append("**Overdue:** not marked finished by its planned end")
         nxt = self._next_deadline()
         if nxt is not None:
-            lines.append(f"**Next:** {nxt[1]} at {nxt[0].isoformat()}")
+            lines.append(f"**Next:** {nxt.label} at {nxt.at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
 
     # -- timers ----------------------------------------------------------------
 
-    def _next_deadline(self) -> tuple[datetime, str, str] | None:
-        """The nearest timer: (instant, label for the UI, kind)."""
+    def _next_deadline(self) -> Deadline | None:
+        """The nearest timer: the referents' reminder, then the operator's."""
         s = self.s
         if s.status == "PLANNED" and s.remind_at is not None and not s.reminder_sent:
-            return (s.remind_at, "remind the referents", "REMINDER")
+            return Deadline(s.remind_at, DeadlineKind.REFERENTS_REMINDER, "remind the referents")
         if s.status != "FINISHED" and not s.overdue:
-            return (s.planned_end, "remind the operator if not finished", "OVERDUE")
+            return Deadline(
+                s.planned_end, DeadlineKind.OPERATOR_OVERDUE, "remind the operator if not finished"
+            )
         return None
 
-    async def _on_deadline(self, kind: str) -> None:
+    async def _on_deadline(self, waited: Deadline) -> None:
         async with self._lock:
-            nxt = self._next_deadline()
             # The window may have moved while the timer ran out (started, finished).
-            if nxt is None or nxt[2] != kind or nxt[0] > workflow.now():
+            if due_now(self._next_deadline(), waited, workflow.now()) is None:
                 return
-            if kind == "REMINDER":
+            if waited.kind is DeadlineKind.REFERENTS_REMINDER:
                 self.s.reminder_sent = True
                 await self._record("reminder", SYSTEM)
             else:
                 self.s.overdue = True
                 await self._record("overdue", SYSTEM)
+
+    async def _finished(self) -> bool:
+        return self.s.status == "FINISHED"
 
     # -- main loop -----------------------------------------------------------------
 
@@ -126,25 +132,13 @@ class MaintenanceWorkflow:
             remind_at = s.planned_start - timedelta(seconds=inp.notice_seconds)
             s.remind_at = remind_at if remind_at > workflow.now() else None
             await self._record("planned", s.planned_by)
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if s.status == "FINISHED":
-                return s
-            nxt = self._next_deadline()
-            self._wake = False
-            if nxt is None:
-                await workflow.wait_condition(lambda: self._wake)
-                continue
-            delay = nxt[0] - workflow.now()
-            if delay > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._wake, timeout=delay, timeout_summary=nxt[1]
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            await self._on_deadline(nxt[2])
+        await wait_for_deadlines(
+            next_deadline=self._next_deadline,
+            on_deadline=self._on_deadline,
+            wake=self._wake,
+            finished=self._finished,
+        )
+        return s
 
     @workflow.query(name=QUERY_MAINTENANCE)
     def get_state(self) -> MaintenanceState:

@@ -11,7 +11,7 @@ ticket's workflow is signalled (RELEASED after the window, or CANCELLED).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         ProgOutcome,
         ticket_workflow_id,
     )
+    from workflows.deadline_loop import Wake, wait_for_deadlines
+    from workflows.domain.deadlines import Deadline, DeadlineKind, due_now, earliest
     from workflows.domain.durations import format_duration
     from workflows.prog_contracts import (
         DEV_ESCALATION_TASK_QUEUE,
@@ -70,7 +72,7 @@ class ProgrammingTicketWorkflow:
         self.s: ProgState = inp.state
         self._inp = inp
         self._lock = asyncio.Lock()
-        self._wake = False
+        self._wake = Wake()
 
     # -- recording ----------------------------------------------------------
 
@@ -97,7 +99,7 @@ class ProgrammingTicketWorkflow:
             summary=f"record {event_type}",
         )
         self._publish_state()
-        self._wake = True
+        self._wake.set()
 
     def _publish_state(self) -> None:
         s = self.s
@@ -114,45 +116,52 @@ class ProgrammingTicketWorkflow:
             lines.append(f"**Release:** {s.target_release}")
         deadline = self._next_deadline()
         if deadline is not None:
-            lines.append(f"**Next:** {deadline[1]} at {deadline[0].isoformat()}")
+            lines.append(f"**Next:** {deadline.label} at {deadline.at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
 
     # -- timers ----------------------------------------------------------------
 
-    def _next_deadline(self) -> tuple[datetime, str, str] | None:
+    def _next_deadline(self) -> Deadline | None:
         s = self.s
-        candidates: list[tuple[datetime, str, str]] = []
+        candidates: list[Deadline] = []
         if (
             s.start_work_due is not None
             and not s.escalated_to_lead
             and s.status in ("OPEN", "SCHEDULED")
         ):
-            candidates.append((s.start_work_due, "start-work due", "START_OVERDUE"))
+            candidates.append(
+                Deadline(s.start_work_due, DeadlineKind.START_OVERDUE, "start-work due")
+            )
         if s.status == "RELEASED" and s.window_start is not None and s.window_end is not None:
             if not s.window_announced and s.window_announce_at is not None:
                 candidates.append(
-                    (s.window_announce_at, "announce remote update", "WINDOW_ANNOUNCE")
+                    Deadline(
+                        s.window_announce_at,
+                        DeadlineKind.WINDOW_ANNOUNCE,
+                        "announce remote update",
+                    )
                 )
             elif s.window_announced and not s.window_done:
-                candidates.append((s.window_end, "remote update ends", "WINDOW_END"))
-        return min(candidates, key=lambda c: (c[0], c[2])) if candidates else None
+                candidates.append(
+                    Deadline(s.window_end, DeadlineKind.WINDOW_END, "remote update ends")
+                )
+        return earliest(candidates)
 
-    async def _on_deadline(self, kind: str) -> None:
+    async def _on_deadline(self, waited: Deadline) -> None:
         async with self._lock:
-            deadline = self._next_deadline()
-            now = workflow.now()
-            if deadline is None or deadline[2] != kind or deadline[0] > now:
+            deadline = due_now(self._next_deadline(), waited, workflow.now())
+            if deadline is None:
                 return
             s = self.s
-            if kind == "START_OVERDUE":
+            if deadline.kind is DeadlineKind.START_OVERDUE:
                 s.escalated_to_lead = True
                 await self._record(
                     "start_overdue",
                     s.status,
                     0,
-                    f"nobody started work by {deadline[0].isoformat()}: development lead told",
+                    f"nobody started work by {deadline.at.isoformat()}: development lead told",
                 )
-            elif kind == "WINDOW_ANNOUNCE":
+            elif deadline.kind is DeadlineKind.WINDOW_ANNOUNCE:
                 s.window_announced = True
                 assert s.window_start is not None and s.window_end is not None
                 await self._record(
@@ -212,37 +221,33 @@ class ProgrammingTicketWorkflow:
                 await self._record("created", s.status, 0, detail)
         else:
             self._publish_state()
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._outcome_due():
-                await self._tell_parent()
-            if self.s.parent_told:
-                return self.s
-            if workflow.info().get_current_history_length() > inp.max_history_events:
-                workflow.continue_as_new(
-                    ProgWorkflowInput(
-                        state=self.s,
-                        start_work_within_seconds=inp.start_work_within_seconds,
-                        remote_update_notice_seconds=inp.remote_update_notice_seconds,
-                        start="continued",
-                        max_history_events=inp.max_history_events,
-                    )
+        await wait_for_deadlines(
+            next_deadline=self._next_deadline,
+            on_deadline=self._on_deadline,
+            wake=self._wake,
+            finished=self._finished,
+        )
+        return self.s
+
+    async def _finished(self) -> bool:
+        """Tell the support ticket once the outcome is due (then the workflow ends), and
+        continue as new past ``max_history_events``."""
+        inp = self._inp
+        if self._outcome_due():
+            await self._tell_parent()
+        if self.s.parent_told:
+            return True
+        if workflow.info().get_current_history_length() > inp.max_history_events:
+            workflow.continue_as_new(
+                ProgWorkflowInput(
+                    state=self.s,
+                    start_work_within_seconds=inp.start_work_within_seconds,
+                    remote_update_notice_seconds=inp.remote_update_notice_seconds,
+                    start="continued",
+                    max_history_events=inp.max_history_events,
                 )
-            deadline = self._next_deadline()
-            self._wake = False
-            if deadline is None:
-                await workflow.wait_condition(lambda: self._wake)
-                continue
-            delay = deadline[0] - workflow.now()
-            if delay > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._wake, timeout=delay, timeout_summary=deadline[1]
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            await self._on_deadline(deadline[2])
+            )
+        return False
 
     @workflow.query(name=QUERY_PROG_STATE)
     def get_state(self) -> ProgState:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -53,8 +54,10 @@ with workflow.unsafe.imports_passed_through():
         TimeEntryData,
         event_id,
     )
+    from workflows.deadline_loop import Wake, wait_for_deadlines
     from workflows.domain import sla_clock
     from workflows.domain.business_time import add_business_days
+    from workflows.domain.deadlines import Deadline, DeadlineKind, due_now, earliest
     from workflows.domain.durations import format_duration
     from workflows.domain.lifecycle import (
         Action,
@@ -92,7 +95,7 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
         # Set before any handler runs: an update-with-start is validated before run() starts.
         self.s: TicketState = inp.state
         self._lock = asyncio.Lock()
-        self._wake = False
+        self._wake = Wake()
         self._allow_reactivation = inp.start == "reactivated"
         # Past this many history events the workflow continues as new, so that a ticket
         # open for months never grows an unbounded history.
@@ -158,7 +161,7 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
             summary=summary or f"record {event_type}",
         )
         self._publish_state()
-        self._wake = True
+        self._wake.set()
 
     def _publish_state(self) -> None:
         s = self.state
@@ -188,7 +191,7 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
         if s.open_quote_id:
             lines.append(f"**Waiting for the answer to quote:** Q-{s.open_quote_id}")
         if deadline is not None:
-            lines.append(f"**Next:** {deadline[1]} at {deadline[0].isoformat()}")
+            lines.append(f"**Next:** {deadline.label} at {deadline.at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
 
     def _set_status(self, new: Status, at: datetime) -> None:
@@ -216,17 +219,18 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
 
     # -- timers -----------------------------------------------------------
 
-    def _next_deadline(self) -> tuple[datetime, str, str] | None:
-        """The nearest timer: (instant, label for the UI, kind)."""
+    def _next_deadline(self) -> Deadline | None:
+        """The nearest timer: the SLA clocks, the third-party reminder, the auto-close."""
         s = self.state
-        candidates: list[tuple[datetime, str, str]] = []
+        candidates: list[Deadline] = []
         breached = {b.target for b in s.breaches}
-        # Business-hours clocks (issue 5); tickets started before them keep plain durations.
+        # The clocks on the contract's business hours; tickets started before them (no
+        # terms) keep the plain durations below.
         candidates.extend(
             c
             for c in sla_clock.deadlines(s, breached)
             # An open quote has its own reminder and expiry instead.
-            if not (s.open_quote_id and c[2] in PENDING_TIMERS)
+            if not (s.open_quote_id and c.kind in PENDING_TIMERS)
         )
         clocks_run = s.terms is None and self.status not in (Status.SOLVED, Status.CLOSED)
         if (
@@ -235,97 +239,135 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
             and "TAKEN_IN_CHARGE" not in breached
             and s.taken_in_charge_due
         ):
-            candidates.append((s.taken_in_charge_due, "taken-in-charge due", "TAKEN_IN_CHARGE"))
+            candidates.append(
+                Deadline(
+                    s.taken_in_charge_due,
+                    DeadlineKind.TAKEN_IN_CHARGE,
+                    "taken-in-charge due",
+                    "TAKEN_IN_CHARGE",
+                )
+            )
         if (
             clocks_run
             and s.first_feedback_at is None
             and "FIRST_FEEDBACK" not in breached
             and s.first_feedback_due
         ):
-            candidates.append((s.first_feedback_due, "first feedback due", "FIRST_FEEDBACK"))
+            candidates.append(
+                Deadline(
+                    s.first_feedback_due,
+                    DeadlineKind.FIRST_FEEDBACK,
+                    "first feedback due",
+                    "FIRST_FEEDBACK",
+                )
+            )
         if (
             self.status is Status.ON_HOLD
             and s.hold_reason == "THIRD_PARTY"
             and s.third_party_remind_at is not None
         ):
             candidates.append(
-                (s.third_party_remind_at, f"remind: waiting for {s.third_party_name}", "REMINDER")
+                Deadline(
+                    s.third_party_remind_at,
+                    DeadlineKind.THIRD_PARTY_REMINDER,
+                    f"remind: waiting for {s.third_party_name}",
+                )
             )
         if self.status is Status.SOLVED and s.auto_close_at is not None:
             words = format_duration(timedelta(seconds=s.auto_close_after_seconds), "en")
-            candidates.append((s.auto_close_at, f"auto-close in {words}", "AUTO_CLOSE"))
-        return min(candidates, key=lambda c: (c[0], c[2])) if candidates else None
+            candidates.append(
+                Deadline(s.auto_close_at, DeadlineKind.AUTO_CLOSE, f"auto-close in {words}")
+            )
+        return earliest(candidates)
 
-    async def _on_deadline(self, kind: str) -> None:
+    async def _on_deadline(self, waited: Deadline) -> None:
         async with self._lock:
-            deadline = self._next_deadline()
-            now = workflow.now()
             # The state may have moved while we waited for the lock.
-            if deadline is None or deadline[2] != kind or deadline[0] > now:
+            deadline = due_now(self._next_deadline(), waited, workflow.now())
+            if deadline is None:
                 return
-            s = self.state
-            current = self.status
-            if kind.startswith("WARN:"):
-                target = kind.removeprefix("WARN:")
-                s.sla_warned.append(target)
-                due = sla_clock.due(s, target)
-                await self._record(
-                    "sla_warning",
-                    SYSTEM,
-                    current,
-                    detail=f"{target} at 80%: due {due.isoformat() if due else '?'}",
-                    summary=f"warn: {target.lower()} at 80%",
-                )
-            elif kind == "PENDING_REMINDER":
-                sla_clock.after_reminder(s, now)
-                await self._record(
-                    "pending_reminder",
-                    SYSTEM,
-                    current,
-                    detail="waiting for the customer's answer: reminder sent",
-                    summary="remind the customer",
-                )
-            elif kind == "PENDING_AUTO_SOLVE":
-                self._set_status(next_status(current, Action.AGENT_SET_SOLVED), now)
-                await self._record(
-                    "solved",
-                    SYSTEM,
-                    current,
-                    detail="solved automatically: no answer from the customer",
-                    summary="auto-solve: send solved email",
-                )
-            elif kind == "REMINDER":
-                s.third_party_remind_at = add_business_days(
-                    REMINDER_CALENDAR, now, self._inp.third_party_reminder_business_days
-                )
-                ref = f" (ref. {s.third_party_reference})" if s.third_party_reference else ""
-                await self._record(
-                    "third_party_reminder",
-                    SYSTEM,
-                    current,
-                    detail=f"still waiting for {s.third_party_name}{ref}",
-                    summary="remind the assignee",
-                )
-            elif kind == "AUTO_CLOSE":
-                self._set_status(next_status(current, Action.AUTO_CLOSE), now)
-                s.close_reason = "AUTO_CLOSED"
-                await self._record(
-                    "closed",
-                    SYSTEM,
-                    current,
-                    detail="auto-closed",
-                    summary="auto-close: send closed email",
-                )
-            else:
-                s.breaches.append(SlaBreach(target=kind, due_at=deadline[0], recorded_at=now))
-                late = format_duration(now - deadline[0], "en") if now > deadline[0] else "0s"
-                await self._record(
-                    "sla_breached",
-                    SYSTEM,
-                    current,
-                    detail=f"{kind} target missed (due {deadline[0].isoformat()}, {late} late)",
-                    summary=f"record {kind.lower()} breach",
-                )
+            handlers: dict[DeadlineKind, Callable[[Deadline], Awaitable[None]]] = {
+                DeadlineKind.TAKEN_IN_CHARGE: self._breach,
+                DeadlineKind.FIRST_FEEDBACK: self._breach,
+                DeadlineKind.RESOLUTION: self._breach,
+                DeadlineKind.WARN: self._warn,
+                DeadlineKind.PENDING_REMINDER: self._remind_customer,
+                DeadlineKind.PENDING_AUTO_SOLVE: self._auto_solve,
+                DeadlineKind.THIRD_PARTY_REMINDER: self._remind_third_party,
+                DeadlineKind.AUTO_CLOSE: self._auto_close,
+            }
+            await handlers[deadline.kind](deadline)
+
+    async def _warn(self, deadline: Deadline) -> None:
+        target = deadline.target
+        self.state.sla_warned.append(target)
+        due = sla_clock.due(self.state, target)
+        await self._record(
+            "sla_warning",
+            SYSTEM,
+            self.status,
+            detail=f"{target} at 80%: due {due.isoformat() if due else '?'}",
+            summary=f"warn: {target.lower()} at 80%",
+        )
+
+    async def _breach(self, deadline: Deadline) -> None:
+        target, due, now = deadline.target, deadline.at, workflow.now()
+        self.state.breaches.append(SlaBreach(target=target, due_at=due, recorded_at=now))
+        late = format_duration(now - due, "en") if now > due else "0s"
+        await self._record(
+            "sla_breached",
+            SYSTEM,
+            self.status,
+            detail=f"{target} target missed (due {due.isoformat()}, {late} late)",
+            summary=f"record {target.lower()} breach",
+        )
+
+    async def _remind_customer(self, deadline: Deadline) -> None:
+        sla_clock.after_reminder(self.state, workflow.now())
+        await self._record(
+            "pending_reminder",
+            SYSTEM,
+            self.status,
+            detail="waiting for the customer's answer: reminder sent",
+            summary="remind the customer",
+        )
+
+    async def _auto_solve(self, deadline: Deadline) -> None:
+        current = self.status
+        self._set_status(next_status(current, Action.AGENT_SET_SOLVED), workflow.now())
+        await self._record(
+            "solved",
+            SYSTEM,
+            current,
+            detail="solved automatically: no answer from the customer",
+            summary="auto-solve: send solved email",
+        )
+
+    async def _remind_third_party(self, deadline: Deadline) -> None:
+        s = self.state
+        s.third_party_remind_at = add_business_days(
+            REMINDER_CALENDAR, workflow.now(), self._inp.third_party_reminder_business_days
+        )
+        ref = f" (ref. {s.third_party_reference})" if s.third_party_reference else ""
+        await self._record(
+            "third_party_reminder",
+            SYSTEM,
+            self.status,
+            detail=f"still waiting for {s.third_party_name}{ref}",
+            summary="remind the assignee",
+        )
+
+    async def _auto_close(self, deadline: Deadline) -> None:
+        current = self.status
+        self._set_status(next_status(current, Action.AUTO_CLOSE), workflow.now())
+        self.state.close_reason = "AUTO_CLOSED"
+        await self._record(
+            "closed",
+            SYSTEM,
+            current,
+            detail="auto-closed",
+            summary="auto-close: send closed email",
+        )
 
     # -- main loop ----------------------------------------------------------
 
@@ -345,36 +387,31 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
                 )
         else:
             self._publish_state()
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if self.status is Status.CLOSED:
-                return self.state
-            if (
-                workflow.info().is_continue_as_new_suggested()
-                or workflow.info().get_current_history_length() > self._max_history
-                or (
-                    workflow.patched(PATCH_HISTORY_BYTES)
-                    and workflow.info().get_current_history_size() > self._max_history_bytes // 2
-                )
-            ):
-                workflow.continue_as_new(
-                    dataclasses.replace(self._inp, state=self.state, start="continued")
-                )
-            deadline = self._next_deadline()
-            self._wake = False
-            if deadline is None:
-                await workflow.wait_condition(lambda: self._wake)
-                continue
-            delay = deadline[0] - workflow.now()
-            if delay > timedelta(0):
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._wake, timeout=delay, timeout_summary=deadline[1]
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            await self._on_deadline(deadline[2])
+        await wait_for_deadlines(
+            next_deadline=self._next_deadline,
+            on_deadline=self._on_deadline,
+            wake=self._wake,
+            finished=self._finished,
+        )
+        return self.state
+
+    async def _finished(self) -> bool:
+        """Closed ends the workflow; a long history continues as new (by its length, or
+        past half ``max_history_bytes``)."""
+        if self.status is Status.CLOSED:
+            return True
+        if (
+            workflow.info().is_continue_as_new_suggested()
+            or workflow.info().get_current_history_length() > self._max_history
+            or (
+                workflow.patched(PATCH_HISTORY_BYTES)
+                and workflow.info().get_current_history_size() > self._max_history_bytes // 2
+            )
+        ):
+            workflow.continue_as_new(
+                dataclasses.replace(self._inp, state=self.state, start="continued")
+            )
+        return False
 
     # -- queries --------------------------------------------------------------
 

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         SendQuoteInput,
         TicketState,
     )
+    from workflows.domain.deadlines import DeadlineKind
     from workflows.domain.lifecycle import Action, Status, next_status
     from workflows.quote_contracts import (
         ACCEPTED,
@@ -38,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ticket_core import TicketCore
 
 # The ticket's own PENDING timers, which wait while a quote is open.
-PENDING_TIMERS = ("PENDING_REMINDER", "PENDING_AUTO_SOLVE")
+PENDING_TIMERS = frozenset({DeadlineKind.PENDING_REMINDER, DeadlineKind.PENDING_AUTO_SOLVE})
 
 
 class QuoteHandlers(TicketCore):

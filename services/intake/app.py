@@ -23,10 +23,11 @@ from services.common.settings import Settings, split_hostport
 from services.intake.im_app import ImChannels
 from services.intake.im_models import ImUpdate
 from services.intake.im_rpc import ImGroupRpcs
+from services.intake.mail_processor import MailProcessor
 from services.intake.models import InboundMessage
 from services.intake.sales_forward import SalesForwarder
 from services.intake.servicer import IntakeServicer
-from services.intake.smtp import MailProcessor, SupportMailHandler, start_listener
+from services.intake.smtp import SupportMailHandler, start_listener
 
 log = logging.getLogger("helpdesk.intake")
 

@@ -83,8 +83,8 @@ QUESTION_TIMEOUT = timedelta(minutes=2)
 # after about 35 s the message goes on without it (named on the ticket and to the sender).
 MAX_ATTEMPTS_BEFORE_GIVING_UP_MEDIA = 6
 MAX_BODY_CHARS = 100_000
-# As for mail (``services.intake.smtp``): INTERNAL / UNKNOWN from the tickets service count
-# towards giving up (FAILED after MAX_FAILURES); a service that is down, or a provider's
+# As for mail (``services.intake.mail_processor``): INTERNAL / UNKNOWN from the tickets service
+# count towards giving up (FAILED after MAX_FAILURES); a service that is down, or a provider's
 # file not there yet, is waited for, at most RETRY_WAIT_MAX apart (a chat expects an
 # answer soon).
 MAX_FAILURES = 5

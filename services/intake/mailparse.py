@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING
 import nh3
 
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
+from services.common.mail_threading import message_ids_in, ticket_in_subject
 
-TAG = re.compile(r"\[#(\d{1,12})\]")
-_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 # A dot-atom local part and a dotted ASCII domain: nothing quoted, no comments, no routes.
 _STRICT_ADDR = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -847,7 +846,7 @@ def _bounce(msg: EmailMessage, sender: str, limits: Limits) -> Bounce | None:
                     else None
                 )
             if headers is not None:
-                for ref in _MSG_ID.findall(_header(headers, "Message-ID")):
+                for ref in message_ids_in(_header(headers, "Message-ID")):
                     if ref not in ids:
                         ids.append(ref)
     if not ids and not is_report:
@@ -923,8 +922,8 @@ def _bounded_headers(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
 
 def _replies_to(msg: Message) -> list[str]:
     found: list[str] = []
-    in_reply_to = _MSG_ID.findall(_header(msg, "In-Reply-To"))
-    references = _MSG_ID.findall(_header(msg, "References"))
+    in_reply_to = message_ids_in(_header(msg, "In-Reply-To"))
+    references = message_ids_in(_header(msg, "References"))
     for ref in [*in_reply_to, *reversed(references)]:
         if ref not in found:
             found.append(ref)
@@ -991,7 +990,6 @@ def _read(
     except Exception:  # a header the parser chokes on identifies nobody
         sender, name = "", ""
     subject = one_line(_header(msg, "Subject"))
-    tag = TAG.search(subject)
     try:
         automatic_reason, no_auto_reply_reason = _classify(msg, sender)
     except Exception:
@@ -1047,7 +1045,7 @@ def _read(
         html=html[: limits.max_text_chars * 4],
         message_id=one_line(_header(msg, "Message-ID"), 280),
         dedup_key=dedup_key(msg, raw, sender),
-        ticket_tag=int(tag.group(1)) if tag else None,
+        ticket_tag=ticket_in_subject(subject),
         replies_to=_replies_to(msg),
         automatic=bool(automatic_reason),
         automatic_reason=automatic_reason,

@@ -35,7 +35,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from services.common.auth import bearer_metadata
 from services.common.desk_events import DIGEST_SUBJECT, DigestEventPayload
 from services.common.events import STREAM, ensure_stream
-from services.common.message_ids import MessageIds, mail_domain
+from services.common.mail_threading import MessageIds, mail_domain, subject_tag
 from services.common.ticket_events import TicketEventPayload
 from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
 from services.notify.im_out import TELEGRAM, WHATSAPP, ImDelivery
@@ -160,7 +160,7 @@ class AssigneeMemory:
 def im_text(kind: str, event: TicketEventPayload) -> str:
     """The instant message of a ticket alert (Italian, like the desk)."""
     ticket = event["ticket"]
-    head = f"[#{event['ticket_id']}]"
+    head = subject_tag(event["ticket_id"])
     about = f"{ticket['subject']} · {ticket.get('organization_name', '')}"
     if kind == "new_ticket":
         return f"{head} Nuova richiesta da assegnare ({ticket.get('channel', '')}): {about}"

@@ -1,4 +1,4 @@
-"""Instant messages out (issue 9): Telegram's Bot API ``sendMessage`` and WhatsApp's Cloud
+"""Instant messages out: Telegram's Bot API ``sendMessage`` and WhatsApp's Cloud
 API ``POST /{phone_number_id}/messages``, at configurable base URLs.
 
 - ``ImSender``: one message, retried in place on 429 (honouring ``retry_after`` /
@@ -35,6 +35,7 @@ from helpdesk.v1 import directory_pb2 as dpb
 from services.common import metrics
 from services.common.auth import bearer_metadata
 from services.common.events import STREAM, ensure_stream
+from services.common.mail_threading import subject_tag
 from services.common.settings import Settings
 from services.common.ticket_events import TicketEventPayload
 from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
@@ -376,10 +377,11 @@ class ImEventConsumer(JetStreamConsumer[dict[str, Any]]):
 def agent_reply_text(event: TicketEventPayload, locale: str) -> str:
     comment: Any = event.get("comment") or {}
     who = str(comment.get("author_name") or "")
+    tag = subject_tag(event["ticket_id"])
     head = (
-        f"[#{event['ticket_id']}] Reply from the help desk{f' ({who})' if who else ''}:"
+        f"{tag} Reply from the help desk{f' ({who})' if who else ''}:"
         if locale == "en"
-        else f"[#{event['ticket_id']}] Risposta dall'assistenza{f' ({who})' if who else ''}:"
+        else f"{tag} Risposta dall'assistenza{f' ({who})' if who else ''}:"
     )
     return f"{head}\n\n{comment.get('body') or ''}".strip()
 
@@ -387,12 +389,12 @@ def agent_reply_text(event: TicketEventPayload, locale: str) -> str:
 # A ticket opened from a chat hears there when it is solved and when it is closed.
 STATUS_TEXTS = {
     "solved": (
-        "[#{id}] La tua richiesta risulta risolta. Se il problema persiste, rispondi qui.",
-        "[#{id}] Your request is solved. If the problem persists, reply here.",
+        "{tag} La tua richiesta risulta risolta. Se il problema persiste, rispondi qui.",
+        "{tag} Your request is solved. If the problem persists, reply here.",
     ),
     "closed": (
-        "[#{id}] La richiesta è chiusa. Per un nuovo problema scrivici pure qui.",
-        "[#{id}] The request is closed. For a new problem, just write to us here.",
+        "{tag} La richiesta è chiusa. Per un nuovo problema scrivici pure qui.",
+        "{tag} The request is closed. For a new problem, just write to us here.",
     ),
 }
 
@@ -411,7 +413,9 @@ def chat_text(event: TicketEventPayload, locale: str) -> tuple[str, str] | None:
         return None
     if event["type"] == "closed" and event["ticket"].get("close_reason") == "MERGED":
         return None
-    return f"im_{event['type']}", texts[1 if locale == "en" else 0].format(id=event["ticket_id"])
+    return f"im_{event['type']}", texts[1 if locale == "en" else 0].format(
+        tag=subject_tag(event["ticket_id"])
+    )
 
 
 def page_text(event: TicketEventPayload) -> str:

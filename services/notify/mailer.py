@@ -2,7 +2,7 @@
 
 Handing over is at least once: the delivery log marks a message SENT after the relay (or
 the spool) took it, so a crash or a lost reply in between sends it again, with the same
-Message-ID (``services.common.message_ids``), by which receivers can drop the copy.
+Message-ID (``services.common.mail_threading``), by which receivers can drop the copy.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import email.policy
 import logging
 import mailbox
-import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -22,7 +21,7 @@ import aiosmtplib
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import telemetry
-from services.common.message_ids import mail_domain, thread_id
+from services.common.mail_threading import is_message_id, mail_domain, thread_id
 from services.common.settings import Settings, split_hostport
 from services.notify.mail_files import MailFile
 from services.notify.models import utcnow
@@ -69,8 +68,6 @@ class Envelope:
 # Headers are not folded at 78 columns (RFC 5322 allows 998): a folded Message-ID or
 # References reads back with a leading space in some clients and breaks their threading.
 UNFOLDED = email.policy.default.clone(max_line_length=998)
-# A customer's Message-ID we answer: one token in angle brackets, as intake checks it.
-_ANSWERABLE_ID = re.compile(r"^<[^<>\s]{1,250}>$")
 
 
 def compose(envelope: Envelope) -> EmailMessage:
@@ -99,9 +96,9 @@ def _compose(envelope: Envelope) -> EmailMessage:
     if envelope.ticket_id:
         # Every message about a ticket in one thread of the customer's mail client.
         references.append(thread_id(envelope.ticket_id, domain))
-    references.extend(r for r in envelope.references if _ANSWERABLE_ID.match(r))
+    references.extend(r for r in envelope.references if is_message_id(r))
     in_reply_to = envelope.in_reply_to.strip()
-    if in_reply_to and not _ANSWERABLE_ID.match(in_reply_to):
+    if in_reply_to and not is_message_id(in_reply_to):
         log.warning("not answering %r: not a Message-ID", in_reply_to[:80])
         in_reply_to = ""
     if in_reply_to:

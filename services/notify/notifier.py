@@ -28,7 +28,7 @@ from email.utils import parseaddr
 
 from services.common import metrics
 from services.common.limits import limit_texts
-from services.common.message_ids import MessageIds, mail_domain, sales_thread_id
+from services.common.mail_threading import MessageIds, mail_domain, sales_thread_id, subject_tag
 from services.common.ticket_events import AttachmentPayload, TicketEventPayload
 from services.notify.mail_files import (
     AnswerFiles,
@@ -254,6 +254,7 @@ class Notifier:
         context = {
             "name": email.recipient_name,
             "ticket_id": ticket_id,
+            "subject_tag": subject_tag(ticket_id) if isinstance(ticket_id, int) else "",
             "subject": str(event.get("subject") or ""),
             "files": files,
             "more": event.get("more") or 0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from services.common.mail_threading import display_id
 from services.common.ticket_events import TicketEventPayload
 
 # Events from before ``ticket.merged_into`` existed name the target in their detail only.
@@ -33,7 +34,7 @@ def policy_context(event: TicketEventPayload, recipient: str = "") -> dict[str, 
         merged = int(found.group(1)) if found else 0
     return {
         "reopen_policy": ticket.get("closed_ticket_policy") == "REOPEN",
-        "merged_into_display_id": f"#{merged}" if merged else "",
+        "merged_into_display_id": display_id(merged) if merged else "",
         "follower": follower,
         "requester_name": (requester.get("name") or "").strip(),
     }

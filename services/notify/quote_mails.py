@@ -30,6 +30,7 @@ import grpc
 from helpdesk.v1 import sales_pb2 as spb
 from services.common.auth import bearer_metadata
 from services.common.local_dates import language, month_name, weekday_name
+from services.common.mail_threading import display_id, subject_tag
 from services.common.ticket_events import AttachmentPayload
 from services.notify.mail_files import (
     AnswerFiles,
@@ -317,7 +318,8 @@ def quote_context(event: dict[str, Any], email: PlannedEmail, portal_url: str) -
     return {
         "name": email.recipient_name,
         "number": str(event["number"]),
-        "display_id": f"#{ticket_id}",
+        "display_id": display_id(ticket_id),
+        "subject_tag": subject_tag(ticket_id),
         "subject": one_line(str(event.get("subject") or "")),
         "title": one_line(str(event.get("title") or "")),
         "organization_name": one_line(str(event.get("organization_name") or "")),

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from services.common.mail_threading import display_id, subject_tag
 from services.common.ticket_events import TicketEventPayload
 from services.notify.mail_files import NO_FILES, FileNotes
 from services.notify.policy_context import policy_context
@@ -103,14 +104,15 @@ class Renderer:
         return {
             "event": event,
             "ticket": ticket,
-            "display_id": ticket.get("display_id") or f"#{ticket['id']}",
+            "display_id": ticket.get("display_id") or display_id(ticket["id"]),
+            "subject_tag": subject_tag(ticket["id"]),
             "subject": one_line(ticket["subject"]),
             "name": email.recipient_name,
             "comment": comment,
             "comment_body": (comment["body"].strip() if comment else ""),
             "author_name": (comment["author_name"].strip() if comment else "")
             or event.get("actor_name", ""),
-            "previous_display_id": f"#{follow_up_of}" if follow_up_of else "",
+            "previous_display_id": display_id(follow_up_of) if follow_up_of else "",
             "auto_close_in": format_duration(auto_close, email.locale),
             "auto_close_window": in_the_last(auto_close, email.locale),
             **files.context(),

@@ -9,7 +9,7 @@
 - ``updated``: nothing.
 
 Every one of these mails carries ``References: <sales-<id>@domain>``, so that a reply
-threads back to the request (intake reads it, ``services.common.message_ids``). Each is
+threads back to the request (intake reads it, ``services.common.mail_threading``). Each is
 recorded once in the delivery log (event, template, recipient) and sent at least once
 with one Message-ID, sealed and stable per event: a redelivered event sends nothing it
 finished, a resend carries the same ID.

@@ -12,6 +12,7 @@ from temporalio import activity
 
 from services.common import metrics
 from services.common.events import EventPublisher, ticket_subject
+from services.common.mail_threading import display_id
 from services.common.ticket_events import (
     CommentPayload,
     PersonPayload,
@@ -234,7 +235,7 @@ class TicketActivities(
                 comment["attachments"] = files
         ticket = TicketPayload(
             id=s.ticket_id,
-            display_id=f"#{s.ticket_id}",
+            display_id=display_id(s.ticket_id),
             subject=s.subject,
             status=s.status,
             priority=s.priority,

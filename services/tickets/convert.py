@@ -55,10 +55,6 @@ def ts(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def display_id(ticket_id: int) -> str:
-    return f"#{ticket_id}"
-
-
 CRITICALITY_PRIORITY = {"CRITICAL": "URGENT", "BLOCKING": "HIGH", "NON_BLOCKING": "NORMAL"}
 
 

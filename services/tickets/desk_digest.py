@@ -19,6 +19,7 @@ from services.common.desk_events import (
     digest_event_id,
 )
 from services.common.events import EventPublisher
+from services.common.mail_threading import display_id
 from services.common.ticket_events import PersonPayload
 from services.tickets import models as m
 from services.tickets.sla_terms import DEFAULT_CALENDAR
@@ -67,7 +68,7 @@ async def opening_digest(session: AsyncSession, opening: DeskOpening) -> DigestE
         tickets=[
             DigestTicketPayload(
                 id=t.id,
-                display_id=f"#{t.id}",
+                display_id=display_id(t.id),
                 subject=t.subject,
                 organization_name=org_name,
                 priority=t.priority,

@@ -10,9 +10,10 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
+from services.common.mail_threading import display_id
 from services.common.ticket_events import AttachmentPayload
 from services.tickets import models as m
-from services.tickets.convert import display_id, ts, value_of
+from services.tickets.convert import ts, value_of
 from services.tickets.follower_store import with_followers
 from services.tickets.interaction_view import interaction_pb
 from services.tickets.satisfaction import with_satisfaction

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal, scoped_key
 from services.common.events import ticket_subject
+from services.common.mail_threading import display_id
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -123,7 +124,7 @@ async def resend_payload(
         answers.append(answer)
     payload = TicketPayload(
         id=ticket.id,
-        display_id=f"#{ticket.id}",
+        display_id=display_id(ticket.id),
         subject=ticket.subject,
         status=ticket.status,
         priority=ticket.priority,

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import current_principal
+from services.common.mail_threading import display_id
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -35,7 +36,7 @@ from services.common.rpc_errors import (
 )
 from services.common.tokens import InvalidToken, TokenSigner
 from services.tickets import models as m
-from services.tickets.convert import display_id, optional_name, ts
+from services.tickets.convert import optional_name, ts
 from services.tickets.rpc_helpers import TicketRpcHelpers
 
 RATINGS = range(1, 6)

@@ -50,10 +50,11 @@ from services.common.temporal_client import connect, register_search_attributes
 from services.intake import claims
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.app import VERSION_TABLE as INTAKE_VERSION_TABLE
+from services.intake.mail_processor import MailProcessor
 from services.intake.mailparse import Limits
 from services.intake.models import InboundMessage, SalesRequest
 from services.intake.parse_worker import ParseWorkers
-from services.intake.smtp import MailProcessor, store_message
+from services.intake.smtp import store_message
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer

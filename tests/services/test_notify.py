@@ -46,7 +46,7 @@ from services.common.events import (
     mail_subject,
     ticket_subject,
 )
-from services.common.message_ids import MessageIds
+from services.common.mail_threading import MessageIds
 from services.common.settings import Settings
 from services.common.ticket_events import CommentPayload, TicketEventPayload
 from services.common.tokens import TokenSigner

@@ -26,7 +26,7 @@ from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.embedded import free_port
-from services.common.message_ids import MessageIds
+from services.common.mail_threading import MessageIds
 from services.common.settings import async_database_url
 from services.notify.app import MIGRATIONS_DIR, VERSION_TABLE
 from services.notify.mailer import SmtpMailer

@@ -31,8 +31,9 @@ from services.common.settings import Settings, async_database_url
 from services.common.tokens import TokenSigner
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.app import VERSION_TABLE as INTAKE_VERSION_TABLE
+from services.intake.mail_processor import MailProcessor
 from services.intake.models import InboundMessage
-from services.intake.smtp import MailProcessor, store_message
+from services.intake.smtp import store_message
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer

@@ -33,15 +33,16 @@ from services.common.auth import bearer_metadata
 from services.common.embedded import free_port
 from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer
-from services.common.message_ids import sales_thread_id
+from services.common.mail_threading import sales_thread_id
 from services.common.settings import Settings, async_database_url
 from services.common.tokens import TokenSigner
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.app import VERSION_TABLE as INTAKE_VERSION_TABLE
+from services.intake.mail_processor import MailProcessor
 from services.intake.models import InboundMessage, SalesRequest
 from services.intake.sales_forward import SalesForwarder
 from services.intake.servicer import IntakeServicer
-from services.intake.smtp import MailProcessor, store_message
+from services.intake.smtp import store_message
 from services.tickets import models as m
 from services.tickets.app import MIGRATIONS as TICKETS_MIGRATIONS
 from services.tickets.app import VERSION_TABLE as TICKETS_VERSION_TABLE

@@ -17,7 +17,7 @@ from nats.js.api import DeliverPolicy
 
 from services.common.embedded import free_port
 from services.common.events import EventPublisher, mail_subject, sales_subject
-from services.common.message_ids import MessageIds, sales_request_of, sales_thread_id
+from services.common.mail_threading import MessageIds, sales_request_of, sales_thread_id
 from services.common.settings import Settings
 from services.notify.app import NotifyApp
 from services.notify.sales_out import first_lines, parse_sales_event

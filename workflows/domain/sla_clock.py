@@ -1,4 +1,4 @@
-"""Service-level clocks on business time (issue 5), as pure functions of a ticket's state.
+"""Service-level clocks on business time, as pure functions of a ticket's state.
 
 A ticket's three targets (taken in charge, first feedback, resolution) count business
 time of its contract's calendar from ``clocks_start_at`` (the next opening after the
@@ -22,6 +22,7 @@ from workflows.domain.business_time import (
     business_between,
     next_opening,
 )
+from workflows.domain.deadlines import Deadline, DeadlineKind
 
 TARGETS = ("TAKEN_IN_CHARGE", "FIRST_FEEDBACK", "RESOLUTION")
 # The clocks run only while the desk is the one to act.
@@ -138,11 +139,11 @@ def after_reminder(s: TicketState, at: datetime) -> None:
     s.pending_solve_at = add_business_days(_calendar(s), at, days) if days > 0 else None
 
 
-def deadlines(s: TicketState, breached: set[str]) -> list[tuple[datetime, str, str]]:
-    """The clocks' next instants: (instant, label for the UI, kind)."""
+def deadlines(s: TicketState, breached: set[str]) -> list[Deadline]:
+    """The clocks' next instants: each target's 80% warning and due, the pending timers."""
     if s.terms is None:
         return []
-    found: list[tuple[datetime, str, str]] = []
+    found: list[Deadline] = []
     if s.sla_running and s.sla_as_of is not None:
         cal = _calendar(s)
         for target, seconds in target_seconds(s).items():
@@ -153,13 +154,17 @@ def deadlines(s: TicketState, breached: set[str]) -> list[tuple[datetime, str, s
             if target not in s.sla_warned:
                 left = max(0.0, WARN_FRACTION * seconds - s.sla_elapsed_seconds)
                 warn = add_business(cal, s.sla_as_of, timedelta(seconds=left))
-                found.append((warn, f"{label}: 80% warning", "WARN:" + target))
-            found.append((when, f"{label} due", target))
+                found.append(Deadline(warn, DeadlineKind.WARN, f"{label}: 80% warning", target))
+            found.append(Deadline(when, DeadlineKind(target), f"{label} due", target))
     if s.status == "PENDING":
         if s.pending_remind_at is not None:
-            found.append((s.pending_remind_at, "remind the customer", "PENDING_REMINDER"))
+            found.append(
+                Deadline(s.pending_remind_at, DeadlineKind.PENDING_REMINDER, "remind the customer")
+            )
         if s.pending_solve_at is not None:
-            found.append((s.pending_solve_at, "solve: no answer", "PENDING_AUTO_SOLVE"))
+            found.append(
+                Deadline(s.pending_solve_at, DeadlineKind.PENDING_AUTO_SOLVE, "solve: no answer")
+            )
     return found
 
 

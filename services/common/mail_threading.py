@@ -1,7 +1,12 @@
-"""The Message-IDs of our own mail, written and read back in one place.
+"""How our mail threads, written and read back in one place: the Message-IDs and the
+subject tag.
 
 Notify writes them; intake reads them back, to thread a reply or an out-of-office to its
 ticket and to tell a delivery report about mail we really sent from a forged one.
+
+- ``[#42]`` in the subject (``subject_tag``) names ticket 42 to people and to intake
+  (``ticket_in_subject``), for a client that drops the references. ``#42`` alone
+  (``display_id``) is how every page and mail names the ticket.
 
 - ``<ticket-42@domain>`` goes in ``References`` of every message about ticket 42, so that
   they make one thread in the customer's mail client. Anyone can write it: it threads,
@@ -42,6 +47,38 @@ _OURS = re.compile(
     r"@(?P<domain>[^<>@\s]{1,253})>$",
     re.IGNORECASE,
 )
+
+
+# Any Message-ID we read or answer: one token in angle brackets, nothing folded inside.
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+_SUBJECT_TAG = re.compile(r"\[#(\d{1,12})\]")
+
+
+def message_ids_in(header: str) -> list[str]:
+    """The Message-IDs in a ``Message-ID``, ``In-Reply-To`` or ``References`` value."""
+    return _MESSAGE_ID.findall(header)
+
+
+def is_message_id(value: str) -> bool:
+    """Whether ``value`` is exactly one Message-ID (one we may answer or refer to)."""
+    return _MESSAGE_ID.fullmatch(value) is not None
+
+
+def display_id(ticket_id: int) -> str:
+    """How pages and mail name ticket ``ticket_id``: ``#42``."""
+    return f"#{ticket_id}"
+
+
+def subject_tag(ticket_id: int) -> str:
+    """The tag that opens the subject of every mail about ``ticket_id``: ``[#42]``."""
+    return f"[{display_id(ticket_id)}]"
+
+
+def ticket_in_subject(subject: str) -> int | None:
+    """The ticket the first subject tag names (``Re: [#42] ...`` gives 42); None without
+    one."""
+    found = _SUBJECT_TAG.search(subject)
+    return int(found.group(1)) if found else None
 
 
 def mail_domain(mail_from: str) -> str:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from services.common.message_ids import MessageIds, OurMessageId, mail_domain, thread_id
+from services.common.mail_threading import MessageIds, OurMessageId, mail_domain, thread_id
 
 pytestmark = pytest.mark.unit
 
