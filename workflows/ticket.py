@@ -66,9 +66,11 @@ with workflow.unsafe.imports_passed_through():
         agent_action_for,
         next_status,
     )
-    from workflows.ticket_links import REMINDER_CALENDAR, LinkHandlers
+    from workflows.ticket_holds import REMINDER_CALENDAR, HoldHandlers
+    from workflows.ticket_links import LinkHandlers
     from workflows.ticket_quotes import PENDING_TIMERS, QuoteHandlers
     from workflows.ticket_requalify import RequalifyHandlers
+    from workflows.ticket_time_log import TimeLogHandlers
 
 
 # Continue as new by history size too (half of max_history_bytes), not only by length.
@@ -89,7 +91,7 @@ def _illegal(err: IllegalTransition | ValueError) -> ApplicationError:
 
 
 @workflow.defn(name=TICKET_WORKFLOW)
-class TicketWorkflow(RequalifyHandlers, LinkHandlers, QuoteHandlers):
+class TicketWorkflow(RequalifyHandlers, LinkHandlers, HoldHandlers, TimeLogHandlers, QuoteHandlers):
     @workflow.init
     def __init__(self, inp: TicketWorkflowInput) -> None:
         # Set before any handler runs: an update-with-start is validated before run() starts.

@@ -1,6 +1,7 @@
 """The ticket workflow's handlers for what links a ticket to others (a mixin of
-``TicketWorkflow``): programming tickets for the developers (seed 002), waiting on a third
-party (seed 001), the hours spent, and merging tickets about the same problem (seed 004)."""
+``TicketWorkflow``): programming tickets for the developers (seed 002) and merging tickets
+about the same problem (seed 004). The third-party hold is in ticket_holds.py, the hours
+spent in ticket_time_log.py."""
 
 from __future__ import annotations
 
@@ -22,23 +23,17 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM,
         UPDATE_DETACH,
         UPDATE_ESCALATE,
-        UPDATE_LOG_TIME,
         UPDATE_MERGE,
-        UPDATE_THIRD_PARTY,
         AbsorbInput,
         DetachInput,
         EscalateInput,
         EscalateResult,
-        LogTimeInput,
         MergeInput,
         ProgLink,
         ProgOutcome,
-        ThirdPartyInput,
         TicketState,
-        TimeEntryData,
         ticket_workflow_id,
     )
-    from workflows.domain.business_time import SEED_000, add_business_days
     from workflows.domain.lifecycle import (
         Action,
         Status,
@@ -57,12 +52,6 @@ with workflow.unsafe.imports_passed_through():
         progticket_workflow_id,
     )
     from workflows.ticket_core import TicketCore
-
-
-# How many LogTime keys a ticket remembers to make retries harmless.
-RECENT_KEYS = 50
-# Third-party reminders count open days of this calendar (per-contract calendars: SLA issue).
-REMINDER_CALENDAR = SEED_000
 
 
 class LinkHandlers(TicketCore):
@@ -243,81 +232,6 @@ class LinkHandlers(TicketCore):
         if not inp.reason.strip():
             raise ApplicationError("reason: is required", type=ERR_INVALID)
         self._detachable(inp)
-
-    # -- third parties (seed 001) ---------------------------------------------------
-
-    @workflow.update(name=UPDATE_THIRD_PARTY)
-    async def hold_for_third_party(self, inp: ThirdPartyInput) -> TicketState:
-        async with self._lock:
-            s = self.state
-            current = self.status
-            new = self._check(Action.AGENT_SET_ON_HOLD)
-            now = workflow.now()
-            self._set_status(new, now)
-            self._take_in_charge(now)
-            s.hold_reason = "THIRD_PARTY"
-            s.third_party_name = inp.name.strip()
-            s.third_party_reference = inp.reference.strip()
-            s.third_party_remind_at = add_business_days(
-                REMINDER_CALENDAR, now, self._inp.third_party_reminder_business_days
-            )
-            ref = f" (ref. {s.third_party_reference})" if s.third_party_reference else ""
-            await self._record(
-                "third_party_hold",
-                inp.actor,
-                current,
-                detail=f"waiting for {s.third_party_name}{ref}",
-            )
-            return s
-
-    @hold_for_third_party.validator
-    def _validate_third_party(self, inp: ThirdPartyInput) -> None:
-        if not inp.name.strip():
-            raise ApplicationError("third_party_name: is required", type=ERR_INVALID)
-        self._check(Action.AGENT_SET_ON_HOLD)
-
-    # -- time spent (seed 002: closure agreed with the hours) --------------------------
-
-    @workflow.update(name=UPDATE_LOG_TIME)
-    async def log_time(self, inp: LogTimeInput) -> TicketState:
-        async with self._lock:
-            s = self.state
-            if inp.request_key and inp.request_key in s.recent_keys:
-                return s
-            self._check_loggable(inp)
-            s.hours_spent = round(s.hours_spent + inp.hours, 4)
-            if inp.request_key:
-                s.recent_keys = [*s.recent_keys, inp.request_key][-RECENT_KEYS:]
-            entry = TimeEntryData(
-                id=f"{s.ticket_id}-time-{s.event_seq + 1}",
-                hours=inp.hours,
-                note=inp.note,
-                agent_id=inp.actor.id if inp.actor.kind == "AGENT" else 0,
-            )
-            note = f": {inp.note}" if inp.note else ""
-            await self._record(
-                "time_logged",
-                inp.actor,
-                self.status,
-                detail=f"{inp.hours:g} h{note}",
-                time_entry=entry,
-            )
-            return s
-
-    def _check_loggable(self, inp: LogTimeInput) -> None:
-        if not 0 < inp.hours <= 24:
-            raise ApplicationError("hours: must be more than 0 and at most 24", type=ERR_INVALID)
-        if self.status is Status.CLOSED:
-            raise ApplicationError(
-                f"#{self.state.ticket_id} is CLOSED: time is logged before closing",
-                type=ERR_ILLEGAL_TRANSITION,
-            )
-
-    @log_time.validator
-    def _validate_log_time(self, inp: LogTimeInput) -> None:
-        if inp.request_key and inp.request_key in self.state.recent_keys:
-            return
-        self._check_loggable(inp)
 
     # -- merging (seed 004: support may merge tickets about the same problem) ----------
 

@@ -72,7 +72,10 @@ class Lifecycle:
 
     def task(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """A background task, cancelled and awaited when the process stops."""
-        task = asyncio.create_task(work, name=name)
+        return self.cancelling(asyncio.create_task(work, name=name))
+
+    def cancelling(self, task: asyncio.Task[T]) -> asyncio.Task[T]:
+        """``task`` (started elsewhere), cancelled and awaited when the process stops."""
 
         async def stop() -> None:
             task.cancel()

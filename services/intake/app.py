@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from email.utils import parseaddr
 from pathlib import Path
@@ -17,8 +16,9 @@ from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db, metrics, telemetry
 from services.common.events import EventPublisher
-from services.common.grpc_server import ServiceServer, run_until_signal
+from services.common.grpc_server import ServiceServer
 from services.common.health import DependencyWatch, database_check
+from services.common.lifecycle import Lifecycle
 from services.common.settings import Settings, split_hostport
 from services.intake.im_app import ImChannels
 from services.intake.im_models import ImUpdate
@@ -47,112 +47,99 @@ async def migrate(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM: NOT_SERVING until the database answers (and while it
     does not), NOT_SERVING for good once SIGTERM arrives."""
-    engine = db.make_engine(settings.database_url_for("intake"))
-    sessions = db.make_sessionmaker(engine)
-    channel = telemetry.insecure_channel(settings.tickets_addr)
-    tickets = tgrpc.TicketServiceStub(channel)
-    directory = dgrpc.DirectoryServiceStub(channel)
-    # The sales office (served by the tickets process): prospects' requests and replies.
-    sales = sgrpc.SalesServiceStub(channel)
-    forwarder = SalesForwarder(sessions, sales, settings.service_token)
-    wake = asyncio.Event()
-    support = parseaddr(settings.mail_from)[1] or settings.mail_from
-    # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
-    events = EventPublisher(settings.nats_url, "intake")
-    servicer = Servicer(
-        sessions,
-        tickets,
-        directory,
-        settings.service_token,
-        mail_wake=wake,
-        max_message_bytes=settings.smtp_max_message_bytes,
-        support_address=support,
-        events=events,
-        forwarder=forwarder,
-    )
-    ours = {support, *settings.mail_aliases}
-    mail_handler = SupportMailHandler(
-        sessions,
-        {*ours, settings.fax_address},
-        wake,
-        max_message_bytes=settings.smtp_max_message_bytes,
-    )
-    processor = MailProcessor(
-        sessions,
-        tickets,
-        directory,
-        settings.service_token,
-        wake,
-        our_domain=support.rsplit("@", 1)[-1],
-        events=events,
-        our_addresses=ours,
-        fax_address=settings.fax_address,
-        critical_keywords=settings.critical_keywords,
-        sales=sales,
-        forwarder=forwarder,
-        retry_base=settings.intake_retry_base,
-    )
-
-    def register(server: grpc.aio.Server) -> None:
-        igrpc.add_IntakeServiceServicer_to_server(servicer, server)
-
-    server = ServiceServer(
-        settings,
-        settings.intake_addr,
-        [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name],
-        register,
-    )
-    watch = DependencyWatch(server.set_serving, {"database": database_check(engine)})
-    await server.start()
-    background: list[asyncio.Task[None]] = []
-    smtp: asyncio.Server | None = None
-    im = ImChannels(settings, engine, sessions, tickets, directory)  # Telegram, WhatsApp
-
-    async def run() -> None:
-        nonlocal smtp
-        await watch.wait_ready()
-        await migrate(settings)
-        smtp_host, smtp_port = split_hostport(settings.smtp_listen)
-        smtp = await start_listener(
-            mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
+    async with Lifecycle("intake") as life:
+        engine = db.make_engine(settings.database_url_for("intake"))
+        life.on_close(engine.dispose)
+        sessions = db.make_sessionmaker(engine)
+        channel = telemetry.insecure_channel(settings.tickets_addr)
+        life.on_close(lambda: channel.close(None))
+        tickets = tgrpc.TicketServiceStub(channel)
+        directory = dgrpc.DirectoryServiceStub(channel)
+        # The sales office (served by the tickets process): prospects' requests and replies.
+        sales = sgrpc.SalesServiceStub(channel)
+        forwarder = SalesForwarder(sessions, sales, settings.service_token)
+        wake = asyncio.Event()
+        support = parseaddr(settings.mail_from)[1] or settings.mail_from
+        # Mail events for notify (acknowledgement threading, prospects' replies, bounces).
+        events = EventPublisher(settings.nats_url, "intake")
+        life.on_close(events.close, timeout=3)
+        servicer = Servicer(
+            sessions,
+            tickets,
+            directory,
+            settings.service_token,
+            mail_wake=wake,
+            max_message_bytes=settings.smtp_max_message_bytes,
+            support_address=support,
+            events=events,
+            forwarder=forwarder,
         )
-        processing = asyncio.create_task(processor.run_forever())
-        background.extend(
-            [
-                processing,
-                asyncio.create_task(watch.run()),
-                await im.start(),
-                # Sales requests not yet handed over (tickets away, a crash, older rows).
-                asyncio.create_task(forwarder.run_forever()),
-            ]
+        ours = {support, *settings.mail_aliases}
+        mail_handler = SupportMailHandler(
+            sessions,
+            {*ours, settings.fax_address},
+            wake,
+            max_message_bytes=settings.smtp_max_message_bytes,
         )
-        if metrics.serving():  # the rows by status, for /metrics (cancelled with the rest)
-            gauges = metrics.IntakeGauges(sessions, {"mail": InboundMessage, "im": ImUpdate})
-            background.append(asyncio.create_task(gauges.run_forever()))
-        log.info(
-            "intake listening on %s; SMTP on %s for %s",
+        processor = MailProcessor(
+            sessions,
+            tickets,
+            directory,
+            settings.service_token,
+            wake,
+            our_domain=support.rsplit("@", 1)[-1],
+            events=events,
+            our_addresses=ours,
+            fax_address=settings.fax_address,
+            critical_keywords=settings.critical_keywords,
+            sales=sales,
+            forwarder=forwarder,
+            retry_base=settings.intake_retry_base,
+        )
+        life.on_close(processor.close, timeout=5)  # its parsing children
+
+        def register(server: grpc.aio.Server) -> None:
+            igrpc.add_IntakeServiceServicer_to_server(servicer, server)
+
+        server = ServiceServer(
+            settings,
             settings.intake_addr,
-            settings.smtp_listen,
-            settings.mail_from,
+            [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name],
+            register,
         )
-        await asyncio.wait([processing])
-        processing.result()
+        watch = DependencyWatch(server.set_serving, {"database": database_check(engine)})
+        await server.start()
+        life.on_close(lambda: server.stop(5))
+        im = ImChannels(settings, engine, sessions, tickets, directory)  # Telegram, WhatsApp
 
-    body = asyncio.create_task(run())
-    try:
-        await run_until_signal(body)
-    finally:
-        body.cancel()  # still starting, or waiting on the tasks stopped below
-        await server.begin_shutdown()
-        if smtp is not None:
-            smtp.close()
-        await im.stop()
-        for task in background:
-            task.cancel()
-        await server.stop(5)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(processor.close(), 5)  # its parsing children
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(events.close(), 3)
-        await channel.close(None)
-        await engine.dispose()
+        async def run() -> None:
+            await watch.wait_ready()
+            await migrate(settings)
+            smtp_host, smtp_port = split_hostport(settings.smtp_listen)
+            smtp = await start_listener(
+                mail_handler, smtp_host, smtp_port, settings.mail_from.rsplit("@", 1)[-1]
+            )
+
+            async def close_smtp() -> None:
+                smtp.close()
+
+            life.on_close(close_smtp)
+            processing = life.task(processor.run_forever(), "mail processing")
+            life.task(watch.run(), "dependency watch")
+            life.on_close(im.stop)  # after its processing task is cancelled
+            life.cancelling(await im.start())
+            # Sales requests not yet handed over (tickets away, a crash, older rows).
+            life.task(forwarder.run_forever(), "sales forwarding")
+            if metrics.serving():  # the rows by status, for /metrics
+                gauges = metrics.IntakeGauges(sessions, {"mail": InboundMessage, "im": ImUpdate})
+                life.task(gauges.run_forever(), "intake gauges")
+            log.info(
+                "intake listening on %s; SMTP on %s for %s",
+                settings.intake_addr,
+                settings.smtp_listen,
+                settings.mail_from,
+            )
+            await asyncio.wait([processing])
+            processing.result()
+
+        await life.run(run(), first=server.begin_shutdown)

@@ -248,8 +248,16 @@ class ConsumerGroup:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self.connect()
+        self.run()
+
+    async def connect(self) -> None:
+        """Connect every consumer (its stream and durable made if missing)."""
         for consumer in self.consumers:
             await consumer.start()
+
+    def run(self) -> None:
+        """Start every consumer's loop."""
         self.tasks = [
             asyncio.create_task(c.run(), name=f"notify-{c.durable}") for c in self.consumers
         ]
@@ -264,16 +272,20 @@ class ConsumerGroup:
         for consumer in self.consumers:
             consumer.request_stop()
 
-        async def stop_one(consumer: JetStreamConsumer[Any], task: asyncio.Task[None]) -> None:
-            if not task.done() and not consumer.busy:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, 30)
+        async def stop_one(
+            consumer: JetStreamConsumer[Any], task: asyncio.Task[None] | None
+        ) -> None:
+            if task is not None:
+                if not task.done() and not consumer.busy:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, 30)
             await consumer.close()
 
-        await asyncio.gather(
-            *(stop_one(c, t) for c, t in zip(self.consumers, self.tasks, strict=False))
-        )
+        # Connected but never run (a start that failed half-way): closed all the same.
+        tasks: list[asyncio.Task[None] | None] = [*self.tasks]
+        tasks += [None] * (len(self.consumers) - len(tasks))
+        await asyncio.gather(*(stop_one(c, t) for c, t in zip(self.consumers, tasks, strict=True)))
         self.tasks = []
 
 
