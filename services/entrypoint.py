@@ -1,7 +1,8 @@
 """``helpdesk-process <name>`` / ``python -m services.entrypoint <name>``: start one process.
 
-The container image's entry point, and the same commands run locally. Each name starts
-exactly what ``python -m <module>`` starts (``make run`` starts those modules):
+The container image's entry point, and what ``make run`` starts (``python -m
+services.entrypoint <name>``; ``python -m services.<name>`` comes here too), so that
+logging, telemetry and the exit are the same everywhere:
 
 =============================  ==============================================================
 ``intake``                     IntakeService (gRPC) and the SMTP listener
@@ -54,7 +55,7 @@ async def _dev_escalation() -> None:
 
 async def _notify() -> None:
     from services.common.settings import Settings
-    from services.notify.__main__ import serve
+    from services.notify.app import serve
 
     await serve(Settings.from_env())
 

@@ -97,9 +97,16 @@ class Lifecycle:
         self._stack.push_async_callback(runner.shutdown)
         return runner.start()
 
-    async def run(self, body: Coroutine[Any, Any, object], *, first: Close | None = None) -> None:
+    async def run(
+        self,
+        body: Coroutine[Any, Any, object],
+        *,
+        first: Close | None = None,
+        drain: float = 0.0,
+    ) -> None:
         """Run ``body`` until SIGINT/SIGTERM or until it fails (which is raised), then
-        ``first`` (NOT_SERVING), then cancel ``body``; the rest closes on leaving."""
+        ``first`` (NOT_SERVING, or a server told to finish), then give ``body`` ``drain``
+        seconds to end by itself before cancelling it; the rest closes on leaving."""
         task = asyncio.create_task(body, name=f"{self.name} body")
         try:
             await run_until_signal(task)
@@ -107,6 +114,8 @@ class Lifecycle:
             if first is not None:
                 with contextlib.suppress(Exception):
                     await first()
+            if drain > 0 and not task.done():
+                await asyncio.wait([task], timeout=drain)
             task.cancel()  # still starting, or waiting on what the closes stop
             with contextlib.suppress(BaseException):
                 await task

@@ -1,11 +1,8 @@
-"""``python -m services.dev_escalation``."""
+"""``python -m services.dev_escalation``: the same start as ``helpdesk-process dev-escalation``."""
 
-import asyncio
+import sys
 
-from services.common import telemetry
-from services.common.settings import Settings
-from services.dev_escalation.app import serve
+from services.entrypoint import main
 
 if __name__ == "__main__":
-    telemetry.start("dev-escalation")
-    asyncio.run(serve(Settings.from_env()))
+    sys.exit(main(["dev-escalation"]))

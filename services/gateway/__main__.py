@@ -1,19 +1,8 @@
-"""``python -m services.gateway``: the web gateway process."""
+"""``python -m services.gateway``: the same start as ``helpdesk-process gateway``."""
 
-from __future__ import annotations
+import sys
 
-import asyncio
-
-from services.common import telemetry
-from services.common.settings import Settings
-from services.gateway.server import serve
-
-
-def main() -> None:
-    """Entry point: settings from the ``HELPDESK_*`` environment."""
-    telemetry.start("gateway")
-    asyncio.run(serve(Settings.from_env()))
-
+from services.entrypoint import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["gateway"]))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
 
 import uvicorn
 
-from services.common.grpc_server import run_until_signal
+from services.common.lifecycle import Lifecycle
 from services.common.settings import Settings, split_hostport
 from services.gateway.app import create_app
 
@@ -42,10 +41,11 @@ async def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    log.info("gateway listening on http://%s", settings.gateway_listen)
-    try:
-        await run_until_signal(task)
-    finally:
-        server.should_exit = True
-        await task
+    async with Lifecycle("gateway") as life:
+
+        async def finish_requests() -> None:
+            server.should_exit = True
+
+        log.info("gateway listening on http://%s", settings.gateway_listen)
+        # The app's own resources (sessions, gRPC channels) close in its lifespan.
+        await life.run(server.serve(), first=finish_requests, drain=GRACEFUL_SHUTDOWN_SECONDS + 5)

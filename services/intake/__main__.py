@@ -1,11 +1,8 @@
-"""``python -m services.intake``."""
+"""``python -m services.intake``: the same start as ``helpdesk-process intake``."""
 
-import asyncio
+import sys
 
-from services.common import telemetry
-from services.common.settings import Settings
-from services.intake.app import serve
+from services.entrypoint import main
 
 if __name__ == "__main__":
-    telemetry.start("intake")
-    asyncio.run(serve(Settings.from_env()))
+    sys.exit(main(["intake"]))

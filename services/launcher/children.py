@@ -106,10 +106,11 @@ def log_offset(path: Path) -> int:
         return 0
 
 
-def start_module(
-    name: str, module: str, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
+def start_process(
+    name: str, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
 ) -> Child:
-    """``python -m module`` with this interpreter, in its own session, output to ``log_path``.
+    """``python -m services.entrypoint name`` (what the container image runs) with this
+    interpreter, in its own session, output to ``log_path``.
 
     Its own session keeps a Ctrl-C at the terminal away from it: the launcher
     stops the children itself, in order.
@@ -118,7 +119,7 @@ def start_module(
     offset = log_offset(log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", "services.entrypoint", name],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -31,7 +31,7 @@ from services.launcher.children import (
     adopt,
     exit_text,
     log_offset,
-    start_module,
+    start_process,
     tail,
 )
 from services.launcher.plan import (
@@ -231,9 +231,8 @@ class Launcher:
         started = [
             (
                 spec,
-                start_module(
+                start_process(
                     spec.name,
-                    spec.module,
                     {**env, "HELPDESK_METRICS_ADDR": self.metrics[spec.name]},
                     self.logs / f"{spec.name}.log",
                 ),

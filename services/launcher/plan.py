@@ -14,10 +14,10 @@ from workflows.prog_contracts import DEV_ESCALATION_TASK_QUEUE
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One help-desk process: ``python -m module``, ready when its checks pass."""
+    """One help-desk process: ``helpdesk-process <name>`` (``services.entrypoint``), ready
+    when its checks pass."""
 
     name: str
-    module: str
     # The HELPDESK_*_ADDR it serves gRPC on, if any.
     addr_env: str | None = None
     # Names it must report SERVING on the standard health service.
@@ -33,29 +33,21 @@ class ProcessSpec:
 PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec(
         "tickets",
-        "services.tickets",
         "HELPDESK_TICKETS_ADDR",
         ("helpdesk.v1.TicketService", "helpdesk.v1.DirectoryService"),
         ((TICKETS_TASK_QUEUE, "activity"),),
     ),
-    ProcessSpec(
-        "intake", "services.intake", "HELPDESK_INTAKE_ADDR", ("helpdesk.v1.IntakeService",)
-    ),
-    ProcessSpec(
-        "notify", "services.notify", "HELPDESK_NOTIFY_ADDR", ("helpdesk.v1.NotifyService",)
-    ),
+    ProcessSpec("intake", "HELPDESK_INTAKE_ADDR", ("helpdesk.v1.IntakeService",)),
+    ProcessSpec("notify", "HELPDESK_NOTIFY_ADDR", ("helpdesk.v1.NotifyService",)),
     ProcessSpec(
         "dev-escalation",
-        "services.dev_escalation",
         "HELPDESK_DEV_ESCALATION_ADDR",
         ("helpdesk.v1.DevEscalationService",),
         ((DEV_ESCALATION_TASK_QUEUE, "activity"),),
     ),
-    ProcessSpec(
-        "workflow-worker", "workflows.worker", task_queues=((WORKFLOW_TASK_QUEUE, "workflow"),)
-    ),
+    ProcessSpec("workflow-worker", task_queues=((WORKFLOW_TASK_QUEUE, "workflow"),)),
     # Last: its /readyz waits for the gRPC services it calls (tickets, intake).
-    ProcessSpec("gateway", "services.gateway", http_env="HELPDESK_GATEWAY_LISTEN"),
+    ProcessSpec("gateway", http_env="HELPDESK_GATEWAY_LISTEN"),
 )
 
 # Listen addresses the launcher hands to the processes, with their defaults (DESIGN.md §4).

@@ -276,3 +276,20 @@ class NotifyApp:
         await life.__aexit__(None, None, None)
         self._mail, self._server = None, None
         log.info("notify stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Run notify until SIGINT/SIGTERM, then stop it cleanly."""
+    app = NotifyApp(settings)
+    async with Lifecycle("notify process") as life:
+        life.on_close(app.stop)
+
+        async def run() -> None:
+            await app.start()  # NOT_SERVING until the database and NATS answer
+            tasks = app.consumer_tasks
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done():
+                    task.result()  # a consumer loop that ends is an error
+
+        await life.run(run())

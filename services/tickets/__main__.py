@@ -1,11 +1,8 @@
-"""``python -m services.tickets``."""
+"""``python -m services.tickets``: the same start as ``helpdesk-process tickets``."""
 
-import asyncio
+import sys
 
-from services.common import telemetry
-from services.common.settings import Settings
-from services.tickets.app import serve
+from services.entrypoint import main
 
 if __name__ == "__main__":
-    telemetry.start("tickets")
-    asyncio.run(serve(Settings.from_env()))
+    sys.exit(main(["tickets"]))

@@ -15,11 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"intake", "tickets", "notify", "dev_escalation", "gateway", "cli", "launcher"}
 # Where the layers meet on purpose: the image's entry point starts every service, the CLI
 # reads the launcher's endpoints file, and the workflow worker's process hosts the
-# workflows with the services' plumbing (health port, settings) imported in its main().
+# workflows with the services' plumbing (health port, settings) imported in its main(),
+# started like every process through the entry point.
 JOINS = {
     ("services/entrypoint.py", "services"),
     ("services/cli/client.py", "services.launcher"),
     ("workflows/worker.py", "services.common"),
+    ("workflows/worker.py", "services.entrypoint"),
 }
 
 

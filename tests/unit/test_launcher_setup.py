@@ -138,7 +138,7 @@ def test_every_process_is_checked_for_readiness() -> None:
 
 def test_the_gateway_starts_last_on_its_listen_address() -> None:
     gateway = plan.PROCESSES[-1]
-    assert (gateway.name, gateway.module) == ("gateway", "services.gateway")
+    assert gateway.name == "gateway"
     assert (gateway.http_env, gateway.ready_path) == ("HELPDESK_GATEWAY_LISTEN", "/readyz")
     assert plan.LISTEN_DEFAULTS["HELPDESK_GATEWAY_LISTEN"] == "127.0.0.1:8080"
 
@@ -166,3 +166,14 @@ def test_a_moved_gateway_moves_the_portal_url(monkeypatch: pytest.MonkeyPatch) -
     moved = chosen.env["HELPDESK_GATEWAY_LISTEN"]
     assert moved != f"127.0.0.1:{port}"
     assert chosen.env["HELPDESK_PORTAL_URL"] == f"http://{moved}"
+
+
+def test_make_run_starts_each_process_as_the_image_does() -> None:
+    """``make run`` and the container start the same entry point, by the same names."""
+    from services import entrypoint
+
+    assert {spec.name for spec in plan.PROCESSES} <= set(entrypoint.PROCESSES)
+    assert set(entrypoint.PROCESSES) - {spec.name for spec in plan.PROCESSES} == {
+        "migrate",
+        "register-search-attributes",
+    }

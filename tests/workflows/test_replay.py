@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.worker import WORKFLOWS
+from workflows.worker import WORKFLOWS, workflow_runner
 
 pytestmark = pytest.mark.workflow
 
@@ -39,9 +39,14 @@ def test_histories_are_present() -> None:
     } <= names
 
 
+def _replayer() -> Replayer:
+    """A replayer with production's sandbox settings (``workflows.worker``)."""
+    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner())
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    await Replayer(workflows=WORKFLOWS).replay_workflow(_load(path))
+    await _replayer().replay_workflow(_load(path))
 
 
 async def test_replay_catches_a_nondeterministic_change() -> None:
@@ -52,4 +57,4 @@ async def test_replay_catches_a_nondeterministic_change() -> None:
     scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_fax"
     altered = WorkflowHistory.from_json("ticket-altered", json.dumps(history))
     with pytest.raises(workflow.NondeterminismError):
-        await Replayer(workflows=WORKFLOWS).replay_workflow(altered)
+        await _replayer().replay_workflow(altered)
