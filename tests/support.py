@@ -18,8 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from services.common import db
-from services.common.events import EventPublisher, ensure_stream
-from services.common.secret_events import SecretPublisher
+from services.common.events import EventPublisher, SecretPublisher, ensure_stream
 from services.common.settings import async_database_url
 from services.common.tokens import TokenSigner
 from services.tickets import models as m

@@ -1,13 +1,14 @@
-"""Events on NATS JetStream: stream ``HELPDESK``, subjects ``helpdesk.<entity>.<event>``.
+"""Events on NATS JetStream: stream ``HELPDESK``, subjects ``helpdesk.<entity>.<event>``,
+and the short-lived ``HELPDESK_SECRETS``; the publishers of both.
 
-Every event carries its ID as ``Nats-Msg-Id`` so that a retried publish is
-dropped by the server's duplicate window; consumers also keep the IDs they
+What each message holds, and its subjects, live in ``services.common.messages`` (one
+module per stream). Every event carries its ID as ``Nats-Msg-Id`` so that a retried
+publish is dropped by the server's duplicate window; consumers also keep the IDs they
 have handled, so a redelivery never repeats an effect.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import nats
@@ -18,43 +19,33 @@ from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry.trace import SpanKind
 
 from services.common import telemetry
+from services.common.messages import (
+    desk,
+    im,
+    mail,
+    maintenance,
+    programming,
+    reports,
+    sales,
+    secrets,
+    tickets,
+)
+from services.common.messages.codec import to_json
 
 STREAM = "HELPDESK"
 SUBJECTS = [
-    "helpdesk.ticket.>",
-    "helpdesk.progticket.>",
-    "helpdesk.mail.>",
-    "helpdesk.report.>",
-    "helpdesk.im.>",  # intake's instant-messaging events for notify
-    "helpdesk.desk.>",  # the desk's own events (the opening digest) for notify
-    "helpdesk.maintenance.>",  # planned remote updates (seed 000) for notify
-    "helpdesk.sales.>",  # the sales office's requests (seeds 003/004) for notify
+    tickets.FILTER,
+    programming.FILTER,
+    mail.FILTER,
+    reports.FILTER,
+    im.FILTER,  # intake's instant-messaging events for notify
+    desk.FILTER,  # the desk's own events (the opening digest) for notify
+    maintenance.FILTER,  # planned remote updates (seed 000) for notify
+    sales.FILTER,  # the sales office's requests and quotes (seeds 003/004) for notify
 ]
 _tracer = telemetry.tracer(__name__)
 # How long JetStream remembers a message ID: longer than any activity retry gap we expect.
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
-
-
-def ticket_subject(event_type: str) -> str:
-    return f"helpdesk.ticket.{event_type}"
-
-
-def mail_subject(event_type: str) -> str:
-    """Intake's mail events for notify: ``received``, ``prospect``, ``bounce``,
-    ``attachments_refused``."""
-    return f"helpdesk.mail.{event_type}"
-
-
-def im_subject(event_type: str) -> str:
-    """Intake's instant-messaging events for notify: ``ticket`` (a ticket's chat),
-    ``send`` (the bot's own messages), ``status`` (a provider's delivery status)."""
-    return f"helpdesk.im.{event_type}"
-
-
-def sales_subject(event_type: str) -> str:
-    """The sales office's events for notify: ``created``, ``assigned``, ``replied``,
-    ``message_received``, ``updated``."""
-    return f"helpdesk.sales.{event_type}"
 
 
 def _covers(wide: str, narrow: str) -> bool:
@@ -126,7 +117,7 @@ class EventPublisher:
         ) as span:
             ack = await js.publish(
                 subject,
-                json.dumps(payload, ensure_ascii=False, default=str).encode(),
+                to_json(payload),
                 headers=telemetry.inject({"Nats-Msg-Id": event_id}),
                 timeout=10,
             )
@@ -144,17 +135,13 @@ class EventPublisher:
 # -- secrets: passwords and reset codes on their own short-lived stream -----------------
 
 SECRETS_STREAM = "HELPDESK_SECRETS"
-SECRET_SUBJECTS = ["helpdesk.secret.>"]
+SECRET_SUBJECTS = [secrets.FILTER]
 # Secrets must not persist: JetStream drops them after an hour, delivered or not.
 SECRETS_MAX_AGE_SECONDS = 3600
 SECRETS_DUPLICATE_WINDOW_SECONDS = 10 * 60
 # What the HELPDESK stream keeps once the secrets stream exists: JetStream refuses two
 # streams with overlapping subjects, and ``helpdesk.>`` would also keep every secret forever.
 TICKET_STREAM_SUBJECTS = SUBJECTS
-
-
-def secret_subject(kind: str) -> str:
-    return f"helpdesk.secret.{kind}"
 
 
 def _subjects_overlap(a: str, b: str) -> bool:
@@ -222,3 +209,37 @@ async def ensure_secrets_stream(js: JetStreamContext) -> None:
         )
     except BadRequestError:
         await js.stream_info(SECRETS_STREAM)  # created meanwhile by another process
+
+
+class SecretPublisher:
+    """Publishes secrets (generated passwords, reset codes) for notify to email: to the
+    short-lived ``HELPDESK_SECRETS`` stream (kept one hour), never to ``HELPDESK``."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self._url = url
+        self._name = name
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+
+    async def _jetstream(self) -> JetStreamContext:
+        if self._js is None:
+            self._nc = await connect(self._url, self._name)
+            self._js = self._nc.jetstream()
+            await ensure_secrets_stream(self._js)
+        return self._js
+
+    async def publish(self, kind: str, payload: secrets.SecretEventPayload) -> None:
+        js = await self._jetstream()
+        await js.publish(
+            secrets.subject(kind),
+            secrets.encode(payload),
+            # The trace context only: a span never holds the secret itself.
+            headers=telemetry.inject({"Nats-Msg-Id": str(payload["event_id"])}),
+            timeout=10,
+        )
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = None
+            self._js = None

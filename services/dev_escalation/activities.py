@@ -18,15 +18,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.common.events import EventPublisher
-from services.common.prog_events import (
+from services.common.messages.programming import (
     ProgActorPayload,
     ProgEventPayload,
     ProgTicketPayload,
     RecipientPayload,
     RemoteUpdatePayload,
     prog_display_id,
-    progticket_subject,
 )
+from services.common.messages.programming import subject as progticket_subject
 from services.dev_escalation import models as m
 from services.dev_escalation.directory import Directory
 from workflows.contracts import ERR_INVALID
@@ -231,7 +231,7 @@ class ProgActivities:
         )
 
     async def recipients(self, rec: ProgChangeRecord) -> list[RecipientPayload]:
-        """Who notify must write to for this event (see ``services.common.prog_events``)."""
+        """Who notify must write to for this event (``services.common.messages.programming``)."""
         kind = rec.event_type
         if kind == "created" and rec.state.urgency == "HIGH":
             return await self.directory.on_call()

@@ -11,7 +11,7 @@ import grpc
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from services.common.auth import bearer_metadata
-from services.common.prog_events import ProgPersonPayload, RecipientPayload
+from services.common.messages.programming import ProgPersonPayload, RecipientPayload
 
 if TYPE_CHECKING:  # the async stub types exist only in the generated .pyi
     from helpdesk.v1.directory_pb2_grpc import DirectoryServiceAsyncStub

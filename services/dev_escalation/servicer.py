@@ -14,7 +14,7 @@ from temporalio.client import Client
 from helpdesk.v1 import dev_escalation_pb2 as epb
 from helpdesk.v1 import dev_escalation_pb2_grpc as egrpc
 from services.common.access import Role, principal
-from services.common.prog_events import prog_display_id
+from services.common.messages.programming import prog_display_id
 from services.common.rpc_errors import (
     Context,
     RpcError,

@@ -7,7 +7,7 @@ from typing import Any
 from temporalio.client import Client
 
 from services.common import workflow_updates
-from services.common.prog_events import prog_display_id
+from services.common.messages.programming import prog_display_id
 from workflows.prog_contracts import progticket_workflow_id
 
 

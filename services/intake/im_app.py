@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.common.events import EventPublisher
-from services.common.secret_events import SecretPublisher
+from services.common.events import EventPublisher, SecretPublisher
 from services.common.settings import Settings, split_hostport
 from services.intake.im_media import MediaFetcher
 from services.intake.im_processor import ImProcessor

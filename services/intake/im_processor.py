@@ -59,8 +59,9 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
-from services.common.events import EventPublisher, im_subject
-from services.common.secret_events import SecretPublisher
+from services.common.events import EventPublisher, SecretPublisher
+from services.common.messages.im import subject as im_subject
+from services.common.messages.secrets import SecretEventPayload
 from services.intake import claims
 from services.intake.im_media import Fetched, MediaFetcher, MediaTransient, Refused
 from services.intake.im_models import ImChat, ImGroup, ImLink, ImOutbox, ImUpdate
@@ -339,7 +340,9 @@ class ImProcessor:
             try:
                 if row.kind == "secret":
                     if self.secrets_out is not None:
-                        await self.secrets_out.publish(row.event_type, row.payload)
+                        # Stored by this processor as a secret event (the link code).
+                        secret = cast(SecretEventPayload, row.payload)
+                        await self.secrets_out.publish(row.event_type, secret)
                 elif self.events is not None:
                     await self.events.publish(im_subject(row.event_type), row.event_id, row.payload)
             except (OSError, NatsError, TimeoutError) as err:

@@ -51,9 +51,10 @@ from helpdesk.v1 import sales_pb2 as spb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common import telemetry
 from services.common.auth import bearer_metadata
-from services.common.events import mail_subject
 from services.common.limits import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL
 from services.common.mail_threading import is_message_id, sales_request_of
+from services.common.messages.mail import MailEventPayload
+from services.common.messages.mail import subject as mail_subject
 from services.intake import claims, mailparse
 from services.intake.cc_followers import follow_cc
 from services.intake.mail_criticality import MailCriticality
@@ -402,13 +403,11 @@ class MailProcessor:
             self._call, self.tickets.AddFollower, ticket_id, mail, key, self.our_addresses
         )
 
-    async def _publish(self, kind: str, event_id: str, payload: dict[str, object]) -> None:
+    async def _publish(self, event: MailEventPayload) -> None:
         if self.events is None:
-            log.debug("no event publisher: %s %s not published", kind, event_id)
+            log.debug("no event publisher: %s %s not published", event["type"], event["event_id"])
             return
-        await self.events.publish(
-            mail_subject(kind), event_id, {"event_id": event_id, "type": kind, **payload}
-        )
+        await self.events.publish(mail_subject(event["type"]), event["event_id"], event)
 
     async def _deliver(
         self,
@@ -668,15 +667,15 @@ class MailProcessor:
         """Tell notify which message opened the ticket: its acknowledgement answers it
         (In-Reply-To), or is not sent at all when the mail must get no automatic reply."""
         await self._publish(
-            "received",
-            f"mail-received:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
-            {
-                "ticket_id": ticket_id,
-                "message_id": mail.message_id if is_message_id(mail.message_id) else "",
-                "sender": mail.sender,
-                "auto_reply": mail.auto_reply_allowed,
-                "no_auto_reply_reason": mail.no_auto_reply_reason,
-            },
+            MailEventPayload(
+                event_id=f"mail-received:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+                type="received",
+                ticket_id=ticket_id,
+                message_id=mail.message_id if is_message_id(mail.message_id) else "",
+                sender=mail.sender,
+                auto_reply=mail.auto_reply_allowed,
+                no_auto_reply_reason=mail.no_auto_reply_reason,
+            )
         )
 
     async def _refusal(
@@ -692,20 +691,20 @@ class MailProcessor:
         if not refused:
             return
         await self._publish(
-            "attachments_refused",
-            f"mail-refused:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
-            {
-                "ticket_id": ticket_id,
-                "message_id": mail.message_id if is_message_id(mail.message_id) else "",
-                "sender": mail.sender,
-                "sender_name": contact.name,
-                "locale": contact.locale,
-                "subject": mail.subject.strip()[:200],
-                "auto_reply": mail.auto_reply_allowed,
-                "no_auto_reply_reason": mail.no_auto_reply_reason,
-                "files": refused[: MAX_ATTACHMENTS * 2],
-                "more": max(0, len(refused) - MAX_ATTACHMENTS * 2),
-            },
+            MailEventPayload(
+                event_id=f"mail-refused:{ticket_id}:{hashlib.sha256(key.encode()).hexdigest()[:24]}",
+                type="attachments_refused",
+                ticket_id=ticket_id,
+                message_id=mail.message_id if is_message_id(mail.message_id) else "",
+                sender=mail.sender,
+                sender_name=contact.name,
+                locale=contact.locale,
+                subject=mail.subject.strip()[:200],
+                auto_reply=mail.auto_reply_allowed,
+                no_auto_reply_reason=mail.no_auto_reply_reason,
+                files=refused[: MAX_ATTACHMENTS * 2],
+                more=max(0, len(refused) - MAX_ATTACHMENTS * 2),
+            )
         )
 
     async def _bounce(self, mail: mailparse.ParsedMail, key: str) -> Outcome:
@@ -715,15 +714,15 @@ class MailProcessor:
         if not ours:
             return Outcome("BOUNCE", 0, "delivery report about none of our messages")
         await self._publish(
-            "bounce",
-            f"mail-bounce:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
-            {
-                "original_message_ids": ours,
-                "recipients": bounce.recipients,
-                "action": bounce.action,
-                "status": bounce.status,
-                "diagnostic": bounce.diagnostic,
-            },
+            MailEventPayload(
+                event_id=f"mail-bounce:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
+                type="bounce",
+                original_message_ids=ours,
+                recipients=bounce.recipients,
+                action=bounce.action,
+                status=bounce.status,
+                diagnostic=bounce.diagnostic,
+            )
         )
         return Outcome("BOUNCE", 0, f"bounce of {', '.join(ours)}: {bounce.status}")
 
@@ -755,16 +754,16 @@ class MailProcessor:
             await self.forwarder.forward(request_id)
         if mail.auto_reply_allowed:
             await self._publish(
-                "prospect",
-                f"mail-prospect:{request_id}",
-                {
-                    "request_id": request_id,
-                    "sender": mail.sender,
-                    "sender_name": mail.sender_name,
-                    "subject": mail.subject,
-                    "message_id": mail.message_id if is_message_id(mail.message_id) else "",
-                    "locale": locale,
-                },
+                MailEventPayload(
+                    event_id=f"mail-prospect:{request_id}",
+                    type="prospect",
+                    request_id=request_id,
+                    sender=mail.sender,
+                    sender_name=mail.sender_name,
+                    subject=mail.subject,
+                    message_id=mail.message_id if is_message_id(mail.message_id) else "",
+                    locale=locale,
+                )
             )
         detail = f"{mail.sender} is not a customer: sales request {request_id}"
         return Outcome("PROSPECT", 0, detail)

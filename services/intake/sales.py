@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import sales_pb2 as spb
-from services.common.events import mail_subject
+from services.common.messages.mail import MailEventPayload
+from services.common.messages.mail import subject as mail_subject
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -219,17 +220,17 @@ class SalesRpcs:
             await self.events.publish(
                 mail_subject("prospect"),
                 event_id,
-                {
-                    "event_id": event_id,
-                    "type": "prospect",
-                    "request_id": row.id,
-                    "sender": row.sender,
-                    "sender_name": row.sender_name,
-                    "subject": row.subject,
-                    "message_id": "",
-                    "locale": row.locale,
-                    "known_contact": known_contact,
-                },
+                MailEventPayload(
+                    event_id=event_id,
+                    type="prospect",
+                    request_id=row.id,
+                    sender=row.sender,
+                    sender_name=row.sender_name,
+                    subject=row.subject,
+                    message_id="",
+                    locale=row.locale,
+                    known_contact=known_contact,
+                ),
             )
         except (NatsError, OSError, TimeoutError) as err:
             log.warning("sales request %s: reply not queued: %s", row.id, type(err).__name__)

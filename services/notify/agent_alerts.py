@@ -21,10 +21,9 @@ stays with the ``notify`` consumer.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from nats.js import JetStreamContext
@@ -33,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from services.common.auth import bearer_metadata
-from services.common.desk_events import DIGEST_SUBJECT, DigestEventPayload
 from services.common.events import STREAM, ensure_stream
 from services.common.mail_threading import MessageIds, mail_domain, subject_tag
-from services.common.ticket_events import TicketEventPayload
-from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
+from services.common.messages import desk as desk_messages
+from services.common.messages import tickets as tickets_messages
+from services.common.messages.desk import DigestEventPayload
+from services.common.messages.tickets import TicketEventPayload
+from services.notify.consumer import ConsumerGroup, JetStreamConsumer
 from services.notify.im_out import TELEGRAM, WHATSAPP, ImDelivery
 from services.notify.local_time import format_instant
 from services.notify.models import TicketAssignee, utcnow
@@ -387,7 +388,7 @@ class AgentTicketConsumer(JetStreamConsumer[TicketEventPayload]):
     """Ticket events that tell agents something (durable ``<notify>-agents``)."""
 
     stream = STREAM
-    filter_subject = "helpdesk.ticket.>"
+    filter_subject = tickets_messages.FILTER
     description = "notify: agents told of new tickets, assignments and customers' replies"
 
     def __init__(
@@ -400,8 +401,7 @@ class AgentTicketConsumer(JetStreamConsumer[TicketEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> TicketEventPayload:
-        return parse_event(data)
+    decode = tickets_messages.decode
 
     def describe(self, event: TicketEventPayload) -> str:
         return f"{event['event_id']} ({event['type']}, agents)"
@@ -426,27 +426,11 @@ class AgentTicketConsumer(JetStreamConsumer[TicketEventPayload]):
         return _longest(delays)
 
 
-def parse_digest(data: bytes) -> DigestEventPayload:
-    try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict) or not isinstance(raw.get("event_id"), str):
-        raise ValueError("event_id: missing")
-    for key in ("tickets", "agents"):
-        if not isinstance(raw.get(key), list):
-            raise ValueError(f"{key}: missing or not a list")
-    for key in ("opened_at", "closed_since"):
-        if not isinstance(raw.get(key), str):
-            raise ValueError(f"{key}: missing or not a string")
-    return cast(DigestEventPayload, raw)
-
-
 class DigestConsumer(JetStreamConsumer[DigestEventPayload]):
     """The opening digest to the agents on duty (durable ``<notify>-digest``)."""
 
     stream = STREAM
-    filter_subject = DIGEST_SUBJECT
+    filter_subject = desk_messages.DIGEST_SUBJECT
     description = "notify: the digest at the desk's opening, to the agents on duty"
 
     def __init__(self, nats_url: str, alerter: AgentAlerter, **kwargs: Any) -> None:
@@ -456,8 +440,7 @@ class DigestConsumer(JetStreamConsumer[DigestEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> DigestEventPayload:
-        return parse_digest(data)
+    decode = desk_messages.decode
 
     def describe(self, event: DigestEventPayload) -> str:
         return f"{event['event_id']} (desk digest)"

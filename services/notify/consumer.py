@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from nats.aio.client import Client as NatsClient
@@ -27,42 +27,20 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import telemetry
 from services.common.events import STREAM, connect, ensure_stream
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages import tickets as tickets_messages
+from services.common.messages.tickets import TicketEventPayload
 from services.notify.notifier import Notifier, Progress, RetryPolicy
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer(__name__)
 
 DURABLE = "notify"
-FILTER_SUBJECT = "helpdesk.ticket.>"
+FILTER_SUBJECT = tickets_messages.FILTER
 ACK_WAIT_SECONDS = 30.0
 FETCH_BATCH = 10
 FETCH_TIMEOUT_SECONDS = 5.0
 
 E = TypeVar("E")
-
-
-def parse_event(data: bytes) -> TicketEventPayload:
-    """Decode a message body; ``ValueError`` naming what is missing when it is not an event."""
-    try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in (("event_id", str), ("type", str), ("ticket_id", int), ("ticket", dict)):
-        if not isinstance(raw.get(key), kind) or (kind is str and not raw[key]):
-            raise ValueError(f"{key}: missing or not a {kind.__name__}")
-    ticket = raw["ticket"]
-    for key, kind in (("subject", str), ("requester", dict)):
-        if not isinstance(ticket.get(key), kind):
-            raise ValueError(f"ticket.{key}: missing or not a {kind.__name__}")
-    comment = raw.get("comment")
-    if comment is not None and not isinstance(comment, dict):
-        raise ValueError("comment: not an object")
-    if raw["type"] == "comment_added" and comment is None:
-        raise ValueError("comment: required for comment_added")
-    return cast(TicketEventPayload, raw)
 
 
 def consumer_config(
@@ -118,9 +96,12 @@ class JetStreamConsumer(Generic[E]):
         """Create the stream when missing."""
         raise NotImplementedError
 
+    # The stream's decoder (``services.common.messages.<stream>.decode``).
+    decode: ClassVar[Callable[[bytes], Any]]
+
     def parse(self, data: bytes) -> E:
         """The event in a message body; ``ValueError`` when it is not one (never redelivered)."""
-        raise NotImplementedError
+        return cast(E, type(self).decode(data))
 
     def describe(self, event: E) -> str:
         """The event in a log line (never anything secret)."""
@@ -311,8 +292,7 @@ class EventConsumer(JetStreamConsumer[TicketEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> TicketEventPayload:
-        return parse_event(data)
+    decode = tickets_messages.decode
 
     def describe(self, event: TicketEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"

@@ -36,9 +36,11 @@ from services.common import metrics
 from services.common.auth import bearer_metadata
 from services.common.events import STREAM, ensure_stream
 from services.common.mail_threading import subject_tag
+from services.common.messages import im as im_messages
+from services.common.messages import tickets as tickets_messages
+from services.common.messages.tickets import TicketEventPayload
 from services.common.settings import Settings
-from services.common.ticket_events import TicketEventPayload
-from services.notify.consumer import ConsumerGroup, JetStreamConsumer, parse_event
+from services.notify.consumer import ConsumerGroup, JetStreamConsumer
 from services.notify.models import Delivery, DeliveryStatus, ImTicketChat, utcnow
 from services.notify.notifier import Progress, RetryPolicy, age_seconds
 from services.notify.rules import PAGING_EVENTS
@@ -312,23 +314,9 @@ class ImDelivery:
         return None
 
 
-def parse_im_event(data: bytes) -> dict[str, Any]:
-    try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict) or not isinstance(raw.get("event_id"), str):
-        raise ValueError("event_id: missing")
-    if raw.get("type") not in ("ticket", "send", "status"):
-        raise ValueError("type: not one of ticket, send, status")
-    if raw.get("provider") not in (TELEGRAM, WHATSAPP):
-        raise ValueError("provider: not telegram or whatsapp")
-    return raw
-
-
 class ImEventConsumer(JetStreamConsumer[dict[str, Any]]):
     stream = STREAM
-    filter_subject = "helpdesk.im.>"
+    filter_subject = im_messages.FILTER
     description = "notify: instant messaging (tickets' chats, bot messages, statuses)"
 
     def __init__(self, nats_url: str, delivery: ImDelivery, **kwargs: Any) -> None:
@@ -339,8 +327,7 @@ class ImEventConsumer(JetStreamConsumer[dict[str, Any]]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> dict[str, Any]:
-        return parse_im_event(data)
+    decode = im_messages.decode
 
     def describe(self, event: dict[str, Any]) -> str:
         return f"{event['event_id']} (im {event['type']})"
@@ -431,7 +418,7 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
     """Ticket events that call for an instant message."""
 
     stream = STREAM
-    filter_subject = "helpdesk.ticket.>"
+    filter_subject = tickets_messages.FILTER
     description = "notify: agents' replies to IM chats, URGENT pages on agents' accounts"
 
     def __init__(
@@ -451,8 +438,7 @@ class ImTicketConsumer(JetStreamConsumer[TicketEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> TicketEventPayload:
-        return parse_event(data)
+    decode = tickets_messages.decode
 
     def describe(self, event: TicketEventPayload) -> str:
         return f"{event['event_id']} ({event['type']}, IM)"

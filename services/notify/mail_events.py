@@ -17,45 +17,20 @@ now (``NoteDeferred``) fails the event: it is nak'ed with a delay and comes back
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nats.js import JetStreamContext
 
 from services.common.events import STREAM, ensure_stream
+from services.common.messages import mail as mail_messages
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Notifier, Progress
 from services.notify.store import DeliveryStore
 from services.notify.ticket_notes import TicketNotes, bounce_note
 
 DURABLE = "notify-mail"
-FILTER_SUBJECT = "helpdesk.mail.>"
+FILTER_SUBJECT = mail_messages.FILTER
 TYPES = ("received", "prospect", "bounce", "attachments_refused")
-
-
-def parse_mail_event(data: bytes) -> dict[str, Any]:
-    """Decode a body; ``ValueError`` naming what is wrong when it is not a mail event."""
-    try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-    if not isinstance(raw.get("event_id"), str) or not raw["event_id"]:
-        raise ValueError("event_id: missing")
-    if raw.get("type") not in TYPES:
-        raise ValueError(f"type: not one of {', '.join(TYPES)}")
-    if raw["type"] == "received" and not isinstance(raw.get("ticket_id"), int):
-        raise ValueError("ticket_id: missing or not an integer")
-    if raw["type"] == "attachments_refused" and not isinstance(raw.get("ticket_id"), int):
-        raise ValueError("ticket_id: missing or not an integer")
-    if raw["type"] in ("prospect", "attachments_refused") and not isinstance(
-        raw.get("sender"), str
-    ):
-        raise ValueError("sender: missing")
-    if raw["type"] == "bounce" and not isinstance(raw.get("original_message_ids"), list):
-        raise ValueError("original_message_ids: missing")
-    return raw
 
 
 class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
@@ -82,8 +57,7 @@ class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> dict[str, Any]:
-        return parse_mail_event(data)
+    decode = mail_messages.decode
 
     def describe(self, event: dict[str, Any]) -> str:
         return f"{event['event_id']} (mail {event['type']})"

@@ -28,7 +28,7 @@ import grpc
 
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.auth import bearer_metadata
-from services.common.ticket_events import AttachmentPayload, TicketEventPayload
+from services.common.messages.tickets import AttachmentPayload, TicketEventPayload
 
 if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
     from helpdesk.v1.tickets_pb2_grpc import TicketServiceAsyncStub

@@ -12,7 +12,6 @@ template, recipient) and sent at least once (a resend keeps its Message-ID).
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, cast
 
 from nats.js import JetStreamContext
@@ -20,7 +19,8 @@ from nats.js.api import DeliverPolicy
 
 from services.common.events import STREAM as HELPDESK_STREAM
 from services.common.events import ensure_stream
-from services.common.maintenance_events import MaintenanceEventPayload, maintenance_subject
+from services.common.messages import maintenance as maintenance_messages
+from services.common.messages.maintenance import MaintenanceEventPayload
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import format_window, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
@@ -43,27 +43,6 @@ MEDIUM_WORDS = {
         "PHYSICAL_MEDIA": "physical media (a CD) sent to you",
     },
 }
-
-
-def parse_maintenance_event(data: bytes) -> MaintenanceEventPayload:
-    """Decode a body; ``ValueError`` naming what is wrong when it is not such an event."""
-    try:
-        body: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in (("event_id", str), ("type", str), ("window_id", int), ("window", dict)):
-        if not isinstance(body.get(key), kind):
-            raise ValueError(f"{key}: missing or not a {kind.__name__}")
-    if body["type"] not in TEMPLATES:
-        raise ValueError(f"type: not one of {', '.join(TEMPLATES)}")
-    for key in ("planned_start", "planned_end", "organization_name", "medium", "summary"):
-        if not isinstance(body["window"].get(key), str):
-            raise ValueError(f"window.{key}: missing or not a string")
-    if not isinstance(body.get("recipients"), list):
-        raise ValueError("recipients: missing or not a list")
-    return cast(MaintenanceEventPayload, body)
 
 
 def maintenance_context(event: MaintenanceEventPayload, email: PlannedEmail) -> dict[str, Any]:
@@ -127,7 +106,7 @@ class MaintenanceEventConsumer(JetStreamConsumer[MaintenanceEventPayload]):
     """Durable pull consumer ``notify-maintenance`` on ``helpdesk.maintenance.>``."""
 
     stream = HELPDESK_STREAM
-    filter_subject = maintenance_subject(">")
+    filter_subject = maintenance_messages.FILTER
     description = "notify: planned remote updates by email"
 
     def __init__(
@@ -145,8 +124,7 @@ class MaintenanceEventConsumer(JetStreamConsumer[MaintenanceEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> MaintenanceEventPayload:
-        return parse_maintenance_event(data)
+    decode = maintenance_messages.decode
 
     def describe(self, event: MaintenanceEventPayload) -> str:
         return f"{event['event_id']} (maintenance {event['window_id']} {event['type']})"

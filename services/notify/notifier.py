@@ -29,7 +29,7 @@ from email.utils import parseaddr
 from services.common import metrics
 from services.common.limits import limit_texts
 from services.common.mail_threading import MessageIds, mail_domain, sales_thread_id, subject_tag
-from services.common.ticket_events import AttachmentPayload, TicketEventPayload
+from services.common.messages.tickets import AttachmentPayload, TicketEventPayload
 from services.notify.mail_files import (
     AnswerFiles,
     CommentFiles,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from services.common.mail_threading import display_id
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.tickets import TicketEventPayload
 
 # Events from before ``ticket.merged_into`` existed name the target in their detail only.
 _MERGED_INTO = re.compile(r"^merged into #(\d+)")

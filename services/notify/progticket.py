@@ -1,7 +1,7 @@
 """Emails for programming-ticket events: durable ``notify-progticket`` on ``helpdesk.progticket.>``.
 
 dev_escalation publishes every move of a programming ticket with the people to write to
-already resolved (``recipients``, see ``services.common.prog_events``). Four events send
+already resolved (``recipients``, see ``services.common.messages.programming``). Four events send
 mail, one message per recipient, each in the recipient's locale:
 
 - ``created`` of a ``HIGH`` ticket: the on-call developers, with the start-work deadline;
@@ -19,17 +19,17 @@ crash between the relay's acceptance and SENT resends, with the same Message-ID)
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from services.common.events import STREAM as HELPDESK_STREAM
 from services.common.events import ensure_stream
-from services.common.prog_events import ProgEventPayload, progticket_subject
+from services.common.messages import programming as programming_messages
+from services.common.messages.programming import ProgEventPayload
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import format_instant, format_window, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
@@ -40,7 +40,7 @@ from services.notify.store import DeliveryDraft
 log = logging.getLogger(__name__)
 
 DURABLE = "notify-progticket"
-FILTER_SUBJECT = progticket_subject(">")
+FILTER_SUBJECT = programming_messages.FILTER
 # Event type -> template. ``created`` sends only for HIGH urgency (see ``template_for_prog``).
 PROG_TEMPLATES = {
     "created": "progticket_created",
@@ -52,42 +52,6 @@ EVENT_TYPE_PREFIX = "progticket."  # event_type in the delivery log: "progticket
 
 
 # -- decoding ------------------------------------------------------------------------------
-
-
-def parse_prog_event(data: bytes) -> ProgEventPayload:
-    """Decode a message body; ``ValueError`` naming what is wrong when it is not an event."""
-    try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in (
-        ("event_id", str),
-        ("type", str),
-        ("programming_ticket_id", int),
-        ("programming_ticket", dict),
-    ):
-        if not isinstance(raw.get(key), kind) or (kind is str and not raw[key]):
-            raise ValueError(f"{key}: missing or not a {kind.__name__}")
-    prog = raw["programming_ticket"]
-    for key, kind in (("display_id", str), ("support_ticket_id", int), ("urgency", str)):
-        if not isinstance(prog.get(key), kind):
-            raise ValueError(f"programming_ticket.{key}: missing or not a {kind.__name__}")
-    window = prog.get("remote_update")
-    if window is not None:
-        if not isinstance(window, dict):
-            raise ValueError("programming_ticket.remote_update: not an object")
-        for key in ("starts_at", "ends_at"):
-            _check_instant(window.get(key), f"programming_ticket.remote_update.{key}")
-    if prog.get("start_work_due") is not None:
-        _check_instant(prog["start_work_due"], "programming_ticket.start_work_due")
-    recipients = raw.get("recipients")
-    if recipients is None:
-        raw["recipients"] = []
-    elif not isinstance(recipients, list) or not all(isinstance(r, dict) for r in recipients):
-        raise ValueError("recipients: not a list of objects")
-    return cast(ProgEventPayload, raw)
 
 
 def _check_instant(value: Any, field: str) -> None:
@@ -247,8 +211,7 @@ class ProgEventConsumer(JetStreamConsumer[ProgEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> ProgEventPayload:
-        return parse_prog_event(data)
+    decode = programming_messages.decode
 
     def describe(self, event: ProgEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"

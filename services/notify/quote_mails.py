@@ -18,7 +18,6 @@ it.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, time
@@ -31,7 +30,7 @@ from helpdesk.v1 import sales_pb2 as spb
 from services.common.auth import bearer_metadata
 from services.common.local_dates import language, month_name, weekday_name
 from services.common.mail_threading import display_id, subject_tag
-from services.common.ticket_events import AttachmentPayload
+from services.common.messages.tickets import AttachmentPayload
 from services.notify.mail_files import (
     AnswerFiles,
     CommentFiles,
@@ -85,37 +84,6 @@ _REQUIRED = (
     ("total", str),
     ("valid_until", str),
 )
-
-
-def is_quote_event(data: bytes) -> bool:
-    """Whether a ``helpdesk.sales.>`` body is a quote's (its ``type`` is ``quote_*``), for
-    the sales consumer to route it here before its own checks."""
-    try:
-        body: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(body, dict) and str(body.get("type") or "").startswith("quote_")
-
-
-def parse_quote_event(data: bytes) -> dict[str, Any]:
-    """Decode a body; ``ValueError`` naming what is wrong when it is not a quote event."""
-    try:
-        body: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in _REQUIRED:
-        value = body.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or not value:
-            raise ValueError(f"{key}: missing or not a {kind.__name__}")
-    if body["type"] not in QUOTE_EVENT_TYPES:
-        raise ValueError(f"type: not one of {', '.join(QUOTE_EVENT_TYPES)}")
-    try:
-        date.fromisoformat(body["valid_until"])
-    except ValueError as err:
-        raise ValueError("valid_until: not an ISO date") from err
-    return body
 
 
 def long_date(day: str, locale: str) -> str:

@@ -11,7 +11,7 @@ recipient in the delivery log.
 
 from __future__ import annotations
 
-from services.common.ticket_events import PersonPayload, TicketEventPayload
+from services.common.messages.tickets import PersonPayload, TicketEventPayload
 
 FOLLOWER_TEMPLATES = frozenset(
     {

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from services.common.mail_threading import display_id, subject_tag
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.tickets import TicketEventPayload
 from services.notify.mail_files import NO_FILES, FileNotes
 from services.notify.policy_context import policy_context
 from services.notify.rules import SURVEY_TEMPLATE, PlannedEmail

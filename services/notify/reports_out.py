@@ -5,7 +5,6 @@ least once (a resend keeps its Message-ID)."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import Any, cast
 
@@ -14,7 +13,8 @@ from nats.js.api import DeliverPolicy
 
 from services.common.events import STREAM as HELPDESK_STREAM
 from services.common.events import ensure_stream
-from services.common.report_events import ReportEventPayload, report_subject
+from services.common.messages import reports as reports_messages
+from services.common.messages.reports import ReportEventPayload
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import format_day, local_instant
 from services.notify.notifier import Notifier, Progress, RetryPolicy
@@ -38,18 +38,6 @@ TARGET_WORDS = {
         "SLA_TARGET_RESOLUTION": "Resolution",
     },
 }
-
-
-def parse_report_event(data: bytes) -> ReportEventPayload:
-    body = json.loads(data)
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    for key in ("event_id", "organization_id", "period_start", "period_end", "report"):
-        if key not in body:
-            raise ValueError(f"{key}: missing")
-    if not isinstance(body.get("recipients"), list):
-        raise ValueError("recipients: missing or not a list")
-    return cast(ReportEventPayload, body)
 
 
 def _hours(seconds: Any) -> str:
@@ -131,7 +119,7 @@ class ReportEventConsumer(JetStreamConsumer[ReportEventPayload]):
     """Durable pull consumer ``notify-report`` on ``helpdesk.report.>``."""
 
     stream = HELPDESK_STREAM
-    filter_subject = report_subject(">")
+    filter_subject = reports_messages.FILTER
     description = "notify: organisation reports by email"
 
     def __init__(
@@ -149,8 +137,7 @@ class ReportEventConsumer(JetStreamConsumer[ReportEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> ReportEventPayload:
-        return parse_report_event(data)
+    decode = reports_messages.decode
 
     def describe(self, event: ReportEventPayload) -> str:
         return f"{event['event_id']} (report of organisation {event['organization_id']})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from services.common.ticket_events import ResentAnswerPayload, TicketEventPayload
+from services.common.messages.tickets import ResentAnswerPayload, TicketEventPayload
 from services.notify.local_time import format_instant
 from services.notify.mail_files import NO_FILES, AnswerFiles, FileNotes
 from services.notify.render import RenderedEmail, Renderer

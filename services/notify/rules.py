@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from services.common.ticket_events import PersonPayload, TicketEventPayload
+from services.common.messages.tickets import PersonPayload, TicketEventPayload
 from services.notify.recipients import FOLLOWER_TEMPLATES, followers
 
 log = logging.getLogger(__name__)

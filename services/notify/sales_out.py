@@ -18,17 +18,17 @@ finished, a resend carries the same ID.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from services.common.events import STREAM as HELPDESK_STREAM
-from services.common.events import ensure_stream, sales_subject
+from services.common.events import ensure_stream
+from services.common.messages import sales as sales_messages
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Notifier, Progress, RetryPolicy
-from services.notify.quote_mails import QuoteMails, is_quote_event, parse_quote_event
+from services.notify.quote_mails import QuoteMails
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
@@ -68,28 +68,6 @@ _REQUIRED = (
     ("subject", str),
     ("sender", str),
 )
-
-
-def parse_sales_event(data: bytes) -> dict[str, Any]:
-    """Decode a body; ``ValueError`` naming what is wrong when it is not a sales event."""
-    try:
-        body: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in _REQUIRED:
-        if not isinstance(body.get(key), kind) or (
-            kind is str and key != "subject" and not body[key]
-        ):
-            raise ValueError(f"{key}: missing or not a {kind.__name__}")
-    if body["type"] not in EVENT_TYPES:
-        raise ValueError(f"type: not one of {', '.join(EVENT_TYPES)}")
-    if body["type"] == "created" and not isinstance(body.get("sales_emails"), list):
-        raise ValueError("sales_emails: missing or not a list")
-    if body["type"] == "replied" and not isinstance(body.get("body"), str):
-        raise ValueError("body: missing or not a string")
-    return body
 
 
 def display_number(event: dict[str, Any]) -> str:
@@ -227,7 +205,7 @@ class SalesEventConsumer(JetStreamConsumer[dict[str, Any]]):
     """Durable pull consumer ``notify-sales`` on ``helpdesk.sales.>``."""
 
     stream = HELPDESK_STREAM
-    filter_subject = sales_subject(">")
+    filter_subject = sales_messages.FILTER
     description = "notify: the sales office's mail"
 
     def __init__(
@@ -247,10 +225,7 @@ class SalesEventConsumer(JetStreamConsumer[dict[str, Any]]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
 
-    def parse(self, data: bytes) -> dict[str, Any]:
-        if is_quote_event(data):
-            return parse_quote_event(data)
-        return parse_sales_event(data)
+    decode = sales_messages.decode_any
 
     def describe(self, event: dict[str, Any]) -> str:
         if event["type"].startswith("quote_"):

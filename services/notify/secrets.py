@@ -10,11 +10,9 @@ subject, never the body, and no log line names the secret.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
-from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any
 from urllib.parse import quote
 
 from nats.js import JetStreamContext
@@ -22,6 +20,8 @@ from nats.js.api import DeliverPolicy
 
 from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
 from services.common.local_dates import month_name
+from services.common.messages import secrets as secrets_messages
+from services.common.messages.secrets import SecretEventPayload
 from services.notify.consumer import JetStreamConsumer
 from services.notify.local_time import local_instant, zone_note
 from services.notify.notifier import Notifier, Progress, RetryPolicy
@@ -36,61 +36,6 @@ FILTER_SUBJECT = SECRET_SUBJECTS[0]
 # The event types and the template each one sends (same name).
 SECRET_TEMPLATES = ("credentials_issued", "password_reset", "im_link_code")  # + IM link codes
 KINDS = ("CONTACT", "AGENT")
-
-
-class SecretRecipient(TypedDict):
-    email: str
-    name: str
-    locale: str  # "it" | "en"
-
-
-class SecretEventPayload(TypedDict):
-    event_id: str
-    type: str  # "credentials_issued" | "password_reset"
-    recipient: SecretRecipient
-    kind: str  # "CONTACT" | "AGENT"
-    secret: str  # the password, or the one-time reset code
-    expires_at: str | None  # ISO 8601; set for password_reset
-    organization_name: str
-
-
-def parse_secret_event(data: bytes) -> SecretEventPayload:
-    """Decode a message body; ``ValueError`` naming the field (never its value) when bad."""
-    try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"not JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise ValueError("not a JSON object")
-    for key in ("event_id", "type", "secret"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise ValueError(f"{key}: missing or not a non-empty string")
-    recipient = raw.get("recipient")
-    if not isinstance(recipient, dict):
-        raise ValueError("recipient: missing or not an object")
-    # Optional text (missing or null reads as empty); the address is checked by plan_secret.
-    for where, key in (
-        (recipient, "email"),
-        (recipient, "name"),
-        (recipient, "locale"),
-        (raw, "kind"),
-        (raw, "organization_name"),
-    ):
-        value = where.get(key)
-        if value is not None and not isinstance(value, str):
-            prefix = "recipient." if where is recipient else ""
-            raise ValueError(f"{prefix}{key}: not a string")
-    expires_at = raw.get("expires_at")
-    if expires_at is not None:
-        if not isinstance(expires_at, str):
-            raise ValueError("expires_at: not an ISO 8601 string")
-        try:
-            datetime.fromisoformat(expires_at)
-        except ValueError as err:
-            raise ValueError("expires_at: not an ISO 8601 date and time") from err
-    if raw["type"] == "password_reset" and not expires_at:
-        raise ValueError("expires_at: required for password_reset")
-    return cast(SecretEventPayload, raw)
 
 
 def plan_secret(event: SecretEventPayload) -> PlannedEmail | None:
@@ -209,8 +154,7 @@ class SecretConsumer(JetStreamConsumer[SecretEventPayload]):
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_secrets_stream(js)
 
-    def parse(self, data: bytes) -> SecretEventPayload:
-        return parse_secret_event(data)
+    decode = secrets_messages.decode
 
     def describe(self, event: SecretEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"

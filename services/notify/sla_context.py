@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.tickets import TicketEventPayload
 from services.notify.local_time import format_instant
 
 TARGET_WORDS = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.tickets import TicketEventPayload
 
 _SHIPPED = re.compile(r"^(?P<prog>P-\d+)(?: \((?P<version>[^)]*)\))?: ?(?P<notes>.*)$", re.DOTALL)
 _CANCELLED = re.compile(r"^(?P<prog>P-\d+) cancelled: ?(?P<reason>.*)$", re.DOTALL)

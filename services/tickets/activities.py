@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from services.common import metrics
-from services.common.events import EventPublisher, ticket_subject
+from services.common.events import EventPublisher
 from services.common.mail_threading import display_id
-from services.common.ticket_events import (
+from services.common.messages.tickets import (
     CommentPayload,
     PersonPayload,
     TicketEventPayload,
     TicketPayload,
 )
+from services.common.messages.tickets import subject as ticket_subject
 from services.tickets import models as m
 from services.tickets.desk_digest import DeskDigestActivities
 from services.tickets.follower_store import add_people

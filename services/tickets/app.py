@@ -17,7 +17,7 @@ from helpdesk.v1 import knowledge_pb2_grpc as kgrpc
 from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
-from services.common.events import EventPublisher
+from services.common.events import EventPublisher, SecretPublisher
 from services.common.grpc_server import ServiceServer
 from services.common.health import (
     DependencyWatch,
@@ -28,7 +28,6 @@ from services.common.health import (
     temporal_check,
 )
 from services.common.lifecycle import Lifecycle
-from services.common.secret_events import SecretPublisher
 from services.common.settings import Settings
 from services.common.temporal_client import connect as connect_temporal
 from services.common.temporal_client import connect_lazy, register_search_attributes

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import directory_pb2 as dpb
 from services.common.access import Principal, Role
+from services.common.events import SecretPublisher
 from services.common.rpc_errors import RpcError, invalid
-from services.common.secret_events import SecretPublisher
 from services.common.tokens import ACCESS_TTL, InvalidToken, TokenSigner, may_sign
 from services.tickets import models as m
 from services.tickets.login_guard import HashPool, LoginLimits, default_pool

@@ -12,15 +12,15 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from services.common.desk_events import (
+from services.common.events import EventPublisher
+from services.common.mail_threading import display_id
+from services.common.messages.desk import (
     DIGEST_SUBJECT,
     DigestEventPayload,
     DigestTicketPayload,
     digest_event_id,
 )
-from services.common.events import EventPublisher
-from services.common.mail_threading import display_id
-from services.common.ticket_events import PersonPayload
+from services.common.messages.tickets import PersonPayload
 from services.tickets import models as m
 from services.tickets.sla_terms import DEFAULT_CALENDAR
 from workflows.contracts import (

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
 from services.common.access import Principal
-from services.common.ticket_events import PersonPayload, TicketPayload
+from services.common.messages.tickets import PersonPayload, TicketPayload
 from services.tickets import models as m
 
 

@@ -5,7 +5,7 @@ comment."""
 from __future__ import annotations
 
 from helpdesk.v1 import common_pb2 as pb
-from services.common.ticket_events import InteractionPayload
+from services.common.messages.tickets import InteractionPayload
 from services.tickets import models as m
 from services.tickets.convert import value_of
 from workflows.contracts import CommentData, InteractionData

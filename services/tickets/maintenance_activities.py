@@ -11,12 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from services.common.events import EventPublisher
-from services.common.maintenance_events import (
-    MaintenanceEventPayload,
-    WindowPayload,
-    maintenance_subject,
-)
-from services.common.ticket_events import PersonPayload
+from services.common.messages.maintenance import MaintenanceEventPayload, WindowPayload
+from services.common.messages.maintenance import subject as maintenance_subject
+from services.common.messages.tickets import PersonPayload
 from services.tickets import models as m
 from services.tickets.readmodel import actor_name
 from workflows.maintenance_contracts import (

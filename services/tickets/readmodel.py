@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
 from services.common.mail_threading import display_id
-from services.common.ticket_events import AttachmentPayload
+from services.common.messages.tickets import AttachmentPayload
 from services.tickets import models as m
 from services.tickets.convert import ts, value_of
 from services.tickets.follower_store import with_followers

@@ -24,9 +24,10 @@ from temporalio.client import (
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal, scoped_key
 from services.common.events import EventPublisher
-from services.common.report_events import ReportEventPayload, report_subject
+from services.common.messages.reports import ReportEventPayload
+from services.common.messages.reports import subject as report_subject
+from services.common.messages.tickets import PersonPayload
 from services.common.rpc_errors import Context, RpcError, optional_text, require_id, rpc_method
-from services.common.ticket_events import PersonPayload
 from services.tickets import models as m
 from services.tickets.reports import build_report, period_of
 from services.tickets.rpc_helpers import TicketRpcHelpers

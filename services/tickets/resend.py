@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal, scoped_key
-from services.common.events import ticket_subject
 from services.common.mail_threading import display_id
+from services.common.messages.tickets import (
+    PersonPayload,
+    ResendPayload,
+    ResentAnswerPayload,
+    TicketEventPayload,
+    TicketPayload,
+)
+from services.common.messages.tickets import subject as ticket_subject
 from services.common.rpc_errors import (
     Context,
     RpcError,
@@ -29,13 +36,6 @@ from services.common.rpc_errors import (
     optional_text,
     precondition,
     rpc_method,
-)
-from services.common.ticket_events import (
-    PersonPayload,
-    ResendPayload,
-    ResentAnswerPayload,
-    TicketEventPayload,
-    TicketPayload,
 )
 from services.tickets import models as m
 from services.tickets.follower_store import (

@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.common.events import sales_subject
+from services.common.messages.sales import subject as sales_subject
 from services.tickets import models as m
 
 log = logging.getLogger("helpdesk.tickets.sales")

@@ -21,9 +21,8 @@ from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from services.common import db
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
-from services.common.events import EventPublisher
+from services.common.events import EventPublisher, SecretPublisher
 from services.common.grpc_server import ServiceServer
-from services.common.secret_events import SecretPublisher
 from services.common.settings import Settings, async_database_url
 from services.common.tokens import TokenSigner
 from services.tickets import models as m

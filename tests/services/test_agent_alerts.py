@@ -41,11 +41,10 @@ from services.common import db
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
 from services.common.embedded import free_port
-from services.common.events import EventPublisher
+from services.common.events import EventPublisher, SecretPublisher
 from services.common.grpc_server import ServiceServer
-from services.common.secret_events import SecretPublisher
+from services.common.messages.tickets import TicketEventPayload
 from services.common.settings import Settings, async_database_url
-from services.common.ticket_events import TicketEventPayload
 from services.common.tokens import TokenSigner
 from services.notify.agent_alerts import TEMPLATES, alerts_for
 from services.notify.app import NotifyApp

@@ -35,9 +35,13 @@ from helpdesk.v1 import intake_pb2_grpc as igrpc
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
-from services.common.events import EventPublisher, ensure_secrets_stream, ensure_stream
+from services.common.events import (
+    EventPublisher,
+    SecretPublisher,
+    ensure_secrets_stream,
+    ensure_stream,
+)
 from services.common.grpc_server import ServiceServer
-from services.common.secret_events import SecretPublisher
 from services.common.settings import Settings, async_database_url
 from services.intake.app import MIGRATIONS as INTAKE_MIGRATIONS
 from services.intake.app import VERSION_TABLE as INTAKE_VERSION_TABLE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-from aiosmtpd.controller import Controller
 from nats.js.api import DeliverPolicy
 from temporalio.client import Client
 
@@ -40,7 +39,7 @@ from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
 from services.tickets.directory import DirectoryServicer
 from services.tickets.servicer import TicketServicer
-from tests.services.test_notify import CollectingHandler, body_of, make_settings
+from tests.services.notify_fixtures import CollectingHandler, Relay, body_of, make_settings
 from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(120)]
@@ -76,15 +75,9 @@ class Desk:
 
 
 @pytest.fixture
-def mailbox() -> Iterator[tuple[CollectingHandler, str]]:
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{port}"
-    finally:
-        controller.stop()
+def mailbox(relay: Relay) -> tuple[CollectingHandler, str]:
+    """The loopback relay (``tests/services/conftest.py``): what it keeps, its address."""
+    return relay.handler, relay.address
 
 
 @pytest.fixture

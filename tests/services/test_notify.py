@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email
 import hashlib
 import json
 import mailbox
@@ -20,308 +19,58 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import jwt
 import pytest
-from aiosmtpd.controller import Controller
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from nats.js.api import DeliverPolicy
 
 from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import notify_pb2, notify_pb2_grpc, tickets_pb2, tickets_pb2_grpc
-from services.common.auth import bearer_metadata
+from helpdesk.v1 import notify_pb2, tickets_pb2, tickets_pb2_grpc
 from services.common.embedded import free_port, start_nats
-from services.common.events import (
-    STREAM,
-    EventPublisher,
-    connect,
-    mail_subject,
-    ticket_subject,
-)
+from services.common.events import STREAM, EventPublisher, connect
 from services.common.mail_threading import MessageIds
+from services.common.messages.mail import subject as mail_subject
+from services.common.messages.tickets import decode as decode_ticket_event
 from services.common.settings import Settings
-from services.common.ticket_events import CommentPayload, TicketEventPayload
 from services.common.tokens import TokenSigner
 from services.notify.app import NotifyApp
-from services.notify.consumer import parse_event
 from services.notify.models import DeliveryStatus
-from services.notify.notifier import RetryPolicy
 from services.notify.render import in_the_last
 from services.notify.rules import plan, template_for
 from services.notify.server import decode_page_token, encode_page_token
 from services.notify.store import DeliveryDraft
+from tests.services.notify_fixtures import (
+    ADMIN_TOKEN,
+    DEADLINE,
+    FAST_RETRY,
+    MAIL_FROM,
+    PORTAL_URL,
+    SERVICE_TOKEN,
+    CollectingHandler,  # noqa: F401  (still imported from here by tests/workflows/)
+    Relay,
+    body_of,
+    eventually,
+    list_notifications,
+    make_comment,
+    make_event,
+    make_settings,
+    notification_id,
+    publish,
+    sent_rows,
+    wait_for_mail,
+)
 
-ADMIN_TOKEN = "test-admin-token"
-SERVICE_TOKEN = "test-service-token"
-MAIL_FROM = "assistenza@helpdesk.test"
-PORTAL_URL = "http://127.0.0.1:8080"  # HELPDESK_PORTAL_URL's default: the gateway's address
 LINK = re.compile(re.escape(PORTAL_URL) + r"/link/(confirm|reopen)\?token=([\w.-]+)")
-FAST_RETRY = RetryPolicy(base_delay=0.1, max_delay=0.5, max_permanent_attempts=2)
-DEADLINE = 15.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 # Every test here is quick; a hang fails fast instead of waiting for the global timeout.
 pytestmark = pytest.mark.timeout(60)
-
-
-# -- events --------------------------------------------------------------------
-
-
-def make_event(
-    kind: str,
-    *,
-    ticket_id: int = 42,
-    event_id: str | None = None,
-    locale: str = "it",
-    email_address: str = "mario.rossi@acme.test",
-    subject: str = "La stampante in rete non stampa",
-    close_reason: str = "",
-    follow_up_of: int = 0,
-    comment: CommentPayload | None = None,
-) -> TicketEventPayload:
-    """A ticket event as the tickets service publishes it."""
-    return {
-        "event_id": event_id or f"ticket-{ticket_id}-ev-{uuid.uuid4().hex[:8]}",
-        "type": kind,
-        "ticket_id": ticket_id,
-        "occurred_at": "2026-03-02T09:15:00+00:00",
-        "actor_kind": "SYSTEM",
-        "actor_id": 0,
-        "actor_name": "",
-        "from_status": "",
-        "to_status": "",
-        "detail": "",
-        "ticket": {
-            "id": ticket_id,
-            "display_id": f"#{ticket_id}",
-            "subject": subject,
-            "status": "NEW",
-            "priority": "NORMAL",
-            "channel": "EMAIL",
-            "organization_id": 1,
-            "organization_name": "ACME S.r.l.",
-            "requester": {
-                "id": 7,
-                "name": "Mario Rossi" if locale == "it" else "John Smith",
-                "email": email_address,
-                "locale": locale,
-            },
-            "assignee": None,
-            "follow_up_of": follow_up_of,
-            "close_reason": close_reason,
-            "auto_close_at": None,
-            "auto_close_after_seconds": 14 * 86400,
-        },
-        "comment": comment,
-    }
-
-
-def make_comment(visibility: str, author_kind: str, body: str) -> CommentPayload:
-    return {
-        "id": uuid.uuid4().hex,
-        "visibility": visibility,
-        "author_kind": author_kind,
-        "author_id": 3,
-        "author_name": "Laura Bianchi" if author_kind == "AGENT" else "Mario Rossi",
-        "body": body,
-    }
-
-
-# -- SMTP relay ------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class CollectingHandler:
-    """An aiosmtpd handler that keeps every message; ``refusals`` scripts RCPT replies."""
-
-    received: list[Received] = field(default_factory=list)
-    refusals: dict[str, list[str]] = field(default_factory=dict)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        scripted = self.refusals.get(address)
-        if scripted:
-            return scripted.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        raw = envelope.original_content or envelope.content
-        message = email.message_from_bytes(raw, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.received.append(Received(list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def subjects(self) -> list[str]:
-        return [str(r.message["Subject"]) for r in self.received]
-
-
-@dataclass
-class Relay:
-    handler: CollectingHandler
-    address: str
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    """A real SMTP server on a free loopback port that collects what it receives."""
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Relay(handler, f"127.0.0.1:{port}")
-    finally:
-        controller.stop()
-
-
-def make_settings(
-    data_dir: Path, database_url: str, nats_url: str, smtp_relay: str = ""
-) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        temporal_address="127.0.0.1:7233",
-        temporal_namespace="default",
-        nats_url=nats_url,
-        intake_addr="127.0.0.1:0",
-        tickets_addr="127.0.0.1:0",
-        dev_escalation_addr="127.0.0.1:0",
-        notify_addr="127.0.0.1:0",
-        smtp_listen="127.0.0.1:0",
-        smtp_relay=smtp_relay,
-        mail_from=MAIL_FROM,
-        webhook_listen="127.0.0.1:0",
-        admin_token=ADMIN_TOKEN,
-        service_token=SERVICE_TOKEN,
-        auto_close_after=timedelta(days=14),
-        portal_url=PORTAL_URL,
-    )
-
-
-async def _delete_consumer(nats_url: str, durable: str) -> None:
-    nc = await connect(nats_url, "test-cleanup")
-    try:
-        await nc.jetstream().delete_consumer(STREAM, durable)
-    finally:
-        await nc.close()
-
-
-@pytest.fixture
-async def start_notify(nats_url: str) -> AsyncIterator[Callable[[Settings], Any]]:
-    """Starts NotifyApp in-process with a private durable consumer; stops it afterwards."""
-    started: list[NotifyApp] = []
-
-    async def start(settings: Settings) -> NotifyApp:
-        app = NotifyApp(
-            settings,
-            durable=f"notify-test-{uuid.uuid4().hex[:10]}",
-            deliver_policy=DeliverPolicy.NEW,
-            retry=FAST_RETRY,
-        )
-        started.append(app)
-        await asyncio.wait_for(app.start(), DEADLINE)
-        return app
-
-    yield start
-    for app in started:
-        durable = app._durable
-        await asyncio.wait_for(app.stop(), DEADLINE)
-        await _delete_consumer(nats_url, durable)
-
-
-@pytest.fixture
-async def notify(
-    start_notify: Callable[[Settings], Any],
-    tmp_path: Path,
-    database_url: str,
-    nats_url: str,
-    relay: Relay,
-) -> NotifyApp:
-    """Notify sending through the test relay."""
-    app: NotifyApp = await start_notify(
-        make_settings(tmp_path, database_url, nats_url, relay.address)
-    )
-    return app
-
-
-@pytest.fixture
-async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(nats_url, "test-tickets")
-    yield pub
-    await pub.close()
-
-
-async def publish(
-    pub: EventPublisher, event: TicketEventPayload, msg_id: str | None = None
-) -> None:
-    await pub.publish(ticket_subject(event["type"]), msg_id or event["event_id"], dict(event))
-
-
-def notification_id(app: NotifyApp, event_id: str, template: str, ticket_id: int = 0) -> str:
-    """The Message-ID ``app`` writes for ``template`` of ``event_id`` (sealed with its key)."""
-    ids = MessageIds(app.settings.token_signing_key(), "helpdesk.test")
-    return ids.notification(event_id, template, ticket_id)
-
-
-async def eventually(probe: Callable[[], T | None], what: str, within: float = DEADLINE) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out after {within}s waiting for {what}")
-
-
-async def wait_for_mail(relay: Relay, count: int) -> list[Received]:
-    await eventually(lambda: len(relay.handler.received) >= count, f"{count} email(s)")
-    return relay.handler.received
-
-
-async def sent_rows(app: NotifyApp, count: int) -> list[Any]:
-    """The first ``count`` rows of the log once they are all SENT (marked just after sending)."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        rows = list(await app.store.list_page(ticket_id=0, recipient="", after_id=0, limit=100))
-        if len(rows) >= count and all(r.status == DeliveryStatus.SENT for r in rows[:count]):
-            return rows
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out waiting for {count} SENT deliveries")
-
-
-def body_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content
-
-
-async def list_notifications(
-    port: int, request: notify_pb2.ListNotificationsRequest, token: str | None = ADMIN_TOKEN
-) -> notify_pb2.ListNotificationsResponse:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = notify_pb2_grpc.NotifyServiceStub(channel)
-        metadata = bearer_metadata(token) if token else None
-        return await stub.ListNotifications(request, metadata=metadata, timeout=10)
 
 
 # -- pure logic --------------------------------------------------------------------
@@ -352,10 +101,10 @@ def test_which_events_send_which_template() -> None:
 
 @pytest.mark.unit
 def test_event_bodies_that_are_not_events_are_rejected() -> None:
-    assert parse_event(json.dumps(make_event("created")).encode())["ticket_id"] == 42
+    assert decode_ticket_event(json.dumps(make_event("created")).encode())["ticket_id"] == 42
     for bad in (b"not json", b"[]", b'{"type": "created"}', b'{"event_id": "e", "type": "x"}'):
         with pytest.raises(ValueError):
-            parse_event(bad)
+            decode_ticket_event(bad)
 
 
 @pytest.mark.unit

@@ -17,16 +17,15 @@ import pytest
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
-from tests.services import test_followers_and_resend as people
-from tests.services.test_followers_and_resend import MAIL_FILES_LIMIT, Desk, _taken
-from tests.services.test_notify import PORTAL_URL, Received, body_of
+from tests.services import people_desk
+from tests.services.notify_fixtures import PORTAL_URL, Received, body_of
+from tests.services.people_desk import MAIL_FILES_LIMIT, Desk, taken
 from tests.support import eventually
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(120)]
 
 # The desk of the followers' tests: tickets, notify and a loopback SMTP relay.
-desk = people.desk
-smtp = people.smtp
+desk = people_desk.desk
 
 # A small PDF-like file and a CSV: what a desk sends (a procedure, an export).
 GUIDE = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
@@ -69,7 +68,7 @@ async def _answer_with(
 
 
 async def test_an_answer_mails_its_files_to_the_requester_and_the_followers(desk: Desk) -> None:
-    ticket_id = await _taken(desk, "Procedura di chiusura annuale")
+    ticket_id = await taken(desk, "Procedura di chiusura annuale")
     await desk.tickets.AddFollower(
         tpb.AddFollowerRequest(ticket_id=ticket_id, email=desk.luisa), metadata=desk.agent
     )
@@ -121,7 +120,7 @@ async def test_an_answer_mails_its_files_to_the_requester_and_the_followers(desk
 
 
 async def test_files_too_large_for_one_email_stay_on_the_portal(desk: Desk) -> None:
-    ticket_id = await _taken(desk, "Backup del database")
+    ticket_id = await taken(desk, "Backup del database")
     half = MAIL_FILES_LIMIT // 2 + 1024  # two of them are over the limit together
     await _answer_with(
         desk,

@@ -27,21 +27,20 @@ from helpdesk.v1 import sales_pb2_grpc as sgrpc
 from services.common.db import make_engine, make_sessionmaker, upgrade
 from services.common.embedded import free_port
 from services.common.mail_threading import MessageIds
+from services.common.messages.quotes import decode as decode_quote_event
+from services.common.messages.quotes import is_quote
 from services.common.settings import async_database_url
 from services.notify.app import MIGRATIONS_DIR, VERSION_TABLE
 from services.notify.mailer import SmtpMailer
 from services.notify.models import DeliveryStatus
 from services.notify.notifier import RetryPolicy
-from services.notify.quote_mails import QuoteMails, is_quote_event, parse_quote_event
+from services.notify.quote_mails import QuoteMails
 from services.notify.render import Renderer
 from services.notify.store import DeliveryStore
 from services.tickets import quote_pdf
-from tests.services import test_notify as notify_tests
-from tests.services.test_notify import MAIL_FROM, PORTAL_URL, Received, Relay, body_of
+from tests.services.notify_fixtures import MAIL_FROM, PORTAL_URL, Received, Relay, body_of
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
-
-relay = notify_tests.relay  # a real SMTP server on loopback that keeps what it receives
 
 SERVICE_TOKEN = "test-service-token"
 SIGNING_KEY = "test-signing-key-for-quote-mails"
@@ -212,7 +211,7 @@ def _message_id(event_id: str, template: str) -> str:
 @pytest.mark.unit
 def test_a_body_that_is_no_quote_event_is_refused_naming_the_field() -> None:
     good = make_quote_event("quote_sent")
-    assert parse_quote_event(json.dumps(good).encode())["number"] == "Q-3"
+    assert decode_quote_event(json.dumps(good).encode())["number"] == "Q-3"
     for key, value, named in (
         ("quote_id", "3", "quote_id"),
         ("type", "quote_signed", "type"),
@@ -221,13 +220,13 @@ def test_a_body_that_is_no_quote_event_is_refused_naming_the_field() -> None:
     ):
         bad = dict(good, **{key: value})
         with pytest.raises(ValueError, match=named):
-            parse_quote_event(json.dumps(bad).encode())
+            decode_quote_event(json.dumps(bad).encode())
     with pytest.raises(ValueError, match="JSON"):
-        parse_quote_event(b"{not json")
+        decode_quote_event(b"{not json")
     # What the sales consumer routes here: quote events only, not the requests' own.
-    assert is_quote_event(json.dumps(good).encode())
-    assert not is_quote_event(json.dumps({"type": "created"}).encode())
-    assert not is_quote_event(b"\xff")
+    assert is_quote(json.dumps(good).encode())
+    assert not is_quote(json.dumps({"type": "created"}).encode())
+    assert not is_quote(b"\xff")
 
 
 async def test_the_customer_gets_the_quote_with_its_pdf_once(desk: Desk) -> None:

@@ -11,31 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from nats.js.api import DeliverPolicy
 
 from helpdesk.v1 import notify_pb2
-from services.common.embedded import free_port
 from services.common.events import STREAM, EventPublisher, connect
-from services.common.prog_events import (
+from services.common.messages.programming import (
     ProgEventPayload,
     ProgTicketPayload,
     RecipientPayload,
-    progticket_subject,
 )
-from services.common.settings import Settings
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.programming import subject as progticket_subject
+from services.common.messages.tickets import TicketEventPayload
 from services.notify.app import NotifyApp
 from services.notify.models import DeliveryStatus
-from tests.services.test_notify import (
+from tests.services.notify_fixtures import (
     DEADLINE,
-    FAST_RETRY,
-    CollectingHandler,
     Received,
     Relay,
     body_of,
@@ -158,59 +153,6 @@ REFERENTS = [
 
 
 # -- servers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    """A real SMTP server on a free loopback port that collects what it receives."""
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Relay(handler, f"127.0.0.1:{port}")
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def start_notify(nats_url: str) -> AsyncIterator[Callable[..., Any]]:
-    """Starts NotifyApp in-process with private durable consumers; stops it afterwards."""
-    started: list[NotifyApp] = []
-
-    async def start(settings: Settings, **kwargs: Any) -> NotifyApp:
-        kwargs.setdefault("durable", f"notify-test-{uuid.uuid4().hex[:10]}")
-        kwargs.setdefault("secrets_durable", f"notify-secrets-test-{uuid.uuid4().hex[:10]}")
-        kwargs.setdefault("deliver_policy", DeliverPolicy.NEW)
-        app = NotifyApp(settings, retry=FAST_RETRY, **kwargs)
-        started.append(app)
-        await asyncio.wait_for(app.start(), DEADLINE)
-        return app
-
-    yield start
-    for app in started:
-        await asyncio.wait_for(app.stop(), DEADLINE)
-
-
-@pytest.fixture
-async def notify(
-    start_notify: Callable[..., Any],
-    tmp_path: Path,
-    database_url: str,
-    nats_url: str,
-    relay: Relay,
-) -> NotifyApp:
-    app: NotifyApp = await start_notify(
-        make_settings(tmp_path, database_url, nats_url, relay.address)
-    )
-    return app
-
-
-@pytest.fixture
-async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(nats_url, "test-second-level")
-    yield pub
-    await pub.close()
 
 
 def subject_of(got: Received) -> str:

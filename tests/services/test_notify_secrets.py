@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from nats.js.api import AckPolicy, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, StreamConfig
 from sqlalchemy import text
 
 from services.common.db import make_engine
-from services.common.embedded import free_port
 from services.common.events import (
     DUPLICATE_WINDOW_SECONDS,
     SECRET_SUBJECTS,
@@ -32,23 +30,20 @@ from services.common.events import (
     connect,
     ensure_secrets_stream,
     ensure_stream,
-    secret_subject,
 )
-from services.common.settings import Settings
+from services.common.messages.secrets import SecretEventPayload
+from services.common.messages.secrets import decode as decode_secret_event
+from services.common.messages.secrets import subject as secret_subject
 from services.notify.app import NotifyApp
 from services.notify.secrets import (
     DURABLE,
-    SecretEventPayload,
     format_expiry,
-    parse_secret_event,
     plan_secret,
 )
-from tests.services.test_notify import (
+from tests.services.notify_fixtures import (
     DEADLINE,
-    FAST_RETRY,
     MAIL_FROM,
     PORTAL_URL,
-    CollectingHandler,
     Relay,
     body_of,
     make_event,
@@ -121,52 +116,6 @@ class SecretPublisher:
 
 
 @pytest.fixture
-def relay() -> Iterator[Relay]:
-    """A real SMTP server on a free loopback port that collects what it receives."""
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Relay(handler, f"127.0.0.1:{port}")
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def start_notify(nats_url: str) -> AsyncIterator[Callable[..., Any]]:
-    """Starts NotifyApp in-process with private durable consumers; stops it afterwards
-    (before the nats-server it depends on goes away)."""
-    started: list[NotifyApp] = []
-
-    async def start(settings: Settings, **kwargs: Any) -> NotifyApp:
-        kwargs.setdefault("durable", f"notify-test-{uuid.uuid4().hex[:10]}")
-        kwargs.setdefault("secrets_durable", f"notify-secrets-test-{uuid.uuid4().hex[:10]}")
-        app = NotifyApp(settings, deliver_policy=DeliverPolicy.NEW, retry=FAST_RETRY, **kwargs)
-        started.append(app)
-        await asyncio.wait_for(app.start(), DEADLINE)
-        return app
-
-    yield start
-    for app in started:
-        await asyncio.wait_for(app.stop(), DEADLINE)
-
-
-@pytest.fixture
-async def notify(
-    start_notify: Callable[..., Any],
-    tmp_path: Path,
-    database_url: str,
-    nats_url: str,
-    relay: Relay,
-) -> NotifyApp:
-    app: NotifyApp = await start_notify(
-        make_settings(tmp_path, database_url, nats_url, relay.address)
-    )
-    return app
-
-
-@pytest.fixture
 async def secrets(nats_url: str) -> AsyncIterator[SecretPublisher]:
     pub = SecretPublisher(nats_url)
     yield pub
@@ -190,7 +139,7 @@ async def stored_rows(app: NotifyApp) -> list[dict[str, Any]]:
 @pytest.mark.unit
 def test_secret_event_bodies_are_checked_without_echoing_the_secret() -> None:
     event = reset_event()
-    assert parse_secret_event(json.dumps(event).encode())["secret"] == RESET_CODE
+    assert decode_secret_event(json.dumps(event).encode())["secret"] == RESET_CODE
     no_expiry = dict(event, expires_at=None)
     bad_bodies: list[Any] = [
         b"not json",
@@ -203,9 +152,9 @@ def test_secret_event_bodies_are_checked_without_echoing_the_secret() -> None:
     for bad in bad_bodies:
         data = bad if isinstance(bad, bytes) else json.dumps(bad).encode()
         with pytest.raises(ValueError) as err:
-            parse_secret_event(data)
+            decode_secret_event(data)
         assert RESET_CODE not in str(err.value)
-    credentials = parse_secret_event(json.dumps(make_secret_event("credentials_issued")).encode())
+    credentials = decode_secret_event(json.dumps(make_secret_event("credentials_issued")).encode())
     planned = plan_secret(credentials)
     assert planned is not None
     assert (planned.template, planned.recipient, planned.locale) == (

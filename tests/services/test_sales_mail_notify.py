@@ -7,28 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from nats.js.api import DeliverPolicy
 
-from services.common.embedded import free_port
-from services.common.events import EventPublisher, mail_subject, sales_subject
+from services.common.events import EventPublisher
 from services.common.mail_threading import MessageIds, sales_request_of, sales_thread_id
-from services.common.settings import Settings
+from services.common.messages.mail import subject as mail_subject
+from services.common.messages.sales import decode as decode_sales_event
+from services.common.messages.sales import subject as sales_subject
 from services.notify.app import NotifyApp
-from services.notify.sales_out import first_lines, parse_sales_event
-from tests.services.test_notify import (
-    DEADLINE,
-    FAST_RETRY,
+from services.notify.sales_out import first_lines
+from tests.services.notify_fixtures import (
     PORTAL_URL,
-    CollectingHandler,
     Relay,
     body_of,
-    make_settings,
     notification_id,
     sent_rows,
     wait_for_mail,
@@ -36,7 +29,7 @@ from tests.services.test_notify import (
 
 pytestmark = pytest.mark.timeout(60)
 
-DOMAIN = "helpdesk.test"  # tests.services.test_notify.MAIL_FROM's
+DOMAIN = "helpdesk.test"  # tests.services.notify_fixtures.MAIL_FROM's
 
 
 def sales_event(kind: str, request_id: str, **extra: Any) -> dict[str, Any]:
@@ -87,79 +80,23 @@ def test_the_sales_thread_reads_back_only_on_our_domain() -> None:
 @pytest.mark.unit
 def test_a_sales_event_body_is_checked() -> None:
     good = sales_event("created", "r1", sales_emails=[], body="x")
-    assert parse_sales_event(json.dumps(good).encode())["type"] == "created"
+    assert decode_sales_event(json.dumps(good).encode())["type"] == "created"
     for bad, why in (
         (b"[]", "not a JSON object"),
         (b'{"type": "created"}', "event_id"),
         (b"nope", "not JSON"),
     ):
         with pytest.raises(ValueError, match=why):
-            parse_sales_event(bad)
+            decode_sales_event(bad)
     with pytest.raises(ValueError, match="type"):
-        parse_sales_event(json.dumps(sales_event("closed", "r1")).encode())
+        decode_sales_event(json.dumps(sales_event("closed", "r1")).encode())
     with pytest.raises(ValueError, match="sales_emails"):
-        parse_sales_event(json.dumps(sales_event("created", "r1")).encode())
+        decode_sales_event(json.dumps(sales_event("created", "r1")).encode())
     assert first_lines("a\nb") == "a\nb"
     assert first_lines("\n".join(str(i) for i in range(20))).endswith("7\n…")
 
 
 # -- servers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    """A real SMTP server on a free loopback port that collects what it receives."""
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Relay(handler, f"127.0.0.1:{port}")
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def start_notify(nats_url: str) -> AsyncIterator[Callable[..., Any]]:
-    """Starts NotifyApp in-process with private durable consumers; stops it afterwards."""
-    started: list[NotifyApp] = []
-
-    async def start(settings: Settings) -> NotifyApp:
-        app = NotifyApp(
-            settings,
-            durable=f"notify-test-{uuid.uuid4().hex[:10]}",
-            secrets_durable=f"notify-secrets-test-{uuid.uuid4().hex[:10]}",
-            deliver_policy=DeliverPolicy.NEW,
-            retry=FAST_RETRY,
-        )
-        started.append(app)
-        await asyncio.wait_for(app.start(), DEADLINE)
-        return app
-
-    yield start
-    for app in started:
-        await asyncio.wait_for(app.stop(), DEADLINE)
-
-
-@pytest.fixture
-async def notify(
-    start_notify: Callable[..., Any],
-    tmp_path: Path,
-    database_url: str,
-    nats_url: str,
-    relay: Relay,
-) -> NotifyApp:
-    app: NotifyApp = await start_notify(
-        make_settings(tmp_path, database_url, nats_url, relay.address)
-    )
-    return app
-
-
-@pytest.fixture
-async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(nats_url, "test-sales")
-    yield pub
-    await pub.close()
 
 
 async def publish(pub: EventPublisher, event: dict[str, Any], msg_id: str = "") -> None:

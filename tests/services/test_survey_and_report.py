@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
-from aiosmtpd.controller import Controller
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js.api import DeliverPolicy
 from sqlalchemy import select, update
@@ -28,7 +27,6 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
-from services.common.embedded import free_port
 from services.common.events import EventPublisher
 from services.common.grpc_server import ServiceServer
 from services.common.settings import Settings
@@ -37,10 +35,11 @@ from services.notify.app import NotifyApp
 from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
 from services.tickets.servicer import TicketServicer
-from tests.services.test_notify import (
+from tests.services.notify_fixtures import (
     PORTAL_URL,
     CollectingHandler,
     Received,
+    Relay,
     body_of,
     make_event,
     make_settings,
@@ -579,15 +578,9 @@ class Mailbox:
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    handler = CollectingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Mailbox(handler, f"127.0.0.1:{port}")
-    finally:
-        controller.stop()
+def mailbox(relay: Relay) -> Mailbox:
+    """The loopback relay (``tests/services/conftest.py``), read for surveys."""
+    return Mailbox(relay.handler, relay.address)
 
 
 @pytest.fixture

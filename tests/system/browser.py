@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
+from tests.support import eventually
 from tests.system.harness import Mailbox
 
 
@@ -64,6 +65,23 @@ def generated_password(body: str) -> str:
     found = re.search(r"^\s*Password:\s*(\S+)", body, re.MULTILINE)
     assert found, body
     return found.group(1)
+
+
+async def password_of(box: Mailbox, email: str) -> str:
+    """The password mailed to ``email`` (an account just created), once it came."""
+    return generated_password(await eventually(lambda: mail_to(box, email, "Password:"), 30))
+
+
+async def browser_page(browser: Browser, viewport: ViewportSize) -> tuple[Page, list[str]]:
+    """A browser of its own, and what its pages' Content Security Policy refused."""
+    context = await browser.new_context(viewport=viewport, accept_downloads=True)
+    page = await context.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    return page, refused
 
 
 async def sign_in(page: Page, portal: str, email: str, password: str) -> None:

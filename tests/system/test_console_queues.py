@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import smtplib
 import uuid
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -21,28 +19,19 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
-from services.common.settings import split_hostport
 from tests.support import eventually
 from tests.system.browser import chromium, generated_password, mail_to, sign_in, snap
 from tests.system.conftest import CORE, agent_actor, running_system, setup_directory
 from tests.system.harness import System
+from tests.system.mail_in import deliver, inbound
 
 pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(240)]
 
-SUPPORT = "assistenza@helpdesk.localhost"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 
 
 def send_mail(sut: System, sender: str, subject: str, body: str) -> None:
-    msg = EmailMessage()
-    msg["From"] = f"Mario Rossi <{sender}>"
-    msg["To"] = SUPPORT
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@rossi.it>"
-    msg.set_content(body)
-    host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
-    with smtplib.SMTP(host, port, timeout=30) as client:
-        client.send_message(msg, to_addrs=[SUPPORT])
+    deliver(sut, inbound(sender, subject, body))
 
 
 async def queue_ids(page: Page) -> list[int]:

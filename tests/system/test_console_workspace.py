@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import smtplib
 import uuid
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -24,30 +22,19 @@ from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
-from services.common.settings import split_hostport
 from tests.support import eventually
 from tests.system.browser import chromium, generated_password, mail_to, png, sign_in
 from tests.system.conftest import CORE, running_system
 from tests.system.harness import System
+from tests.system.mail_in import deliver, inbound
 
 pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(300)]
 
-SUPPORT = "assistenza@helpdesk.localhost"
 PROCESSES = (*CORE, "dev_escalation", "gateway")
 
 
 def _send(sut: System, sender: str, subject: str, body: str, **headers: str) -> None:
-    msg = EmailMessage()
-    msg["From"] = f"Mario Rossi <{sender}>"
-    msg["To"] = SUPPORT
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@rossi.it>"
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
-    with smtplib.SMTP(host, port, timeout=30) as client:
-        client.send_message(msg, to_addrs=[SUPPORT])
+    deliver(sut, inbound(sender, subject, body, **headers))
 
 
 async def shot(page: Page, name: str) -> None:

@@ -23,16 +23,9 @@ from services.common.settings import split_hostport
 from tests.support import eventually
 from tests.system.conftest import agent_actor, mail_arrives, setup_directory
 from tests.system.harness import Mailbox, System
+from tests.system.mail_in import SUPPORT, deliver, inbound, tickets_of
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
-
-SUPPORT = "assistenza@helpdesk.localhost"
-
-
-def _send(sut: System, msg: EmailMessage, to: str = SUPPORT) -> None:
-    host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
-    with smtplib.SMTP(host, port, timeout=30) as client:
-        client.send_message(msg, to_addrs=[to])
 
 
 def timestamp(when: datetime) -> Timestamp:
@@ -41,40 +34,21 @@ def timestamp(when: datetime) -> Timestamp:
     return stamp
 
 
-def _mail(sender: str, subject: str, body: str, **headers: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = f"Mario Rossi <{sender}>"
-    msg["To"] = SUPPORT
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@rossi.it>"
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    return msg
-
-
-async def _tickets_of(sut: System, email: str) -> list[pb.Ticket]:
-    page = await sut.tickets().ListTickets(
-        tpb.ListTicketsRequest(requester_email=email), metadata=sut.metadata
-    )
-    return list(page.tickets)
-
-
 async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
     system: tuple[System, Mailbox],
 ) -> None:
     sut, box = system
     _, contact, agent = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
-    first = _mail(
+    first = inbound(
         contact.email.upper(),
         "Errore in stampa fattura",
         "Buongiorno,\nla stampa della fattura dà errore 1234.\nGrazie",
     )
-    await asyncio.to_thread(_send, sut, first)
+    await asyncio.to_thread(deliver, sut, first)
     # The same message delivered again (an SMTP retry after a lost 250) makes no second ticket.
-    await asyncio.to_thread(_send, sut, first)
+    await asyncio.to_thread(deliver, sut, first)
 
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     assert len(tickets) == 1
     ticket = tickets[0]
     assert ticket.channel == pb.CHANNEL_EMAIL and ticket.subject == "Errore in stampa fattura"
@@ -90,13 +64,13 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
         tpb.AssignTicketRequest(ticket_id=ticket.id, assignee_id=agent.id), metadata=sut.metadata
     )
 
-    reply = _mail(
+    reply = inbound(
         contact.email,
         f"Re: [#{ticket.id}] Errore in stampa fattura",
         "Allego anche lo screenshot.\n\nIl giorno lun 23 nov, Assistenza ha scritto:\n> testo",
         In_Reply_To=ack["Message-ID"],
     )
-    await asyncio.to_thread(_send, sut, reply)
+    await asyncio.to_thread(deliver, sut, reply)
 
     async def commented() -> list[pb.Comment]:
         found = await sut.tickets().ListComments(
@@ -121,21 +95,21 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
 
     # Threading without the tag: a reply to our automatic answer (its References name the
     # ticket), and a follow-up to the customer's own first message (In-Reply-To).
-    to_ours = _mail(
+    to_ours = inbound(
         contact.email,
         "Re: Errore in stampa fattura",
         "Dimenticavo: Windows 11.",
         In_Reply_To=ack["Message-ID"],
         References=f"{ack['References']} {ack['Message-ID']}",
     )
-    await asyncio.to_thread(_send, sut, to_ours)
-    to_mine = _mail(
+    await asyncio.to_thread(deliver, sut, to_ours)
+    to_mine = inbound(
         contact.email,
         "Errore in stampa fattura (aggiornamento)",
         "Il problema c'è anche su un secondo PC.",
         In_Reply_To=first["Message-ID"],
     )
-    await asyncio.to_thread(_send, sut, to_mine)
+    await asyncio.to_thread(deliver, sut, to_mine)
 
     async def three() -> bool:
         return len(await commented()) == 3
@@ -145,7 +119,7 @@ async def test_email_opens_a_ticket_and_a_reply_by_tag_comments_on_it(
         "Dimenticavo: Windows 11.",
         "Il problema c'è anche su un secondo PC.",
     ]
-    assert len(await _tickets_of(sut, contact.email)) == 1
+    assert len(await tickets_of(sut, contact.email)) == 1
 
 
 async def test_a_requalified_email_ticket_counts_as_blocking_and_a_merge_tells_both(
@@ -167,9 +141,9 @@ async def test_a_requalified_email_ticket_counts_as_blocking_and_a_merge_tells_b
     )
     start = datetime.now(UTC) - timedelta(minutes=1)
     await asyncio.to_thread(
-        _send, sut, _mail(contact.email, "Gestionale lento", "Ogni maschera impiega minuti.")
+        deliver, sut, inbound(contact.email, "Gestionale lento", "Ogni maschera impiega minuti.")
     )
-    [ticket] = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    [ticket] = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     assert ticket.criticality == pb.CRITICALITY_NON_BLOCKING
     requalified = await sut.tickets().RequalifyTicket(
         tpb.RequalifyTicketRequest(
@@ -193,11 +167,11 @@ async def test_a_requalified_email_ticket_counts_as_blocking_and_a_merge_tells_b
     assert {c.key: c.count for c in report.by_criticality} == {"BLOCKING": 1}
 
     await asyncio.to_thread(
-        _send,
+        deliver,
         sut,
-        _mail(colleague.email, "Anche da me il gestionale è lento", "Stesso problema."),
+        inbound(colleague.email, "Anche da me il gestionale è lento", "Stesso problema."),
     )
-    [other] = await eventually(lambda: _tickets_of(sut, colleague.email), timeout=30)
+    [other] = await eventually(lambda: tickets_of(sut, colleague.email), timeout=30)
     await sut.tickets().MergeTickets(
         tpb.MergeTicketsRequest(
             source_ticket_id=other.id,
@@ -233,17 +207,17 @@ async def test_other_recipients_are_refused_and_auto_replies_open_nothing(
     _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         await asyncio.to_thread(
-            _send, sut, _mail(contact.email, "relay?", "x"), "someone@elsewhere.example"
+            deliver, sut, inbound(contact.email, "relay?", "x"), "someone@elsewhere.example"
         )
-    out_of_office = _mail(
+    out_of_office = inbound(
         contact.email, "Fuori sede", "Sono fuori sede fino a lunedì", Auto_Submitted="auto-replied"
     )
-    await asyncio.to_thread(_send, sut, out_of_office)
-    normal = _mail(contact.email, "Richiesta vera", "La posta non parte")
-    await asyncio.to_thread(_send, sut, normal)
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await asyncio.to_thread(deliver, sut, out_of_office)
+    normal = inbound(contact.email, "Richiesta vera", "La posta non parte")
+    await asyncio.to_thread(deliver, sut, normal)
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     await asyncio.sleep(1)
-    assert [t.subject for t in await _tickets_of(sut, contact.email)] == ["Richiesta vera"]
+    assert [t.subject for t in await tickets_of(sut, contact.email)] == ["Richiesta vera"]
     assert len(tickets) == 1
 
 
@@ -260,8 +234,8 @@ async def test_a_prospect_goes_to_sales_with_its_own_reply_and_a_colleague_joins
     sut, box = system
     org, _, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     stranger = f"laura.{uuid.uuid4().hex[:6]}@nuovocliente.example"
-    request = _mail(stranger, "Preventivo per 10 licenze", "Vorrei un preventivo, grazie.")
-    await asyncio.to_thread(_send, sut, request)
+    request = inbound(stranger, "Preventivo per 10 licenze", "Vorrei un preventivo, grazie.")
+    await asyncio.to_thread(deliver, sut, request)
 
     async def sales() -> list[spb.SalesRequest]:
         page = await sut.intake().ListSalesRequests(
@@ -279,12 +253,12 @@ async def test_a_prospect_goes_to_sales_with_its_own_reply_and_a_colleague_joins
     assert "ufficio commerciale" in reply.get_body(("plain",)).get_content()
     assert reply["In-Reply-To"] == request["Message-ID"]
     assert reply["Auto-Submitted"] == "auto-replied"
-    assert await _tickets_of(sut, stranger) == []
+    assert await tickets_of(sut, stranger) == []
 
     # Someone new at the customer's own domain is one of its people: a contact, a ticket.
     colleague = f"nuovo.{uuid.uuid4().hex[:6]}@rossi.it"
-    await asyncio.to_thread(_send, sut, _mail(colleague, "Anche io", "Non stampo."))
-    tickets = await eventually(lambda: _tickets_of(sut, colleague), timeout=30)
+    await asyncio.to_thread(deliver, sut, inbound(colleague, "Anche io", "Non stampo."))
+    tickets = await eventually(lambda: tickets_of(sut, colleague), timeout=30)
     assert [t.organization_id for t in tickets] == [org.id]
     assert await sales() == found
 
@@ -294,8 +268,8 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
 ) -> None:
     sut, box = system
     _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
-    await asyncio.to_thread(_send, sut, _mail(contact.email, "Stampa", "Non stampa."))
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await asyncio.to_thread(deliver, sut, inbound(contact.email, "Stampa", "Non stampa."))
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     ticket_id = tickets[0].id
     await mail_arrives(box, ticket_id, f"#{ticket_id}")
     ack = box.about(ticket_id)[0]
@@ -325,8 +299,8 @@ async def test_a_bounce_marks_the_notification_and_opens_nothing(
     marked = await eventually(bounced, timeout=30)
     assert [n.message_id for n in marked] == [str(ack["Message-ID"]).strip()]
     assert "5.1.1" in marked[0].error
-    assert len(await _tickets_of(sut, contact.email)) == 1
-    assert await _tickets_of(sut, "mailer-daemon@mx.rossi.it") == []
+    assert len(await tickets_of(sut, contact.email)) == 1
+    assert await tickets_of(sut, "mailer-daemon@mx.rossi.it") == []
     # Agents see it on the ticket: an internal note from the system (customers do not).
     [note] = await eventually(lambda: _comments(sut, ticket_id), timeout=30)
     assert (note.author_kind, note.visibility) == (
@@ -354,13 +328,13 @@ async def test_an_out_of_office_answering_us_is_noted_on_its_ticket(
 ) -> None:
     sut, box = system
     _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
-    await asyncio.to_thread(_send, sut, _mail(contact.email, "Fattura", "Non si apre."))
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await asyncio.to_thread(deliver, sut, inbound(contact.email, "Fattura", "Non si apre."))
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     ticket = tickets[0]
     await mail_arrives(box, ticket.id, f"#{ticket.id}")
     ack = box.about(ticket.id)[0]
     # Exchange-style: "Risposta automatica: <our subject>", threaded to our message.
-    oof = _mail(
+    oof = inbound(
         contact.email,
         f"Risposta automatica: {ack['Subject']}",
         "Sono fuori ufficio fino a lunedì.",
@@ -368,7 +342,7 @@ async def test_an_out_of_office_answering_us_is_noted_on_its_ticket(
         In_Reply_To=ack["Message-ID"],
         References=f"{ack['References']} {ack['Message-ID']}",
     )
-    await asyncio.to_thread(_send, sut, oof)
+    await asyncio.to_thread(deliver, sut, oof)
     [note] = await eventually(lambda: _comments(sut, ticket.id), timeout=30)
     assert (note.author_kind, note.visibility) == (
         pb.AUTHOR_KIND_SYSTEM,
@@ -386,7 +360,7 @@ async def test_an_out_of_office_answering_us_is_noted_on_its_ticket(
     assert stored.duplicate and (stored.status, stored.ticket_id) == ("NOTE_ADDED", ticket.id)
     await asyncio.sleep(2)  # no answer goes to an out-of-office, no ticket comes of it
     assert len(box.about(ticket.id)) == 1  # the acknowledgement only
-    assert [t.id for t in await _tickets_of(sut, contact.email)] == [ticket.id]
+    assert [t.id for t in await tickets_of(sut, contact.email)] == [ticket.id]
     assert len(await _comments(sut, ticket.id)) == 1
 
 
@@ -410,10 +384,10 @@ async def test_an_auto_responder_gets_at_most_one_answer(
                 headers = {"In_Reply_To": msg["Message-ID"]}
                 if rfc3834:
                     headers["Auto_Submitted"] = "auto-replied"
-                oof = _mail(
+                oof = inbound(
                     contact.email, f"Re: {msg['Subject']}", "Sono fuori ufficio.", **headers
                 )
-                await asyncio.to_thread(_send, sut, oof)
+                await asyncio.to_thread(deliver, sut, oof)
             await asyncio.sleep(0.3)
 
     for rfc3834 in (True, False):
@@ -421,7 +395,7 @@ async def test_an_auto_responder_gets_at_most_one_answer(
         task = asyncio.create_task(responder(rfc3834))
         try:
             subject = f"Richiesta {'A' if rfc3834 else 'B'}"
-            await asyncio.to_thread(_send, sut, _mail(contact.email, subject, "Aiuto"))
+            await asyncio.to_thread(deliver, sut, inbound(contact.email, subject, "Aiuto"))
             await eventually(
                 lambda n=before: len(_to(box, contact.email)) > n,  # type: ignore[misc]
                 timeout=30,
@@ -430,7 +404,7 @@ async def test_an_auto_responder_gets_at_most_one_answer(
         finally:
             task.cancel()
         assert len(_to(box, contact.email)) == before + 1
-    assert len(await _tickets_of(sut, contact.email)) == 2
+    assert len(await tickets_of(sut, contact.email)) == 2
 
 
 async def test_submit_email_is_the_smtp_path_and_oversize_mail_is_refused(
@@ -438,7 +412,7 @@ async def test_submit_email_is_the_smtp_path_and_oversize_mail_is_refused(
 ) -> None:
     sut, _ = system
     _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
-    raw = _mail(contact.email, "Via IMAP", "Scaricata dal fetcher.").as_bytes()
+    raw = inbound(contact.email, "Via IMAP", "Scaricata dal fetcher.").as_bytes()
     first = await sut.intake().SubmitEmail(
         ipb.SubmitEmailRequest(raw_message=raw), metadata=sut.metadata
     )
@@ -446,10 +420,10 @@ async def test_submit_email_is_the_smtp_path_and_oversize_mail_is_refused(
         ipb.SubmitEmailRequest(raw_message=raw), metadata=sut.metadata
     )
     assert not first.duplicate and again.duplicate and again.message_id == first.message_id
-    await asyncio.to_thread(_send, sut, _mail(contact.email, "x", "x"))  # unrelated
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await asyncio.to_thread(deliver, sut, inbound(contact.email, "x", "x"))  # unrelated
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     await asyncio.sleep(1)
-    assert sorted(t.subject for t in await _tickets_of(sut, contact.email)) == ["Via IMAP", "x"]
+    assert sorted(t.subject for t in await tickets_of(sut, contact.email)) == ["Via IMAP", "x"]
     assert len(tickets) >= 1
 
     host, port = split_hostport(sut.env["HELPDESK_SMTP_LISTEN"])
@@ -476,15 +450,15 @@ async def test_a_fax_quoting_a_ticket_joins_it(system: tuple[System, Mailbox]) -
     await sut.wait_serving("intake")
     _, contact, _ = await setup_directory(sut, pb.CLOSED_TICKET_POLICY_FOLLOW_UP)
     await asyncio.to_thread(
-        _send, sut, _mail(contact.email, "Vi mando un fax", "Segue fax con la stampa.")
+        deliver, sut, inbound(contact.email, "Vi mando un fax", "Segue fax con la stampa.")
     )
-    tickets = await eventually(lambda: _tickets_of(sut, contact.email), timeout=60)
+    tickets = await eventually(lambda: tickets_of(sut, contact.email), timeout=60)
     ticket_id = tickets[0].id
-    fax = _mail(contact.email, f"Fax 2 pagine - rif. ticket {ticket_id}", "Fax ricevuto.")
+    fax = inbound(contact.email, f"Fax 2 pagine - rif. ticket {ticket_id}", "Fax ricevuto.")
     fax.replace_header("To", "fax@helpdesk.localhost")
-    await asyncio.to_thread(_send, sut, fax, "fax@helpdesk.localhost")
-    new_fax = _mail(contact.email, "Fax ordine", "Fax senza riferimenti.")
-    await asyncio.to_thread(_send, sut, new_fax, "fax@helpdesk.localhost")
+    await asyncio.to_thread(deliver, sut, fax, "fax@helpdesk.localhost")
+    new_fax = inbound(contact.email, "Fax ordine", "Fax senza riferimenti.")
+    await asyncio.to_thread(deliver, sut, new_fax, "fax@helpdesk.localhost")
 
     async def comments() -> list[pb.Comment]:
         found = await sut.tickets().ListComments(
@@ -495,7 +469,7 @@ async def test_a_fax_quoting_a_ticket_joins_it(system: tuple[System, Mailbox]) -
     assert [c.body for c in await eventually(comments, timeout=30)] == ["Fax ricevuto."]
 
     async def two() -> list[pb.Ticket]:
-        found = await _tickets_of(sut, contact.email)
+        found = await tickets_of(sut, contact.email)
         return found if len(found) == 2 else []
 
     channels = {t.subject: t.channel for t in await eventually(two, timeout=30)}

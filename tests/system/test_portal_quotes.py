@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import Page, ViewportSize, expect
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
@@ -21,9 +21,9 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.embedded import EmbeddedProcess
 from tests.support import eventually
 from tests.system.browser import (
+    browser_page,
     chromium,
-    generated_password,
-    mail_to,
+    password_of,
     sign_in,
     snap,
 )
@@ -34,18 +34,6 @@ pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(300)]
 
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 VALID_UNTIL = (date.today() + timedelta(days=20)).isoformat()
-
-
-async def browser_page(browser: Browser) -> tuple[Page, list[str]]:
-    """A browser of its own, and what its pages' Content Security Policy refused."""
-    context = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = await context.new_page()
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    return page, refused
 
 
 def quote_pdf_mailed(box: Mailbox, address: str, number: str) -> bytes | None:
@@ -60,10 +48,6 @@ def quote_pdf_mailed(box: Mailbox, address: str, number: str) -> bytes | None:
                 content = part.get_content()
                 return content if isinstance(content, bytes) else None
     return None
-
-
-async def password_of(box: Mailbox, email: str) -> str:
-    return generated_password(await eventually(lambda: mail_to(box, email, "Password:"), 30))
 
 
 async def make_and_send(
@@ -151,7 +135,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
 
     async with chromium() as browser:
         # -- the agent makes a quote with two lines and sends it ------------------------
-        desk, desk_refused = await browser_page(browser)
+        desk, desk_refused = await browser_page(browser, VIEWPORT)
         await sign_in(desk, sut.portal_url, anna.email, await password_of(box, anna.email))
         number = await make_and_send(
             desk,
@@ -169,7 +153,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         await ticket_status_is(desk, "Pending")
 
         # -- the customer sees the quote, downloads it and accepts ---------------------
-        customer, customer_refused = await browser_page(browser)
+        customer, customer_refused = await browser_page(browser, VIEWPORT)
         await sign_in(customer, sut.portal_url, mario.email, await password_of(box, mario.email))
         await customer.goto(f"{sut.portal_url}/tickets/{first.id}")
         quote = customer.get_by_role("article", name=f"{number} Installazione e configurazione")
@@ -229,7 +213,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         ).to_contain_text("Accepted")
 
         # -- another organisation's customer never gets the PDF ------------------------
-        stranger, _stranger_refused = await browser_page(browser)
+        stranger, _stranger_refused = await browser_page(browser, VIEWPORT)
         await sign_in(stranger, sut.portal_url, luca.email, await password_of(box, luca.email))
         direct = await stranger.goto(pdf_url)
         assert direct is not None and direct.status == 404

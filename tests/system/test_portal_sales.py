@@ -11,14 +11,19 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize, expect
+from playwright.async_api import ViewportSize, expect
 from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from services.common.embedded import EmbeddedProcess
-from tests.support import eventually
-from tests.system.browser import chromium, generated_password, mail_to, sign_in, snap
+from tests.system.browser import (
+    browser_page,
+    chromium,
+    password_of,
+    sign_in,
+    snap,
+)
 from tests.system.conftest import CORE, running_system, setup_directory
 from tests.system.harness import Mailbox, System
 
@@ -30,22 +35,6 @@ PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
-
-
-async def browser_page(browser: Browser) -> tuple[Page, list[str]]:
-    """A browser of its own, and what its pages' Content Security Policy refused."""
-    context = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = await context.new_page()
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    return page, refused
-
-
-async def password_of(box: Mailbox, email: str) -> str:
-    return generated_password(await eventually(lambda: mail_to(box, email, "Password:"), 30))
 
 
 async def test_customers_ask_the_sales_office(
@@ -85,7 +74,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
 
     async with chromium() as browser:
         # -- the customer asks for training from the portal -------------------------------
-        customer, customer_refused = await browser_page(browser)
+        customer, customer_refused = await browser_page(browser, VIEWPORT)
         await sign_in(customer, sut.portal_url, mario.email, await password_of(box, mario.email))
         await customer.get_by_role("link", name="Request training").click()
         await expect(customer.get_by_role("heading", level=1)).to_have_text("Request training")
@@ -109,7 +98,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         await expect(row).to_contain_text("New")
 
         # -- the sales office takes it in the console -------------------------------------
-        desk, desk_refused = await browser_page(browser)
+        desk, desk_refused = await browser_page(browser, VIEWPORT)
         await sign_in(desk, sut.portal_url, sara.email, await password_of(box, sara.email))
         await expect(desk).to_have_url(re.compile(r"/agent/sales$"))
         await desk.get_by_role("link", name="Sales", exact=True).click()
@@ -135,7 +124,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         await snap(customer, "portal-sales")
 
         # -- another organisation's customer never sees it -------------------------------
-        stranger, _stranger_refused = await browser_page(browser)
+        stranger, _stranger_refused = await browser_page(browser, VIEWPORT)
         await sign_in(stranger, sut.portal_url, luca.email, await password_of(box, luca.email))
         await stranger.get_by_role("link", name="Sales office", exact=True).click()
         await expect(stranger.get_by_role("heading", level=1)).to_have_text(
@@ -151,7 +140,7 @@ async def run(sut: System, box: Mailbox, tmp_path: Path) -> None:
         await customer.get_by_role("link", name="Price list").click()
         await expect(customer.get_by_text("There is no price list yet")).to_be_visible()
 
-        admin, admin_refused = await browser_page(browser)
+        admin, admin_refused = await browser_page(browser, VIEWPORT)
         await admin.goto(f"{sut.portal_url}/lang/en?next=/agent/admin")
         await admin.get_by_label("Admin token").fill(sut.token)
         await admin.get_by_role("button", name="Sign in").click()

@@ -20,7 +20,7 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from tests.support import eventually
 from tests.system.conftest import agent_actor, customer_actor, setup_directory
 from tests.system.harness import Mailbox, System
-from tests.system.test_email_intake import _mail, _send, _tickets_of
+from tests.system.mail_in import deliver, inbound, tickets_of
 
 pytestmark = [pytest.mark.system, pytest.mark.db]
 
@@ -42,9 +42,9 @@ async def test_report_matches_the_life_and_the_survey_is_answered_by_email(
 
     # The customer writes; the agent takes it, answers, logs the time and solves it.
     await asyncio.to_thread(
-        _send, sut, _mail(contact.email, "Errore in stampa", "La fattura non si stampa.")
+        deliver, sut, inbound(contact.email, "Errore in stampa", "La fattura non si stampa.")
     )
-    [ticket] = await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    [ticket] = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     await tickets.AssignTicket(
         tpb.AssignTicketRequest(ticket_id=ticket.id, assignee_id=agent.id), metadata=md
     )
@@ -82,14 +82,14 @@ async def test_report_matches_the_life_and_the_survey_is_answered_by_email(
         ),
         timeout=30,
     )
-    answer = _mail(
+    answer = inbound(
         contact.email,
         f"Re: {survey['Subject']}",
         "5\nGentili e veloci.\n\nIl giorno lun, Assistenza ha scritto:\n> Questionario",
         In_Reply_To=str(survey["Message-ID"]),
         References=str(survey["References"] or ""),
     )
-    await asyncio.to_thread(_send, sut, answer)
+    await asyncio.to_thread(deliver, sut, answer)
 
     async def rated() -> pb.Ticket | None:
         t = await tickets.GetTicket(tpb.GetTicketRequest(id=ticket.id), metadata=md)
@@ -99,7 +99,7 @@ async def test_report_matches_the_life_and_the_survey_is_answered_by_email(
     assert closed.satisfaction_rating == 5
     assert closed.satisfaction_comment == "Gentili e veloci."
     # The reply opened no follow-up ticket.
-    assert len(await _tickets_of(sut, contact.email)) == 1
+    assert len(await tickets_of(sut, contact.email)) == 1
 
     report = await tickets.GetReport(
         tpb.GetReportRequest(
@@ -138,9 +138,9 @@ async def test_the_report_is_mailed_to_the_referents_once_and_monthly_by_schedul
         metadata=md,
     )
     await asyncio.to_thread(
-        _send, sut, _mail(contact.email, "Stampante", "La stampante non stampa.")
+        deliver, sut, inbound(contact.email, "Stampante", "La stampante non stampa.")
     )
-    await eventually(lambda: _tickets_of(sut, contact.email), timeout=30)
+    await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
     now = datetime.now(UTC)
     request = tpb.SendReportRequest(
         organization_id=org.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpdesk.v1 import knowledge_pb2 as kpb
-from tests.unit.test_cli_desk import parse, run_command
+from tests.unit.cli_helpers import parse, run_command
 
 pytestmark = pytest.mark.unit
 

@@ -7,12 +7,11 @@ import argparse
 import io
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from helpdesk.v1 import (
     common_pb2,
@@ -26,59 +25,17 @@ from helpdesk.v1 import (
 from services.cli import desk, render
 from services.cli.client import CliError
 from services.cli.main import build_parser, main
+from tests.unit.cli_helpers import RecordingClient, parse, parse_error, run_command, ts
 
 pytestmark = pytest.mark.unit
 
 AGENT_2 = tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=2)
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv))
-
-
-def parse_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        parse(*argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
-
-
-class RecordingClient:
-    """Stands in for ``Client``: records (method name, request); answers each method with
-    its reply in ``replies`` (or ``reply``)."""
-
-    def __init__(self, reply: Any = None, **replies: Any) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.reply = reply
-        self.replies = replies
-        self.directory = self.tickets = self.intake = self.notify = self.dev = self
-        self.knowledge = self
-
-    def __getattr__(self, name: str) -> str:
-        return name  # c.tickets.MergeTickets -> "MergeTickets"
-
-    def call(self, method: str, request: Any) -> Any:
-        self.calls.append((method, request))
-        return self.replies.get(method, self.reply)
-
-
-def run_command(args: argparse.Namespace, reply: Any) -> tuple[str, Any, str]:
-    client = RecordingClient(reply)
-    result = args.func(client, args)
-    assert len(client.calls) == 1
-    return client.calls[0][0], client.calls[0][1], result.text
-
-
 def fresh_id(request: Any) -> None:
     """The request carries a fresh UUID request ID; cleared to compare the rest."""
     assert uuid.UUID(request.request_id)
     request.request_id = ""
-
-
-def ts(text: str) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.fromisoformat(text))
-    return stamp
 
 
 TICKET = common_pb2.Ticket(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,43 +19,10 @@ from helpdesk.v1 import (
 )
 from services.cli import commands, enums, render
 from services.cli.client import CliError, load_endpoints, resolve_token
-from services.cli.main import build_parser, main
+from services.cli.main import main
+from tests.unit.cli_helpers import RecordingClient, one_call, parse, parse_error
 
 pytestmark = pytest.mark.unit
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv))
-
-
-def parse_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        parse(*argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
-
-
-class RecordingClient:
-    """Stands in for ``Client``: records (method name, request) and answers ``reply``."""
-
-    def __init__(self, reply: Any = None) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.reply = reply
-        self.directory = self.tickets = self.intake = self.notify = self.dev = self
-
-    def __getattr__(self, name: str) -> str:
-        return name  # c.tickets.AssignTicket -> "AssignTicket"
-
-    def call(self, method: str, request: Any) -> Any:
-        self.calls.append((method, request))
-        return self.reply
-
-
-def run_command(args: argparse.Namespace, reply: Any) -> tuple[str, Any]:
-    client = RecordingClient(reply)
-    args.func(client, args)
-    assert len(client.calls) == 1
-    return client.calls[0]
 
 
 # Organisations, contacts, agents ---------------------------------------------
@@ -78,7 +44,7 @@ def test_org_create_with_domains_policy_and_locale() -> None:
         "en",
     )
     assert args.func is commands.org_create
-    method, request = run_command(args, directory_pb2.Organization(id=1, name="ACME S.p.A."))
+    method, request = one_call(args, directory_pb2.Organization(id=1, name="ACME S.p.A."))
     assert method == "CreateOrganization"
     assert request == directory_pb2.CreateOrganizationRequest(
         name="ACME S.p.A.",
@@ -89,7 +55,7 @@ def test_org_create_with_domains_policy_and_locale() -> None:
 
 
 def test_org_create_defaults_leave_policy_to_the_service() -> None:
-    _, request = run_command(parse("org", "create", "Rossi Srl"), directory_pb2.Organization())
+    _, request = one_call(parse("org", "create", "Rossi Srl"), directory_pb2.Organization())
     assert request.closed_ticket_policy == common_pb2.CLOSED_TICKET_POLICY_UNSPECIFIED
     assert list(request.email_domains) == []
     assert request.locale == ""
@@ -117,7 +83,7 @@ def test_contact_add_required_and_optional() -> None:
         "--role",
         "referent",
     )
-    method, request = run_command(args, directory_pb2.Contact())
+    method, request = one_call(args, directory_pb2.Contact())
     assert method == "AddContact"
     assert request == directory_pb2.AddContactRequest(
         organization_id=3,
@@ -133,11 +99,9 @@ def test_contact_add_needs_org_name_email(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_contact_show_by_id_or_email() -> None:
-    method, request = run_command(parse("contact", "show", "12"), directory_pb2.Contact())
+    method, request = one_call(parse("contact", "show", "12"), directory_pb2.Contact())
     assert (method, request.id) == ("GetContact", 12)
-    method, request = run_command(
-        parse("contact", "show", "Mario@Acme.it"), directory_pb2.Contact()
-    )
+    method, request = one_call(parse("contact", "show", "Mario@Acme.it"), directory_pb2.Contact())
     assert (method, request.email) == ("GetContactByEmail", "Mario@Acme.it")
 
 
@@ -145,7 +109,7 @@ def test_agent_create_roles(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse(
         "agent", "create", "--name", "Anna", "--email", "anna@desk.it", "--role", "team-lead"
     )
-    _, request = run_command(args, directory_pb2.Agent())
+    _, request = one_call(args, directory_pb2.Agent())
     assert request.role == common_pb2.AGENT_ROLE_TEAM_LEAD
     for word, value in [
         ("front-desk", common_pb2.AGENT_ROLE_FRONT_DESK),
@@ -182,7 +146,7 @@ def test_ticket_list_filters() -> None:
         "--requester",
         "mario@acme.it",
     )
-    method, request = run_command(args, tickets_pb2.ListTicketsResponse())
+    method, request = one_call(args, tickets_pb2.ListTicketsResponse())
     assert method == "ListTickets"
     assert request.organization_id == 2
     assert list(request.statuses) == [
@@ -237,8 +201,8 @@ def test_ticket_create_goes_through_intake_with_a_fresh_request_id() -> None:
         "bug",
     )
     reply = intake_pb2.SubmitResponse(ticket_id=5, display_id="#5", created=True)
-    method, first = run_command(parse(*argv), reply)
-    _, second = run_command(parse(*argv), reply)
+    method, first = one_call(parse(*argv), reply)
+    _, second = one_call(parse(*argv), reply)
     assert method == "SubmitWebRequest"
     assert first.requester_email == "mario@acme.it"
     assert (first.subject, first.description) == ("Stampa", "Non stampa")
@@ -248,13 +212,13 @@ def test_ticket_create_goes_through_intake_with_a_fresh_request_id() -> None:
 
 
 def test_ticket_assign_actor_defaults_to_the_assignee() -> None:
-    _, request = run_command(parse("ticket", "assign", "9", "--agent", "4"), common_pb2.Ticket())
+    _, request = one_call(parse("ticket", "assign", "9", "--agent", "4"), common_pb2.Ticket())
     assert request == tickets_pb2.AssignTicketRequest(
         ticket_id=9,
         assignee_id=4,
         actor=tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=4),
     )
-    _, request = run_command(
+    _, request = one_call(
         parse("ticket", "assign", "9", "--agent", "4", "--as", "1"), common_pb2.Ticket()
     )
     assert request.actor.id == 1
@@ -262,18 +226,18 @@ def test_ticket_assign_actor_defaults_to_the_assignee() -> None:
 
 def test_ticket_comment_authors(capsys: pytest.CaptureFixture[str]) -> None:
     reply = tickets_pb2.AddCommentResponse()
-    _, request = run_command(
+    _, request = one_call(
         parse("ticket", "comment", "3", "--body", "Fatto", "--internal", "--as-agent", "2"), reply
     )
     assert request.visibility == common_pb2.COMMENT_VISIBILITY_INTERNAL
     assert request.author == tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_AGENT, id=2)
     assert uuid.UUID(request.request_id)
-    _, request = run_command(
+    _, request = one_call(
         parse("ticket", "comment", "3", "--body", "Grazie", "--as-contact", "8"), reply
     )
     assert request.visibility == common_pb2.COMMENT_VISIBILITY_PUBLIC
     assert request.author == tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_CONTACT, id=8)
-    _, request = run_command(parse("ticket", "comment", "3", "--body", "x"), reply)
+    _, request = one_call(parse("ticket", "comment", "3", "--body", "x"), reply)
     assert not request.HasField("author")
     err = parse_error(
         capsys, "ticket", "comment", "3", "--body", "x", "--as-agent", "1", "--as-contact", "2"
@@ -282,7 +246,7 @@ def test_ticket_comment_authors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ticket_status_needs_agent(capsys: pytest.CaptureFixture[str]) -> None:
-    _, request = run_command(
+    _, request = one_call(
         parse("ticket", "status", "3", "solved", "--reason", "patch", "--as", "2"),
         common_pb2.Ticket(),
     )
@@ -304,14 +268,14 @@ def test_ticket_status_needs_agent(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ticket_reopen_and_confirm_as_contact(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(
+    method, request = one_call(
         parse("ticket", "reopen", "3", "--as-contact", "8", "--reason", "ancora rotto"),
         common_pb2.Ticket(),
     )
     assert method == "ReopenTicket"
     assert request.actor == tickets_pb2.Actor(kind=common_pb2.AUTHOR_KIND_CONTACT, id=8)
     assert request.reason == "ancora rotto"
-    method, request = run_command(
+    method, request = one_call(
         parse("ticket", "confirm", "3", "--as-contact", "8"), common_pb2.Ticket()
     )
     assert method == "ConfirmSolution"
@@ -339,7 +303,7 @@ def test_phone_log() -> None:
         "+39 333 1",
         "--send-attachments",
     )
-    method, request = run_command(args, intake_pb2.SubmitResponse(ticket_id=1))
+    method, request = one_call(args, intake_pb2.SubmitResponse(ticket_id=1))
     assert method == "LogPhoneCall"
     assert uuid.UUID(request.request_id)
     request.request_id = ""
@@ -356,7 +320,7 @@ def test_phone_log() -> None:
 
 
 def test_notifications_filter() -> None:
-    method, request = run_command(
+    method, request = one_call(
         parse("notifications", "--ticket", "#7"), notify_pb2.ListNotificationsResponse()
     )
     assert (method, request.ticket_id) == ("ListNotifications", 7)
@@ -399,7 +363,7 @@ def test_dev_queue_filters() -> None:
         "--ticket",
         "#42",
     )
-    method, request = run_command(args, dev_escalation_pb2.ListProgrammingTicketsResponse())
+    method, request = one_call(args, dev_escalation_pb2.ListProgrammingTicketsResponse())
     assert method == "ListProgrammingTickets"
     assert list(request.statuses) == [
         dev_escalation_pb2.PROG_STATUS_OPEN,
@@ -411,7 +375,7 @@ def test_dev_queue_filters() -> None:
 
 
 def test_dev_queue_defaults_and_bad_words(capsys: pytest.CaptureFixture[str]) -> None:
-    _, request = run_command(
+    _, request = one_call(
         parse("dev", "queue"), dev_escalation_pb2.ListProgrammingTicketsResponse()
     )
     assert request == dev_escalation_pb2.ListProgrammingTicketsRequest(page_size=200)
@@ -423,29 +387,29 @@ def test_dev_queue_defaults_and_bad_words(capsys: pytest.CaptureFixture[str]) ->
 def test_dev_ids_accept_the_p_prefix(capsys: pytest.CaptureFixture[str]) -> None:
     for word in ("3", "P-3", "p3", "P3"):
         assert parse("dev", "show", word).id == 3
-    method, request = run_command(parse("dev", "show", "P-3"), PROG)
+    method, request = one_call(parse("dev", "show", "P-3"), PROG)
     assert (method, request.id) == ("GetProgrammingTicket", 3)
     assert "positive" in parse_error(capsys, "dev", "start", "P-0")
     assert "not a number" in parse_error(capsys, "dev", "start", "X-3")
 
 
 def test_dev_start_acts_as_the_caller_unless_told() -> None:
-    method, request = run_command(parse("dev", "start", "3"), PROG)
+    method, request = one_call(parse("dev", "start", "3"), PROG)
     assert method == "StartWork"
     assert request == dev_escalation_pb2.StartWorkRequest(id=3)
-    _, request = run_command(parse("dev", "start", "3", "--as", "7"), PROG)
+    _, request = one_call(parse("dev", "start", "3", "--as", "7"), PROG)
     assert request.developer_id == 7
 
 
 def test_dev_schedule_release_and_date(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(
+    method, request = one_call(
         parse("dev", "schedule", "3", "--release", "4.2", "--date", "2026-12-15"), PROG
     )
     assert method == "Schedule"
     assert request.target_release == "4.2"
     planned = request.planned_date.ToDatetime(tzinfo=UTC).astimezone()
     assert (planned.year, planned.month, planned.day, planned.hour) == (2026, 12, 15, 0)
-    _, request = run_command(parse("dev", "schedule", "3", "--release", "4.2"), PROG)
+    _, request = one_call(parse("dev", "schedule", "3", "--release", "4.2"), PROG)
     assert not request.HasField("planned_date")
     assert "--release" in parse_error(capsys, "dev", "schedule", "3")
     assert "YYYY-MM-DD" in parse_error(
@@ -454,7 +418,7 @@ def test_dev_schedule_release_and_date(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_dev_fix_version_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(
+    method, request = one_call(
         parse("dev", "fix", "3", "--version", "4.2.1", "--notes", "null check", "--as", "5"),
         PROG,
     )
@@ -466,11 +430,11 @@ def test_dev_fix_version_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(parse("dev", "ship", "3", "--notes", "Corretta stampa"), PROG)
+    method, request = one_call(parse("dev", "ship", "3", "--notes", "Corretta stampa"), PROG)
     assert method == "ShipUpdate"
     assert request.release_notes == "Corretta stampa"
     assert not request.HasField("remote_update")
-    _, request = run_command(
+    _, request = one_call(
         parse(
             "dev",
             "ship",
@@ -493,7 +457,7 @@ def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) 
     )
     half = parse("dev", "ship", "3", "--notes", "x", "--window-start", "2026-12-01T20:00")
     with pytest.raises(CliError, match="go together"):
-        run_command(half, PROG)
+        one_call(half, PROG)
     backwards = parse(
         "dev",
         "ship",
@@ -506,11 +470,11 @@ def test_dev_ship_with_and_without_a_window(capsys: pytest.CaptureFixture[str]) 
         "2026-12-01T20:00",
     )
     with pytest.raises(CliError, match="after"):
-        run_command(backwards, PROG)
+        one_call(backwards, PROG)
 
 
 def test_dev_cancel_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    method, request = run_command(parse("dev", "cancel", "P-3", "--reason", "not a bug"), PROG)
+    method, request = one_call(parse("dev", "cancel", "P-3", "--reason", "not a bug"), PROG)
     assert method == "Cancel"
     assert request == dev_escalation_pb2.CancelProgrammingTicketRequest(id=3, reason="not a bug")
     assert "--reason" in parse_error(capsys, "dev", "cancel", "3")

@@ -10,7 +10,7 @@ import pytest
 
 from helpdesk.v1 import common_pb2, tickets_pb2
 from services.cli import report
-from tests.unit.test_cli_parsing import parse, parse_error, run_command
+from tests.unit.cli_helpers import one_call, parse, parse_error
 
 pytestmark = pytest.mark.unit
 
@@ -79,7 +79,7 @@ def test_report_refuses_bad_arguments(
 def test_report_calls_get_report_and_prints_a_table(tmp_path: Path) -> None:
     target = tmp_path / "report.csv"
     args = parse("report", "--from", "2026-11-01", "--to", "2026-11-30", "--csv", str(target))
-    method, request = run_command(args, _report())
+    method, request = one_call(args, _report())
     assert method == "GetReport" and request.organization_id == 0
     text = report.report(_Answer(_report()), args).text  # type: ignore[arg-type]
     assert "Report: Rossi Srl (3), tickets received 2026-11-01 .. 2026-11-30" in text

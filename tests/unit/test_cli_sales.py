@@ -13,7 +13,7 @@ import pytest
 
 from helpdesk.v1 import sales_pb2 as spb
 from services.cli.client import CliError
-from tests.unit.test_cli_desk import RecordingClient, parse, parse_error, ts
+from tests.unit.cli_helpers import RecordingClient, parse, parse_error, ts
 
 pytestmark = pytest.mark.unit
 

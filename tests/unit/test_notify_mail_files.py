@@ -8,7 +8,7 @@ import pytest
 
 from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.embedded import free_port
-from services.common.ticket_events import AttachmentPayload
+from services.common.messages.tickets import AttachmentPayload
 from services.notify.mail_files import CommentFiles, FileNotes, FilesDeferred, mime_type
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.common.ticket_events import TicketEventPayload
+from services.common.messages.tickets import TicketEventPayload
 from services.notify.render import Renderer
 from services.notify.rules import PlannedEmail, plan
 

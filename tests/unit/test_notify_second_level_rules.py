@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from services.common.messages.programming import decode as decode_prog_event
 from services.notify.progticket import (
     format_instant,
     format_window,
-    parse_prog_event,
     plan_prog,
 )
 from services.notify.rules import plan
@@ -141,9 +141,9 @@ def test_times_are_shown_in_italian_time() -> None:
 
 def test_bodies_that_are_not_programming_ticket_events_are_rejected() -> None:
     good = _prog("created", [_person("dev@x.test")], start_work_due=None)
-    assert parse_prog_event(json.dumps(good).encode())["programming_ticket_id"] == 7
+    assert decode_prog_event(json.dumps(good).encode())["programming_ticket_id"] == 7
     del good["recipients"]
-    assert parse_prog_event(json.dumps(good).encode())["recipients"] == []
+    assert decode_prog_event(json.dumps(good).encode())["recipients"] == []
     bad_window = _prog("remote_update_announced", [], remote_update={"starts_at": "soon"})
     for bad in (
         b"not json",
@@ -153,4 +153,4 @@ def test_bodies_that_are_not_programming_ticket_events_are_rejected() -> None:
         json.dumps(bad_window).encode(),
     ):
         with pytest.raises(ValueError):
-            parse_prog_event(bad)
+            decode_prog_event(bad)

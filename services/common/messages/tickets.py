@@ -1,5 +1,5 @@
-"""The JSON body of ``helpdesk.ticket.<type>`` events: produced by the tickets
-service's activity, consumed by notify (and anyone else who subscribes).
+"""Ticket events, ``helpdesk.ticket.<type>`` on the ``HELPDESK`` stream: produced by the
+tickets service's activity, consumed by notify (and anyone else who subscribes).
 
 Event types: ``created``, ``follow_up_opened``, ``assigned``,
 ``comment_added``, ``status_changed``, ``solved``, ``reopened``,
@@ -10,7 +10,15 @@ tickets service itself rather than a workflow, ``answers_resent``.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, cast
+
+from services.common.messages.codec import json_object, to_json
+
+FILTER = "helpdesk.ticket.>"
+
+
+def subject(event_type: str) -> str:
+    return f"helpdesk.ticket.{event_type}"
 
 
 class PersonPayload(TypedDict):
@@ -127,3 +135,25 @@ class TicketEventPayload(TypedDict):
     comment: CommentPayload | None
     # ``answers_resent`` only.
     resend: NotRequired[ResendPayload]
+
+
+def encode(payload: TicketEventPayload) -> bytes:
+    return to_json(payload)
+
+
+def decode(data: bytes) -> TicketEventPayload:
+    """A message body; ``ValueError`` naming what is missing when it is not an event."""
+    raw = json_object(data)
+    for key, kind in (("event_id", str), ("type", str), ("ticket_id", int), ("ticket", dict)):
+        if not isinstance(raw.get(key), kind) or (kind is str and not raw[key]):
+            raise ValueError(f"{key}: missing or not a {kind.__name__}")
+    ticket = raw["ticket"]
+    for key, kind in (("subject", str), ("requester", dict)):
+        if not isinstance(ticket.get(key), kind):
+            raise ValueError(f"ticket.{key}: missing or not a {kind.__name__}")
+    comment = raw.get("comment")
+    if comment is not None and not isinstance(comment, dict):
+        raise ValueError("comment: not an object")
+    if raw["type"] == "comment_added" and comment is None:
+        raise ValueError("comment: required for comment_added")
+    return cast(TicketEventPayload, raw)
