@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -24,25 +24,15 @@ with workflow.unsafe.imports_passed_through():
         ERR_ILLEGAL_TRANSITION,
         ERR_INVALID,
         QUERY_STATE,
-        RECORD_RETRY,
-        RECORD_TICKET_CHANGE,
-        SA_ASSIGNEE_ID,
-        SA_SLA_BREACHED,
-        SA_TICKET_PRIORITY,
-        SA_TICKET_STATUS,
         SYSTEM,
         TICKET_WORKFLOW,
-        TICKETS_TASK_QUEUE,
         UPDATE_ADD_COMMENT,
         UPDATE_ASSIGN,
         UPDATE_CHANGE_PRIORITY,
         UPDATE_CHANGE_STATUS,
         UPDATE_CONFIRM,
         UPDATE_REOPEN,
-        ActorRef,
         AssignInput,
-        ChangeRecord,
-        CommentData,
         CommentInput,
         CommentResult,
         CustomerAnswerInput,
@@ -52,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         TicketState,
         TicketWorkflowInput,
         TimeEntryData,
-        event_id,
     )
     from workflows.deadline_loop import Wake, wait_for_deadlines
     from workflows.domain import sla_clock
@@ -61,11 +50,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.domain.durations import format_duration
     from workflows.domain.lifecycle import (
         Action,
-        IllegalTransition,
         Status,
         agent_action_for,
         next_status,
     )
+    from workflows.ticket_core import illegal
     from workflows.ticket_holds import REMINDER_CALENDAR, HoldHandlers
     from workflows.ticket_links import LinkHandlers
     from workflows.ticket_quotes import PENDING_TIMERS, QuoteHandlers
@@ -83,11 +72,6 @@ EVENT_BY_STATUS = {
     Status.SOLVED: "solved",
     Status.CLOSED: "closed",
 }
-
-
-def _illegal(err: IllegalTransition | ValueError) -> ApplicationError:
-    kind = ERR_ILLEGAL_TRANSITION if isinstance(err, IllegalTransition) else ERR_INVALID
-    return ApplicationError(str(err), type=kind, non_retryable=True)
 
 
 @workflow.defn(name=TICKET_WORKFLOW)
@@ -109,116 +93,6 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, HoldHandlers, TimeLogHandl
         self._max_history_bytes = inp.max_history_bytes
         self._inp = inp
 
-    # -- state helpers ---------------------------------------------------
-
-    @property
-    def state(self) -> TicketState:
-        return self.s
-
-    @property
-    def status(self) -> Status:
-        return Status(self.state.status)
-
-    def _check(self, action: Action) -> Status:
-        try:
-            return next_status(self.status, action)
-        except IllegalTransition as err:
-            raise _illegal(err) from None
-
-    async def _record(
-        self,
-        event_type: str,
-        actor: ActorRef,
-        from_status: Status,
-        detail: str = "",
-        comment: CommentData | None = None,
-        summary: str = "",
-        time_entry: TimeEntryData | None = None,
-        previous_assignee_id: int = 0,
-        reason: str = "",
-    ) -> None:
-        """Write the change to the read model and publish its event (once, retried until done)."""
-        s = self.state
-        s.event_seq += 1
-        record = ChangeRecord(
-            event_id=event_id(s.ticket_id, s.event_seq),
-            event_type=event_type,
-            occurred_at=workflow.now(),
-            actor=actor,
-            state=s,
-            from_status=from_status.value,
-            to_status=s.status,
-            detail=detail,
-            comment=comment,
-            time_entry=time_entry,
-            previous_assignee_id=previous_assignee_id,
-            reason=reason,
-        )
-        await workflow.execute_activity(
-            RECORD_TICKET_CHANGE,
-            record,
-            task_queue=TICKETS_TASK_QUEUE,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-            summary=summary or f"record {event_type}",
-        )
-        self._publish_state()
-        self._wake.set()
-
-    def _publish_state(self) -> None:
-        s = self.state
-        workflow.upsert_search_attributes(
-            [
-                SA_TICKET_STATUS.value_set(s.status),
-                SA_TICKET_PRIORITY.value_set(s.priority),
-                SA_ASSIGNEE_ID.value_set(s.assignee_id),
-                SA_SLA_BREACHED.value_set(bool(s.breaches)),
-            ]
-        )
-        deadline = self._next_deadline()
-        lines = [
-            f"**Status:** {s.status}",
-            f"**Priority:** {s.priority}",
-            f"**Assignee:** {('agent #' + str(s.assignee_id)) if s.assignee_id else 'nobody'}",
-        ]
-        if s.breaches:
-            lines.append("**SLA breached:** " + ", ".join(b.target for b in s.breaches))
-        if s.hold_reason:
-            lines.append(f"**On hold for:** {s.hold_reason}")
-        holding = [f"P-{link.id}" for link in s.programming_tickets if link.holds]
-        if holding:
-            lines.append("**Programming tickets:** " + ", ".join(holding))
-        if s.awaiting_verification:
-            lines.append("**Awaiting verification**")
-        if s.open_quote_id:
-            lines.append(f"**Waiting for the answer to quote:** Q-{s.open_quote_id}")
-        if deadline is not None:
-            lines.append(f"**Next:** {deadline.label} at {deadline.at.isoformat()}")
-        workflow.set_current_details("\n\n".join(lines))
-
-    def _set_status(self, new: Status, at: datetime) -> None:
-        s = self.state
-        old = s.status
-        s.status = new.value
-        if new is Status.SOLVED:
-            s.solved_at = at
-            s.auto_close_at = at + timedelta(seconds=s.auto_close_after_seconds)
-        else:
-            s.auto_close_at = None
-        if new is Status.CLOSED:
-            s.closed_at = at
-        if new is not Status.ON_HOLD:
-            s.hold_reason = ""
-            s.third_party_name = s.third_party_reference = ""
-            s.third_party_remind_at = None
-        if new in (Status.SOLVED, Status.CLOSED):
-            s.awaiting_verification = False
-        sla_clock.on_status(s, old, new.value, at)
-
-    def _take_in_charge(self, at: datetime) -> None:
-        if self.state.taken_in_charge_at is None:
-            self.state.taken_in_charge_at = at
-
     # -- timers -----------------------------------------------------------
 
     def _next_deadline(self) -> Deadline | None:
@@ -226,43 +100,14 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, HoldHandlers, TimeLogHandl
         s = self.state
         candidates: list[Deadline] = []
         breached = {b.target for b in s.breaches}
-        # The clocks on the contract's business hours; tickets started before them (no
-        # terms) keep the plain durations below.
+        # The clocks on the contract's business hours.
         candidates.extend(
             c
             for c in sla_clock.deadlines(s, breached)
             # An open quote has its own reminder and expiry instead.
             if not (s.open_quote_id and c.kind in PENDING_TIMERS)
         )
-        clocks_run = s.terms is None and self.status not in (Status.SOLVED, Status.CLOSED)
-        if (
-            clocks_run
-            and s.taken_in_charge_at is None
-            and "TAKEN_IN_CHARGE" not in breached
-            and s.taken_in_charge_due
-        ):
-            candidates.append(
-                Deadline(
-                    s.taken_in_charge_due,
-                    DeadlineKind.TAKEN_IN_CHARGE,
-                    "taken-in-charge due",
-                    "TAKEN_IN_CHARGE",
-                )
-            )
-        if (
-            clocks_run
-            and s.first_feedback_at is None
-            and "FIRST_FEEDBACK" not in breached
-            and s.first_feedback_due
-        ):
-            candidates.append(
-                Deadline(
-                    s.first_feedback_due,
-                    DeadlineKind.FIRST_FEEDBACK,
-                    "first feedback due",
-                    "FIRST_FEEDBACK",
-                )
-            )
+        candidates.extend(sla_clock.plain_deadlines(s, breached))
         if (
             self.status is Status.ON_HOLD
             and s.hold_reason == "THIRD_PARTY"
@@ -520,7 +365,7 @@ class TicketWorkflow(RequalifyHandlers, LinkHandlers, HoldHandlers, TimeLogHandl
         try:
             action = agent_action_for(Status(inp.status))
         except ValueError as err:
-            raise _illegal(ValueError(f"status: {err}")) from None
+            raise illegal(ValueError(f"status: {err}")) from None
         new = self._check(action)
         if new is Status.CLOSED:
             self._check_hours(inp)

@@ -168,6 +168,26 @@ def deadlines(s: TicketState, breached: set[str]) -> list[Deadline]:
     return found
 
 
+def plain_deadlines(s: TicketState, breached: set[str]) -> list[Deadline]:
+    """The two clocks of a ticket started before business-hours terms existed (``terms``
+    None): plain durations fixed at its start, while it is neither SOLVED nor CLOSED.
+    Versioned by state: no new ticket takes this path; those still open keep it, so their
+    recorded histories replay."""
+    if s.terms is not None or s.status in ("SOLVED", "CLOSED"):
+        return []
+    found: list[Deadline] = []
+    taken, feedback = s.taken_in_charge_due, s.first_feedback_due
+    if s.taken_in_charge_at is None and "TAKEN_IN_CHARGE" not in breached and taken:
+        found.append(
+            Deadline(taken, DeadlineKind.TAKEN_IN_CHARGE, "taken-in-charge due", "TAKEN_IN_CHARGE")
+        )
+    if s.first_feedback_at is None and "FIRST_FEEDBACK" not in breached and feedback:
+        found.append(
+            Deadline(feedback, DeadlineKind.FIRST_FEEDBACK, "first feedback due", "FIRST_FEEDBACK")
+        )
+    return found
+
+
 def remaining_seconds(
     cal: Calendar, target: int, elapsed: float, as_of: datetime, running: bool, now: datetime
 ) -> float:
