@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -29,7 +29,7 @@ from services.common import telemetry
 from services.common.events import STREAM, connect, ensure_stream
 from services.common.messages import tickets as tickets_messages
 from services.common.messages.tickets import TicketEventPayload
-from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.notifier import Progress, RetryPolicy
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer(__name__)
@@ -41,6 +41,7 @@ FETCH_BATCH = 10
 FETCH_TIMEOUT_SECONDS = 5.0
 
 E = TypeVar("E")
+E_contra = TypeVar("E_contra", contravariant=True)
 
 
 def consumer_config(
@@ -93,8 +94,8 @@ class JetStreamConsumer(Generic[E]):
         self._busy = False
 
     async def ensure_stream(self, js: JetStreamContext) -> None:
-        """Create the stream when missing."""
-        raise NotImplementedError
+        """Create the stream when missing (``HELPDESK``; the secrets consumer its own)."""
+        await ensure_stream(js)
 
     # The stream's decoder (``services.common.messages.<stream>.decode``).
     decode: ClassVar[Callable[[bytes], Any]]
@@ -270,35 +271,50 @@ class ConsumerGroup:
         self.tasks = []
 
 
-class EventConsumer(JetStreamConsumer[TicketEventPayload]):
+class EventHandler(Protocol[E_contra]):
+    """What acts on one decoded event: None when done, else seconds before a redelivery."""
+
+    async def handle(self, event: E_contra, progress: Progress | None = None) -> float | None: ...
+
+
+class HandledConsumer(JetStreamConsumer[E]):
+    """A consumer that hands each event to its handler's ``handle``: a subclass declares
+    its stream, subjects, description, default durable, ``decode`` and ``describe``."""
+
+    default_durable: ClassVar[str]
+
+    def __init__(
+        self,
+        nats_url: str,
+        handler: EventHandler[E],
+        *,
+        durable: str = "",
+        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(
+            nats_url,
+            durable=durable or self.default_durable,
+            deliver_policy=deliver_policy,
+            retry=retry,
+        )
+        self._handler = handler
+
+    async def process(self, event: E, progress: Progress) -> float | None:
+        return await self._handler.handle(event, progress=progress)
+
+
+class EventConsumer(HandledConsumer[TicketEventPayload]):
     """Pulls ticket events and hands them to the notifier, one at a time, in stream order."""
 
     stream = STREAM
     filter_subject = FILTER_SUBJECT
     description = "notify: emails for ticket events"
-
-    def __init__(
-        self,
-        nats_url: str,
-        notifier: Notifier,
-        *,
-        durable: str = DURABLE,
-        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
-        self._notifier = notifier
-
-    async def ensure_stream(self, js: JetStreamContext) -> None:
-        await ensure_stream(js)
-
+    default_durable = DURABLE
     decode = tickets_messages.decode
 
     def describe(self, event: TicketEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"
-
-    async def process(self, event: TicketEventPayload, progress: Progress) -> float | None:
-        return await self._notifier.handle(event, progress=progress)
 
 
 def _seq(msg: Msg) -> str:

@@ -14,16 +14,12 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
-
 from services.common.events import STREAM as HELPDESK_STREAM
-from services.common.events import ensure_stream
 from services.common.messages import maintenance as maintenance_messages
 from services.common.messages.maintenance import MaintenanceEventPayload
-from services.notify.consumer import JetStreamConsumer
+from services.notify.consumer import HandledConsumer
 from services.notify.local_time import format_window, zone_note
-from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.notifier import Notifier, Progress
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import PlannedEmail, to_people
 from services.notify.store import DeliveryDraft
@@ -102,32 +98,15 @@ class MaintenanceNotifier:
         )
 
 
-class MaintenanceEventConsumer(JetStreamConsumer[MaintenanceEventPayload]):
+class MaintenanceEventConsumer(HandledConsumer[MaintenanceEventPayload]):
     """Durable pull consumer ``notify-maintenance`` on ``helpdesk.maintenance.>``."""
 
     stream = HELPDESK_STREAM
     filter_subject = maintenance_messages.FILTER
     description = "notify: planned remote updates by email"
-
-    def __init__(
-        self,
-        nats_url: str,
-        notifier: MaintenanceNotifier,
-        *,
-        durable: str = DURABLE,
-        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
-        self._notifier = notifier
-
-    async def ensure_stream(self, js: JetStreamContext) -> None:
-        await ensure_stream(js)
+    default_durable = DURABLE
 
     decode = maintenance_messages.decode
 
     def describe(self, event: MaintenanceEventPayload) -> str:
         return f"{event['event_id']} (maintenance {event['window_id']} {event['type']})"
-
-    async def process(self, event: MaintenanceEventPayload, progress: Progress) -> float | None:
-        return await self._notifier.handle(event, progress=progress)

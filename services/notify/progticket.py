@@ -23,16 +23,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
-
 from services.common.events import STREAM as HELPDESK_STREAM
-from services.common.events import ensure_stream
 from services.common.messages import programming as programming_messages
 from services.common.messages.programming import ProgEventPayload
-from services.notify.consumer import JetStreamConsumer
+from services.notify.consumer import HandledConsumer
 from services.notify.local_time import format_instant, format_window, zone_note
-from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.notifier import Notifier, Progress
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
@@ -189,32 +185,15 @@ class ProgNotifier:
         return await self._notifier.render_and_deliver(draft, email, render, progress)
 
 
-class ProgEventConsumer(JetStreamConsumer[ProgEventPayload]):
+class ProgEventConsumer(HandledConsumer[ProgEventPayload]):
     """Durable pull consumer ``notify-progticket`` on ``helpdesk.progticket.>``."""
 
     stream = HELPDESK_STREAM
     filter_subject = FILTER_SUBJECT
     description = "notify: emails for programming-ticket events"
-
-    def __init__(
-        self,
-        nats_url: str,
-        notifier: ProgNotifier,
-        *,
-        durable: str = DURABLE,
-        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
-        self._notifier = notifier
-
-    async def ensure_stream(self, js: JetStreamContext) -> None:
-        await ensure_stream(js)
+    default_durable = DURABLE
 
     decode = programming_messages.decode
 
     def describe(self, event: ProgEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"
-
-    async def process(self, event: ProgEventPayload, progress: Progress) -> float | None:
-        return await self._notifier.handle(event, progress=progress)

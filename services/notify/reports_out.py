@@ -8,16 +8,12 @@ import functools
 import logging
 from typing import Any, cast
 
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
-
 from services.common.events import STREAM as HELPDESK_STREAM
-from services.common.events import ensure_stream
 from services.common.messages import reports as reports_messages
 from services.common.messages.reports import ReportEventPayload
-from services.notify.consumer import JetStreamConsumer
+from services.notify.consumer import HandledConsumer
 from services.notify.local_time import format_day, local_instant
-from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.notifier import Notifier, Progress
 from services.notify.render import RenderedEmail, Renderer
 from services.notify.rules import PlannedEmail, to_people
 from services.notify.store import DeliveryDraft
@@ -115,32 +111,15 @@ class ReportNotifier:
         return self._renderer.render_template(TEMPLATE, email.locale, report_context(event, email))
 
 
-class ReportEventConsumer(JetStreamConsumer[ReportEventPayload]):
+class ReportEventConsumer(HandledConsumer[ReportEventPayload]):
     """Durable pull consumer ``notify-report`` on ``helpdesk.report.>``."""
 
     stream = HELPDESK_STREAM
     filter_subject = reports_messages.FILTER
     description = "notify: organisation reports by email"
-
-    def __init__(
-        self,
-        nats_url: str,
-        notifier: ReportNotifier,
-        *,
-        durable: str = DURABLE,
-        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
-        self._notifier = notifier
-
-    async def ensure_stream(self, js: JetStreamContext) -> None:
-        await ensure_stream(js)
+    default_durable = DURABLE
 
     decode = reports_messages.decode
 
     def describe(self, event: ReportEventPayload) -> str:
         return f"{event['event_id']} (report of organisation {event['organization_id']})"
-
-    async def process(self, event: ReportEventPayload, progress: Progress) -> float | None:
-        return await self._notifier.handle(event, progress=progress)

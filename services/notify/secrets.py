@@ -16,15 +16,14 @@ from typing import Any
 from urllib.parse import quote
 
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 
 from services.common.events import SECRET_SUBJECTS, SECRETS_STREAM, ensure_secrets_stream
 from services.common.local_dates import month_name
 from services.common.messages import secrets as secrets_messages
 from services.common.messages.secrets import SecretEventPayload
-from services.notify.consumer import JetStreamConsumer
+from services.notify.consumer import HandledConsumer
 from services.notify.local_time import local_instant, zone_note
-from services.notify.notifier import Notifier, Progress, RetryPolicy
+from services.notify.notifier import Notifier, Progress
 from services.notify.render import RenderedEmail, Renderer, one_line
 from services.notify.rules import PlannedEmail, locale_of
 from services.notify.store import DeliveryDraft
@@ -132,24 +131,13 @@ class SecretNotifier:
         )
 
 
-class SecretConsumer(JetStreamConsumer[SecretEventPayload]):
+class SecretConsumer(HandledConsumer[SecretEventPayload]):
     """Durable pull consumer ``notify-secrets`` on ``helpdesk.secret.>``."""
 
     stream = SECRETS_STREAM
     filter_subject = FILTER_SUBJECT
     description = "notify: emails carrying credentials and reset codes"
-
-    def __init__(
-        self,
-        nats_url: str,
-        notifier: SecretNotifier,
-        *,
-        durable: str = DURABLE,
-        deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__(nats_url, durable=durable, deliver_policy=deliver_policy, retry=retry)
-        self._notifier = notifier
+    default_durable = DURABLE
 
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_secrets_stream(js)
@@ -158,6 +146,3 @@ class SecretConsumer(JetStreamConsumer[SecretEventPayload]):
 
     def describe(self, event: SecretEventPayload) -> str:
         return f"{event['event_id']} ({event['type']})"
-
-    async def process(self, event: SecretEventPayload, progress: Progress) -> float | None:
-        return await self._notifier.handle(event, progress=progress)
