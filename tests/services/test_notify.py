@@ -52,7 +52,6 @@ from tests.services.notify_fixtures import (
     MAIL_FROM,
     PORTAL_URL,
     SERVICE_TOKEN,
-    CollectingHandler,  # noqa: F401  (still imported from here by tests/workflows/)
     Relay,
     body_of,
     eventually,

@@ -69,3 +69,22 @@ def test_every_join_listed_is_still_used() -> None:
     """A join that is gone leaves the list, so that the list stays the truth."""
     used = {join for join in JOINS if any(allowed(w, m, {join}) for w, m in crossings())}
     assert used == JOINS
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in fixture and helper modules, never in a test module."""
+    found = []
+    for path in sorted(ROOT.joinpath("tests").rglob("*.py")):
+        for module in imported(path):
+            last = module.rsplit(".", 1)[-1]
+            if module.startswith("tests.") and last.startswith("test_"):
+                found.append((path.relative_to(ROOT).as_posix(), module))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests"):
+                found += [
+                    (path.relative_to(ROOT).as_posix(), f"{node.module}.{alias.name}")
+                    for alias in node.names
+                    if alias.name.startswith("test_")
+                ]
+    assert found == []

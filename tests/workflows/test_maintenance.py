@@ -33,7 +33,7 @@ from services.notify.app import NotifyApp
 from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
 from services.tickets.servicer import TicketServicer
-from tests.services.test_notify import CollectingHandler, body_of, make_settings
+from tests.services.notify_fixtures import CollectingHandler, body_of, make_settings
 from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
 from workflows.maintenance_contracts import MaintenanceState, maintenance_workflow_id
 
