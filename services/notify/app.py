@@ -141,6 +141,7 @@ class NotifyApp:
         ticket_stub = tgrpc.TicketServiceStub(channel)
         directory = dgrpc.DirectoryServiceStub(channel)
         mailer = self._mailer or make_mailer(settings)
+        life.on_close(mailer.close)  # after every consumer that sends through it
         notifier = Notifier(
             store,
             renderer,

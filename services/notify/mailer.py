@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _tracer = telemetry.tracer(__name__)
 
 SMTP_TIMEOUT_SECONDS = 15.0
+# Connections to the relay kept open between messages.
+SMTP_POOL_SIZE = 4
 
 
 class SendError(Exception):
@@ -130,13 +132,27 @@ class Mailer(Protocol):
 
     async def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
 
+    async def close(self) -> None:
+        """Let go of what it holds open (connections to the relay)."""
+        ...
+
 
 class SmtpMailer:
-    """Hands messages to an SMTP relay (``host:port``) with aiosmtplib."""
+    """Hands messages to an SMTP relay (``host:port``) with aiosmtplib, over connections
+    kept open between messages (at most ``pool_size`` idle; one per message in flight).
 
-    def __init__(self, relay: str, timeout: float = SMTP_TIMEOUT_SECONDS) -> None:
+    A kept connection the relay has closed meanwhile fails before anything is sent (at
+    ``MAIL FROM``): the message then goes once more over a new connection.
+    """
+
+    def __init__(
+        self, relay: str, timeout: float = SMTP_TIMEOUT_SECONDS, pool_size: int = SMTP_POOL_SIZE
+    ) -> None:
         self.host, self.port = split_hostport(relay)
         self.timeout = timeout
+        self.pool_size = pool_size
+        self._idle: list[aiosmtplib.SMTP] = []
+        self.connections_opened = 0  # for the tests and the bench
 
     async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Send one message; ``SendError(permanent=True)`` on a 5xx refusal."""
@@ -155,17 +171,59 @@ class SmtpMailer:
                 span.set_status(Status(StatusCode.ERROR, str(err)))
                 raise
 
+    async def close(self) -> None:
+        """Say QUIT on every kept connection."""
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            await _quit(smtp)
+
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connected client, and whether it was kept from an earlier message."""
+        while self._idle:
+            smtp = self._idle.pop()
+            if smtp.is_connected:
+                return smtp, True
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
+        await smtp.connect()
+        self.connections_opened += 1
+        return smtp, False
+
+    async def _release(self, smtp: aiosmtplib.SMTP) -> None:
+        if smtp.is_connected and len(self._idle) < self.pool_size:
+            self._idle.append(smtp)
+        else:
+            await _quit(smtp)
+
+    async def _transaction(
+        self, data: bytes, sender: str, recipient: str
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        while True:
+            smtp, kept = await self._connection()
+            try:
+                responses, _ = await smtp.sendmail(sender, [recipient], data)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException) as err:
+                gone = not isinstance(err, aiosmtplib.SMTPResponseException) or err.code == 421
+                if gone or not smtp.is_connected:
+                    smtp.close()
+                    if kept:  # closed by the relay while idle: nothing was sent
+                        continue
+                else:  # refused, and the envelope reset: the connection is still good
+                    await self._release(smtp)
+                raise
+            except aiosmtplib.SMTPRecipientsRefused:
+                await self._release(smtp)  # the envelope was reset: still good
+                raise
+            except BaseException:
+                smtp.close()
+                raise
+            await self._release(smtp)
+            return responses
+
     async def _send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        # Flattened here: aiosmtplib's own policy would fold headers at 78 columns.
+        data = message.as_bytes(policy=UNFOLDED.clone(linesep="\r\n"))
         try:
-            responses, _ = await aiosmtplib.send(
-                # Flattened here: aiosmtplib's own policy would fold headers at 78 columns.
-                message.as_bytes(policy=UNFOLDED.clone(linesep="\r\n")),
-                sender=sender,
-                recipients=[recipient],
-                hostname=self.host,
-                port=self.port,
-                timeout=self.timeout,
-            )
+            responses = await self._transaction(data, sender, recipient)
         except aiosmtplib.SMTPRecipientsRefused as err:
             codes = [r.code for r in err.recipients]
             text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in err.recipients)
@@ -183,6 +241,13 @@ class SmtpMailer:
         )
 
 
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
+
+
 class MaildirMailer:
     """Writes messages into a Maildir (created when missing): the spool when no relay is set."""
 
@@ -193,6 +258,9 @@ class MaildirMailer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         box = mailbox.Maildir(self.path, create=True)
         return box.add(message)
+
+    async def close(self) -> None:
+        """Nothing is held open."""
 
     async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Store one message as a new file of the Maildir."""
