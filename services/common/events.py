@@ -88,8 +88,8 @@ async def ensure_stream(js: JetStreamContext) -> None:
             await js.stream_info(STREAM)
 
 
-class EventPublisher:
-    """Publishes JSON events with their ID as ``Nats-Msg-Id``."""
+class _Publisher:
+    """A NATS connection made on first use, with its stream ensured (``_ensure``)."""
 
     def __init__(self, url: str, name: str) -> None:
         self._url = url
@@ -97,12 +97,25 @@ class EventPublisher:
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
 
+    async def _ensure(self, js: JetStreamContext) -> None:
+        await ensure_stream(js)
+
     async def _jetstream(self) -> JetStreamContext:
         if self._js is None:
             self._nc = await connect(self._url, self._name)
             self._js = self._nc.jetstream()
-            await ensure_stream(self._js)
+            await self._ensure(self._js)
         return self._js
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = None
+            self._js = None
+
+
+class EventPublisher(_Publisher):
+    """Publishes JSON events with their ID as ``Nats-Msg-Id``."""
 
     async def publish(self, subject: str, event_id: str, payload: Mapping[str, object]) -> bool:
         """Publish once; returns False when the server saw this event ID before.
@@ -124,12 +137,6 @@ class EventPublisher:
             span.set_attribute("messaging.message.id", event_id)
             span.set_attribute("helpdesk.duplicate", bool(ack.duplicate))
         return not ack.duplicate
-
-    async def close(self) -> None:
-        if self._nc is not None:
-            await self._nc.drain()
-            self._nc = None
-            self._js = None
 
 
 # -- secrets: passwords and reset codes on their own short-lived stream -----------------
@@ -211,22 +218,12 @@ async def ensure_secrets_stream(js: JetStreamContext) -> None:
         await js.stream_info(SECRETS_STREAM)  # created meanwhile by another process
 
 
-class SecretPublisher:
+class SecretPublisher(_Publisher):
     """Publishes secrets (generated passwords, reset codes) for notify to email: to the
     short-lived ``HELPDESK_SECRETS`` stream (kept one hour), never to ``HELPDESK``."""
 
-    def __init__(self, url: str, name: str) -> None:
-        self._url = url
-        self._name = name
-        self._nc: NatsClient | None = None
-        self._js: JetStreamContext | None = None
-
-    async def _jetstream(self) -> JetStreamContext:
-        if self._js is None:
-            self._nc = await connect(self._url, self._name)
-            self._js = self._nc.jetstream()
-            await ensure_secrets_stream(self._js)
-        return self._js
+    async def _ensure(self, js: JetStreamContext) -> None:
+        await ensure_secrets_stream(js)
 
     async def publish(self, kind: str, payload: secrets.SecretEventPayload) -> None:
         js = await self._jetstream()
@@ -237,9 +234,3 @@ class SecretPublisher:
             headers=telemetry.inject({"Nats-Msg-Id": str(payload["event_id"])}),
             timeout=10,
         )
-
-    async def close(self) -> None:
-        if self._nc is not None:
-            await self._nc.drain()
-            self._nc = None
-            self._js = None

@@ -97,6 +97,58 @@ async def write_back(
     return _rowcount(result) == 1
 
 
+async def record_outcome(
+    session: AsyncSession,
+    model: Model,
+    row_id: str,
+    replica: str,
+    *,
+    status: str,
+    ticket_id: int | None,
+    detail: str,
+) -> bool:
+    """The row's final outcome, its claim let go (``write_back``'s condition and result)."""
+    return await write_back(
+        session,
+        model,
+        row_id,
+        replica,
+        status=status,
+        ticket_id=ticket_id,
+        detail=detail[:1000],
+        processed_at=datetime.now(UTC),
+        claimed_by="",
+        claimed_until=None,
+        next_attempt_at=None,
+    )
+
+
+async def record_failure(
+    session: AsyncSession,
+    model: Model,
+    row_id: str,
+    replica: str,
+    *,
+    attempts: int,
+    failures: int,
+    retry_in: timedelta,
+    detail: str,
+) -> bool:
+    """A failed attempt counted, the claim let go, the next attempt ``retry_in`` away."""
+    return await write_back(
+        session,
+        model,
+        row_id,
+        replica,
+        attempts=attempts,
+        failures=failures,
+        next_attempt_at=datetime.now(UTC) + retry_in,
+        detail=detail[:1000],
+        claimed_by="",
+        claimed_until=None,
+    )
+
+
 class Lease:
     """Keeps a claim alive while its row is worked on (``async with Lease(...)``)."""
 

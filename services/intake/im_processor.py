@@ -277,17 +277,15 @@ class ImProcessor:
             else claims.backoff(attempts + 1, self.retry_wait_base, RETRY_WAIT_MAX)
         )
         async with self.sessions() as session:
-            kept = await claims.write_back(
+            kept = await claims.record_failure(
                 session,
                 ImUpdate,
                 update_id,
                 self.replica,
                 attempts=attempts + 1,
                 failures=failures,
-                next_attempt_at=datetime.now(UTC) + wait,
-                detail=detail[:1000],
-                claimed_by="",
-                claimed_until=None,
+                retry_in=wait,
+                detail=detail,
             )
             await session.commit()
         if not kept:
@@ -298,18 +296,14 @@ class ImProcessor:
         """The outcome, the writes and the events, in one transaction, only while the
         update is still ours (BUSY otherwise: another replica recorded it, or will)."""
         async with self.sessions() as session:
-            kept = await claims.write_back(
+            kept = await claims.record_outcome(
                 session,
                 ImUpdate,
                 update_id,
                 self.replica,
                 status=effects.status,
                 ticket_id=effects.ticket_id,
-                detail=effects.detail[:1000],
-                processed_at=datetime.now(UTC),
-                claimed_by="",
-                claimed_until=None,
-                next_attempt_at=None,
+                detail=effects.detail,
             )
             if not kept:
                 await session.rollback()

@@ -352,17 +352,15 @@ class MailProcessor:
             else claims.backoff(stored.attempts + 1, self.retry_base, RETRY_WAIT_MAX)
         )
         async with self.sessions() as session:
-            kept = await claims.write_back(
+            kept = await claims.record_failure(
                 session,
                 InboundMessage,
                 message_id,
                 self.replica,
                 attempts=stored.attempts + 1,
                 failures=failures,
-                next_attempt_at=datetime.now(UTC) + wait,
-                detail=detail[:1000],
-                claimed_by="",
-                claimed_until=None,
+                retry_in=wait,
+                detail=detail,
             )
             await session.commit()
         if not kept:
@@ -375,18 +373,14 @@ class MailProcessor:
         if outcome.ticket_id:
             span.set_attribute("helpdesk.ticket_id", outcome.ticket_id)
         async with self.sessions() as session:
-            kept = await claims.write_back(
+            kept = await claims.record_outcome(
                 session,
                 InboundMessage,
                 message_id,
                 self.replica,
                 status=outcome.status,
                 ticket_id=outcome.ticket_id,
-                detail=outcome.detail[:1000],
-                processed_at=datetime.now(UTC),
-                claimed_by="",
-                claimed_until=None,
-                next_attempt_at=None,
+                detail=outcome.detail,
             )
             await session.commit()
         if not kept:  # the work is idempotent: whoever holds it now records the same

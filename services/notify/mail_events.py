@@ -30,7 +30,6 @@ from services.notify.ticket_notes import TicketNotes, bounce_note
 
 DURABLE = "notify-mail"
 FILTER_SUBJECT = mail_messages.FILTER
-TYPES = ("received", "prospect", "bounce", "attachments_refused")
 
 
 class MailEventConsumer(JetStreamConsumer[dict[str, Any]]):

@@ -20,7 +20,6 @@ crash between the relay's acceptance and SENT resends, with the same Message-ID)
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from services.common.events import STREAM as HELPDESK_STREAM
@@ -45,18 +44,6 @@ PROG_TEMPLATES = {
     "remote_update_completed": "remote_update_completed",
 }
 EVENT_TYPE_PREFIX = "progticket."  # event_type in the delivery log: "progticket.created"
-
-
-# -- decoding ------------------------------------------------------------------------------
-
-
-def _check_instant(value: Any, field: str) -> None:
-    if not isinstance(value, str):
-        raise ValueError(f"{field}: missing or not an ISO 8601 string")
-    try:
-        datetime.fromisoformat(value)
-    except ValueError as err:
-        raise ValueError(f"{field}: not an ISO 8601 date and time") from err
 
 
 # -- planning ------------------------------------------------------------------------------

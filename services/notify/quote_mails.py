@@ -50,13 +50,6 @@ if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
 
 log = logging.getLogger(__name__)
 
-QUOTE_EVENT_TYPES = (
-    "quote_sent",
-    "quote_reminder",
-    "quote_accepted",
-    "quote_declined",
-    "quote_expired",
-)
 # Templates by recipient: the customer who asked (the ticket's requester), the assignee.
 REQUESTER_TEMPLATES = {
     "quote_sent": "quote_sent",
@@ -74,16 +67,6 @@ PDF_TEMPLATE = "quote_sent"
 AGENT_LOCALE = "it"
 GET_QUOTE_TIMEOUT_SECONDS = 60.0
 CURRENCY_SIGNS = {"EUR": "€"}
-_REQUIRED = (
-    ("event_id", str),
-    ("type", str),
-    ("quote_id", int),
-    ("number", str),
-    ("ticket_id", int),
-    ("organization_id", int),
-    ("total", str),
-    ("valid_until", str),
-)
 
 
 def long_date(day: str, locale: str) -> str:

@@ -34,7 +34,6 @@ from services.notify.rules import NEVER_MAIL_LOCAL_PARTS, PlannedEmail, locale_o
 from services.notify.store import DeliveryDraft
 
 DURABLE = "notify-sales"
-EVENT_TYPES = ("created", "assigned", "replied", "message_received", "updated")
 TEMPLATES = {
     "created": "sales_new",
     "assigned": "sales_assigned",
@@ -60,14 +59,6 @@ KIND_WORDS = {
         "PRICE_LIST": "the price list",
     },
 }
-_REQUIRED = (
-    ("event_id", str),
-    ("type", str),
-    ("sales_request_id", str),
-    ("number", int),
-    ("subject", str),
-    ("sender", str),
-)
 
 
 def display_number(event: dict[str, Any]) -> str:
