@@ -3,50 +3,13 @@ text printed, no servers."""
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 import pytest
 
 from helpdesk.v1 import common_pb2, directory_pb2
 from services.cli import contracts
-from services.cli.main import build_parser
+from tests.unit.cli_helpers import parse, parse_error, run_command
 
 pytestmark = pytest.mark.unit
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv))
-
-
-def parse_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        parse(*argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
-
-
-class RecordingClient:
-    """Stands in for ``Client``: records (method name, request) and answers ``reply``."""
-
-    def __init__(self, reply: Any) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.reply = reply
-        self.directory = self
-
-    def __getattr__(self, name: str) -> str:
-        return name
-
-    def call(self, method: str, request: Any) -> Any:
-        self.calls.append((method, request))
-        return self.reply
-
-
-def run_command(args: argparse.Namespace, reply: Any) -> tuple[str, Any, str]:
-    client = RecordingClient(reply)
-    result = args.func(client, args)
-    assert len(client.calls) == 1
-    return client.calls[0][0], client.calls[0][1], result.text
 
 
 SEED_000 = [
