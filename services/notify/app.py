@@ -118,7 +118,8 @@ class NotifyApp:
         url = settings.database_url_for("notify")
         engine = make_engine(url)
         life.on_close(engine.dispose)
-        self._store = store = DeliveryStore(make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)  # the delivery log's, IM's and the alerts'
+        self._store = store = DeliveryStore(sessions)
         server = self._server = ServiceServer(
             settings, settings.notify_addr, [SERVICE_NAME], register(NotifyServicer(store))
         )
@@ -215,7 +216,7 @@ class NotifyApp:
         await mail.connect()
         im = ImOut(  # Telegram / WhatsApp out
             settings,
-            make_sessionmaker(engine),
+            sessions,
             store,
             directory,
             durable=self._durable,
@@ -225,7 +226,7 @@ class NotifyApp:
         await im.start()
         alerts = AgentAlerts(  # the desk's agents told
             nats,
-            make_sessionmaker(engine),
+            sessions,
             AgentAlerter(
                 notifier,
                 renderer,

@@ -152,7 +152,7 @@ class SmtpMailer:
         self.timeout = timeout
         self.pool_size = pool_size
         self._idle: list[aiosmtplib.SMTP] = []
-        self.connections_opened = 0  # for the tests and the bench
+        self.connections_opened = 0  # how many it has made (the tests read it)
 
     async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         """Send one message; ``SendError(permanent=True)`` on a 5xx refusal."""
