@@ -25,7 +25,7 @@ from nats.js.errors import BadRequestError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common import telemetry
+from services.common import logs, telemetry
 from services.common.events import STREAM, connect, ensure_stream
 from services.common.messages import tickets as tickets_messages
 from services.common.messages.tickets import TicketEventPayload
@@ -191,8 +191,11 @@ class JetStreamConsumer(Generic[E]):
             await msg.term()
             return
         span.set_attribute("helpdesk.event", self.describe(event))
+        # The ticket an event is about names itself in every log line written for it.
+        ticket_id = event.get("ticket_id") if isinstance(event, dict) else None
         try:
-            retry_after = await self.process(event, msg.in_progress)
+            with logs.ticket_context(ticket_id if isinstance(ticket_id, int) else 0):
+                retry_after = await self.process(event, msg.in_progress)
         except Exception:
             delivered = msg.metadata.num_delivered or 1
             delay = self._retry.delay(delivered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.common import telemetry
+from services.common import logs, telemetry
 from services.common.events import STREAM, EventPublisher, ensure_stream
 from services.notify.consumer import JetStreamConsumer
 from services.notify.notifier import Progress
@@ -51,6 +52,7 @@ class Recorder(JetStreamConsumer[dict[str, Any]]):
         )
         self.filter_subject = subject  # type: ignore[misc]
         self.seen: list[trace.SpanContext] = []
+        self.lines: list[dict[str, Any]] = []  # a log line written while processing
 
     async def ensure_stream(self, js: JetStreamContext) -> None:
         await ensure_stream(js)
@@ -64,6 +66,8 @@ class Recorder(JetStreamConsumer[dict[str, Any]]):
 
     async def process(self, event: dict[str, Any], progress: Progress) -> float | None:
         self.seen.append(trace.get_current_span().get_span_context())
+        record = logging.makeLogRecord({"msg": "sent", "levelname": "INFO"})
+        self.lines.append(json.loads(logs.JsonFormatter("helpdesk-test").format(record)))
         return None
 
 
@@ -77,7 +81,7 @@ async def test_a_consumer_continues_the_trace_of_the_publisher(
     publisher = EventPublisher(nats_url, "trace-test")
     try:
         with telemetry.tracer("test").start_as_current_span("CreateTicket") as cause:
-            await publisher.publish(subject, uuid.uuid4().hex, {"event_id": "e-1"})
+            await publisher.publish(subject, uuid.uuid4().hex, {"event_id": "e-1", "ticket_id": 42})
         await eventually(lambda: len(consumer.seen) == 1, timeout=20)
     finally:
         consumer.request_stop()
@@ -92,6 +96,9 @@ async def test_a_consumer_continues_the_trace_of_the_publisher(
     assert publish.parent is not None and publish.parent.span_id == cause.get_span_context().span_id
     assert handled.parent is not None and handled.parent.span_id == publish.context.span_id
     assert processed.span_id == handled.context.span_id
+    [line] = consumer.lines  # what notify logs for the event names its trace and ticket
+    assert line["trace_id"] == trace.format_trace_id(trace_id)
+    assert line["ticket_id"] == 42
 
 
 def test_a_stored_traceparent_gives_back_the_context_it_was_taken_in(
