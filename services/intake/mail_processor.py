@@ -8,6 +8,8 @@ processes that are killed when they overrun (``parse_worker``), and a message th
 be parsed whole becomes a ticket from its headers that says so; a failed attempt waits
 (backoff) without holding the rows behind it, and after ``MAX_FAILURES`` attempts that
 count (INTERNAL / UNKNOWN from the tickets service) the row is ``FAILED`` with the reason.
+Mails go concurrently, whoever sent them; only a mail that answers (In-Reply-To /
+References) one not handled yet waits for it, so that it threads to what that one opens.
 
 What a stored message becomes: a delivery-status report that came with an empty return
 path (``<>``, as real ones do; any other is ignored as forged) marks the notification it
@@ -29,6 +31,7 @@ its requester is that request's conversation (``SALES_REPLY``), before anything 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -42,7 +45,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.errors import Error as NatsError
 from opentelemetry import trace
-from sqlalchemy import func, or_, select
+from sqlalchemy import LargeBinary, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
@@ -60,7 +63,6 @@ from services.intake.cc_followers import follow_cc
 from services.intake.mail_criticality import MailCriticality
 from services.intake.models import InboundMessage, SalesRequest
 from services.intake.parse_worker import ParseFailed, ParseWorkers
-from services.intake.pending import drain_forever
 from services.intake.sales_forward import SalesForwarder
 from services.intake.smtp import MailEvents, null_path
 
@@ -101,8 +103,16 @@ class _Stored:
     traceparent: str = ""
 
 
-# How many senders' domains are turned into tickets at the same time.
-CONCURRENT_DOMAINS = 8
+# How many mails are turned into tickets at the same time, and how many more are taken in
+# (waiting for a slot or for the mail they answer) before the next read of the table.
+CONCURRENT_MAILS = 16
+QUEUED_MAILS = 64
+# A mail that answers one still waiting (after a failed attempt, or under another
+# replica's claim) is looked at again after this long; so is a mail that could not be
+# started for a reason of ours (the database away).
+RECHECK = timedelta(seconds=2)
+# What of a stored message is read to find what it answers (its top header block).
+HEAD_BYTES = 64 * 1024
 # Raw bytes of mail being parsed and handed on at once, all domains together. Measured
 # for a 24 MiB message: its parsing child peaks at about 2.5 times its size above the
 # child's own 27 MiB (5 times for 8-bit text), and this process holds about twice its
@@ -120,8 +130,20 @@ RETRY_MAX = timedelta(minutes=10)
 RETRY_WAIT_MAX = timedelta(seconds=30)
 COUNTED = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 WAITED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-# What one stored row came to (``MailProcessor._process``).
-DONE, RETRY, BUSY = "done", "retry", "busy"
+# What one stored row came to (``MailProcessor._process``); WAIT: not started, the mail
+# it answers is not done yet.
+DONE, RETRY, BUSY, WAIT = "done", "retry", "busy", "wait"
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A stored row that may be started now: what scheduling needs of it."""
+
+    id: str
+    key: str  # its dedup key: ``mid:<Message-ID>`` when it has one
+    size: int
+    order: tuple[datetime, str]  # (received_at, id): the order mails are answered in
+    refs: list[str]  # the Message-IDs it answers
 
 
 class MailProcessor:
@@ -183,63 +205,183 @@ class MailProcessor:
             rf"@{re.escape(our_domain)}>$",
             re.IGNORECASE,
         )
+        # Mails started and not ended, by row and by dedup key (what a reply names); rows
+        # left for a later look (the monotonic time of that look); the slots of work.
+        self._in_flight: dict[str, asyncio.Task[str]] = {}
+        self._by_key: dict[str, str] = {}
+        self._deferred: dict[str, float] = {}
+        self._slots = asyncio.Semaphore(CONCURRENT_MAILS)
+        self._ended = asyncio.Event()
 
     async def run_forever(self, idle: float = 5.0) -> None:
-        await drain_forever(self.process_pending, self.wake, idle, "mail")
+        """Start mails as they become due, never waiting for a whole pass to end: the table
+        is read again when a mail arrives (``wake``), when one in flight ends, and every
+        ``idle`` seconds (for mails whose wait after a failed attempt is over)."""
+        while True:
+            self.wake.clear()
+            self._ended.clear()
+            try:
+                room = QUEUED_MAILS - len(self._in_flight)
+                if room > 0:
+                    await self._start_due(room, deferring=True)
+            except Exception:
+                log.exception("mail processing pass failed")
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.wake, self._ended)]
+            try:
+                await asyncio.wait(
+                    waits, timeout=self._next_look(idle), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
 
     async def close(self) -> None:
-        """Stop the parsing children."""
+        """Stop the mails in flight (a claim taken runs out and a later pass takes the row
+        again) and the parsing children."""
+        for task in list(self._in_flight.values()):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()))
         await self.parser.close()
 
     async def process_pending(self, batch: int = 50) -> bool:
-        """Process stored messages that are due; True when some were handled.
+        """One pass over the stored messages that are due; True when some were handled.
 
-        Mail from one domain is handled in the order it arrived (a colleague's reply may
-        thread to the ticket the previous message opens); different domains concurrently.
-        A message waiting after a failed attempt is not read at all until it is due, so it
-        never stands in front of the ones behind it; a domain whose earlier message another
-        replica is working on is left to that replica for this pass."""
+        A mail that answers (In-Reply-To / References) a mail not handled yet waits for it,
+        so that a reply sent right after its original comments on the ticket the original
+        opens; every other mail goes at once, ``CONCURRENT_MAILS`` at a time, whoever sent
+        it. A message waiting after a failed attempt is not read at all until it is due,
+        so it never stands in front of the ones behind it (only its own replies wait)."""
+        tasks = await self._start_due(batch, deferring=False)
+        return any(result == DONE for result in await asyncio.gather(*tasks))
+
+    def _next_look(self, idle: float) -> float:
+        """Seconds until the pump reads the table again unless woken before."""
+        if not self._deferred:
+            return idle
+        soonest = min(self._deferred.values()) - asyncio.get_running_loop().time()
+        return max(0.05, min(idle, soonest))
+
+    def _defer(self, row_id: str) -> None:
+        self._deferred[row_id] = asyncio.get_running_loop().time() + RECHECK.total_seconds()
+
+    async def _due(self, batch: int, skip: set[str]) -> list[_Due]:
+        """The first ``batch`` rows that may be claimed now (received, due, nobody's lease
+        running), but those in ``skip``, in the order they arrived, with what each answers
+        (read from the head of the raw message)."""
         now = datetime.now(UTC)
+        query = (
+            select(
+                InboundMessage.id,
+                InboundMessage.dedup_key,
+                func.length(InboundMessage.raw),
+                InboundMessage.received_at,
+                func.substr(InboundMessage.raw, 1, HEAD_BYTES, type_=LargeBinary),
+            )
+            .where(
+                InboundMessage.status == "RECEIVED",
+                or_(
+                    InboundMessage.next_attempt_at.is_(None),
+                    InboundMessage.next_attempt_at <= now,
+                ),
+                or_(InboundMessage.claimed_until.is_(None), InboundMessage.claimed_until <= now),
+            )
+            .order_by(InboundMessage.received_at, InboundMessage.id)
+            .limit(batch)
+        )
+        if skip:
+            query = query.where(InboundMessage.id.not_in(sorted(skip)))
         async with self.sessions() as session:
-            rows = (
+            found = (await session.execute(query)).all()
+        heads = [bytes(head or b"") for *_, head in found]
+        limits = self.limits
+        refs = await asyncio.to_thread(lambda: [mailparse.thread_refs(h, limits) for h in heads])
+        return [
+            _Due(row_id, key, int(size or 0), (received_at, row_id), answers)
+            for (row_id, key, size, received_at, _), answers in zip(found, refs, strict=True)
+        ]
+
+    async def _unfinished(self, keys: set[str]) -> dict[str, tuple[datetime, str]]:
+        """Of these dedup keys, the rows still RECEIVED (due or not, anyone's): their
+        (received_at, id) by key."""
+        if not keys:
+            return {}
+        async with self.sessions() as session:
+            found = (
                 await session.execute(
                     select(
-                        InboundMessage.id,
-                        InboundMessage.mail_from,
-                        func.length(InboundMessage.raw),
-                        InboundMessage.claimed_until,
-                    )
-                    .where(
+                        InboundMessage.dedup_key, InboundMessage.received_at, InboundMessage.id
+                    ).where(
                         InboundMessage.status == "RECEIVED",
-                        or_(
-                            InboundMessage.next_attempt_at.is_(None),
-                            InboundMessage.next_attempt_at <= now,
-                        ),
+                        InboundMessage.dedup_key.in_(sorted(keys)),
                     )
-                    .order_by(InboundMessage.received_at, InboundMessage.id)
-                    .limit(batch)
                 )
             ).all()
-        in_order: dict[str, list[tuple[str, int, bool]]] = {}
-        for message_id, mail_from, size, claimed_until in rows:
-            domain = (mail_from or "").rpartition("@")[2].lower()
-            taken = claimed_until is not None and claimed_until > now
-            in_order.setdefault(domain, []).append((message_id, int(size or 0), taken))
-        gate = asyncio.Semaphore(CONCURRENT_DOMAINS)
+        return {key: (received_at, row_id) for key, received_at, row_id in found}
 
-        async def one_domain(items: list[tuple[str, int, bool]]) -> bool:
-            async with gate:
-                handled = False
-                for message_id, size, taken in items:
-                    if taken:
-                        break  # another replica holds this domain's earlier message
-                    result = await self._process(message_id, size)
-                    if result == BUSY:
-                        break
-                    handled |= result == DONE
-                return handled
+    async def _start_due(self, batch: int, *, deferring: bool) -> list[asyncio.Task[str]]:
+        """Start the due rows (``_due``). Each waits only for the mails it answers that are
+        not handled yet: one in flight here (started before it, so no two ever wait for
+        each other), or one received before it. One that answers an earlier mail that
+        cannot start now (waiting after a failed attempt, claimed by another replica) is
+        left for a later pass; ``deferring`` (the pump): not read again for ``RECHECK``."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._deferred = {k: t for k, t in self._deferred.items() if t > now}
+        skip = set(self._in_flight)
+        if deferring:
+            skip.update(self._deferred)
+        due = await self._due(batch, skip)
+        wanted = {f"mid:{ref}" for row in due for ref in row.refs} - self._by_key.keys()
+        unfinished = await self._unfinished(wanted)
+        started: list[asyncio.Task[str]] = []
+        for row in due:
+            after: list[asyncio.Task[str]] = []
+            blocked = False
+            for ref in row.refs:
+                key = f"mid:{ref}"
+                if key == row.key:
+                    continue  # a mail naming itself waits for nothing
+                if key in self._by_key:
+                    after.append(self._in_flight[self._by_key[key]])
+                elif key in unfinished and unfinished[key] < row.order:
+                    blocked = True
+                    break
+            if blocked:
+                if deferring:
+                    self._defer(row.id)
+                continue
+            task = loop.create_task(self._when_answered(row, after))
+            self._in_flight[row.id] = task
+            self._by_key[row.key] = row.id
+            task.add_done_callback(functools.partial(self._ended_one, row))
+            started.append(task)
+        return started
 
-        return any(await asyncio.gather(*(one_domain(ids) for ids in in_order.values())))
+    def _ended_one(self, row: _Due, _task: object) -> None:
+        self._in_flight.pop(row.id, None)
+        if self._by_key.get(row.key) == row.id:
+            del self._by_key[row.key]
+        self._ended.set()
+
+    async def _when_answered(self, row: _Due, after: list[asyncio.Task[str]]) -> str:
+        """Process ``row`` once the mails it answers are done; a slot of
+        ``CONCURRENT_MAILS`` is taken only then, so that waiting holds none. When one of
+        them did not end done (it waits after a failed attempt, another replica has it)
+        this one is not started: a later pass looks again."""
+        if after:
+            await asyncio.wait(after)  # never cancels them, whatever happens to this one
+            if any(t.cancelled() or t.exception() or t.result() != DONE for t in after):
+                self._defer(row.id)
+                return WAIT
+        try:
+            async with self._slots:
+                return await self._process(row.id, row.size)
+        except Exception:
+            # A claim taken runs out, and a later pass takes the row again.
+            log.exception("cannot process inbound message %s now", row.id)
+            self._defer(row.id)
+            return RETRY
 
     async def process(self, message_id: str) -> bool:
         """Process one stored message now (when it is due and nobody else holds it)."""

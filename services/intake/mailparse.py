@@ -920,6 +920,16 @@ def _bounded_headers(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
     return cut + b"\r\n\r\n" + body, True
 
 
+def thread_refs(head: bytes, limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """The Message-IDs a stored message answers (In-Reply-To, then References, newest
+    first), read from its header block alone (``head`` may be the first bytes of the raw
+    message: a reference cut short is dropped). [] when the headers cannot be read."""
+    try:
+        return _replies_to(_headers_only(head, limits, _Guard(limits)))
+    except Exception:
+        return []
+
+
 def _replies_to(msg: Message) -> list[str]:
     found: list[str] = []
     in_reply_to = message_ids_in(_header(msg, "In-Reply-To"))

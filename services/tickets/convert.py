@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.rpc_errors import invalid
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
+_V = TypeVar("_V", bound=int)
 
 
 def _prefix(enum: Any) -> str:
@@ -29,6 +34,16 @@ def value_of(enum: Any, name: str) -> Any:
     return enum.Value(_prefix(enum) + name)
 
 
+def enum_values(enum: _EnumTypeWrapper[_V]) -> dict[str, _V]:
+    """Every plain name of ``enum`` with its number (``""`` and ``UNSPECIFIED`` are 0): what
+    ``value_of`` answers, as one dictionary built once, for code that converts every row of
+    a page (an unknown name is a ``KeyError`` there, as it is a ``ValueError`` here)."""
+    prefix = _prefix(enum)
+    values = {name[len(prefix) :]: number for name, number in enum.items()}
+    values[""] = values["UNSPECIFIED"]
+    return values
+
+
 def required_name(enum: Any, value: int, field: str) -> str:
     """The plain name of a set enum field; ``INVALID_ARGUMENT`` naming ``field`` otherwise."""
     try:
@@ -47,12 +62,16 @@ def optional_name(enum: Any, value: int, field: str) -> str:
         invalid(field, f"unknown value {value}")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts(value: datetime | None) -> Timestamp | None:
+    """``value`` as a Timestamp (a naive one read as UTC), the same as
+    ``Timestamp.FromDatetime`` gives, in a few times less time: a page converts hundreds."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    since = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=value.microsecond * 1000)
 
 
 CRITICALITY_PRIORITY = {"CRITICAL": "URGENT", "BLOCKING": "HIGH", "NON_BLOCKING": "NORMAL"}

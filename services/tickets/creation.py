@@ -1,5 +1,12 @@
 """Creating tickets: validate, store once per request ID, start the workflow; and the
-reconciler that starts any workflow a crash left unstarted."""
+reconciler that starts any workflow a crash left unstarted.
+
+A creation reads the requester with its organisation once, writes the ticket in one
+transaction and starts the workflow after that session is closed (never holding a
+connection or a transaction across the Temporal call). It does not mark the ticket
+``workflow_started``: the workflow's first activity (the ``created`` record) does, so a
+ticket whose start failed stays on the reconciler's work list.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -34,7 +41,7 @@ from services.tickets.readmodel import state_from_row
 from services.tickets.sla_terms import sla_terms_for
 from services.tickets.ticket_index import index_ticket
 from services.tickets.workflow_calls import start_ticket_workflow
-from workflows.contracts import TicketState, TicketWorkflowInput
+from workflows.contracts import SlaTerms, TicketState, TicketWorkflowInput
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +111,18 @@ def attachment_rows(
 
 
 @dataclass(frozen=True)
+class Written:
+    """A ticket this call stored, with the rows it was made from: enough for the reply,
+    without reading back what was just written."""
+
+    ticket: m.Ticket
+    organization: m.Organization
+    requester: m.Contact
+    attachments: list[m.Attachment]
+    terms: SlaTerms  # the contract the clocks were set by, which the workflow starts with
+
+
+@dataclass(frozen=True)
 class SecondLevelTimes:
     """The second level's clocks: HELPDESK_DEV_START_WORK_WITHIN,
     HELPDESK_REMOTE_UPDATE_NOTICE and HELPDESK_THIRD_PARTY_REMINDER_DAYS."""
@@ -147,72 +166,89 @@ class TicketCreator:
         """Store the ticket (or find the one this request ID made) and make sure its workflow
         runs. Returns (ticket, created by this call). A request ID that made another
         requester's ticket is ``ALREADY_EXISTS``: a key never hands out someone else's."""
+        row, written = await self.open(new)
+        return row, written is not None
+
+    async def open(self, new: NewTicket) -> tuple[m.Ticket, Written | None]:
+        """As ``create``, with what this call wrote (for the reply); None when the request ID
+        had made the ticket before (a retry: the caller reads the ticket as it is now)."""
         validate_attachments(new.attachments)
         async with self.sessions() as session:
-            if new.request_id:
-                existing = await self.by_request_id(session, new.request_id)
-                if existing is not None:
-                    self._same_request(existing, new)
-                    await self.ensure_workflow(existing)
-                    return existing, False
-            requester = await session.get(m.Contact, new.requester_id)
-            if requester is None:
-                not_found(f"contact {new.requester_id}")
-            now = new.received_at or datetime.now(UTC)
-            # The due instants the workflow will start with, on business time, from now on.
-            clocks = opening_clocks(
-                await sla_terms_for(session, requester.organization_id), new.priority, now
-            )
-            row = m.Ticket(
-                request_id=new.request_id,
-                subject=new.subject,
-                description=new.description,
-                organization_id=requester.organization_id,
-                requester_id=requester.id,
-                channel=new.channel,
-                kind=new.kind,
-                product=new.product,
-                version=new.version,
-                os=new.os,
-                criticality=new.criticality,
-                priority=new.priority,
-                level="L1",
-                phone=new.phone or requester.phone,
-                callback_number=new.callback_number,
-                attachments_requested_by_email=new.attachments_requested_by_email,
-                follow_up_of=new.follow_up_of,
-                status="NEW",
-                received_at=now,
-                taken_in_charge_due=clocks.taken_in_charge_due,
-                first_feedback_due=clocks.first_feedback_due,
-                resolution_due=clocks.resolution_due,
-                clocks_start_at=clocks.clocks_start_at,
-                sla_clock=sla_clock_json(clocks),
-                breaches=[],
-                event_seq=0,
-                workflow_started=False,
-                updated_at=now,
-            )
-            set_next_due(row)
-            session.add(row)
-            try:
-                await session.flush()
-                session.add_all(attachment_rows(new.attachments, row.id, None, now))
-                await index_ticket(session, row)
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                if not new.request_id:
-                    raise
-                existing = await self.by_request_id(session, new.request_id)
-                if existing is None:
-                    raise
-                self._same_request(existing, new)
-                await self.ensure_workflow(existing)
-                return existing, False
+            found = await self.by_request_id(session, new.request_id) if new.request_id else None
+            stored = found or await self._write(session, new)
+        if isinstance(stored, m.Ticket):
+            self._same_request(stored, new)
+            await self.ensure_workflow(stored)
+            return stored, None
         metrics.TICKETS_CREATED.labels(channel=new.channel.lower().removeprefix("channel_")).inc()
-        await self.ensure_workflow(row)
-        return row, True
+        await self._start(stored.ticket, stored.organization, stored.terms)
+        return stored.ticket, stored
+
+    async def _write(self, session: AsyncSession, new: NewTicket) -> Written | m.Ticket:
+        """Insert the ticket, its files and its search entry in one transaction; the ticket
+        already stored under the request ID when a concurrent call stored it first."""
+        found = (
+            await session.execute(
+                select(m.Contact, m.Organization)
+                .join(m.Organization, m.Organization.id == m.Contact.organization_id)
+                .where(m.Contact.id == new.requester_id)
+            )
+        ).first()
+        if found is None:
+            not_found(f"contact {new.requester_id}")
+        requester, org = found
+        now = new.received_at or datetime.now(UTC)
+        terms = await sla_terms_for(session, org.id)
+        # The due instants the workflow will start with, on business time, from now on.
+        clocks = opening_clocks(terms, new.priority, now)
+        row = m.Ticket(
+            request_id=new.request_id,
+            subject=new.subject,
+            description=new.description,
+            organization_id=org.id,
+            requester_id=requester.id,
+            channel=new.channel,
+            kind=new.kind,
+            product=new.product,
+            version=new.version,
+            os=new.os,
+            criticality=new.criticality,
+            priority=new.priority,
+            level="L1",
+            phone=new.phone or requester.phone,
+            callback_number=new.callback_number,
+            attachments_requested_by_email=new.attachments_requested_by_email,
+            follow_up_of=new.follow_up_of,
+            status="NEW",
+            received_at=now,
+            taken_in_charge_due=clocks.taken_in_charge_due,
+            first_feedback_due=clocks.first_feedback_due,
+            resolution_due=clocks.resolution_due,
+            clocks_start_at=clocks.clocks_start_at,
+            sla_clock=sla_clock_json(clocks),
+            breaches=[],
+            event_seq=0,
+            # Set by the workflow's first record (``apply_state``), not here.
+            workflow_started=False,
+            updated_at=now,
+        )
+        set_next_due(row)
+        session.add(row)
+        try:
+            await session.flush()
+            files = attachment_rows(new.attachments, row.id, None, now)
+            session.add_all(files)
+            await index_ticket(session, row)
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            if not new.request_id:
+                raise
+            existing = await self.by_request_id(session, new.request_id)
+            if existing is None:
+                raise
+            return existing
+        return Written(row, org, requester, files, terms)
 
     @staticmethod
     def _same_request(existing: m.Ticket, new: NewTicket) -> None:
@@ -231,25 +267,32 @@ class TicketCreator:
         ).first()
 
     async def ensure_workflow(self, row: m.Ticket) -> None:
-        """Start the ticket's workflow if it was never started (idempotent)."""
+        """Start the ticket's workflow if it is not known to be started (idempotent: a
+        running workflow is left as it is), then mark it started."""
         if row.workflow_started:
             return
         async with self.sessions() as session:
             org = await session.get(m.Organization, row.organization_id)
             assert org is not None
-            state = state_from_row(row, org, self.auto_close_after_seconds)
-            state.terms = await sla_terms_for(session, row.organization_id)
-            start = "follow_up_opened" if row.follow_up_of else "created"
-            await start_ticket_workflow(
-                self.client,
-                self.workflow_input(state, start),
-                row.subject,
+            terms = await sla_terms_for(session, row.organization_id)
+        await self._start(row, org, terms)
+        # The recovery path: the mark keeps the reconciler from starting it again, whether
+        # or not the workflow has recorded its start yet.
+        async with self.sessions() as session:
+            await session.execute(
+                update(m.Ticket)
+                .where(m.Ticket.id == row.id, m.Ticket.workflow_started.is_(False))
+                .values(workflow_started=True)
             )
-            fresh = await session.get(m.Ticket, row.id)
-            if fresh is not None and not fresh.workflow_started:
-                fresh.workflow_started = True
-                await session.commit()
+            await session.commit()
         row.workflow_started = True
+
+    async def _start(self, row: m.Ticket, org: m.Organization, terms: SlaTerms) -> None:
+        """Start ``row``'s workflow from the stored ticket (no session is open here)."""
+        state = state_from_row(row, org, self.auto_close_after_seconds)
+        state.terms = terms
+        start = "follow_up_opened" if row.follow_up_of else "created"
+        await start_ticket_workflow(self.client, self.workflow_input(state, start), row.subject)
 
     async def reconcile(self) -> int:
         """Start the workflows a crash left unstarted; returns how many."""

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,8 @@ from services.common.rpc_errors import invalid
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+
+_R = TypeVar("_R")
 
 
 def bounded(requested: int, default: int, maximum: int, field: str) -> int:
@@ -60,14 +62,31 @@ async def fetch_page(
     """One page of ``query`` ordered by the integer ``key``, and the next page's token
     ("" on the last page). Keyset paging: stable while rows are added."""
     size = page_size(requested_size)
+    rows = list(
+        (await session.scalars(keyed_page_query(query, key, size, token, newest_first))).all()
+    )
+    rows, more = cut(rows, size)
+    return rows, encode(getattr(rows[-1], key.key)) if more else ""
+
+
+def keyed_page_query(
+    query: Select[Any],
+    key: InstrumentedAttribute[int],
+    size: int,
+    token: str,
+    newest_first: bool = False,
+) -> Select[Any]:
+    """``query`` narrowed to the page after ``token`` in the order of the integer ``key``,
+    with one row more than ``size``: whether another page follows."""
     cursor = decode(token)
     if cursor is not None:
         query = query.where(key < cursor if newest_first else key > cursor)
-    query = query.order_by(key.desc() if newest_first else key).limit(size + 1)
-    rows = list((await session.scalars(query)).all())
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, encode(getattr(rows[-1], key.key)) if more else ""
+    return query.order_by(key.desc() if newest_first else key).limit(size + 1)
+
+
+def cut(rows: list[_R], size: int) -> tuple[list[_R], bool]:
+    """The page of the ``size + 1`` rows read, and whether another page follows it."""
+    return rows[:size], len(rows) > size
 
 
 @dataclass(frozen=True)
@@ -140,15 +159,23 @@ async def fetch_ordered_page(
     paging: a row that moves after the page was read is neither lost twice nor doubled
     within the order it had."""
     size = page_size(requested_size)
-    cursor = decode_keys(token, scope, len(keys))
-    if cursor is not None:
-        query = query.where(_after(keys, cursor))
-    ordered = query.add_columns(*(k.expr for k in keys)).order_by(
-        *(k.expr.desc() if k.descending else k.expr for k in keys)
-    )
-    result = list((await session.execute(ordered.limit(size + 1))).all())
-    more = len(result) > size
-    result = result[:size]
+    ordered = ordered_page_query(query, keys, size, token, scope)
+    result, more = cut(list((await session.execute(ordered)).all()), size)
     rows = [r[0] for r in result]
     token_out = encode_keys(scope, list(result[-1][1:])) if more else ""
     return rows, token_out
+
+
+def ordered_page_query(
+    query: Select[Any], keys: Sequence[SortKey], size: int, token: str, scope: str
+) -> Select[Any]:
+    """``query`` narrowed to the page after ``token`` in the order of ``keys``, with one
+    row more than ``size``, and the keys' values as its last columns (the next token's)."""
+    cursor = decode_keys(token, scope, len(keys))
+    if cursor is not None:
+        query = query.where(_after(keys, cursor))
+    return (
+        query.add_columns(*(k.expr for k in keys))
+        .order_by(*(k.expr.desc() if k.descending else k.expr for k in keys))
+        .limit(size + 1)
+    )

@@ -13,7 +13,7 @@ from helpdesk.v1 import common_pb2 as pb
 from services.common.mail_threading import display_id
 from services.common.messages.tickets import AttachmentPayload
 from services.tickets import models as m
-from services.tickets.convert import ts, value_of
+from services.tickets.convert import enum_values, ts, value_of
 from services.tickets.follower_store import with_followers
 from services.tickets.interaction_view import interaction_pb
 from services.tickets.satisfaction import with_satisfaction
@@ -31,6 +31,11 @@ from workflows.domain.sla_clock import remaining_seconds
 
 def links_of(t: m.Ticket) -> list[ProgLink]:
     """The ticket's programming tickets, as the workflow keeps them (JSON on the row)."""
+    return links_from(t.programming_tickets)
+
+
+def links_from(stored: list[dict[str, object]] | None) -> list[ProgLink]:
+    """Programming tickets from the JSON a ticket row keeps them in."""
     return [
         ProgLink(
             id=int(str(x["id"])),
@@ -40,7 +45,7 @@ def links_of(t: m.Ticket) -> list[ProgLink]:
             detached=bool(x.get("detached", False)),
             request_key=str(x.get("request_key", "")),
         )
-        for x in t.programming_tickets or []
+        for x in stored or []
     ]
 
 
@@ -97,9 +102,48 @@ def state_from_row(t: m.Ticket, org: m.Organization, auto_close_after_seconds: i
     )
 
 
-def _business_clocks(t: m.Ticket, breached: set[str]) -> list[pb.SlaClock]:
-    """The three business-hours clocks, with the business time left as of now."""
-    data = t.sla_clock
+_SLA_TARGET = enum_values(pb.SlaTarget)
+
+
+def sla_clocks(
+    *,
+    sla_clock: dict[str, object],
+    status: str,
+    breaches: list[dict[str, str]],
+    taken_in_charge_due: datetime | None,
+    taken_in_charge_at: datetime | None,
+    first_feedback_due: datetime | None,
+    first_feedback_at: datetime | None,
+    resolution_due: datetime | None,
+    solved_at: datetime | None,
+) -> list[pb.SlaClock]:
+    """A ticket's ``Ticket.sla`` from its stored fields: the business-hours clocks when the
+    ticket has them, else the two clocks of plain durations."""
+    breached = {b["target"] for b in breaches}
+    if sla_clock:
+        solved = solved_at if status in ("SOLVED", "CLOSED") else None
+        return _clocks_of(
+            sla_clock,
+            (
+                ("TAKEN_IN_CHARGE", taken_in_charge_due, taken_in_charge_at),
+                ("FIRST_FEEDBACK", first_feedback_due, first_feedback_at),
+                ("RESOLUTION", resolution_due, solved),
+            ),
+            breached,
+        )
+    return [
+        _clock("TAKEN_IN_CHARGE", taken_in_charge_due, taken_in_charge_at, breached, status),
+        _clock("FIRST_FEEDBACK", first_feedback_due, first_feedback_at, breached, status),
+    ]
+
+
+def _clocks_of(
+    data: dict[str, object],
+    targets_due_met: tuple[tuple[str, datetime | None, datetime | None], ...],
+    breached: set[str],
+) -> list[pb.SlaClock]:
+    """The business-hours clocks of ``data`` (a ticket's ``sla_clock``), with the business
+    time left as of now, for each (target, due instant, instant it was met)."""
     cal = Calendar(**data["calendar"])  # type: ignore[arg-type]
     targets = data["targets"]
     assert isinstance(targets, dict)
@@ -109,14 +153,9 @@ def _business_clocks(t: m.Ticket, breached: set[str]) -> list[pb.SlaClock]:
     as_of = datetime.fromisoformat(str(data["as_of"])) if data.get("as_of") else now
     running = bool(data["running"]) and bool(data.get("as_of"))
     elapsed = float(str(data["elapsed"]))
-    solved = t.solved_at if t.status in ("SOLVED", "CLOSED") else None
     clocks = []
-    for target, due, met_at in (
-        ("TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at),
-        ("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at),
-        ("RESOLUTION", t.resolution_due, solved),
-    ):
-        clock = pb.SlaClock(target=value_of(pb.SlaTarget, target), due_at=ts(due))
+    for target, due, met_at in targets_due_met:
+        clock = pb.SlaClock(target=_SLA_TARGET[target], due_at=ts(due))
         if met_at is not None:
             late = (met_at - due).total_seconds() if due is not None else 0.0
             clock.state = (
@@ -139,7 +178,7 @@ def _clock(
     target: str, due: datetime | None, met_at: datetime | None, breached: set[str], status: str
 ) -> pb.SlaClock:
     now = datetime.now(UTC)
-    clock = pb.SlaClock(target=value_of(pb.SlaTarget, target), due_at=ts(due))
+    clock = pb.SlaClock(target=_SLA_TARGET[target], due_at=ts(due))
     if due is None:
         clock.state = pb.SLA_STATE_UNSPECIFIED
     elif met_at is not None:
@@ -158,6 +197,34 @@ def _clock(
 
 async def ticket_pb(session: AsyncSession, t: m.Ticket, *, customer: bool = False) -> pb.Ticket:
     return (await tickets_pb(session, [t], customer=customer))[0]
+
+
+def new_ticket_pb(
+    t: m.Ticket,
+    org: m.Organization,
+    requester: m.Contact,
+    attachments: Sequence[m.Attachment],
+) -> pb.Ticket:
+    """A ticket just stored, from the rows it was written with (no query): nobody is
+    assigned, follows or has answered it yet, and it has no follow-ups. Its attachments
+    came with the request, so a customer sees them all."""
+    return _ticket_pb(
+        t,
+        org,
+        requester,
+        None,
+        [],
+        [
+            pb.Attachment(
+                id=a.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+            )
+            for a in attachments
+        ],
+    )
 
 
 def customer_visible_attachments() -> ColumnElement[bool]:
@@ -196,6 +263,24 @@ async def tickets_pb(
         if agent_ids
         else {}
     )
+    follow_ups = await follow_ups_of(session, ids)
+    attachments = await attachments_of(session, ids, customer=customer)
+    tickets = [
+        _ticket_pb(
+            t,
+            orgs.get(t.organization_id),
+            contacts.get(t.requester_id),
+            agents.get(t.assignee_id) if t.assignee_id else None,
+            follow_ups[t.id],
+            attachments[t.id],
+        )
+        for t in rows
+    ]
+    return await with_followers(session, await with_satisfaction(session, tickets))
+
+
+async def follow_ups_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[int]]:
+    """The follow-up tickets of each of ``ids`` (oldest first)."""
     follow_ups: dict[int, list[int]] = defaultdict(list)
     for child, parent in await session.execute(
         select(m.Ticket.id, m.Ticket.follow_up_of)
@@ -204,6 +289,14 @@ async def tickets_pb(
     ):
         if parent is not None:
             follow_ups[parent].append(child)
+    return follow_ups
+
+
+async def attachments_of(
+    session: AsyncSession, ids: Sequence[int], *, customer: bool
+) -> dict[int, list[pb.Attachment]]:
+    """The attachments of each of ``ids`` in the order they were added; ``customer``: only
+    those a customer may see."""
     attachments: dict[int, list[pb.Attachment]] = defaultdict(list)
     for a in await session.execute(
         select(
@@ -229,18 +322,7 @@ async def tickets_pb(
                 sha256=a.sha256,
             )
         )
-    tickets = [
-        _ticket_pb(
-            t,
-            orgs.get(t.organization_id),
-            contacts.get(t.requester_id),
-            agents.get(t.assignee_id) if t.assignee_id else None,
-            follow_ups[t.id],
-            attachments[t.id],
-        )
-        for t in rows
-    ]
-    return await with_followers(session, await with_satisfaction(session, tickets))
+    return attachments
 
 
 def _ticket_pb(
@@ -251,7 +333,6 @@ def _ticket_pb(
     follow_ups: list[int],
     attachments: list[pb.Attachment],
 ) -> pb.Ticket:
-    breached = {b["target"] for b in t.breaches}
     return pb.Ticket(
         id=t.id,
         display_id=display_id(t.id),
@@ -280,14 +361,17 @@ def _ticket_pb(
             solved_at=ts(t.solved_at),
             closed_at=ts(t.closed_at),
         ),
-        sla=_business_clocks(t, breached)
-        if t.sla_clock
-        else [
-            _clock(
-                "TAKEN_IN_CHARGE", t.taken_in_charge_due, t.taken_in_charge_at, breached, t.status
-            ),
-            _clock("FIRST_FEEDBACK", t.first_feedback_due, t.first_feedback_at, breached, t.status),
-        ],
+        sla=sla_clocks(
+            sla_clock=t.sla_clock,
+            status=t.status,
+            breaches=t.breaches,
+            taken_in_charge_due=t.taken_in_charge_due,
+            taken_in_charge_at=t.taken_in_charge_at,
+            first_feedback_due=t.first_feedback_due,
+            first_feedback_at=t.first_feedback_at,
+            resolution_due=t.resolution_due,
+            solved_at=t.solved_at,
+        ),
         sla_breached=t.sla_breached,
         follow_up_of=t.follow_up_of or 0,
         follow_ups=follow_ups,

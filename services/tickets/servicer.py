@@ -60,9 +60,9 @@ from services.tickets.priority import PriorityRpcs
 from services.tickets.readmodel import (
     actor_name,
     comment_pb,
+    new_ticket_pb,
     state_from_row,
     ticket_pb,
-    tickets_pb,
 )
 from services.tickets.report_mail import ReportMailRpcs
 from services.tickets.reports import ReportRpcs
@@ -71,8 +71,9 @@ from services.tickets.resend import ResendRpcs
 from services.tickets.satisfaction import SatisfactionRpcs
 from services.tickets.second_level import SecondLevelRpcs
 from services.tickets.sla_terms import sla_terms_for
+from services.tickets.ticket_list import list_tickets
 from services.tickets.ticket_search import TicketSearchRpcs
-from services.tickets.ticket_visibility import visible_requesters
+from services.tickets.ticket_visibility import visible_requesters, visible_tickets
 from services.tickets.workflow_calls import (
     execute_update,
     execute_update_with_start,
@@ -194,14 +195,7 @@ class TicketServicer(
         """``query`` over tickets narrowed to those the caller may see, in the query itself
         (never filtered after it): a customer's organisation, a USER's own (and their
         department's) tickets; staff see every ticket."""
-        who = principal()
-        if not who.is_customer:
-            return query
-        query = query.where(m.Ticket.organization_id == who.organization_id)
-        if who.role is Role.USER:
-            visible = await visible_requesters(session, who)
-            query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
-        return query
+        return query.where(*visible_tickets(principal()))
 
     async def _actor(
         self, session: AsyncSession, actor: tpb.Actor, field: str, want: tuple[str, ...]
@@ -326,10 +320,15 @@ class TicketServicer(
         if new.follow_up_of is not None:
             async with self.sessions() as session:
                 await self._row(session, new.follow_up_of)
-        row, _ = await self.creator.create(new)
+        row, written = await self.creator.open(new)
         # The call's span names its ticket: an operator finds the trace by the number.
         trace.get_current_span().set_attribute("helpdesk.ticket_id", row.id)
-        return await self._ticket(row.id)
+        if written is None:  # a retry: the ticket as it is now
+            return await self._ticket(row.id)
+        # Built from what was written, not read back.
+        return new_ticket_pb(
+            written.ticket, written.organization, written.requester, written.attachments
+        )
 
     @rpc_method
     async def CountTickets(
@@ -361,15 +360,9 @@ class TicketServicer(
         if who.is_customer and request.organization_id not in (0, who.organization_id):
             return tpb.ListTicketsResponse()
         async with self.sessions() as session:
-            query = await self._visible(session, select(m.Ticket))
-        query = queues.with_list_filters(query, request)
-        async with self.sessions() as session:
-            # Ordered by urgency for the desk, with its queue filters (queues.py).
-            rows, token = await queues.fetch_queue_page(
-                session, query, request, staff=not who.is_customer
-            )
-            tickets = await tickets_pb(session, rows, customer=who.is_customer)
-        return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
+            # Ordered by urgency for the desk, with its queue filters (queues.py), in one
+            # SELECT (ticket_list.py).
+            return await list_tickets(session, request, who)
 
     @rpc_method
     async def ListComments(

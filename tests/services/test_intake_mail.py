@@ -11,6 +11,7 @@ path a message takes after the SMTP listener (or ``SubmitEmail``) accepted it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -1071,3 +1072,207 @@ def test_only_a_report_with_an_empty_return_path_is_a_bounce(world: MailWorld) -
     assert world.ingest(report(), mail_from="").status == "BOUNCE"  # SubmitEmail's "<>"
     bounces = world.call(lambda: mail_events(world.nats_url, "bounce"))
     assert len(bounces) == 2  # the forged report published nothing
+
+
+# -- order: a reply waits only for the mail it answers -------------------------------------
+
+
+def _mail_with_id(
+    sender: str, subject: str, body: str, message_id: str = "", **headers: str
+) -> tuple[bytes, str]:
+    """A mail and its Message-ID (a new one unless given)."""
+    message_id = message_id or f"<{uuid.uuid4().hex}@rossi.it>"
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes(), message_id
+
+
+async def comment_bodies(world: MailWorld, ticket_id: int) -> list[str]:
+    """``MailWorld.comments`` from inside the world's loop."""
+    async with world.store() as session:
+        found = await session.scalars(
+            select(m.Comment.body)
+            .where(m.Comment.ticket_id == ticket_id)
+            .order_by(m.Comment.created_at, m.Comment.id)
+        )
+        return list(found)
+
+
+class Together(Faults):
+    """Holds each CreateTicket until ``width`` of them are in flight at once (or
+    ``patience`` seconds went by): a processor that made them one after another would
+    wait that long for each."""
+
+    def __init__(self, width: int, patience: float = 10.0) -> None:
+        super().__init__()
+        self.width = width
+        self.patience = patience
+        self.in_flight = 0
+        self.widest = 0
+        self.arrived = asyncio.Event()
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        if not str(method).endswith("/CreateTicket"):
+            return await super().intercept_unary_unary(continuation, details, request)
+        self.in_flight += 1
+        self.widest = max(self.widest, self.in_flight)
+        if self.in_flight >= self.width:
+            self.arrived.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), self.patience)
+            return await super().intercept_unary_unary(continuation, details, request)
+        finally:
+            self.in_flight -= 1
+
+
+def test_a_reply_right_after_its_original_comments_on_it_and_new_mail_goes_at_once(
+    world: MailWorld,
+) -> None:
+    """All stored before one pass: the reply (In-Reply-To) and the reply to the reply
+    (References) wait for the original and comment on the ticket it opens; the same
+    sender's two new requests are made at the same time, as two tickets; two mails that
+    name each other (forged) do not wait for each other forever."""
+    sender = world.contact_email
+
+    async def scenario() -> None:
+        together = Together(width=3)
+        async with own_processor(world, together) as processor:
+            original, original_mid = _mail_with_id(sender, "Scanner fermo", "Non scansiona.")
+            reply, reply_mid = _mail_with_id(
+                sender,
+                "Re: Scanner fermo",
+                "Dimenticavo: è il modello X.",
+                In_Reply_To=original_mid,
+            )
+            again, _ = _mail_with_id(
+                sender,
+                "Re: Scanner fermo",
+                "Ora fa anche rumore.",
+                In_Reply_To=reply_mid,
+                References=f"{original_mid} {reply_mid}",
+            )
+            other, _ = _mail_with_id(sender, "Monitor sfarfalla", "Lo schermo lampeggia.")
+            first_mid, second_mid = (f"<{uuid.uuid4().hex}@rossi.it>" for _ in range(2))
+            first, _ = _mail_with_id(
+                sender, "Rete lenta", "Lentissima.", first_mid, In_Reply_To=second_mid
+            )
+            second, _ = _mail_with_id(
+                sender, "Posta lenta", "Lentissima.", second_mid, In_Reply_To=first_mid
+            )
+            ids = [await stored(world, raw) for raw in (original, reply, again, other, first)]
+            ids.append(await stored(world, second))
+            assert await processor.process_pending()
+            made = await rows(world, ids)
+            statuses = [r.status for r in made]
+            assert statuses == [
+                *("TICKET_CREATED", "COMMENT_ADDED", "COMMENT_ADDED"),
+                *("TICKET_CREATED", "TICKET_CREATED", "COMMENT_ADDED"),
+            ], [(r.status, r.detail) for r in made]
+            opened = made[0].ticket_id
+            assert made[1].ticket_id == made[2].ticket_id == opened
+            assert made[3].ticket_id not in (0, opened)
+            assert made[5].ticket_id == made[4].ticket_id
+            # The three new requests were handed on together, not one after another.
+            assert together.widest == 3, together.widest
+            assert together.calls == Counter({"CreateTicket": 3, "AddComment": 3})
+        assert await comment_bodies(world, opened) == [
+            "Dimenticavo: è il modello X.",
+            "Ora fa anche rumore.",
+        ]
+
+    world.call(scenario)
+
+
+def test_a_reply_waits_for_an_original_that_failed_or_another_replica_holds(
+    world: MailWorld,
+) -> None:
+    """The original failed once (INTERNAL): its reply is not started, not even claimed,
+    while the mail behind it goes on; once the original's ticket is made on its next
+    attempt, the reply comments on it. The same while another replica holds the original."""
+    sender = world.contact_email
+
+    async def scenario() -> None:
+        faults = Faults("GUASTO-91c2")
+        async with own_processor(world, faults, retry_base=timedelta(seconds=1)) as processor:
+            original, original_mid = _mail_with_id(sender, "Server giù", "GUASTO-91c2")
+            reply, _ = _mail_with_id(
+                sender, "Re: Server giù", "È ancora giù.", In_Reply_To=original_mid
+            )
+            other, _ = _mail_with_id(sender, "Toner", "Finito il toner.")
+            ids = [await stored(world, raw) for raw in (original, reply, other)]
+            assert await processor.process_pending()
+            waiting = await rows(world, ids)
+            assert [(r.status, r.failures, r.attempts) for r in waiting] == [
+                ("RECEIVED", 1, 1),
+                ("RECEIVED", 0, 0),
+                ("TICKET_CREATED", 0, 0),
+            ]
+            assert not waiting[1].claimed_by
+            # Passes before the original is due again leave the reply alone.
+            assert not await processor.process_pending()
+            faults.marker = ""  # the tickets service is well again
+            await drain(processor, world, ids)
+            done = await rows(world, ids)
+            expected = ["TICKET_CREATED", "COMMENT_ADDED", "TICKET_CREATED"]
+            assert [r.status for r in done] == expected
+            assert done[1].ticket_id == done[0].ticket_id
+
+            # Another replica holds the original: its reply waits for that replica.
+            original, original_mid = _mail_with_id(sender, "VPN", "La VPN non si collega.")
+            reply, _ = _mail_with_id(sender, "Re: VPN", "Ancora niente.", In_Reply_To=original_mid)
+            ids = [await stored(world, raw) for raw in (original, reply)]
+            assert await claims.claim(
+                world.intake, InboundMessage, ids[0], "replica-9", timedelta(seconds=1)
+            )
+            assert not await processor.process_pending()
+            assert [r.status for r in await rows(world, ids)] == ["RECEIVED", "RECEIVED"]
+            await asyncio.sleep(1.1)  # replica 9 died: its lease runs out
+            await drain(processor, world, ids)
+            done = await rows(world, ids)
+            assert [r.status for r in done] == ["TICKET_CREATED", "COMMENT_ADDED"]
+            assert done[1].ticket_id == done[0].ticket_id
+
+    world.call(scenario)
+
+
+def test_the_running_processor_threads_a_reply_and_stops_cleanly(world: MailWorld) -> None:
+    """``run_forever``: mail is started as it arrives, a reply still waits for its
+    original; a duplicate of the original (the same Message-ID sent again) changes
+    nothing."""
+    sender = world.contact_email
+
+    async def scenario() -> None:
+        async with own_processor(world) as processor:
+            pump = asyncio.create_task(processor.run_forever(idle=0.5))
+            try:
+                original, original_mid = _mail_with_id(sender, "Badge", "Il badge non apre.")
+                reply, _ = _mail_with_id(
+                    sender, "Re: Badge", "Nemmeno il secondo.", In_Reply_To=original_mid
+                )
+                ids = [await stored(world, original), await stored(world, reply)]
+                assert (await store_message(world.intake, original, sender, [SUPPORT]))[1] is False
+                processor.wake.set()
+                deadline = time.monotonic() + 60
+                while any(r.status == "RECEIVED" for r in await rows(world, ids)):
+                    assert time.monotonic() < deadline, "still waiting"
+                    await asyncio.sleep(0.1)
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+        done = await rows(world, ids)
+        assert [r.status for r in done] == ["TICKET_CREATED", "COMMENT_ADDED"]
+        assert done[1].ticket_id == done[0].ticket_id
+        assert await comment_bodies(world, done[0].ticket_id) == ["Nemmeno il secondo."]
+
+    world.call(scenario)
