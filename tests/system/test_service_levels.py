@@ -44,7 +44,7 @@ async def test_report_matches_the_life_and_the_survey_is_answered_by_email(
     await asyncio.to_thread(
         deliver, sut, inbound(contact.email, "Errore in stampa", "La fattura non si stampa.")
     )
-    [ticket] = await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
+    [ticket] = await eventually(lambda: tickets_of(sut, contact.email), timeout=60)
     await tickets.AssignTicket(
         tpb.AssignTicketRequest(ticket_id=ticket.id, assignee_id=agent.id), metadata=md
     )
@@ -140,7 +140,7 @@ async def test_the_report_is_mailed_to_the_referents_once_and_monthly_by_schedul
     await asyncio.to_thread(
         deliver, sut, inbound(contact.email, "Stampante", "La stampante non stampa.")
     )
-    await eventually(lambda: tickets_of(sut, contact.email), timeout=30)
+    await eventually(lambda: tickets_of(sut, contact.email), timeout=60)
     now = datetime.now(UTC)
     request = tpb.SendReportRequest(
         organization_id=org.id,
