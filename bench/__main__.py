@@ -18,14 +18,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import harness as h
 from bench import scenarios as sc
 from bench.infra import log
 
 SCENARIOS = (
     "create_ticket",
-    "mail_ingest",
+    "create_ticket_stack",
+    "mail_accept",
+    "mail_to_ticket",
     "open_tickets",
+    "timer_lateness",
     "auto_close_storm",
+    "auto_close_mails",
     "list_tickets",
     "search",
     "business_time",
@@ -34,19 +39,22 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 
 
 def _runners(
-    sizes: sc.Sizes, work: Path
-) -> list[tuple[tuple[str, ...], Callable[[], Awaitable[list[sc.Result]]]]]:
+    sizes: h.Sizes, work: Path
+) -> list[tuple[tuple[str, ...], Callable[[], Awaitable[list[h.Result]]]]]:
     return [
         # First, with no server running: pure CPU in this process.
         (("business_time",), lambda: sc.business_time(work, sizes)),
-        (("create_ticket", "mail_ingest"), lambda: sc.create_ticket_and_mail(work, sizes)),
-        (("open_tickets",), lambda: sc.open_tickets(work, sizes)),
-        (("auto_close_storm",), lambda: sc.auto_close_storm(work, sizes)),
+        (
+            ("create_ticket", "create_ticket_stack", "mail_accept", "mail_to_ticket"),
+            lambda: sc.create_ticket_and_mail(work, sizes),
+        ),
+        (("open_tickets", "timer_lateness"), lambda: sc.open_tickets(work, sizes)),
+        (("auto_close_storm", "auto_close_mails"), lambda: sc.auto_close_storm(work, sizes)),
         (("list_tickets", "search"), lambda: sc.list_tickets(work, sizes)),
     ]
 
 
-def render(results: list[sc.Result]) -> str:
+def render(results: list[h.Result]) -> str:
     rows = [("scenario", "help desk", "bare", "unit", "ratio", "target", "met")]
     for r in results:
         rows.append(
@@ -69,13 +77,13 @@ def render(results: list[sc.Result]) -> str:
     return "\n".join(lines)
 
 
-async def run(selected: list[str], sizes: sc.Sizes, work: Path) -> list[sc.Result]:
+async def run(selected: list[str], sizes: h.Sizes, work: Path) -> list[h.Result]:
     # SIGTERM (a timeout, a CI cancel) cancels the run, so that every server and process it
     # started is stopped on the way out instead of being left behind.
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    results: list[sc.Result] = []
+    results: list[h.Result] = []
     for names, runner in _runners(sizes, work):
         if not set(names) & set(selected):
             continue
@@ -97,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--issue-sizes",
         action="store_true",
-        help=f"open_tickets {sc.ISSUE_OPEN_TICKETS} and auto_close_storm "
-        f"{sc.ISSUE_STORM_TICKETS} (the issue sizes; about twice as long)",
+        help=f"open_tickets {h.ISSUE_OPEN_TICKETS} and auto_close_storm "
+        f"{h.ISSUE_STORM_TICKETS} (the issue sizes; about twice as long)",
     )
     parser.add_argument("--open-tickets", type=int, help="open_tickets size (the issue's is 10000)")
     parser.add_argument(
@@ -107,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    sizes = sc.QUICK if args.quick else sc.scaled(sc.FULL, args.scale)
+    sizes = h.QUICK if args.quick else h.scaled(h.FULL, args.scale)
     if args.issue_sizes:
         sizes = dataclasses.replace(
-            sizes, open_tickets=sc.ISSUE_OPEN_TICKETS, storm_tickets=sc.ISSUE_STORM_TICKETS
+            sizes, open_tickets=h.ISSUE_OPEN_TICKETS, storm_tickets=h.ISSUE_STORM_TICKETS
         )
     if args.open_tickets:
         sizes = dataclasses.replace(sizes, open_tickets=args.open_tickets)

@@ -356,3 +356,18 @@ async def postgres_size(url: str) -> int:
         return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
     finally:
         await conn.close()
+
+
+async def wait_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return

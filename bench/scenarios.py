@@ -8,17 +8,21 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosmtplib
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, insert, select
 
-from bench import corpus, search
+from bench import corpus, mail_bench, search, stack
 from bench.bare import BARE_WORKFLOW_QUEUE
+from bench.harness import (
+    Result,
+    Sizes,
+    drive,
+    result,
+)
 from bench.infra import (
     HelpDesk,
     Servers,
@@ -31,15 +35,13 @@ from bench.infra import (
     postgres_size,
     rss_bytes,
     servers,
-    start_python,
     wait_idle,
 )
+from bench.timers import timer_lateness
 from helpdesk.v1 import common_pb2 as pb
-from helpdesk.v1 import directory_pb2 as dpb
 from helpdesk.v1 import intake_pb2 as ipb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common import db
-from services.common.embedded import free_port
 from services.common.settings import async_database_url
 from services.tickets import models as m
 from services.tickets.creation import NewTicket, TicketCreator
@@ -50,113 +52,6 @@ from services.tickets.workflow_calls import start_ticket_workflow
 from workflows.contracts import ticket_workflow_id
 from workflows.domain.business_time import SEED_000, add_business, business_between
 
-Result = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Sizes:
-    create_per_concurrency: dict[int, int]
-    mail_messages: int
-    mail_connections: int
-    open_tickets: int
-    storm_tickets: int
-    list_rows: int
-    list_queries: int
-    business_ops: int
-    populate_concurrency: int = 32
-    search_articles: int = 1_000
-
-
-# Sized to keep a full run well under 10 minutes on 2 cores (about 7-8 here): open_tickets is
-# 2,000 rather than the issue's 10,000 and auto_close_storm 1,000 rather than 2,000. Opening a
-# ticket runs the whole creation path (~20 first tasks + recorded creations per second here),
-# so 10,000 alone take 8+ minutes; 2,000 is twice the workflow worker's cache (1,000 on both
-# sides), so the per-ticket growth already covers evicted workflows. ``--issue-sizes`` (or
-# ``--open-tickets 10000`` / ``--storm-tickets 2000``) runs the issue's sizes.
-ISSUE_OPEN_TICKETS = 10_000
-ISSUE_STORM_TICKETS = 2_000
-FULL = Sizes(
-    create_per_concurrency={1: 20, 16: 160, 64: 320},
-    mail_messages=150,  # the 15 messages of the corpus's mix, 10 times each
-    mail_connections=8,
-    open_tickets=2_000,
-    storm_tickets=1_000,
-    list_rows=100_000,
-    list_queries=200,
-    business_ops=20_000,
-)
-QUICK = Sizes(
-    create_per_concurrency={1: 2, 16: 16, 64: 64},
-    mail_messages=15,
-    mail_connections=4,
-    open_tickets=60,
-    storm_tickets=20,
-    list_rows=1_000,
-    list_queries=10,
-    business_ops=2_000,
-    search_articles=20,
-)
-
-
-def scaled(base: Sizes, scale: float) -> Sizes:
-    def n(x: int, floor: int = 1) -> int:
-        return max(floor, round(x * scale))
-
-    return Sizes(
-        create_per_concurrency={c: n(k, c) for c, k in base.create_per_concurrency.items()},
-        mail_messages=n(base.mail_messages, 8),
-        mail_connections=base.mail_connections,
-        open_tickets=n(base.open_tickets, 10),
-        storm_tickets=n(base.storm_tickets, 10),
-        list_rows=n(base.list_rows, 100),
-        list_queries=n(base.list_queries, 10),
-        business_ops=n(base.business_ops, 1_000),
-        populate_concurrency=base.populate_concurrency,
-        search_articles=n(base.search_articles, 10),
-    )
-
-
-def result(
-    name: str,
-    value: float,
-    baseline: float,
-    unit: str,
-    target: str,
-    target_met: bool | None,
-    params: dict[str, Any],
-    details: dict[str, Any],
-    higher_is_better: bool,
-) -> Result:
-    return {
-        "scenario": name,
-        "value": round(value, 3),
-        "baseline": round(baseline, 3),
-        "ratio": float(f"{value / baseline:.3g}") if baseline else float("nan"),
-        "unit": unit,
-        "higher_is_better": higher_is_better,
-        "target": target,
-        "target_met": target_met,
-        "params": params,
-        "details": details,
-    }
-
-
-async def drive(
-    total: int, concurrency: int, one: Callable[[int], Awaitable[float]]
-) -> tuple[float, list[float]]:
-    """Run ``one(i)`` ``total`` times with ``concurrency`` in flight; (wall seconds, latencies)."""
-    latencies: list[float] = []
-    counter = iter(range(total))
-
-    async def lane() -> None:
-        for i in counter:
-            latencies.append(await one(i))
-
-    start = time.monotonic()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return time.monotonic() - start, latencies
-
-
 # -- 1. create_ticket -----------------------------------------------------------------------
 
 
@@ -166,6 +61,7 @@ async def create_ticket_and_mail(work: Path, sizes: Sizes) -> list[Result]:
     async with (
         servers(work / "logs") as srv,
         bare_workers(srv, work / "logs") as _,
+        stack.bare_stack(srv, work / "logs") as bare,
         help_desk(
             srv,
             work / "helpdesk",
@@ -175,8 +71,9 @@ async def create_ticket_and_mail(work: Path, sizes: Sizes) -> list[Result]:
     ):
         log("create_ticket: servers and every help-desk process up")
         create, tickets = await _create_ticket(srv, hd, sizes)
-        mail = await _mail_ingest(work, hd, sizes, tickets)
-    return [create, mail]
+        create_stack = await stack.create_ticket_stack(srv, hd, bare, sizes)
+        mails = await mail_bench.mail_scenarios(work, hd, bare, sizes, tickets)
+    return [create, create_stack, *mails]
 
 
 async def _create_ticket(srv: Servers, hd: HelpDesk, sizes: Sizes) -> tuple[Result, list[int]]:
@@ -265,145 +162,6 @@ async def _create_ticket(srv: Servers, hd: HelpDesk, sizes: Sizes) -> tuple[Resu
         ),
         warm_ids,
     )
-
-
-# -- 2. mail_ingest -------------------------------------------------------------------------
-
-
-async def _send_all(
-    port: int, mails: list[tuple[corpus.Sample, bytes]], connections: int
-) -> tuple[float, list[float]]:
-    """Send every message over ``connections`` SMTP sessions; (wall, per-message DATA times)."""
-    lanes = [mails[i::connections] for i in range(connections)]
-    latencies: list[float] = []
-
-    async def lane(batch: list[tuple[corpus.Sample, bytes]]) -> None:
-        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=120)
-        await smtp.connect()
-        try:
-            for sample, raw in batch:
-                t0 = time.monotonic()
-                await smtp.sendmail(sample.sender, [sample.rcpt], raw)
-                latencies.append(time.monotonic() - t0)
-        finally:
-            await smtp.quit()
-
-    start = time.monotonic()
-    await asyncio.gather(*(lane(b) for b in lanes if b))
-    return time.monotonic() - start, latencies
-
-
-def _expected_events(mails: list[tuple[corpus.Sample, bytes]]) -> tuple[int, int]:
-    """(tickets, comments) the messages make."""
-    comments = sum(1 for sample, _ in mails if sample.comment)
-    return len(mails) - comments, comments
-
-
-async def _wait_mail_done(
-    watch: Any, mails: list[tuple[corpus.Sample, bytes]], timeout: float
-) -> float:
-    """Until every message's ticket or comment is on NATS; when the last arrived."""
-    tickets, comments = _expected_events(mails)
-    last = await watch.wait_count("created", tickets, timeout)
-    if comments:
-        last = max(last, await watch.wait_count("comment_added", comments, timeout))
-    return float(last)
-
-
-async def _mail_ingest(work: Path, hd: HelpDesk, sizes: Sizes, targets: list[int]) -> Result:
-    directory = hd.system.directory()
-    mix = corpus.samples()
-    # The replies' senders comment on tickets others opened: as referents, they may (a plain
-    # user's mail quoting a colleague's ticket opens a ticket of its own).
-    replying = {sample.sender.lower() for sample in mix if sample.comment}
-    people = dict(corpus.FOREIGN_CONTACTS)  # corpus senders of other domains
-    people.update({email: email.split("@")[0] for email in replying if email not in people})
-    for email, name in people.items():
-        await directory.AddContact(
-            dpb.AddContactRequest(
-                organization_id=hd.org.id,
-                name=name,
-                email=email,
-                role=pb.CONTACT_ROLE_REFERENT if email.lower() in replying else 0,
-            ),
-            metadata=hd.system.metadata,
-        )
-    count = max(sizes.mail_messages, len(mix))
-    port = free_port()
-    bare = start_python("bare-smtp", ["-m", "bench.bare_smtp", str(port)], work / "logs")
-    try:
-        await _wait_port(port, 30)
-        await _send_all(port, corpus.messages(len(mix), targets), 4)  # warm-up: one of each
-        b_wall, b_lat = await _send_all(
-            port, corpus.messages(count, targets), sizes.mail_connections
-        )
-    finally:
-        bare.stop()
-    smtp_port = int(hd.system.env["HELPDESK_SMTP_LISTEN"].rsplit(":", 1)[1])
-    nats_url = hd.system.env["HELPDESK_NATS_URL"]
-    # Warm-up: one of each (its senders of rossi.it become contacts by their domain here).
-    async with event_watch(nats_url) as watch:
-        warm = corpus.messages(len(mix), targets)
-        await _send_all(smtp_port, warm, 4)
-        await _wait_mail_done(watch, warm, 120)
-    async with event_watch(nats_url) as watch:
-        mails = corpus.messages(count, targets)
-        start = time.monotonic()
-        d_send, d_lat = await _send_all(smtp_port, mails, sizes.mail_connections)
-        last = await _wait_mail_done(watch, mails, 600)
-        d_wall = last - start
-    tickets, comments = _expected_events(mails)
-    value = len(mails) / d_wall
-    baseline = len(mails) / b_wall
-    log(
-        f"mail_ingest: help desk {value:.1f} msg/s ({tickets} tickets, {comments} comments; "
-        f"SMTP accepted all in {d_send:.1f}s); bare {baseline:.1f} msg/s"
-    )
-    return result(
-        "mail_ingest",
-        value,
-        baseline,
-        "messages/s",
-        "ratio >= 0.5",
-        value / baseline >= 0.5,
-        {
-            "messages": len(mails),
-            "smtp_connections": sizes.mail_connections,
-            "mix": [sample.name for sample in mix],
-            "mix_source": "tests/data/email/*.eml (the parser's test corpus), each copy with its "
-            "own Message-ID; replies point at open tickets of the bench organisation",
-            "excluded": corpus.EXCLUDED,
-            "path": "SMTP DATA at the intake listener until each message's ticket 'created' "
-            "event (new tickets) or 'comment_added' event (replies) is on NATS",
-            "baseline_path": "aiosmtpd server (own process) that parses each message with "
-            "intake's parser before answering 250",
-        },
-        {
-            "tickets": tickets,
-            "comments": comments,
-            "helpdesk_seconds": round(d_wall, 3),
-            "helpdesk_smtp_accept_seconds": round(d_send, 3),
-            "helpdesk_data_latency": latency_summary(d_lat),
-            "bare_seconds": round(b_wall, 3),
-            "bare_data_latency": latency_summary(b_lat),
-        },
-        higher_is_better=True,
-    )
-
-
-async def _wait_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
 
 
 # -- 3. open_tickets ------------------------------------------------------------------------
@@ -513,6 +271,7 @@ async def open_tickets(work: Path, sizes: Sizes) -> list[Result]:
         db_bytes = _sqlite_size(hd.system.data_dir / "tickets.db")
         sample = sorted(opened)[:5] + sorted(opened)[-5:]
         timers = [await _live_timers(srv.client, ticket_workflow_id(t)) for t in sample]
+        lateness = await timer_lateness(srv, hd, creator, sizes)
         await creator.sessions.kw["bind"].dispose()
     with_timer = sum(1 for t in timers if t)
     log(
@@ -572,7 +331,8 @@ async def open_tickets(work: Path, sizes: Sizes) -> list[Result]:
                 },
             },
             higher_is_better=False,
-        )
+        ),
+        lateness,
     ]
 
 
