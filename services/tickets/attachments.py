@@ -19,7 +19,7 @@ from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.access import principal
 from services.common.rpc_errors import Context, RpcError, not_found, require_id, require_text
 from services.tickets import models as m
-from services.tickets.readmodel import customer_visible_attachments
+from services.tickets.readmodel import attachment_pb, customer_visible_attachments
 from services.tickets.rpc_helpers import TicketRpcHelpers
 
 CHUNK_BYTES = 64 * 1024
@@ -50,14 +50,7 @@ class AttachmentRpcs(TicketRpcHelpers):
             content = await session.scalar(
                 select(m.Attachment.content).where(m.Attachment.id == attachment_id)
             )
-        meta = pb.Attachment(
-            id=found.id,
-            filename=found.filename,
-            content_type=found.content_type,
-            size=found.size,
-            sha256=found.sha256,
-        )
-        return meta, content or b""
+        return attachment_pb(found), content or b""
 
     async def DownloadAttachment(
         self, request: tpb.DownloadAttachmentRequest, context: Context

@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
 from services.common.rpc_errors import invalid, optional_text
 from services.tickets import models as m
-from services.tickets import paging
 from services.tickets.convert import optional_name, required_name
 from services.tickets.paging import SortKey
 
@@ -124,7 +122,7 @@ def sort_keys(order: str) -> list[SortKey]:
     return [SortKey(t.id, descending=True)]
 
 
-def _scope(order: str, request: tpb.ListTicketsRequest) -> str:
+def page_scope(order: str, request: tpb.ListTicketsRequest) -> str:
     """A page token belongs to one order and one set of filters."""
     filters = tpb.ListTicketsRequest()
     filters.CopyFrom(request)
@@ -132,23 +130,3 @@ def _scope(order: str, request: tpb.ListTicketsRequest) -> str:
     filters.ClearField("page_size")
     digest = hashlib.sha256(filters.SerializeToString(deterministic=True)).hexdigest()[:16]
     return f"{order}:{digest}"
-
-
-async def fetch_queue_page(
-    session: AsyncSession, query: Select[Any], request: tpb.ListTicketsRequest, staff: bool
-) -> tuple[list[m.Ticket], str]:
-    """One page of tickets in the order asked (or the caller's default) with the filters."""
-    order = order_of(request, staff)
-    query = with_filters(query, request)
-    if order == "ID":  # the tokens ListTickets has always issued
-        return await paging.fetch_page(
-            session, query, m.Ticket.id, request.page_size, request.page_token, newest_first=True
-        )
-    return await paging.fetch_ordered_page(
-        session,
-        query,
-        sort_keys(order),
-        request.page_size,
-        request.page_token,
-        _scope(order, request),
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,16 +215,29 @@ def new_ticket_pb(
         requester,
         None,
         [],
-        [
-            pb.Attachment(
-                id=a.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
-            )
-            for a in attachments
-        ],
+        [attachment_pb(a) for a in attachments],
+    )
+
+
+class AttachmentFields(Protocol):
+    """What an attachment's row or its metadata columns give."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+def attachment_pb(a: AttachmentFields) -> pb.Attachment:
+    """A stored attachment as the API shows it (its content is fetched apart)."""
+    return pb.Attachment(
+        id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256
     )
 
 
@@ -313,15 +327,7 @@ async def attachments_of(
         )
         .order_by(m.Attachment.created_at)
     ):
-        attachments[a.ticket_id].append(
-            pb.Attachment(
-                id=a.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
-            )
-        )
+        attachments[a.ticket_id].append(attachment_pb(a))
     return attachments
 
 
@@ -421,16 +427,7 @@ async def comment_pb(session: AsyncSession, c: m.Comment) -> pb.Comment:
         created_at=ts(c.created_at),
         # A phone call or remote session it records (seed 000): type, direction, duration.
         interaction=interaction_pb(await session.get(m.Interaction, c.id)),
-        attachments=[
-            pb.Attachment(
-                id=a.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                sha256=a.sha256,
-            )
-            for a in attachments
-        ],
+        attachments=[attachment_pb(a) for a in attachments],
     )
 
 

@@ -191,8 +191,7 @@ async def list_tickets(
             chosen, m.Ticket.id, size, request.page_token, newest_first=True
         )
     else:
-        # The scope queues.fetch_queue_page gives its tokens: each path takes the other's.
-        scope = queues._scope(order, request)
+        scope = queues.page_scope(order, request)
         keys = queues.sort_keys(order)
         chosen = paging.ordered_page_query(chosen, keys, size, request.page_token, scope)
     # Reads only, mostly one statement: no transaction around them. On PostgreSQL that

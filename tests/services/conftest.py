@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from nats.js.api import DeliverPolicy
+from temporalio.client import Client
 
 from services.common.events import EventPublisher
 from services.common.settings import Settings
@@ -23,6 +24,7 @@ from tests.services.notify_fixtures import (
     make_settings,
     smtp_relay,
 )
+from tests.services.ticket_api import Api, serve_api
 
 
 @pytest.fixture
@@ -77,3 +79,10 @@ async def publisher(nats_url: str) -> AsyncIterator[EventPublisher]:
     pub = EventPublisher(nats_url, "test-tickets")
     yield pub
     await pub.close()
+
+
+@pytest.fixture
+async def api(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Api]:
+    """TicketService and DirectoryService over gRPC on the tickets stack."""
+    async with serve_api(temporal_client, database_url, nats_url) as served:
+        yield served

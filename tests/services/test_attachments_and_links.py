@@ -6,69 +6,29 @@ token is the credential."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
-from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
-from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
-from services.common.grpc_server import ServiceServer
-from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 from services.tickets import models as m
 from services.tickets.attachments import CHUNK_BYTES
-from services.tickets.servicer import TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, tickets_stack
+from tests.services.ticket_api import ADMIN_TOKEN, SIGNER, Api
+from tests.support import TicketsStack
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(180)]
 
-ADMIN = "test-admin-token"
-MD = bearer_metadata(ADMIN)
-SIGNER = TokenSigner(SIGNING_KEY)
-
-
-@dataclass
-class Api:
-    tickets: tgrpc.TicketServiceStub
-    stack: TicketsStack
-
-
-@pytest.fixture
-async def api(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Api]:
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        admin_token=ADMIN,
-        service_token="test-service-token",
-        signing_key=SIGNING_KEY,
-    )
-    async with tickets_stack(temporal_client, database_url, nats_url) as stack:
-
-        def register(server: grpc.aio.Server) -> None:
-            tgrpc.add_TicketServiceServicer_to_server(
-                TicketServicer(stack.sessions, temporal_client, stack.creator, SIGNER), server
-            )
-
-        server = ServiceServer(settings, "127.0.0.1:0", ["helpdesk.v1.TicketService"], register)
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
-            yield Api(tgrpc.TicketServiceStub(channel), stack)  # type: ignore[arg-type]
-        finally:
-            await channel.close(None)
-            await server.stop(1)
+MD = bearer_metadata(ADMIN_TOKEN)
 
 
 async def _code(call: object) -> tuple[grpc.StatusCode, str]:

@@ -20,21 +20,16 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js.api import DeliverPolicy
 from sqlalchemy import select, update
-from temporalio.client import Client
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
-from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
 from services.common.events import EventPublisher
-from services.common.grpc_server import ServiceServer
-from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 from services.notify.app import NotifyApp
 from services.notify.notifier import RetryPolicy
 from services.tickets import models as m
-from services.tickets.servicer import TicketServicer
 from tests.services.notify_fixtures import (
     PORTAL_URL,
     CollectingHandler,
@@ -46,49 +41,14 @@ from tests.services.notify_fixtures import (
     notification_id,
     publish,
 )
-from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
+from tests.services.ticket_api import ADMIN_TOKEN, SERVICE_TOKEN, SIGNER, Api
+from tests.support import SIGNING_KEY, TicketsStack, eventually
 from workflows.domain.business_time import SEED_000, business_between
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(180)]
 
-ADMIN = "test-admin-token"
-SERVICE = "test-service-token"
-MD = bearer_metadata(ADMIN)
-SIGNER = TokenSigner(SIGNING_KEY)
+MD = bearer_metadata(ADMIN_TOKEN)
 ROME = ZoneInfo("Europe/Rome")
-
-
-@dataclass
-class Api:
-    tickets: tgrpc.TicketServiceStub
-    stack: TicketsStack
-    settings: Settings
-
-
-@pytest.fixture
-async def api(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Api]:
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        admin_token=ADMIN,
-        service_token=SERVICE,
-        signing_key=SIGNING_KEY,
-        nats_url=nats_url,
-    )
-    async with tickets_stack(temporal_client, database_url, nats_url) as stack:
-
-        def register(server: grpc.aio.Server) -> None:
-            tgrpc.add_TicketServiceServicer_to_server(
-                TicketServicer(stack.sessions, temporal_client, stack.creator, SIGNER), server
-            )
-
-        server = ServiceServer(settings, "127.0.0.1:0", ["helpdesk.v1.TicketService"], register)
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
-            yield Api(tgrpc.TicketServiceStub(channel), stack, settings)  # type: ignore[arg-type]
-        finally:
-            await channel.close(None)
-            await server.stop(1)
 
 
 async def _code(call: object) -> tuple[grpc.StatusCode, str]:
@@ -537,7 +497,7 @@ async def test_survey_credentials_and_preconditions(api: Api) -> None:
         by_id, metadata=_customer_md(stack, stack.contact_id)
     )
     assert mine.rating == 3 and not mine.changed
-    service = bearer_metadata(SERVICE)
+    service = bearer_metadata(SERVICE_TOKEN)
     requester = tpb.Actor(kind=pb.AUTHOR_KIND_CONTACT, id=stack.contact_id)
     by_mail = await api.tickets.SubmitSatisfaction(
         tpb.SubmitSatisfactionRequest(ticket_id=ticket_id, rating=2, actor=requester),

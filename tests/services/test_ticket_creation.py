@@ -6,68 +6,32 @@ started is started by the reconciler."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
 from sqlalchemy import event, func, select
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import tickets_pb2 as tpb
-from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import db
 from services.common.auth import bearer_metadata
-from services.common.grpc_server import ServiceServer
-from services.common.settings import Settings, async_database_url
+from services.common.settings import async_database_url
 from services.tickets import creation
 from services.tickets import models as m
 from services.tickets.creation import NewTicket, TicketCreator
-from services.tickets.servicer import TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
+from tests.services.ticket_api import ADMIN_TOKEN, Api
+from tests.support import TicketsStack, eventually
 from workflows.contracts import ticket_workflow_id
 
 pytestmark = [pytest.mark.db]
 
-TOKEN = "test-admin-token"
-MD = bearer_metadata(TOKEN)
-
-
-@dataclass
-class Desk:
-    tickets: tgrpc.TicketServiceStub
-    stack: TicketsStack
-
-
-@pytest.fixture
-async def desk(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Desk]:
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        admin_token=TOKEN,
-        service_token="test-service-token",
-        signing_key=SIGNING_KEY,
-    )
-    async with tickets_stack(temporal_client, database_url, nats_url) as stack:
-
-        def register(server: grpc.aio.Server) -> None:
-            tgrpc.add_TicketServiceServicer_to_server(
-                TicketServicer(stack.sessions, temporal_client, stack.creator), server
-            )
-
-        server = ServiceServer(settings, "127.0.0.1:0", ["helpdesk.v1.TicketService"], register)
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
-            yield Desk(tgrpc.TicketServiceStub(channel), stack)  # type: ignore[arg-type]
-        finally:
-            await channel.close(None)
-            await server.stop(1)
+MD = bearer_metadata(ADMIN_TOKEN)
 
 
 def _new(stack: TicketsStack, request_id: str | None) -> NewTicket:
@@ -115,11 +79,11 @@ def _statements(creator: TicketCreator) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_the_reply_is_the_ticket_as_stored(desk: Desk) -> None:
-    stack = desk.stack
+async def test_the_reply_is_the_ticket_as_stored(api: Api) -> None:
+    stack = api.stack
     shot = pb.Attachment(filename="errore.png", content_type="image/png", content=b"\x89PNG")
     log = pb.Attachment(filename="app.log", content=b"boom")
-    reply = await desk.tickets.CreateTicket(
+    reply = await api.tickets.CreateTicket(
         tpb.CreateTicketRequest(
             request_id=uuid.uuid4().hex,
             subject="Schermata nera",
@@ -133,7 +97,7 @@ async def test_the_reply_is_the_ticket_as_stored(desk: Desk) -> None:
         metadata=MD,
     )
     await eventually(lambda: _recorded(stack, reply.id))
-    stored = await desk.tickets.GetTicket(tpb.GetTicketRequest(id=reply.id), metadata=MD)
+    stored = await api.tickets.GetTicket(tpb.GetTicketRequest(id=reply.id), metadata=MD)
     # Recording "created" touches the row (updated_at) and counts the clock from the
     # workflow's start: those may differ by the moments between; the rest is the same.
     assert [(c.target, c.due_at, c.state) for c in reply.sla] == [
@@ -149,8 +113,8 @@ async def test_the_reply_is_the_ticket_as_stored(desk: Desk) -> None:
     assert reply.organization_name and reply.requester_email
 
 
-async def test_a_creation_writes_once_and_reads_nothing_back(desk: Desk) -> None:
-    stack = desk.stack
+async def test_a_creation_writes_once_and_reads_nothing_back(api: Api) -> None:
+    stack = api.stack
     # Its own engine on the same store: only the creation's statements are counted.
     engine = db.make_engine(async_database_url(str(stack.sessions.kw["bind"].url)))
     creator = TicketCreator(db.make_sessionmaker(engine), stack.client, 14 * 86400)
@@ -171,16 +135,16 @@ async def test_a_creation_writes_once_and_reads_nothing_back(desk: Desk) -> None
         await engine.dispose()
 
 
-async def test_one_request_id_makes_one_ticket_even_when_sent_at_once(desk: Desk) -> None:
-    stack = desk.stack
+async def test_one_request_id_makes_one_ticket_even_when_sent_at_once(api: Api) -> None:
+    stack = api.stack
     request = tpb.CreateTicketRequest(
         request_id="portal-form-7", subject="Doppio clic", requester_id=stack.contact_id
     )
     replies = await asyncio.gather(
-        *(desk.tickets.CreateTicket(request, metadata=MD) for _ in range(4))
+        *(api.tickets.CreateTicket(request, metadata=MD) for _ in range(4))
     )
     assert len({r.id for r in replies}) == 1
-    later = await desk.tickets.CreateTicket(request, metadata=MD)
+    later = await api.tickets.CreateTicket(request, metadata=MD)
     assert later.id == replies[0].id
     async with stack.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(m.Ticket))
@@ -194,9 +158,9 @@ async def _fail_starts(*args: Any, **kwargs: Any) -> None:
 
 
 async def test_a_ticket_whose_start_failed_is_started_by_the_reconciler(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
+    api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = desk.stack
+    stack = api.stack
     with monkeypatch.context() as patched:
         patched.setattr(creation, "start_ticket_workflow", _fail_starts)
         with pytest.raises(RPCError):
@@ -215,17 +179,17 @@ async def test_a_ticket_whose_start_failed_is_started_by_the_reconciler(
 
 
 async def test_a_retry_after_a_failed_start_starts_the_same_ticket(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
+    api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = desk.stack
+    stack = api.stack
     request = tpb.CreateTicketRequest(
         request_id="retry-me", subject="Riprova", requester_id=stack.contact_id
     )
     with monkeypatch.context() as patched:
         patched.setattr(creation, "start_ticket_workflow", _fail_starts)
         with pytest.raises(grpc.aio.AioRpcError):
-            await desk.tickets.CreateTicket(request, metadata=MD)
-    retried = await desk.tickets.CreateTicket(request, metadata=MD)
+            await api.tickets.CreateTicket(request, metadata=MD)
+    retried = await api.tickets.CreateTicket(request, metadata=MD)
     async with stack.sessions() as session:
         ids = (await session.scalars(select(m.Ticket.id))).all()
     assert ids == [retried.id]

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.v1 import common_pb2 as pb
@@ -25,7 +25,7 @@ from services.common.access import Principal, Role, current_principal
 from services.common.rpc_errors import RpcError
 from services.common.settings import async_database_url
 from services.tickets import models as m
-from services.tickets import queues, readmodel
+from services.tickets import paging, queues, readmodel
 from services.tickets.app import MIGRATIONS, VERSION_TABLE
 from services.tickets.readmodel import tickets_pb
 from services.tickets.servicer import TicketServicer
@@ -294,6 +294,26 @@ async def world(database_url: str) -> AsyncIterator[World]:
     await engine.dispose()
 
 
+async def _orm_page(
+    session: AsyncSession, query: Select[Any], request: tpb.ListTicketsRequest, staff: bool
+) -> tuple[list[m.Ticket], str]:
+    """One page of ORM rows in the order asked, as the ORM read model paged them."""
+    order = queues.order_of(request, staff)
+    query = queues.with_filters(query, request)
+    if order == "ID":
+        return await paging.fetch_page(
+            session, query, m.Ticket.id, request.page_size, request.page_token, newest_first=True
+        )
+    return await paging.fetch_ordered_page(
+        session,
+        query,
+        queues.sort_keys(order),
+        request.page_size,
+        request.page_token,
+        queues.page_scope(order, request),
+    )
+
+
 async def _orm_list(
     sessions: async_sessionmaker[AsyncSession], request: tpb.ListTicketsRequest, who: Principal
 ) -> tpb.ListTicketsResponse:
@@ -308,9 +328,7 @@ async def _orm_list(
                 visible = await visible_requesters(session, who)
                 query = query.where(m.Ticket.requester_id.in_(sorted(visible)))
         query = queues.with_list_filters(query, request)
-        rows, token = await queues.fetch_queue_page(
-            session, query, request, staff=not who.is_customer
-        )
+        rows, token = await _orm_page(session, query, request, staff=not who.is_customer)
         tickets = await tickets_pb(session, rows, customer=who.is_customer)
     return tpb.ListTicketsResponse(tickets=tickets, next_page_token=token)
 

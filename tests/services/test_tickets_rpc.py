@@ -5,82 +5,32 @@ that a refused call changes nothing."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
-from helpdesk.v1 import directory_pb2_grpc as dgrpc
 from helpdesk.v1 import tickets_pb2 as tpb
-from helpdesk.v1 import tickets_pb2_grpc as tgrpc
 from services.common import workflow_updates
 from services.common.access import Principal, Role
 from services.common.auth import bearer_metadata
-from services.common.grpc_server import ServiceServer
-from services.common.settings import Settings
-from services.common.tokens import TokenSigner
 from services.tickets import models as m
-from services.tickets.directory import DirectoryServicer
 from services.tickets.readmodel import state_from_row
-from services.tickets.servicer import MAX_COMMENT_BYTES, MAX_COMMENTS_IN_FLIGHT, TicketServicer
-from tests.support import SIGNING_KEY, TicketsStack, eventually, tickets_stack
+from services.tickets.servicer import MAX_COMMENT_BYTES, MAX_COMMENTS_IN_FLIGHT
+from tests.services.ticket_api import ADMIN_TOKEN, SIGNER, Api
+from tests.support import TicketsStack, eventually
 from workflows.contracts import TICKET_WORKFLOW, ticket_workflow_id
 from workflows.worker import WORKFLOWS
 
 pytestmark = [pytest.mark.db]
 
-TOKEN = "test-admin-token"
-MD = bearer_metadata(TOKEN)
-SIGNER = TokenSigner(SIGNING_KEY)
-
-
-@dataclass
-class Api:
-    tickets: tgrpc.TicketServiceStub
-    directory: dgrpc.DirectoryServiceStub
-    stack: TicketsStack
-
-
-@pytest.fixture
-async def api(temporal_client: Client, database_url: str, nats_url: str) -> AsyncIterator[Api]:
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        admin_token=TOKEN,
-        service_token="test-service-token",
-        signing_key=SIGNING_KEY,
-    )
-    async with tickets_stack(temporal_client, database_url, nats_url) as stack:
-
-        def register(server: grpc.aio.Server) -> None:
-            tgrpc.add_TicketServiceServicer_to_server(
-                TicketServicer(stack.sessions, temporal_client, stack.creator), server
-            )
-            dgrpc.add_DirectoryServiceServicer_to_server(
-                DirectoryServicer(stack.sessions, stack.credentials), server
-            )
-
-        server = ServiceServer(settings, "127.0.0.1:0", ["helpdesk.v1.TicketService"], register)
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
-            yield Api(
-                tgrpc.TicketServiceStub(channel),  # type: ignore[arg-type]
-                dgrpc.DirectoryServiceStub(channel),  # type: ignore[arg-type]
-                stack,
-            )
-        finally:
-            await channel.close(None)
-            await server.stop(1)
+MD = bearer_metadata(ADMIN_TOKEN)
 
 
 async def _code(call: object) -> tuple[grpc.StatusCode, str]:
