@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
+from services.common.payload_types import cache_type_hints
 from services.common.telemetry import temporal_interceptors
 from workflows.contracts import SEARCH_ATTRIBUTES
 from workflows.prog_contracts import PROG_SEARCH_ATTRIBUTES
@@ -27,6 +28,7 @@ _KINDS = {
 
 async def connect(address: str, namespace: str = "default", attempts: int = 60) -> Client:
     """Connect, retrying while the server is still starting (traced: see ``telemetry``)."""
+    cache_type_hints()
     last: Exception | None = None
     for _ in range(attempts):
         try:
@@ -42,6 +44,7 @@ async def connect(address: str, namespace: str = "default", attempts: int = 60) 
 async def connect_lazy(address: str, namespace: str = "default") -> Client:
     """A client that connects on first use: a servicer needs it before Temporal answers.
     Workers refuse lazy clients; they take one from ``connect``."""
+    cache_type_hints()
     return await Client.connect(
         address, namespace=namespace, lazy=True, interceptors=temporal_interceptors()
     )
