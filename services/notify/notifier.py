@@ -420,7 +420,12 @@ class Notifier:
         sent when ``suppress`` says why, or when its recipient already had
         ``MAX_AUTO_REPLIES_PER_HOUR`` of them in the last hour.
         """
-        row = await self._store.claim(draft)
+        auto_reply = draft.template in AUTO_REPLY_TEMPLATES
+        # An automatic reply may yet be suppressed (no attempt): its attempt is counted apart.
+        if auto_reply:
+            row, attempts = await self._store.claim(draft), 0
+        else:
+            row, attempts = await self._store.claim_attempt(draft)
         if row.status != DeliveryStatus.PENDING:
             log.info(
                 "event %s: %s to %s already %s, not sent again",
@@ -430,7 +435,6 @@ class Notifier:
                 row.status,
             )
             return None
-        auto_reply = draft.template in AUTO_REPLY_TEMPLATES
         if auto_reply and not suppress:
             recent = await self._store.count_sent_since(
                 draft.recipient, sorted(AUTO_REPLY_TEMPLATES), utcnow() - timedelta(hours=1)
@@ -448,7 +452,7 @@ class Notifier:
                 suppress,
             )
             return None
-        attempts = await self._store.start_attempt(row.id)
+        attempts = attempts or await self._store.start_attempt(row.id)
         attached: tuple[MailFile, ...] = ()
         if files is not None and self._files is not None:
             try:

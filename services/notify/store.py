@@ -57,6 +57,15 @@ class DeliveryStore:
         A row that already exists (a redelivered event) is returned as it is,
         whatever its status, so the caller can skip what was already sent.
         """
+        return (await self._claim(draft, attempts=0))[0]
+
+    async def claim_attempt(self, draft: DeliveryDraft) -> tuple[Delivery, int]:
+        """As ``claim``, for a message about to be sent: a new row is inserted with its
+        first attempt counted (one commit instead of two); returns the row and that count,
+        0 for a row that existed (the caller counts its attempt with ``start_attempt``)."""
+        return await self._claim(draft, attempts=1)
+
+    async def _claim(self, draft: DeliveryDraft, attempts: int) -> tuple[Delivery, int]:
         key = (
             Delivery.event_id == draft.event_id,
             Delivery.template == draft.template,
@@ -65,7 +74,7 @@ class DeliveryStore:
         async with self._sessions() as session:
             existing = await session.scalar(select(Delivery).where(*key))
             if existing is not None:
-                return existing
+                return existing, 0
             row = Delivery(
                 event_id=draft.event_id,
                 event_type=draft.event_type,
@@ -78,7 +87,7 @@ class DeliveryStore:
                 status=DeliveryStatus.PENDING.value,
                 error="",
                 message_id=draft.message_id,
-                attempts=0,
+                attempts=attempts,
                 created_at=utcnow(),
                 resend_of=draft.resend_of,
                 resend_of_message_id=draft.resend_of_message_id,
@@ -92,8 +101,8 @@ class DeliveryStore:
                 raced = await session.scalar(select(Delivery).where(*key))
                 if raced is None:
                     raise
-                return raced
-            return row
+                return raced, 0
+            return row, attempts
 
     async def start_attempt(self, delivery_id: int) -> int:
         """Count one more send attempt (committed before sending); returns the new count."""
