@@ -1,8 +1,10 @@
-"""The bare parts' workers: plain Temporal workflows and one no-op activity, run as processes
-with the same worker setup as the help desk (``workflows.worker`` hosts the workflows, the
-tickets process hosts the activity on its own task queue).
+"""The bare parts' workers: plain Temporal workflows and one no-op activity (and one mail
+activity, ``bench.bare_mail``), run as processes with the same worker setup as the help desk
+(``workflows.worker`` hosts the workflows, the tickets process hosts the activity on its own
+task queue).
 
-``python -m bench.bare_worker workflows|activities ADDRESS`` runs one of the two workers.
+``python -m bench.bare_worker workflows|activities ADDRESS [RELAY] [--metrics PORT]`` runs one
+of the two workers.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 BARE_WORKFLOW_QUEUE = "bench-bare-workflows"
 BARE_ACTIVITY_QUEUE = "bench-bare-activities"
+
+
+def bare_workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox of every bare workflow worker: the bench's modules passed through, as
+    ``workflows.worker.workflow_runner`` passes the help desk's workflow modules."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+    )
 
 
 @activity.defn(name="bare_noop")
@@ -64,4 +75,25 @@ class BareTimerThenActivity:
         )
 
 
-BARE_WORKFLOWS = [BareOneActivity, BareSleep, BareTimerThenActivity]
+@workflow.defn(name="BareTimerThenMail")
+class BareTimerThenMail:
+    """Sleeps until an instant, then runs one activity sending one mail (over the activity
+    worker's kept SMTP connections, ``bench.bare_mail``): the bare counterpart of the
+    auto-close's closing mail."""
+
+    @workflow.run
+    async def run(self, due_iso: str, label: str) -> str:
+        delay = datetime.fromisoformat(due_iso) - workflow.now()
+        if delay > timedelta(0):
+            await workflow.sleep(delay)
+        return str(
+            await workflow.execute_activity(
+                "bare_send_mail",
+                label,
+                task_queue=BARE_ACTIVITY_QUEUE,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+        )
+
+
+BARE_WORKFLOWS = [BareOneActivity, BareSleep, BareTimerThenActivity, BareTimerThenMail]

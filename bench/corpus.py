@@ -1,6 +1,7 @@
-"""The mail mix of ``mail_ingest``: the realistic test corpus under ``tests/data/email/``
-(Outlook, Apple Mail, Gmail, legacy charsets, RFC 2047, attachments, a fax gateway, broken
-headers...), limited to the messages that become a ticket or a comment.
+"""The mail mix of ``mail_to_ticket`` (and of ``mail_accept``'s sends): the realistic test
+corpus under ``tests/data/email/`` (Outlook, Apple Mail, Gmail, legacy charsets, RFC 2047,
+attachments, a fax gateway, broken headers...), limited to the messages that become a ticket
+or a comment.
 
 Bounces, auto-replies, mailing lists, messages that identify no sender and a prospect's
 mail are left out of the measured mix (``EXCLUDED`` says why): they never open a ticket.
@@ -9,6 +10,13 @@ Each copy gets its own Message-ID (the help desk stores a message once per Messa
 message without one gets its own Date, since it is keyed by a hash of sender, date, subject
 and body), and replies that name ticket 42 or 7 (subject tag, ``<ticket-N@...>`` reference)
 are pointed at tickets that exist in the bench's help desk, so they become comments.
+
+The corpus comes from one customer (rossi.it, plus two senders of other domains that are
+contacts of it). ``messages(..., domains=...)`` spreads the copies over several customer
+domains instead (``DOMAINS``, one organisation each in the bench): copy ``i`` goes to domain
+``i % len(domains)``, its sender's address (From, Return-Path, envelope) rewritten to the
+same local part at that domain, and a reply points at a ticket of that domain's organisation
+(a reply naming another organisation's ticket would open a ticket of its own).
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ import itertools
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -41,6 +50,18 @@ FOREIGN_CONTACTS = {
     "marco.neri@gmail.com": "Marco Neri",
     "john.smith@contoso.co.uk": "John Smith",
 }
+# The customer domains ``messages(..., domains=...)`` spreads copies over (none of them is a
+# corpus sender's own domain, so no existing contact or organisation claims them).
+DOMAINS = (
+    "ferrari-impianti.it",
+    "lombardi.com",
+    "moretti-srl.it",
+    "colombo.eu",
+    "ricci-group.it",
+    "marino.net",
+    "greco-sas.it",
+    "bruno-spa.it",
+)
 _TAGGED = (42, 7)  # the ticket numbers the corpus's replies name
 _MESSAGE_ID = re.compile(rb"^(Message-I[Dd]:[ \t]*)<[^>\r\n]*>", re.MULTILINE | re.IGNORECASE)
 _DATE = re.compile(rb"^Date:[^\r\n]*", re.MULTILINE)
@@ -88,11 +109,42 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     return raw, b""
 
 
-def _copy(sample: Sample, seq: int, target: int, run: str) -> bytes:
+def rehome(address: str, domain: str) -> str:
+    """``address``'s local part at ``domain``."""
+    return f"{address.rsplit('@', 1)[0]}@{domain}"
+
+
+def senders(mix: list[Sample]) -> dict[str, bool]:
+    """The mix's sender addresses, lower case: whether each sends a reply (a comment)."""
+    out: dict[str, bool] = {}
+    for sample in mix:
+        email = sample.sender.lower()
+        out[email] = out.get(email, False) or sample.comment
+    return out
+
+
+def domain_senders(count: int, domains: list[str]) -> dict[str, dict[str, bool]]:
+    """The senders ``messages(count, ..., domains=...)`` writes from, per domain (the
+    rewritten addresses, lower case): whether each sends a reply. The first ``n`` copies of a
+    longer run are those of a run of ``n``, so a run's senders cover its shorter warm-up's."""
+    mix = samples()
+    out: dict[str, dict[str, bool]] = {d: {} for d in domains}
+    for i in range(count):
+        sample = mix[i % len(mix)]
+        domain = domains[i % len(domains)]
+        email = rehome(sample.sender, domain).lower()
+        out[domain][email] = out[domain].get(email, False) or sample.comment
+    return out
+
+
+def _copy(sample: Sample, seq: int, target: int, run: str, sender: str = "") -> bytes:
     head, body = _split(sample.raw)
+    domain = sender.rsplit("@", 1)[1] if sender else "rossi.it"
+    if sender:  # the sender's address in the header block (From, Return-Path), any case
+        head = re.sub(re.escape(sample.sender.encode()), sender.encode(), head, flags=re.I)
     if _MESSAGE_ID.search(head):
         head = _MESSAGE_ID.sub(
-            lambda mt: mt.group(1) + f"<bench-{run}-{seq}-{uuid.uuid4().hex}@rossi.it>".encode(),
+            lambda mt: mt.group(1) + f"<bench-{run}-{seq}-{uuid.uuid4().hex}@{domain}>".encode(),
             head,
             count=1,
         )
@@ -107,14 +159,36 @@ def _copy(sample: Sample, seq: int, target: int, run: str) -> bytes:
     return raw
 
 
-def messages(count: int, targets: list[int], run: str = "") -> list[tuple[Sample, bytes]]:
-    """``count`` messages, the samples in turn: (sample, raw bytes of this copy). Replies
-    point at ``targets`` in turn (tickets of the bench organisation)."""
+def messages(
+    count: int,
+    targets: list[int],
+    run: str = "",
+    domains: Mapping[str, list[int]] | None = None,
+) -> list[tuple[Sample, bytes]]:
+    """``count`` messages, the samples in turn: (sample, raw bytes of this copy).
+
+    Without ``domains``, the corpus as it is (one customer domain): replies point at
+    ``targets`` in turn (tickets of the bench organisation). With ``domains`` (domain: open
+    tickets of its organisation), copy ``i`` is sent from domain ``i % len(domains)`` (the
+    returned sample carries the rewritten sender) and its reply points at that domain's
+    tickets in turn."""
     mix = samples()
     run = run or uuid.uuid4().hex[:6]
+    names = list(domains or {})
+    replies: dict[str, int] = {}
     out = []
     for i in range(count):
         sample = mix[i % len(mix)]
-        target = targets[(i // len(mix)) % len(targets)] if targets else 0
-        out.append((sample, _copy(sample, i, target, run)))
+        if not names:
+            target = targets[(i // len(mix)) % len(targets)] if targets else 0
+            out.append((sample, _copy(sample, i, target, run)))
+            continue
+        domain = names[i % len(names)]
+        own = (domains or {})[domain]
+        target = 0
+        if sample.comment and own:
+            n = replies[domain] = replies.get(domain, -1) + 1
+            target = own[n % len(own)]
+        sender = rehome(sample.sender, domain)
+        out.append((replace(sample, sender=sender), _copy(sample, i, target, run, sender)))
     return out

@@ -23,6 +23,8 @@ class Sizes:
     business_ops: int
     populate_concurrency: int = 32
     search_articles: int = 1_000
+    stack_open_loop_requests: int = 150  # create_ticket_stack's open loop (15/s)
+    timer_tickets: int = 40  # timer_lateness: timers of each kind (warning, breach, close)
 
 
 # Sized to keep a full run well under 10 minutes on 2 cores (about 7-8 here): open_tickets is
@@ -53,6 +55,8 @@ QUICK = Sizes(
     list_queries=10,
     business_ops=2_000,
     search_articles=20,
+    stack_open_loop_requests=15,
+    timer_tickets=5,
 )
 
 

@@ -171,10 +171,20 @@ async def servers(log_dir: Path | None = None) -> AsyncIterator[Servers]:
 
 @asynccontextmanager
 async def bare_workers(srv: Servers, log_dir: Path) -> AsyncIterator[dict[str, Proc]]:
-    """The bare workflow worker and activity worker, as two processes like the help desk's."""
+    """The bare workflow worker and activity worker, as two processes like the help desk's;
+    the activity publishes that it ran (``bench.bare_publish``), as the help desk's recording
+    activity publishes its event."""
     procs = {
         role: start_python(
-            f"bare-{role}", ["-m", "bench.bare_worker", role, srv.temporal_address], log_dir
+            f"bare-{role}",
+            [
+                "-m",
+                "bench.bare_worker",
+                role,
+                srv.temporal_address,
+                *(["--nats", srv.nats_url] if role == "activities" else []),
+            ],
+            log_dir,
         )
         for role in ("workflows", "activities")
     }

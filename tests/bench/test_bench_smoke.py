@@ -52,8 +52,8 @@ def test_quick_run_writes_every_scenario(tmp_path: Path) -> None:
         assert isinstance(r["params"], dict) and r["params"]
         # None: a figure reported without a target (business_time).
         assert r["target_met"] is None or isinstance(r["target_met"], bool)
-    assert by_name["mail_ingest"]["details"]["tickets"] > 0
-    assert by_name["mail_ingest"]["details"]["comments"] > 0
+    assert by_name["mail_to_ticket"]["details"]["tickets"] > 0
+    assert by_name["mail_to_ticket"]["details"]["comments"] > 0
     timers = by_name["open_tickets"]["details"]["sla_timers_sampled"]
     assert timers["with_live_timer"] == timers["tickets"] > 0
     assert "| create_ticket" in render(report["scenarios"])
