@@ -23,8 +23,8 @@ class Sizes:
     business_ops: int
     populate_concurrency: int = 32
     search_articles: int = 1_000
-    stack_open_loop_requests: int = 150  # create_ticket_stack's open loop (15/s)
-    timer_tickets: int = 40  # timer_lateness: timers of each kind (warning, breach, close)
+    stack_open_loop_requests: int = 90  # create_ticket_stack's open loop (15/s)
+    timer_tickets: int = 30  # timer_lateness: timers of each kind (warning, breach, close)
 
 
 # Sized to keep a full run well under 10 minutes on 2 cores (about 7-8 here): open_tickets is
@@ -36,7 +36,7 @@ class Sizes:
 ISSUE_OPEN_TICKETS = 10_000
 ISSUE_STORM_TICKETS = 2_000
 FULL = Sizes(
-    create_per_concurrency={1: 20, 16: 160, 64: 320},
+    create_per_concurrency={1: 20, 16: 96, 64: 256},
     mail_messages=150,  # the 15 messages of the corpus's mix, 10 times each
     mail_connections=8,
     open_tickets=2_000,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,9 +368,14 @@ async def postgres_size(url: str) -> int:
         await conn.close()
 
 
-async def wait_port(port: int, timeout: float) -> None:
+async def wait_port(port: int, timeout: float, procs: Iterable[Proc] = ()) -> None:
+    """Until something listens on loopback ``port``; ``RuntimeError`` as soon as one of
+    ``procs`` (the processes that should) has exited."""
     deadline = time.monotonic() + timeout
     while True:
+        for proc in procs:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:

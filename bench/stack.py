@@ -33,6 +33,7 @@ from bench.infra import (
     log,
     start_python,
     wait_idle,
+    wait_port,
 )
 from helpdesk.v1 import intake_pb2 as ipb
 from services.common.embedded import free_port
@@ -128,24 +129,6 @@ class BareStack:
         await self._channel.close(None)
 
 
-async def _wait_listening(port: int, procs: list[Proc], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        for proc in procs:
-            if proc.popen.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-
-
 @asynccontextmanager
 async def bare_stack(srv: Servers, log_dir: Path) -> AsyncIterator[BareStack]:
     """The front (gRPC + activity worker) and the workflow worker as two processes on the
@@ -176,7 +159,7 @@ async def bare_stack(srv: Servers, log_dir: Path) -> AsyncIterator[BareStack]:
     )
     stack: BareStack | None = None
     try:
-        await _wait_listening(port, [front, worker], 60)
+        await wait_port(port, 60, [front, worker])
         stack = BareStack(grpc.aio.insecure_channel(f"127.0.0.1:{port}"), front, worker)
         await stack.start(srv.nats_url)
         try:

@@ -19,6 +19,7 @@ on ``bench.bare_worker``'s two processes (set up as the help desk's workers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -32,7 +33,7 @@ import nats
 from bench.bare import BARE_WORKFLOW_QUEUE
 from bench.bare_publish import DONE_SUBJECT
 from bench.harness import Result, Sizes, result
-from bench.infra import HelpDesk, Proc, Servers, log, percentile, start_python, wait_idle
+from bench.infra import HelpDesk, Servers, bare_workers, log, percentile, wait_idle
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from services.tickets.creation import NewTicket, TicketCreator
@@ -179,20 +180,8 @@ async def timer_lateness(
     k = sizes.timer_tickets  # timers of each kind
     window = max(2.0, k / 2.0)  # seconds over which the 3k due instants are spread: 6/s
     log_dir = Path(hd.system.data_dir).parent / "logs"
-    procs: list[Proc] = [
-        start_python(
-            f"timers-bare-{role}",
-            [
-                "-m",
-                "bench.bare_worker",
-                role,
-                srv.temporal_address,
-                *(["--nats", srv.nats_url] if role == "activities" else []),
-            ],
-            log_dir,
-        )
-        for role in ("workflows", "activities")
-    ]
+    exits = contextlib.AsyncExitStack()
+    procs = list((await exits.enter_async_context(bare_workers(srv, log_dir))).values())
     arrivals = _Arrivals()
     try:
         await arrivals.start(srv.nats_url)
@@ -346,8 +335,7 @@ async def timer_lateness(
                 fire_part[t.kind].append((occurred - t.due).total_seconds())
     finally:
         await arrivals.close()
-        for p in procs:
-            p.stop()
+        await exits.aclose()
 
     desk = [x for kind in KINDS for x in lateness[kind]]
     value = percentile(desk, 0.99) if desk else float("nan")
