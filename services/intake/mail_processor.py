@@ -8,8 +8,10 @@ processes that are killed when they overrun (``parse_worker``), and a message th
 be parsed whole becomes a ticket from its headers that says so; a failed attempt waits
 (backoff) without holding the rows behind it, and after ``MAX_FAILURES`` attempts that
 count (INTERNAL / UNKNOWN from the tickets service) the row is ``FAILED`` with the reason.
-Mails go concurrently, whoever sent them; only a mail that answers (In-Reply-To /
-References) one not handled yet waits for it, so that it threads to what that one opens.
+Mails go concurrently; a mail that answers (In-Reply-To / References) one not handled yet
+waits for it, so that it threads to what that one opens, and a reply (it names a message or
+a ticket) waits for its sender's mail before it (two quick replies to a ticket are its
+comments in that order).
 
 What a stored message becomes: a delivery-status report that came with an empty return
 path (``<>``, as real ones do; any other is ignored as forged) marks the notification it
@@ -144,6 +146,8 @@ class _Due:
     size: int
     order: tuple[datetime, str]  # (received_at, id): the order mails are answered in
     refs: list[str]  # the Message-IDs it answers
+    sender: str  # its sender's address, lower-cased ("" when none is well-formed)
+    answers: bool  # it names a message or a ticket: a reply, to follow its sender's mails
 
 
 class MailProcessor:
@@ -205,10 +209,12 @@ class MailProcessor:
             rf"@{re.escape(our_domain)}>$",
             re.IGNORECASE,
         )
-        # Mails started and not ended, by row and by dedup key (what a reply names); rows
-        # left for a later look (the monotonic time of that look); the slots of work.
+        # Mails started and not ended, by row, by dedup key (what a reply names) and the
+        # last one by sender; rows left for a later look (the monotonic time of that look);
+        # the slots of work.
         self._in_flight: dict[str, asyncio.Task[str]] = {}
         self._by_key: dict[str, str] = {}
+        self._by_sender: dict[str, str] = {}
         self._deferred: dict[str, float] = {}
         self._slots = asyncio.Semaphore(CONCURRENT_MAILS)
         self._ended = asyncio.Event()
@@ -295,10 +301,10 @@ class MailProcessor:
             found = (await session.execute(query)).all()
         heads = [bytes(head or b"") for *_, head in found]
         limits = self.limits
-        refs = await asyncio.to_thread(lambda: [mailparse.thread_refs(h, limits) for h in heads])
+        threads = await asyncio.to_thread(lambda: [mailparse.thread_head(h, limits) for h in heads])
         return [
-            _Due(row_id, key, int(size or 0), (received_at, row_id), answers)
-            for (row_id, key, size, received_at, _), answers in zip(found, refs, strict=True)
+            _Due(row_id, key, int(size or 0), (received_at, row_id), *thread)
+            for (row_id, key, size, received_at, _), thread in zip(found, threads, strict=True)
         ]
 
     async def _unfinished(self, keys: set[str]) -> dict[str, tuple[datetime, str]]:
@@ -321,10 +327,12 @@ class MailProcessor:
 
     async def _start_due(self, batch: int, *, deferring: bool) -> list[asyncio.Task[str]]:
         """Start the due rows (``_due``). Each waits only for the mails it answers that are
-        not handled yet: one in flight here (started before it, so no two ever wait for
-        each other), or one received before it. One that answers an earlier mail that
-        cannot start now (waiting after a failed attempt, claimed by another replica) is
-        left for a later pass; ``deferring`` (the pump): not read again for ``RECHECK``."""
+        not handled yet (one in flight here, or one received before it) and, a reply, for
+        its sender's previous mail in flight here; what it waits for was started before it,
+        so no two ever wait for each other. One that answers an earlier mail that cannot
+        start now (waiting after a failed attempt, claimed by another replica), or a reply
+        whose sender's earlier mail is left so in this pass, is left for a later pass;
+        ``deferring`` (the pump): not read again for ``RECHECK``."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._deferred = {k: t for k, t in self._deferred.items() if t > now}
@@ -335,10 +343,11 @@ class MailProcessor:
         wanted = {f"mid:{ref}" for row in due for ref in row.refs} - self._by_key.keys()
         unfinished = await self._unfinished(wanted)
         started: list[asyncio.Task[str]] = []
+        held: set[str] = set()  # senders whose earlier mail is left for later in this pass
         for row in due:
             after: list[asyncio.Task[str]] = []
-            blocked = False
-            for ref in row.refs:
+            blocked = row.answers and row.sender in held
+            for ref in [] if blocked else row.refs:
                 key = f"mid:{ref}"
                 if key == row.key:
                     continue  # a mail naming itself waits for nothing
@@ -348,12 +357,21 @@ class MailProcessor:
                     blocked = True
                     break
             if blocked:
+                if row.sender:
+                    held.add(row.sender)
                 if deferring:
                     self._defer(row.id)
                 continue
+            # A person's replies in the order they came, after their mail before: the
+            # second of two quick replies to one ticket is its second comment, whatever
+            # each names. New requests of one person still go at once.
+            if row.answers and row.sender in self._by_sender:
+                after.append(self._in_flight[self._by_sender[row.sender]])
             task = loop.create_task(self._when_answered(row, after))
             self._in_flight[row.id] = task
             self._by_key[row.key] = row.id
+            if row.sender:
+                self._by_sender[row.sender] = row.id
             task.add_done_callback(functools.partial(self._ended_one, row))
             started.append(task)
         return started
@@ -362,6 +380,8 @@ class MailProcessor:
         self._in_flight.pop(row.id, None)
         if self._by_key.get(row.key) == row.id:
             del self._by_key[row.key]
+        if self._by_sender.get(row.sender) == row.id:
+            del self._by_sender[row.sender]
         self._ended.set()
 
     async def _when_answered(self, row: _Due, after: list[asyncio.Task[str]]) -> str:

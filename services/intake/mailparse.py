@@ -27,7 +27,7 @@ from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from email.utils import parseaddr
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import nh3
 
@@ -920,14 +920,29 @@ def _bounded_headers(raw: bytes, limits: Limits) -> tuple[bytes, bool]:
     return cut + b"\r\n\r\n" + body, True
 
 
-def thread_refs(head: bytes, limits: Limits = DEFAULT_LIMITS) -> list[str]:
-    """The Message-IDs a stored message answers (In-Reply-To, then References, newest
-    first), read from its header block alone (``head`` may be the first bytes of the raw
-    message: a reference cut short is dropped). [] when the headers cannot be read."""
+class ThreadHead(NamedTuple):
+    """What orders a stored message among the others, from its header block."""
+
+    refs: list[str]  # the Message-IDs it answers (In-Reply-To, then References, newest first)
+    sender: str  # its sender's address, lower-cased ("" when there is no single well-formed one)
+    answers: bool  # it answers something: it names a message, or a ticket in its subject
+
+
+def thread_head(head: bytes, limits: Limits = DEFAULT_LIMITS) -> ThreadHead:
+    """``ThreadHead`` of a stored message, read from its header block alone (``head`` may
+    be the first bytes of the raw message: a reference cut short is dropped); empty when
+    the headers cannot be read."""
     try:
-        return _replies_to(_headers_only(head, limits, _Guard(limits)))
+        msg = _headers_only(head, limits, _Guard(limits))
+        refs = _replies_to(msg)
+        tagged = ticket_in_subject(one_line(_header(msg, "Subject"))) is not None
     except Exception:
-        return []
+        return ThreadHead([], "", False)
+    try:
+        sender = strict_sender(msg)[0].lower()
+    except Exception:  # a header the parser chokes on identifies nobody
+        sender = ""
+    return ThreadHead(refs, sender, bool(refs) or tagged)
 
 
 def _replies_to(msg: Message) -> list[str]:

@@ -1141,11 +1141,12 @@ def test_a_reply_right_after_its_original_comments_on_it_and_new_mail_goes_at_on
     """All stored before one pass: the reply (In-Reply-To) and the reply to the reply
     (References) wait for the original and comment on the ticket it opens; the same
     sender's two new requests are made at the same time, as two tickets; two mails that
-    name each other (forged) do not wait for each other forever."""
+    name each other (forged) do not wait for each other forever (the first of them, a
+    reply by its headers, goes after its sender's mail before it)."""
     sender = world.contact_email
 
     async def scenario() -> None:
-        together = Together(width=3)
+        together = Together(width=2)
         async with own_processor(world, together) as processor:
             original, original_mid = _mail_with_id(sender, "Scanner fermo", "Non scansiona.")
             reply, reply_mid = _mail_with_id(
@@ -1182,12 +1183,64 @@ def test_a_reply_right_after_its_original_comments_on_it_and_new_mail_goes_at_on
             assert made[1].ticket_id == made[2].ticket_id == opened
             assert made[3].ticket_id not in (0, opened)
             assert made[5].ticket_id == made[4].ticket_id
-            # The three new requests were handed on together, not one after another.
-            assert together.widest == 3, together.widest
+            # The two new requests were handed on together, not one after another.
+            assert together.widest == 2, together.widest
             assert together.calls == Counter({"CreateTicket": 3, "AddComment": 3})
         assert await comment_bodies(world, opened) == [
             "Dimenticavo: è il modello X.",
             "Ora fa anche rumore.",
+        ]
+
+    world.call(scenario)
+
+
+class SlowComment(Faults):
+    """Holds the AddComment whose request holds ``slow`` for ``seconds``: a processor that
+    handed on the next reply alongside it would record that one first."""
+
+    def __init__(self, slow: str, seconds: float = 1.5) -> None:
+        super().__init__()
+        self.slow = slow
+        self.seconds = seconds
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        if str(method).endswith("/AddComment") and self.slow in str(request):
+            await asyncio.sleep(self.seconds)
+        return await super().intercept_unary_unary(continuation, details, request)
+
+
+def test_one_persons_quick_replies_are_comments_in_the_order_they_came(
+    world: MailWorld,
+) -> None:
+    """Two replies of one customer stored before one pass, the first threaded by its
+    headers, the second only by the ticket in its subject: they are the ticket's comments in
+    the order they came, though the first takes longer to hand on."""
+    sender = world.contact_email
+
+    async def scenario() -> None:
+        async with own_processor(world, SlowComment("Dimenticavo")) as processor:
+            original, original_mid = _mail_with_id(sender, "Scanner fermo", "Non scansiona.")
+            opened_id = await stored(world, original)
+            assert await processor.process_pending()
+            [opened] = await rows(world, [opened_id])
+            ticket = opened.ticket_id
+            first, _ = _mail_with_id(
+                sender,
+                "Re: Scanner fermo",
+                "Dimenticavo: è il modello X.",
+                In_Reply_To=original_mid,
+            )
+            second, _ = _mail_with_id(sender, f"Re: [#{ticket}] Scanner fermo", "Ora fa rumore.")
+            ids = [await stored(world, raw) for raw in (first, second)]
+            assert await processor.process_pending()
+            made = await rows(world, ids)
+            assert [(r.status, r.ticket_id) for r in made] == [("COMMENT_ADDED", ticket)] * 2
+        assert await comment_bodies(world, ticket) == [
+            "Dimenticavo: è il modello X.",
+            "Ora fa rumore.",
         ]
 
     world.call(scenario)
