@@ -326,8 +326,8 @@ def _lead_seconds(n: int, rate: float, per_start: float = 0.5) -> float:
     ``rate`` is the warm-up's, whose tickets are both started and closed: about twice the
     work of a start alone. Measured on a quiet machine, setting up 1,000 and waiting for
     their first tasks took 0.45 of ``n / rate`` on the help desk's side; the bare storms
-    (whose warm-up runs in parallel) pass ``per_start=0.6``. A setup that ends late is said
-    in the results (``*_setup_late``).
+    (whose warm-up runs in parallel, its start costing more of the setup) pass
+    ``per_start=1.0``. A setup that ends late is said in the results (``*_setup_late``).
     """
     return max(4.0, per_start * n / max(rate, 1.0) + 6.0)
 
@@ -449,7 +449,7 @@ async def _bare_wave(
         await asyncio.sleep(poll)
     warm_wall = time.monotonic() - t0  # started and run to the end: the real rate
     rate = rate or 20 / warm_wall
-    lead = _lead_seconds(n, rate, per_start=0.6)
+    lead = _lead_seconds(n, rate, per_start=1.0)
     due = datetime.now(UTC) + timedelta(seconds=lead)
     wall, _ = await drive(n, conc, lambda i: start(f"storm-{tag}-{i}", due))
     late = datetime.now(UTC) > due - timedelta(seconds=2)
