@@ -51,10 +51,12 @@ class BarePublisher:
 
 
 class DoneWatch:
-    """The bench's side: when each bare workflow's message first arrived (monotonic)."""
+    """The bench's side: when each bare workflow's message first arrived (monotonic), and
+    the activity's wall clock then."""
 
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
+        self.occurred: dict[str, datetime] = {}  # the activity's wall clock
         self._waiting: dict[str, asyncio.Future[float]] = {}
         self._nc: Any = None
 
@@ -63,7 +65,10 @@ class DoneWatch:
         await self._nc.subscribe(DONE_SUBJECT, cb=self._on_done)
 
     async def _on_done(self, msg: Any) -> None:
-        wid = str(json.loads(msg.data)["workflow_id"])
+        body = json.loads(msg.data)
+        wid = str(body["workflow_id"])
+        if wid not in self.at and body.get("at"):
+            self.occurred[wid] = datetime.fromisoformat(str(body["at"]))
         at = self.at.setdefault(wid, time.monotonic())
         waiter = self._waiting.pop(wid, None)
         if waiter is not None and not waiter.done():

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -273,10 +274,12 @@ async def help_desk(
 
 class EventWatch:
     """Core NATS subscription on ``helpdesk.ticket.>``: when each (event type, ticket) first
-    arrived, and how many distinct events (by event ID) of each type, the last when."""
+    arrived (and the instant its workflow recorded it), and how many distinct events (by
+    event ID) of each type, the last when."""
 
     def __init__(self) -> None:
         self.seen: dict[tuple[str, int], float] = {}
+        self.occurred: dict[tuple[str, int], datetime] = {}
         self.counts: dict[str, int] = {}
         self.last: dict[str, float] = {}
         self._ids: set[str] = set()
@@ -300,6 +303,8 @@ class EventWatch:
         if key in self.seen:
             return
         self.seen[key] = now
+        if body.get("occurred_at"):
+            self.occurred[key] = datetime.fromisoformat(str(body["occurred_at"]))
         waiter = self._waiters.pop(key, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(now)

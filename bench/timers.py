@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,12 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
-
 from bench.bare import BARE_WORKFLOW_QUEUE
-from bench.bare_publish import DONE_SUBJECT
+from bench.bare_publish import DoneWatch
 from bench.harness import Result, Sizes, result
-from bench.infra import HelpDesk, Servers, bare_workers, log, percentile, wait_idle
+from bench.infra import EventWatch, HelpDesk, Servers, bare_workers, log, percentile, wait_idle
 from helpdesk.v1 import common_pb2 as pb
 from helpdesk.v1 import directory_pb2 as dpb
 from services.tickets.creation import NewTicket, TicketCreator
@@ -48,45 +45,30 @@ TARGET_S = 1.0
 
 
 class _Arrivals:
-    """First arrival (monotonic) of each ticket event (type, ticket ID) and of each bare
-    timer's message (workflow ID), with the instant the workflow recorded the event."""
+    """The ticket events (``EventWatch``) and the bare timers' messages (``DoneWatch``),
+    looked up alike by (kind, key): when each first arrived, and when its workflow acted."""
 
     def __init__(self) -> None:
-        self.at: dict[tuple[str, str], float] = {}
-        self.occurred: dict[tuple[str, str], datetime] = {}
-        self._ids: set[str] = set()
-        self._nc: Any = None
+        self.events = EventWatch()
+        self.bare = DoneWatch()
 
     async def start(self, url: str) -> None:
-        self._nc = await nats.connect(url)
-        await self._nc.subscribe("helpdesk.ticket.>", cb=self._on_ticket)
-        await self._nc.subscribe(DONE_SUBJECT, cb=self._on_bare)
+        await self.events.start(url)
+        await self.bare.start(url)
 
-    def _put(self, key: tuple[str, str], now: float, occurred: str) -> None:
-        if key in self.at:
-            return
-        self.at[key] = now
-        if occurred:
-            self.occurred[key] = datetime.fromisoformat(occurred)
+    def at(self, kind: str, key: str) -> float | None:
+        if kind == "bare":
+            return self.bare.at.get(key)
+        return self.events.seen.get((kind, int(key)))
 
-    async def _on_ticket(self, msg: Any) -> None:
-        now = time.monotonic()
-        body = json.loads(msg.data)
-        event_id = str(body.get("event_id") or msg.data)
-        if event_id in self._ids:  # a retried publish
-            return
-        self._ids.add(event_id)
-        key = (str(body["type"]), str(body["ticket_id"]))
-        self._put(key, now, str(body.get("occurred_at") or ""))
-
-    async def _on_bare(self, msg: Any) -> None:
-        now = time.monotonic()
-        body = json.loads(msg.data)
-        self._put(("bare", str(body["workflow_id"])), now, str(body.get("at") or ""))
+    def occurred(self, kind: str, key: str) -> datetime | None:
+        if kind == "bare":
+            return self.bare.occurred.get(key)
+        return self.events.occurred.get((kind, int(key)))
 
     async def close(self) -> None:
-        if self._nc is not None:
-            await self._nc.close()
+        await self.events.close()
+        await self.bare.close()
 
 
 # -- the scenario ---------------------------------------------------------------------------
@@ -196,7 +178,7 @@ async def timer_lateness(
                 id=wid,
                 task_queue=BARE_WORKFLOW_QUEUE,
             )
-        while not all(("bare", w) in arrivals.at for w in warm):
+        while any(arrivals.at("bare", w) is None for w in warm):
             if time.monotonic() - t0 > 60:
                 raise TimeoutError(f"bare timer workers did not answer; see {log_dir}")
             await asyncio.sleep(0.05)
@@ -307,7 +289,7 @@ async def timer_lateness(
 
         every = [*timers, *bare]
         last_due = mono(max(t.due for t in every))
-        while any((t.kind, t.key) not in arrivals.at for t in every):
+        while any(arrivals.at(t.kind, t.key) is None for t in every):
             if time.monotonic() > last_due + 30:
                 break
             await asyncio.sleep(0.05)
@@ -322,7 +304,7 @@ async def timer_lateness(
         # system (a throughput limit, not lateness).
         thirds: dict[str, list[list[float]]] = {"helpdesk": [[], [], []], "bare": [[], [], []]}
         for t in measured:
-            got = arrivals.at.get((t.kind, t.key))
+            got = arrivals.at(t.kind, t.key)
             if got is None:
                 missing[t.kind] += 1
                 continue
@@ -330,7 +312,7 @@ async def timer_lateness(
             side = "bare" if t.kind == "bare" else "helpdesk"
             third = min(2, int(3 * (t.due - start).total_seconds() / window))
             thirds[side][third].append(got - mono(t.due))
-            occurred = arrivals.occurred.get((t.kind, t.key))
+            occurred = arrivals.occurred(t.kind, t.key)
             if occurred is not None:
                 fire_part[t.kind].append((occurred - t.due).total_seconds())
     finally:
